@@ -1,0 +1,47 @@
+// Package access decides who may do what, where and from which address, for every
+// tenant (company) a process serves.
+//
+// # Model
+//
+// A [Tenant] has [Role]s, [Project]s and members. Each member (a user, whose account
+// lives in the authn package) has one tenant role, fixed at invitation and changeable
+// later, and may belong to projects, each membership with an optional role override.
+// A role is a set of [Right]s. The three default roles are created with every tenant:
+// Admin (every right, including host rights registered later), Supervisor (reports,
+// recordings, all calls of their projects) and Agent (own calls only, masked personal
+// data). Host products add their own rights with [RegisterRight] at start-up.
+//
+// Projects isolate data: a subject sees a project's records only as its member, or with
+// [SeeAllProjects].
+//
+// # Deciding
+//
+// An [Engine] keeps one compiled, immutable [Policy] per tenant. [Policy.Check] is the
+// decision every request makes — a map lookup and a bit test, with no allocation and no
+// storage call. Everything unknown is denied: another tenant's subject, an unknown user,
+// role, project or right. [Policy.Scope] tells the host's own queries which projects'
+// records a subject may read, and in which only their own. [Policy.AllowsIP] applies the
+// tenant's IP allowlist, which a role holding [IgnoreAllowedIPs] bypasses.
+//
+// Freshness: every change goes through [Service], which writes it, its change-log event
+// and a new tenant policy version in one store transaction, then invalidates the local
+// cache. [Engine.Policy] compares the cached snapshot's version with the store's on each
+// call (one indexed single-row read; EngineOptions.MaxStaleness can relax this to a
+// bounded interval), so a change made by any app instance sharing the database applies
+// on every instance's next request. The snapshot a request was decided with is put in
+// its context ([WithPolicy]) so that one request makes one freshness read.
+//
+// # HTTP
+//
+// [ClientIP] finds the client address, believing X-Forwarded-For only through trusted
+// proxies. [Guard.Require] is the middleware: 401 without a subject, 403 (and an audit
+// event) for a denied right or address, 503 when the policy cannot be loaded (fail
+// closed).
+//
+// # Design notes
+//
+// The design sketch had the [Subject] carry its role and projects. It carries only
+// identities instead, and every check resolves role and projects in the current policy:
+// a demotion or a removed membership then applies on the next check, not at the next
+// login, and a subject can never present stale grants.
+package access

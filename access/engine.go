@@ -1,0 +1,136 @@
+package access
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// EngineOptions configure an [Engine]. The zero value is valid and is the strictest
+// setting.
+type EngineOptions struct {
+	// MaxStaleness bounds how long a cached policy is used without asking the store
+	// whether it changed. If zero, every [Engine.Policy] call reads the tenant's policy
+	// version (one indexed single-row read) and recompiles when it moved, so a change
+	// made by another app instance applies on that instance's next request. A positive
+	// value trades that for fewer reads: another instance's change applies within
+	// MaxStaleness. Changes made through this process's [Service] apply at once whatever
+	// the setting.
+	MaxStaleness time.Duration
+	// Clock returns the current time. If nil, time.Now is used.
+	Clock func() time.Time
+}
+
+// Engine serves each tenant's current compiled [Policy]. It caches one immutable
+// snapshot per tenant and replaces it when the tenant's policy version in the store
+// moves. It is safe for concurrent use; one Engine serves every tenant of the process.
+type Engine struct {
+	store Store
+	opts  EngineOptions
+	mu    sync.Mutex
+	cache atomic.Pointer[map[uuid.UUID]*tenantPolicy]
+	loads atomic.Int64
+}
+
+type tenantPolicy struct {
+	load    sync.Mutex // one load at a time per tenant
+	current atomic.Pointer[Policy]
+	checked atomic.Int64 // unix nanoseconds of the last version check
+	gen     atomic.Int64 // incremented by Invalidate
+}
+
+// NewEngine returns an Engine reading policies from store.
+func NewEngine(store Store, opts EngineOptions) *Engine {
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
+	e := &Engine{store: store, opts: opts}
+	m := map[uuid.UUID]*tenantPolicy{}
+	e.cache.Store(&m)
+	return e
+}
+
+func (e *Engine) entry(tenant uuid.UUID) *tenantPolicy {
+	if tp := (*e.cache.Load())[tenant]; tp != nil {
+		return tp
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	old := *e.cache.Load()
+	if tp := old[tenant]; tp != nil {
+		return tp
+	}
+	m := make(map[uuid.UUID]*tenantPolicy, len(old)+1)
+	for k, v := range old {
+		m[k] = v
+	}
+	tp := &tenantPolicy{}
+	m[tenant] = tp
+	e.cache.Store(&m)
+	return tp
+}
+
+// Policy returns the tenant's current policy. Unless the cached snapshot was confirmed
+// within MaxStaleness, it reads the tenant's policy version from the store and reloads
+// the policy if the version moved. On any storage error it returns the error and no
+// policy: callers deny (fail closed), they never fall back to a stale snapshot.
+func (e *Engine) Policy(ctx context.Context, tenant uuid.UUID) (*Policy, error) {
+	if tenant == uuid.Nil {
+		return nil, fmt.Errorf("access: policy of the nil tenant")
+	}
+	tp := e.entry(tenant)
+	now := e.opts.Clock().UnixNano()
+	cur := tp.current.Load()
+	if cur != nil && e.opts.MaxStaleness > 0 && now-tp.checked.Load() < int64(e.opts.MaxStaleness) {
+		return cur, nil
+	}
+	v, err := e.store.PolicyVersion(ctx, tenant)
+	if err != nil {
+		return nil, fmt.Errorf("access: policy version: %w", err)
+	}
+	if cur != nil && cur.version == v {
+		tp.checked.Store(now)
+		return cur, nil
+	}
+	return e.reload(ctx, tp, tenant, v, now)
+}
+
+func (e *Engine) reload(ctx context.Context, tp *tenantPolicy, tenant uuid.UUID, atLeast, now int64) (*Policy, error) {
+	tp.load.Lock()
+	defer tp.load.Unlock()
+	if cur := tp.current.Load(); cur != nil && cur.version >= atLeast {
+		return cur, nil // another caller loaded it meanwhile
+	}
+	gen := tp.gen.Load()
+	d, err := e.store.LoadPolicy(ctx, tenant)
+	if err != nil {
+		return nil, fmt.Errorf("access: load policy: %w", err)
+	}
+	p := Compile(d)
+	e.loads.Add(1)
+	tp.current.Store(p)
+	if tp.gen.Load() == gen {
+		tp.checked.Store(now)
+	} else {
+		// Invalidated while loading: the snapshot may predate the change, so the
+		// next call checks the version again.
+		tp.checked.Store(0)
+	}
+	return p, nil
+}
+
+// Invalidate drops the cached policy of a tenant so that the next [Engine.Policy]
+// reloads it. [Service] calls it after every change.
+func (e *Engine) Invalidate(tenant uuid.UUID) {
+	if tp := (*e.cache.Load())[tenant]; tp != nil {
+		tp.gen.Add(1)
+		tp.checked.Store(0)
+	}
+}
+
+// Loads returns how many times policies were compiled from the store, for metrics.
+func (e *Engine) Loads() int64 { return e.loads.Load() }

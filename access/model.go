@@ -1,0 +1,90 @@
+package access
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Tenant is a company: the unit of isolation. Every other entity carries its tenant's
+// ID and no store read ever crosses tenants.
+type Tenant struct {
+	ID        uuid.UUID
+	Name      string
+	CreatedAt time.Time // UTC
+	UpdatedAt time.Time // UTC
+	// Version is the optimistic-concurrency version of the row; updates must pass the
+	// version they read and fail with storage.ErrStale otherwise.
+	Version int64
+}
+
+// RoleKind tells the default roles apart from custom ones.
+type RoleKind string
+
+// Role kinds. The three defaults are created with every tenant.
+const (
+	KindAdmin      RoleKind = "admin"      // every right, always; cannot be edited or deleted
+	KindSupervisor RoleKind = "supervisor" // editable, cannot be deleted
+	KindAgent      RoleKind = "agent"      // editable, cannot be deleted
+	KindCustom     RoleKind = "custom"
+)
+
+// Role is a named set of rights in one tenant. A user has one role in the tenant and
+// may have another role in a given project (a per-project override).
+type Role struct {
+	ID     uuid.UUID
+	Tenant uuid.UUID
+	Name   string
+	Kind   RoleKind
+	// Rights are the stable names of the granted rights, sorted. Names of rights this
+	// process has not registered are kept but grant nothing. The Admin role grants every
+	// right whatever this field holds.
+	Rights    []string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	Version   int64
+}
+
+// Project isolates data inside a tenant: its calls, chats and forms are seen only by its
+// members and by holders of [SeeAllProjects].
+type Project struct {
+	ID        uuid.UUID
+	Tenant    uuid.UUID
+	Name      string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	Version   int64
+}
+
+// Member is a user's membership of a tenant, with their role. User IDs come from the
+// authn package; access only refers to them.
+type Member struct {
+	Tenant    uuid.UUID
+	User      uuid.UUID
+	Role      uuid.UUID
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// ProjectMember makes a tenant member a member of a project. Role, when not zero,
+// overrides the member's tenant role inside this project.
+type ProjectMember struct {
+	Tenant    uuid.UUID
+	Project   uuid.UUID
+	User      uuid.UUID
+	Role      uuid.UUID // zero: the member's tenant role applies
+	CreatedAt time.Time
+}
+
+// PolicyData is everything a tenant's policy is compiled from, read in one consistent
+// snapshot by [Store.LoadPolicy].
+type PolicyData struct {
+	Tenant         Tenant
+	Version        int64 // the tenant's policy version at the time of the read
+	Roles          []Role
+	Projects       []Project
+	Members        []Member
+	ProjectMembers []ProjectMember
+	Allowlist      []netip.Prefix
+}
