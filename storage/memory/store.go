@@ -1,0 +1,86 @@
+package memory
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/callshield/callshield/access"
+	"github.com/callshield/callshield/audit"
+	"github.com/google/uuid"
+)
+
+// Compile-time checks: a *Store is every callshield store.
+var (
+	_ access.Store = (*Store)(nil)
+	_ audit.Store  = (*Store)(nil)
+)
+
+// Options configure a [Store]. The zero value is valid.
+type Options struct {
+	// Chain links each tenant's audit events into a hash chain. The zero Chain is
+	// unkeyed (plain SHA-256); set Chain.Key to make the chain an HMAC that only holders
+	// of the key can recompute. The key is copied.
+	Chain audit.Chain
+}
+
+// Store keeps every callshield store's state in process memory. It is safe for
+// concurrent use; create it with [New].
+type Store struct {
+	chain audit.Chain
+
+	// mu guards everything below. Every method holds it for its whole duration (a
+	// read lock for reads), which makes each method one atomic unit of work.
+	mu      sync.RWMutex
+	tenants map[uuid.UUID]*tenantState
+	// roleIDs and projectIDs index every role and project ID of every tenant, so that
+	// IDs stay unique store-wide as they do in the SQL adapters' primary keys.
+	roleIDs    map[uuid.UUID]struct{}
+	projectIDs map[uuid.UUID]struct{}
+	// chains holds each tenant's audit events in Seq order. The audit log does not
+	// depend on the tenant rows of the access store.
+	chains   map[uuid.UUID][]audit.Event
+	eventIDs map[uuid.UUID]struct{}
+}
+
+// tenantState is one tenant's access data.
+type tenantState struct {
+	tenant         access.Tenant
+	policyVersion  int64
+	roles          map[uuid.UUID]access.Role
+	projects       map[uuid.UUID]access.Project
+	members        map[uuid.UUID]access.Member
+	projectMembers map[uuid.UUID]map[uuid.UUID]access.ProjectMember // project → user
+	allowlist      []netip.Prefix
+}
+
+// New returns an empty store.
+func New(opts Options) *Store {
+	chain := opts.Chain
+	chain.Key = bytes.Clone(chain.Key)
+	return &Store{
+		chain:      chain,
+		tenants:    make(map[uuid.UUID]*tenantState),
+		roleIDs:    make(map[uuid.UUID]struct{}),
+		projectIDs: make(map[uuid.UUID]struct{}),
+		chains:     make(map[uuid.UUID][]audit.Event),
+		eventIDs:   make(map[uuid.UUID]struct{}),
+	}
+}
+
+// utc returns t as the SQL adapters store it: in UTC, truncated to microseconds.
+func utc(t time.Time) time.Time {
+	return t.UTC().Truncate(time.Microsecond)
+}
+
+// live returns ctx's error if it is already done, so that a cancelled caller does not
+// change state.
+func live(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("memory: %w", err)
+	}
+	return nil
+}
