@@ -16,6 +16,7 @@ import (
 // A nil *Policy denies everything.
 type Policy struct {
 	tenant   uuid.UUID
+	name     string
 	version  int64
 	members  map[uuid.UUID]*member
 	projects map[uuid.UUID]struct{}
@@ -58,6 +59,7 @@ var allRights = func() RightSet {
 func Compile(d PolicyData) *Policy {
 	p := &Policy{
 		tenant:   d.Tenant.ID,
+		name:     d.Tenant.Name,
 		version:  d.Version,
 		members:  make(map[uuid.UUID]*member, len(d.Members)),
 		projects: make(map[uuid.UUID]struct{}, len(d.Projects)),
@@ -136,6 +138,14 @@ func (p *Policy) Tenant() uuid.UUID {
 		return uuid.Nil
 	}
 	return p.tenant
+}
+
+// TenantName returns the tenant's name at the policy's version.
+func (p *Policy) TenantName() string {
+	if p == nil {
+		return ""
+	}
+	return p.name
 }
 
 // Version returns the tenant policy version the snapshot was compiled from.
@@ -320,4 +330,45 @@ func (p *Policy) Scope(s Subject, r Right) Scope {
 		add(g.project, g.rights)
 	}
 	return sc
+}
+
+// CanAssignRole reports whether actor may give a user the tenant role: they hold
+// UserManagement and every right of the role (rights cannot be escalated by assigning
+// roles). An unknown role is false. The authn package checks it before inviting.
+func (p *Policy) CanAssignRole(actor Subject, role uuid.UUID) bool {
+	if p == nil || actor.Tenant != p.tenant {
+		return false
+	}
+	cr := p.roles[role]
+	if cr == nil {
+		return false
+	}
+	if actor.system {
+		return true
+	}
+	return p.Check(actor, UserManagement, uuid.Nil) && grantable(p, actor, &cr.rights)
+}
+
+// HasProject reports whether the project exists in the policy's tenant.
+func (p *Policy) HasProject(project uuid.UUID) bool {
+	if p == nil {
+		return false
+	}
+	_, ok := p.projects[project]
+	return ok
+}
+
+// IsSystem reports whether s is the host's provisioning subject from [System].
+func (s Subject) IsSystem() bool { return s.system }
+
+// Roles returns the tenant's roles at the policy's version, in no particular order.
+func (p *Policy) Roles() []Role {
+	if p == nil {
+		return nil
+	}
+	out := make([]Role, 0, len(p.roles))
+	for _, cr := range p.roles {
+		out = append(out, cr.role)
+	}
+	return out
 }

@@ -243,3 +243,16 @@ func TestCheckDoesNotAllocate(t *testing.T) {
 	})
 	assert.Zero(t, allocs)
 }
+
+func TestCanAssignRole(t *testing.T) {
+	f := newFixture(t)
+	p := f.policy
+	assert.True(t, p.CanAssignRole(f.subject(f.admin), f.roleAgent))
+	assert.True(t, p.CanAssignRole(f.subject(f.admin), f.roleAdmin))
+	assert.False(t, p.CanAssignRole(f.subject(f.supervisor), f.roleAgent), "no UserManagement")
+	assert.False(t, p.CanAssignRole(f.subject(f.admin), uuid.New()), "unknown role")
+	assert.True(t, p.CanAssignRole(access.System(f.tenant), f.roleAdmin))
+	assert.False(t, p.CanAssignRole(access.System(uuid.New()), f.roleAdmin), "system subject of another tenant")
+	assert.True(t, p.HasProject(f.projA))
+	assert.False(t, p.HasProject(uuid.New()))
+}
