@@ -436,13 +436,15 @@ var projectCases = []accessCase{
 		f.assertUnchanged(before, tn.ID)
 	}},
 	// Deleting a project removes its memberships and nothing else: the members stay
-	// tenant members and keep their other projects.
+	// tenant members and keep their other projects, and a role that was an override
+	// only in the deleted project is no longer in use.
 	{"DeleteProject deletes the project and its memberships only", func(t *testing.T, f *fx) {
 		tn := f.createTenant("Acme")
+		lead := f.createRole(tn.ID, "Project lead")
 		sales, support := f.createProject(tn.ID, "Sales"), f.createProject(tn.ID, "Support")
 		m1, m2 := f.setMember(tn.ID, tn.Agent.ID), f.setMember(tn.ID, tn.Agent.ID)
 		f.setProjectMember(tn.ID, sales.ID, m1.User, uuid.Nil)
-		f.setProjectMember(tn.ID, sales.ID, m2.User, tn.Supervisor.ID)
+		f.setProjectMember(tn.ID, sales.ID, m2.User, lead.ID)
 		keep := f.setProjectMember(tn.ID, support.ID, m1.User, uuid.Nil)
 
 		require.NoError(t, f.s.Access.DeleteProject(f.ctx, tn.ID, sales.ID, changeEvent(t, tn.ID, "project.delete")))
@@ -461,6 +463,8 @@ var projectCases = []accessCase{
 		pms, err := f.s.Access.ProjectMembers(f.ctx, tn.ID, again.ID)
 		require.NoError(t, err)
 		assert.Empty(t, pms)
+		assert.NoError(t, f.s.Access.DeleteRole(f.ctx, tn.ID, lead.ID, changeEvent(t, tn.ID, "role.delete")),
+			"the deleted project's override role is no longer in use")
 	}},
 	{"DeleteProject of an unknown project is ErrNotFound", func(t *testing.T, f *fx) {
 		tn := f.createTenant("Acme")
@@ -531,12 +535,15 @@ var memberCases = []accessCase{
 		require.NoError(t, err)
 		assertMembers(t, sortMembers(ms...), got)
 	}},
+	// Removing a member removes their project memberships, so a role that was only
+	// their override is no longer in use.
 	{"RemoveMember deletes the membership and every project membership of the user only", func(t *testing.T, f *fx) {
 		tn := f.createTenant("Acme")
+		lead := f.createRole(tn.ID, "Project lead")
 		p1, p2 := f.createProject(tn.ID, "Sales"), f.createProject(tn.ID, "Support")
 		gone, stays := f.setMember(tn.ID, tn.Agent.ID), f.setMember(tn.ID, tn.Agent.ID)
 		f.setProjectMember(tn.ID, p1.ID, gone.User, uuid.Nil)
-		f.setProjectMember(tn.ID, p2.ID, gone.User, tn.Supervisor.ID)
+		f.setProjectMember(tn.ID, p2.ID, gone.User, lead.ID)
 		keep := f.setProjectMember(tn.ID, p1.ID, stays.User, uuid.Nil)
 
 		require.NoError(t, f.s.Access.RemoveMember(f.ctx, tn.ID, gone.User, changeEvent(t, tn.ID, "member.remove")))
@@ -546,11 +553,19 @@ var memberCases = []accessCase{
 		require.NoError(t, err)
 		assertMembers(t, []access.Member{stays}, pd.Members)
 		assertProjectMembers(t, []access.ProjectMember{keep}, pd.ProjectMembers)
+		pms, err := f.s.Access.ProjectMembers(f.ctx, tn.ID, p2.ID)
+		require.NoError(t, err)
+		assert.Empty(t, pms)
+		require.NoError(t, f.s.Access.DeleteRole(f.ctx, tn.ID, lead.ID, changeEvent(t, tn.ID, "role.delete")),
+			"the removed member's override role is no longer in use")
 
 		// Joining again starts with no project memberships.
 		gone.CreatedAt = at(200 * time.Hour)
 		require.NoError(t, f.s.Access.SetMember(f.ctx, gone, changeEvent(t, tn.ID, "member.set")))
-		pms, err := f.s.Access.ProjectMembers(f.ctx, tn.ID, p2.ID)
+		pms, err = f.s.Access.ProjectMembers(f.ctx, tn.ID, p1.ID)
+		require.NoError(t, err)
+		assertProjectMembers(t, []access.ProjectMember{keep}, pms)
+		pms, err = f.s.Access.ProjectMembers(f.ctx, tn.ID, p2.ID)
 		require.NoError(t, err)
 		assert.Empty(t, pms)
 	}},

@@ -1,9 +1,7 @@
 package storetest
 
 import (
-	"fmt"
 	"net/netip"
-	"sync"
 	"testing"
 	"time"
 
@@ -258,60 +256,60 @@ var auditCases = []auditCase{
 	}},
 	// Many writers appending to one tenant at once never fork the chain or reuse a
 	// Seq: the store serialises appends on the tenant's chain head.
+	// Many writers appending to one tenant at once never fork the chain or reuse a
+	// Seq: the store serialises appends on the tenant's chain head.
 	{"concurrent Append to one tenant from 50 goroutines yields Seq 1..N with every link valid", func(t *testing.T, f *fx) {
-		const writers, rounds = 50, 2
 		tenant := newID()
-		var wg sync.WaitGroup
-		errs := make(chan error, writers*rounds)
-		for w := range writers {
-			wg.Go(func() {
-				for r := range rounds {
-					batch := []audit.Event{changeEvent(t, tenant, "role.update")}
-					if (w+r)%2 == 0 { // some batches of three
-						batch = append(batch, changeEvent(t, tenant, "role.update"), changeEvent(t, tenant, "role.update"))
-					}
-					if err := f.s.Audit.Append(f.ctx, batch...); err != nil {
-						errs <- fmt.Errorf("writer %d: %w", w, err)
-					}
-				}
-			})
+		// Half the appends are of one event, half of three.
+		batches := make([][]audit.Event, racers)
+		var all []audit.Event
+		for i := range batches {
+			batches[i] = []audit.Event{changeEvent(t, tenant, "role.update")}
+			if i%2 == 0 {
+				batches[i] = append(batches[i], changeEvent(t, tenant, "role.update"), changeEvent(t, tenant, "role.update"))
+			}
+			all = append(all, batches[i]...)
 		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			assert.NoError(t, err)
+		// A reader racing with the writers sees a gap-free, valid prefix of the chain.
+		stop := readWhile(func() bool {
+			page, err := f.s.Audit.Events(f.ctx, tenant, audit.Query{Limit: audit.MaxLimit})
+			return assert.NoError(t, err) && verifyChain(t, f.s.Chain, page)
+		})
+		errs := race(racers, func(i int) error { return f.s.Audit.Append(f.ctx, batches[i]...) })
+		stop()
+		for i, err := range errs {
+			assert.NoError(t, err, "writer %d", i)
 		}
 		got := f.allEvents(tenant)
-		assert.Len(t, got, writers*rounds*2, "1 or 3 events per append, half of each")
+		assert.Len(t, got, len(all))
 		verifyChain(t, f.s.Chain, got)
-		seen := make(map[uuid.UUID]bool, len(got))
-		for _, e := range got {
-			assert.False(t, seen[e.ID], "event %s stored twice", e.ID)
-			seen[e.ID] = true
+		assert.ElementsMatch(t, eventIDs(all), eventIDs(got), "every event stored once")
+		// A batch's events are consecutive links, in the order given.
+		pos := make(map[uuid.UUID]int, len(got))
+		for i, e := range got {
+			pos[e.ID] = i
+		}
+		for _, b := range batches {
+			for j := 1; j < len(b); j++ {
+				assert.Equal(t, pos[b[0].ID]+j, pos[b[j].ID], "a batch was interleaved with another append")
+			}
 		}
 	}},
 	{"concurrent Append to several tenants keeps one valid chain per tenant", func(t *testing.T, f *fx) {
-		const tenants, writers = 4, 12
+		const tenants = 4
 		ids := make([]uuid.UUID, tenants)
 		for i := range ids {
 			ids[i] = newID()
 		}
-		var wg sync.WaitGroup
-		errs := make(chan error, writers)
-		for w := range writers {
-			wg.Go(func() {
-				// Each batch spans every tenant, in a rotating order.
-				var batch []audit.Event
-				for i := range tenants {
-					batch = append(batch, changeEvent(t, ids[(w+i)%tenants], "role.update"))
-				}
-				errs <- f.s.Audit.Append(f.ctx, batch...)
-			})
+		// Each batch spans every tenant, in a rotating order.
+		batches := make([][]audit.Event, writers)
+		for w := range batches {
+			for i := range tenants {
+				batches[w] = append(batches[w], changeEvent(t, ids[(w+i)%tenants], "role.update"))
+			}
 		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			assert.NoError(t, err)
+		for i, err := range race(writers, func(i int) error { return f.s.Audit.Append(f.ctx, batches[i]...) }) {
+			assert.NoError(t, err, "writer %d", i)
 		}
 		for _, id := range ids {
 			got := f.allEvents(id)

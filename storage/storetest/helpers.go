@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"sync"
 	"testing"
 	"time"
 
@@ -227,21 +228,45 @@ func (f *fx) policyVersion(tenant uuid.UUID) int64 {
 
 // verifyChain checks that events are a tenant's whole chain: Seq 1..N, each PrevHash
 // the previous Hash and each Hash recomputed with chain.
-func verifyChain(t testing.TB, chain audit.Chain, events []audit.Event) {
+// It reports whether they are.
+func verifyChain(t testing.TB, chain audit.Chain, events []audit.Event) bool {
 	t.Helper()
 	var prev []byte
 	for i := range events {
 		e := &events[i]
-		if !assert.Equal(t, int64(i+1), e.Seq, "event %d: Seq", i) {
-			return
-		}
+		ok := assert.Equal(t, int64(i+1), e.Seq, "event %d: Seq", i)
 		if i == 0 {
-			assert.Empty(t, e.PrevHash, "first event: PrevHash")
+			ok = assert.Empty(t, e.PrevHash, "first event: PrevHash") && ok
 		} else {
-			assert.Equal(t, prev, e.PrevHash, "event Seq %d: PrevHash is not the previous Hash", e.Seq)
+			ok = assert.Equal(t, prev, e.PrevHash, "event Seq %d: PrevHash is not the previous Hash", e.Seq) && ok
 		}
-		assert.Equal(t, chain.Link(prev, e), e.Hash, "event Seq %d: Hash does not re-link", e.Seq)
+		ok = assert.Equal(t, chain.Link(prev, e), e.Hash, "event Seq %d: Hash does not re-link", e.Seq) && ok
+		if !ok {
+			return false
+		}
 		prev = e.Hash
+	}
+	return true
+}
+
+// readWhile calls read over and over on another goroutine, at least once, until read
+// returns false or the returned stop is called; stop waits for the last call.
+// Concurrency cases use it to check that reads racing with writes see consistent state.
+func readWhile(read func() bool) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for read() {
+			select {
+			case <-done:
+				return
+			default:
+			}
+		}
+	})
+	return func() {
+		close(done)
+		wg.Wait()
 	}
 }
 
