@@ -15,37 +15,25 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// accessCase is one case of the access.Store suite: its name says what it proves.
-type accessCase struct {
-	name string
-	run  func(t *testing.T, f *fx)
-}
-
-// accessCases are the cases of access.Store, grouped by entity; the isolation,
-// unit-of-work and concurrency cases are in the access_*.go files.
-func accessCases() [][]accessCase {
-	return [][]accessCase{
-		tenantCases,
-		roleCases,
-		projectCases,
-		memberCases,
-		projectMemberCases,
-		allowlistCases,
-		isolationCases,
-		unitOfWorkCases,
-		accessConcurrencyCases,
+// accessGroups are the cases of access.Store, grouped by entity and by concern; the
+// isolation, unit-of-work and concurrency groups are in the access_*.go files.
+func accessGroups() []group {
+	return []group{
+		{"tenants", tenantCases},
+		{"roles", roleCases},
+		{"projects", projectCases},
+		{"members", memberCases},
+		{"project members", projectMemberCases},
+		{"allowlist", allowlistCases},
+		{"tenant isolation", isolationCases},
+		{"units of work", unitOfWorkCases},
+		{"concurrency", accessConcurrencyCases},
 	}
 }
 
-func runAccess(t *testing.T, newStores Factory) {
-	for _, group := range accessCases() {
-		for _, c := range group {
-			t.Run(c.name, func(t *testing.T) { c.run(t, newFx(t, newStores)) })
-		}
-	}
-}
+func runAccess(t *testing.T, newStores Factory) { runGroups(t, newStores, accessGroups()) }
 
-var tenantCases = []accessCase{
+var tenantCases = []testCase{
 	// Every field of a tenant and of its initial roles survives the round trip; the
 	// Version passed in is ignored.
 	{"CreateTenant stores every field of the tenant and its initial roles, with Version 1", func(t *testing.T, f *fx) {
@@ -155,7 +143,7 @@ var tenantCases = []accessCase{
 	}},
 }
 
-var roleCases = []accessCase{
+var roleCases = []testCase{
 	// Names in any script, every kind, rights lists (empty, one, many) round-trip.
 	{"CreateRole stores every field: Unicode name, kind, rights, UTC times, Version 1", func(t *testing.T, f *fx) {
 		tn := f.createTenant("Acme")
@@ -331,7 +319,7 @@ var roleCases = []accessCase{
 	}},
 }
 
-var projectCases = []accessCase{
+var projectCases = []testCase{
 	{"CreateProject stores every field: Unicode name, UTC times, Version 1", func(t *testing.T, f *fx) {
 		tn := f.createTenant("Acme")
 		ps := []access.Project{
@@ -475,7 +463,7 @@ var projectCases = []accessCase{
 	}},
 }
 
-var memberCases = []accessCase{
+var memberCases = []testCase{
 	{"SetMember stores every field of a new membership", func(t *testing.T, f *fx) {
 		tn := f.createTenant("Acme")
 		m := access.Member{Tenant: tn.ID, User: newID(), Role: tn.Supervisor.ID, CreatedAt: at(time.Hour), UpdatedAt: at(2 * time.Hour)}
@@ -579,7 +567,7 @@ var memberCases = []accessCase{
 	}},
 }
 
-var projectMemberCases = []accessCase{
+var projectMemberCases = []testCase{
 	{"SetProjectMember stores every field, with and without an override role", func(t *testing.T, f *fx) {
 		tn := f.createTenant("Acme")
 		p := f.createProject(tn.ID, "Sales")
@@ -674,7 +662,7 @@ var projectMemberCases = []accessCase{
 	}},
 }
 
-var allowlistCases = []accessCase{
+var allowlistCases = []testCase{
 	// IPv4 and IPv6, the widest (/0) and narrowest (/32, /128) prefixes and an
 	// IPv4-mapped IPv6 prefix come back masked, in the order given, each family kept.
 	{"SetAllowlist stores IPv4 and IPv6 prefixes masked, in the order given", func(t *testing.T, f *fx) {

@@ -22,7 +22,7 @@ const (
 	writers = 20 // goroutines retrying until each of their updates lands
 )
 
-var accessConcurrencyCases = []accessCase{
+var accessConcurrencyCases = []testCase{
 	// Optimistic concurrency under a real race: racers goroutines read the role (all
 	// see one version), then all update it with that version. Exactly one update wins
 	// per round; every other is ErrStale; only the winner's event is appended.

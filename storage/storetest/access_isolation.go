@@ -35,7 +35,7 @@ func (f *fx) populate(name string) populated {
 	return p
 }
 
-var isolationCases = []accessCase{
+var isolationCases = []testCase{
 	// ASVS 8.2.2 / 8.4.1: a lookup with tenant B's ID never finds tenant A's row,
 	// whichever A ID it names; list methods return B's rows only.
 	{"no read with tenant B's ID returns a row of tenant A", func(t *testing.T, f *fx) {

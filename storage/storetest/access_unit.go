@@ -129,7 +129,7 @@ func (f *fx) reads(s *script) {
 	require.NoError(f.t, err)
 }
 
-var unitOfWorkCases = []accessCase{
+var unitOfWorkCases = []testCase{
 	// CreateTenant's event is the first link of the tenant's chain.
 	{"CreateTenant appends its event as Seq 1 and starts the policy version", func(t *testing.T, f *fx) {
 		tn := tenantValue("Acme")

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,19 +13,14 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// auditCase is one case of the audit.Store suite: its name says what it proves.
-type auditCase struct {
-	name string
-	run  func(t *testing.T, f *fx)
-}
-
 func runAudit(t *testing.T, newStores Factory) {
-	for _, c := range auditCases {
-		t.Run(c.name, func(t *testing.T) { c.run(t, newFx(t, newStores)) })
-	}
+	runGroups(t, newStores, []group{
+		{"append and query", auditCases},
+		{"concurrency", auditConcurrencyCases},
+	})
 }
 
-var auditCases = []auditCase{
+var auditCases = []testCase{
 	// Every field, including an IPv6 actor address, redacted changes, details and
 	// Unicode text, survives the round trip; so does the system actor's zero Actor
 	// (no user, no address) and an event with no changes or details.
@@ -35,13 +31,24 @@ var auditCases = []auditCase{
 		ipv4.Actor.IP = netip.MustParseAddr("203.0.113.9")
 		ipv4.Kind, ipv4.Action, ipv4.Outcome, ipv4.Reason = audit.KindLogin, "login", audit.Failure, "wrong_password"
 		system := prepared(t, audit.Event{Tenant: tenant, Kind: "retention.purge", Action: "purge", Outcome: audit.Success, Time: at(3 * time.Minute)})
-		require.NoError(t, f.s.Audit.Append(f.ctx, full, ipv4, system))
+		// An IPv4-mapped IPv6 address stays IPv6, a zone is kept, and free text of
+		// MaxFieldLen bytes is kept whole.
+		mapped := fullEvent(t, tenant, at(4*time.Minute))
+		mapped.Actor.IP = netip.MustParseAddr("::ffff:192.0.2.33")
+		zoned := fullEvent(t, tenant, at(5*time.Minute))
+		zoned.Actor.IP = netip.MustParseAddr("fe80::1%eth0")
+		zoned.Reason = strings.Repeat("é", audit.MaxFieldLen/2)
+		zoned.Actor.UserAgent = strings.Repeat("東京", audit.MaxFieldLen/6) + "abcd"
+		require.Len(t, zoned.Actor.UserAgent, audit.MaxFieldLen)
+		require.NoError(t, f.s.Audit.Append(f.ctx, full, ipv4, system, mapped, zoned))
 
 		got := f.allEvents(tenant)
-		require.Len(t, got, 3)
+		require.Len(t, got, 5)
 		assertEvent(t, full, got[0])
 		assertEvent(t, ipv4, got[1])
 		assertEvent(t, system, got[2])
+		assertEvent(t, mapped, got[3])
+		assertEvent(t, zoned, got[4])
 		assert.False(t, got[2].Actor.IP.IsValid(), "the system actor has no address")
 		verifyChain(t, f.s.Chain, got)
 	}},
@@ -105,6 +112,12 @@ var auditCases = []auditCase{
 		twice := changeEvent(t, tenant, "role.delete")
 		err = f.s.Audit.Append(f.ctx, changeEvent(t, tenant, "role.update"), twice, twice)
 		assert.ErrorIs(t, err, storage.ErrConflict, "an ID repeated in the batch")
+
+		// The failure of one tenant's event fails the other tenants' events of the batch.
+		other := newID()
+		err = f.s.Audit.Append(f.ctx, changeEvent(t, other, "role.update"), dupStored)
+		assert.ErrorIs(t, err, storage.ErrConflict, "a batch spanning two tenants")
+		assert.Empty(t, f.allEvents(other))
 
 		got := f.allEvents(tenant)
 		assert.Equal(t, []uuid.UUID{first.ID}, eventIDs(got))
@@ -254,6 +267,9 @@ var auditCases = []auditCase{
 		assertEvent(t, want, again[0])
 		verifyChain(t, f.s.Chain, again)
 	}},
+}
+
+var auditConcurrencyCases = []testCase{
 	// Many writers appending to one tenant at once never fork the chain or reuse a
 	// Seq: the store serialises appends on the tenant's chain head.
 	// Many writers appending to one tenant at once never fork the chain or reuse a

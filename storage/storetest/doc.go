@@ -13,9 +13,12 @@
 //	}
 //
 // Each case is a subtest whose name says what it proves (in the manner of
-// testing/slogtest), so a failure reads as the broken rule. The factory is called once
-// per case (a case's nested subtests share its stores), and cases run one after
-// another, so a factory need not be safe for concurrent use.
+// testing/slogtest), so a failure reads as the broken rule. Cases are grouped by entity
+// and concern (access/roles, access/tenant isolation, audit/concurrency, ...); the
+// factory is called once per group, whose cases share the stores but never each
+// other's rows, since every case creates its own tenants with fresh IDs. Groups and
+// cases run one after another, so a factory need not be safe for concurrent use; the
+// concurrency cases call the stores from many goroutines, never the factory.
 //
 // # What the suite holds adapters to
 //

@@ -90,14 +90,6 @@ type fx struct {
 	s   Stores
 }
 
-func newFx(t *testing.T, f Factory) *fx {
-	t.Helper()
-	s := f(t)
-	require.NotNil(t, s.Access, "Factory returned no Access store")
-	require.NotNil(t, s.Audit, "Factory returned no Audit store")
-	return &fx{t: t, ctx: t.Context(), s: s}
-}
-
 // tenantFx is a stored tenant with its three default roles.
 type tenantFx struct {
 	access.Tenant

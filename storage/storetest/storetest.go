@@ -5,6 +5,7 @@ import (
 
 	"github.com/callshield/callshield/access"
 	"github.com/callshield/callshield/audit"
+	"github.com/stretchr/testify/require"
 )
 
 // Stores is one adapter's implementation of every callshield store, all over one database.
@@ -20,6 +21,11 @@ type Stores struct {
 
 // Factory returns fresh, empty stores backed by a new, isolated database (or schema); it
 // is called once per test case, and registers its own cleanup with t.Cleanup.
+//
+// A "test case" here is one group of related checks (the subtests of Run named
+// access/roles, audit/concurrency, ...): each check creates its own tenants with fresh
+// IDs, so the checks of a group share the stores without seeing each other's rows, and
+// a database-backed run needs a dozen fresh databases rather than one per check.
 type Factory func(t *testing.T) Stores
 
 // Run runs every case of the suite as subtests of t.
@@ -27,4 +33,35 @@ func Run(t *testing.T, newStores Factory) {
 	t.Helper()
 	t.Run("access", func(t *testing.T) { runAccess(t, newStores) })
 	t.Run("audit", func(t *testing.T) { runAudit(t, newStores) })
+}
+
+// testCase is one check of the suite: its name says what it proves.
+type testCase struct {
+	name string
+	run  func(t *testing.T, f *fx)
+}
+
+// group is a set of checks that share one Factory call. A new domain adds its groups
+// in its own file and a run function called from Run.
+type group struct {
+	name  string
+	cases []testCase
+}
+
+// runGroups runs each group as a subtest with its own stores, and each of its cases as
+// a subtest of it.
+func runGroups(t *testing.T, newStores Factory, groups []group) {
+	t.Helper()
+	for _, g := range groups {
+		t.Run(g.name, func(t *testing.T) {
+			s := newStores(t)
+			require.NotNil(t, s.Access, "Factory returned no Access store")
+			require.NotNil(t, s.Audit, "Factory returned no Audit store")
+			for _, c := range g.cases {
+				t.Run(c.name, func(t *testing.T) {
+					c.run(t, &fx{t: t, ctx: t.Context(), s: s})
+				})
+			}
+		})
+	}
 }
