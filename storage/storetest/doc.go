@@ -40,8 +40,10 @@
 //     another tenant's audit chain. An invalid allowlist prefix is
 //     access.ErrInvalidPrefix.
 //   - The audit log does not depend on the access store's tenant rows: events can be
-//     appended for any tenant ID. Event IDs are unique: appending a stored ID is
-//     storage.ErrConflict and fails the whole batch.
+//     appended for any tenant ID. Event IDs are unique (at least within a tenant):
+//     appending an ID already stored is storage.ErrConflict and fails the whole batch,
+//     and an access mutation carrying such an event fails with it and changes nothing.
+//     This is how the suite proves that a mutation and its event are one transaction.
 //   - Hash chain: Seq starts at 1 and grows by 1, PrevHash is the previous event's
 //     Hash (empty for the first), Hash is [Stores.Chain].Link(PrevHash, event);
 //     Seq, PrevHash and Hash passed to Append are ignored.
@@ -52,5 +54,15 @@
 //
 // Concurrency cases run 20 to 50 goroutines against one store; an adapter over a
 // database with a single writer (SQLite) must wait for its turn (a busy timeout) rather
-// than fail.
+// than fail. They prove that optimistic versions and unique names settle races (exactly
+// one winner, no lost update), that a role cannot be deleted under a member being
+// given it, that each tenant keeps one gap-free chain whoever appends, and that
+// LoadPolicy and Events racing with writers read one consistent state.
+//
+// # Adding a domain
+//
+// When a domain gains a store (authn.Store, token.Store), its adapters implement it over
+// the same database; the suite gets a field in [Stores] for it and a file of case
+// groups (authn.go beside access.go and audit.go) run from [Run]. Cases build their
+// own tenants and users with fresh IDs, so that they can share a group's stores.
 package storetest
