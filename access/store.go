@@ -21,8 +21,11 @@ import (
 //   - Times are stored in UTC with at least microsecond precision.
 //   - Updates are conditional on the Version passed in: a mismatch is storage.ErrStale
 //     and changes nothing; a successful update stores Version+1.
-//   - Names (roles, projects) are unique per tenant, compared exactly; a duplicate is
-//     storage.ErrConflict.
+//   - Names (roles, projects) are unique per tenant, compared exactly (byte-wise) and
+//     listed in byte order; a duplicate is storage.ErrConflict.
+//   - ev must belong to the tenant of the change (audit.ErrInvalidEvent otherwise).
+//   - List methods of an unknown tenant return storage.ErrNotFound.
+//   - Creating stores Version 1; updates store UpdatedAt; Kind and CreatedAt never change.
 type Store interface {
 	// CreateTenant stores t (Version 1) with its initial roles.
 	CreateTenant(ctx context.Context, t Tenant, roles []Role, ev audit.Event) error
