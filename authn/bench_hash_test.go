@@ -1,0 +1,159 @@
+package authn_test
+
+import (
+	"context"
+	"runtime"
+	"runtime/metrics"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/callshield/callshield/authn"
+)
+
+// The hashing benchmarks use the real OWASP parameters. Run them alone, with a fixed
+// count so that they stay short:
+//
+//	go test -run '^$' -bench 'BenchmarkHash' -benchtime 64x ./authn/
+//
+// BenchmarkHashConcurrent reports, besides ns/op (one op = one hash):
+//   - hashes/s: throughput of 64 concurrent callers through one default Hasher;
+//   - ideal-hashes/s: Slots ÷ (time of one hash alone), measured in the same run;
+//   - x-ideal: their ratio (target ≥ 0.9);
+//   - peak-MiB: the peak of heap objects (live, and dead but not yet collected) during
+//     the run, sampled every 200 µs with runtime/metrics;
+//   - peak-sys-MiB: the peak of memory mapped by the Go runtime and not released to the
+//     OS, close to the process's resident size;
+//   - base-sys-MiB: the same before the first hash of the benchmark;
+//   - bound-MiB: Slots × m, the memory that hashing may hold live at once.
+//
+// The difference between peak-MiB and bound-MiB is the garbage collector's slack: each
+// hash allocates m KiB and drops it, and with GOGC=100 the heap may grow to twice the
+// live heap before a collection. Setting GOMEMLIMIT tightens it.
+
+const benchCallers = 64
+
+var benchPassword = authn.NewPassword("correct horse battery staple")
+
+// BenchmarkHashSingle: one hash at a time, the OWASP parameters.
+func BenchmarkHashSingle(b *testing.B) {
+	h := authn.NewHasher(authn.HasherOptions{Slots: 1})
+	ctx := context.Background()
+	for b.Loop() {
+		if _, err := h.Hash(ctx, benchPassword); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "hashes/s")
+}
+
+// BenchmarkHashConcurrent: 64 callers hash through one Hasher with the default slots.
+func BenchmarkHashConcurrent(b *testing.B) {
+	ctx := context.Background()
+	slots := runtime.GOMAXPROCS(0)
+	// The queue holds every caller, so that the figure is throughput, not rejections.
+	h := authn.NewHasher(authn.HasherOptions{QueueLen: benchCallers, MaxWait: time.Minute})
+	params := h.Params()
+	runtime.GC()
+	_, baseSys := readMemory()
+
+	// Calibration: the median time of one hash alone, in this process and run.
+	var single []time.Duration
+	for range 5 {
+		start := time.Now()
+		if _, err := h.Hash(ctx, benchPassword); err != nil {
+			b.Fatal(err)
+		}
+		single = append(single, time.Since(start))
+	}
+	slices.Sort(single)
+	perHash := single[len(single)/2]
+	ideal := float64(slots) / perHash.Seconds()
+
+	runtime.GC()
+	var peakHeap, peakSys atomic.Uint64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		tick := time.NewTicker(200 * time.Microsecond)
+		defer tick.Stop()
+		for {
+			heap, sys := readMemory()
+			storeMax(&peakHeap, heap)
+			storeMax(&peakSys, sys)
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+
+	var next atomic.Int64
+	var busy atomic.Int64
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	start := time.Now()
+	for range benchCallers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(b.N) {
+				if _, err := h.Hash(ctx, benchPassword); err != nil {
+					busy.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	close(stop)
+	<-sampled
+	if n := busy.Load(); n > 0 {
+		b.Fatalf("%d hashes failed (busy) with a queue as long as the callers", n)
+	}
+
+	const mib = 1 << 20
+	throughput := float64(b.N) / elapsed.Seconds()
+	b.ReportMetric(throughput, "hashes/s")
+	b.ReportMetric(ideal, "ideal-hashes/s")
+	b.ReportMetric(throughput/ideal, "x-ideal")
+	b.ReportMetric(float64(peakHeap.Load())/mib, "peak-MiB")
+	b.ReportMetric(float64(peakSys.Load())/mib, "peak-sys-MiB")
+	b.ReportMetric(float64(baseSys)/mib, "base-sys-MiB")
+	b.ReportMetric(float64(slots)*float64(params.Memory)/1024, "bound-MiB")
+}
+
+var memSamples = []metrics.Sample{
+	{Name: "/memory/classes/heap/objects:bytes"},
+	{Name: "/memory/classes/total:bytes"},
+	{Name: "/memory/classes/heap/released:bytes"},
+}
+
+// readMemory returns the heap objects (live and not yet swept) and the memory mapped by
+// the runtime minus what it released to the OS.
+func readMemory() (heap, sys uint64) {
+	s := slices.Clone(memSamples)
+	metrics.Read(s)
+	return s[0].Value.Uint64(), sub(s[1].Value.Uint64(), s[2].Value.Uint64())
+}
+
+func storeMax(v *atomic.Uint64, x uint64) {
+	for {
+		old := v.Load()
+		if x <= old || v.CompareAndSwap(old, x) {
+			return
+		}
+	}
+}
+
+func sub(a, b uint64) uint64 {
+	if a < b {
+		return 0
+	}
+	return a - b
+}
