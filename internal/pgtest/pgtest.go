@@ -33,6 +33,10 @@ const MaxConns = 10
 // SkipMessage is the reason given when EnvDSN is unset.
 const SkipMessage = EnvDSN + " not set: skipping PostgreSQL tests"
 
+// EnvRequire, when set to a non-empty value, turns the skip into a failure: CI sets it
+// so that a run that silently skipped the PostgreSQL tests cannot pass.
+const EnvRequire = "CALLSHIELD_REQUIRE_POSTGRES"
+
 // DB returns a handle on a fresh, empty schema of the database named by EnvDSN, or
 // skips the test if EnvDSN is unset. The handle is closed and the schema dropped when
 // the test ends.
@@ -48,6 +52,9 @@ func Handles(t testing.TB, n int) []*sql.DB {
 	t.Helper()
 	dsn := os.Getenv(EnvDSN)
 	if dsn == "" {
+		if os.Getenv(EnvRequire) != "" {
+			t.Fatalf("pgtest: %s is set but %s is not: the PostgreSQL tests must run", EnvRequire, EnvDSN)
+		}
 		t.Skip(SkipMessage)
 	}
 	cfg, err := pgx.ParseConfig(dsn)
