@@ -37,17 +37,24 @@
 //
 // # The rules
 //
-// Phone: the "+" and country calling code and the last two digits stay,
-// every other digit becomes '*', separators stay in place:
-// +39 06 1234 5588 → +39 ** **** **88. The calling code is recognised
-// exactly, from the ITU assignments as listed in the metadata of
-// github.com/nyaruka/phonenumbers (read once at start-up into a table of
-// 1000 booleans), never guessed from lengths; the whole North American
-// Numbering Plan is +1. E-mail: the first character of the local part and
-// the domain stay (j***@example.com). Card: the last four digits by default,
-// at most the first six and last four (PCI DSS 3.4.1). IBAN: the country
-// code and last four characters. Document numbers: the last three. Names:
-// the initials (M. R.).
+// By default the calling code and last two digits of a phone number stay
+// visible, the first character and domain of an e-mail address, the last
+// four digits of a card (at most the first six and last four), the country
+// code and last four characters of an IBAN, the last three characters of a
+// document number, and a name's initials:
+//
+//	phone     +39 06 1234 5588                  → +39 ** **** **88
+//	e-mail    john@example.com                  → j***@example.com
+//	card      4111 1111 1111 1111               → **** **** **** 1111
+//	IBAN      IT60 X054 2811 1010 0000 0123 456 → IT** **** **** **** **** ***3 456
+//	document  YA1234567                         → ******567
+//	name      Maria Grazia Rossi                → M. G. R.
+//
+// The phone's calling code is recognised exactly, from the ITU assignments
+// as listed in the metadata of github.com/nyaruka/phonenumbers (read once
+// at start-up into a table of 1000 booleans), never guessed from lengths;
+// the whole North American Numbering Plan is +1. The card rule is the
+// PCI DSS 3.4.1 maximum, and [New] refuses options beyond it.
 //
 // Whatever the options, at least four significant characters of a value
 // stay hidden (two of an e-mail's local part): a value too short for that
@@ -108,9 +115,12 @@
 //
 // # Performance
 //
-// Masking an E.164 phone number takes one pass over the bytes and one
-// allocation (the result), some 500 times faster than parsing and
-// formatting it with github.com/nyaruka/phonenumbers first; national
-// numbers with a default region take that slower path. See the benchmarks
-// in bench_test.go and the figures in the top-level README.
+// Masking an E.164 phone number takes one pass over its bytes and one
+// allocation, the result: about 65 ns, against about 10 µs and 31
+// allocations to parse and format it with github.com/nyaruka/phonenumbers
+// first (some 160 times faster, on a shared 2-core machine). National
+// numbers with a default region take that slower path. Masking 10,000
+// tagged call records with [Copy] takes about 7 ms. The benchmarks are in
+// bench_test.go (go test -run='^$' -bench=. -benchmem ./mask/); the
+// figures are in the top-level README.
 package mask

@@ -23,7 +23,9 @@ import (
 //
 // v itself is never modified. Parts of v that contain nothing to mask are
 // shared with the copy rather than duplicated, so the copy is cheap; do not
-// modify them through the copy. A Masker that reveals returns v unchanged.
+// modify them through the copy. Values in exported interface fields are
+// inspected at run time, so keep records to plain data rather than handles
+// such as *http.Request. A Masker that reveals returns v unchanged.
 //
 // The rules are checked once per type and cached, whoever the viewer is,
 // so a mistagged type fails in every test. Value returns a [*PlanError] if
