@@ -1,0 +1,253 @@
+package authn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/callshield/callshield/access"
+	"github.com/callshield/callshield/audit"
+	"github.com/callshield/callshield/storage"
+	"github.com/google/uuid"
+)
+
+// Authenticate checks an e-mail and password for a tenant and returns the user. It is
+// the password step of the sign-in flow.
+//
+// Every failure the client can cause returns ErrInvalidCredentials after the same work:
+// an unknown e-mail is hashed against a dummy hash, and a blocked, archived or invited
+// user's password is verified before the status is looked at, so neither the answer nor
+// its timing tells which part was wrong (ASVS 6.3.8). The login log records the real
+// reason (unknown_user, wrong_password, user_blocked, ...). A correct password from an
+// address outside the tenant's allowlist returns ErrIPNotAllowed. A hash stored with
+// weaker parameters than the current ones (or imported bcrypt) is replaced on success.
+func (s *Service) Authenticate(ctx context.Context, tenant uuid.UUID, email string, pw Password, meta Meta) (User, error) {
+	ev := audit.Event{Tenant: tenant, Kind: audit.KindLogin, Action: "login.password",
+		Actor: audit.Actor{IP: meta.IP, UserAgent: meta.UserAgent}, Details: map[string]string{"factor": "password"}}
+	norm, emailErr := NormalizeEmail(email)
+	if emailErr == nil {
+		ev.Target = audit.Target{Type: "user", Name: norm}
+	}
+	fail := func(reason string, err error) (User, error) {
+		ev.Outcome, ev.Reason = audit.Failure, reason
+		s.record(ctx, ev)
+		return User{}, err
+	}
+	var u User
+	var err error
+	if emailErr == nil {
+		u, err = s.store.UserByEmail(ctx, tenant, norm)
+	}
+	if emailErr != nil || errors.Is(err, storage.ErrNotFound) {
+		_ = s.opts.Hasher.DummyVerify(ctx, pw)
+		return fail("unknown_user", ErrInvalidCredentials)
+	}
+	if err != nil {
+		return fail("storage_error", fmt.Errorf("authn: authenticate: %w", err))
+	}
+	ev.Actor.User, ev.Target.ID = u.ID, u.ID.String()
+	encoded, err := s.store.PasswordHash(ctx, tenant, u.ID)
+	if err != nil {
+		return fail("storage_error", fmt.Errorf("authn: authenticate: %w", err))
+	}
+	var ok, rehash bool
+	if encoded == "" {
+		_ = s.opts.Hasher.DummyVerify(ctx, pw)
+	} else {
+		ok, rehash, err = s.opts.Hasher.Verify(ctx, pw, encoded)
+		if errors.Is(err, ErrBusy) {
+			return fail("busy", err) // not a failed sign-in: answer 503, the client retries
+		}
+	}
+	switch {
+	case !ok:
+		return fail("wrong_password", ErrInvalidCredentials)
+	case !u.CanSignIn():
+		return fail("user_"+string(u.Status), ErrInvalidCredentials)
+	}
+	p, err := s.engine.Policy(ctx, tenant)
+	if err != nil {
+		return fail("policy_unavailable", err)
+	}
+	if !p.AllowsIP(access.Subject{Tenant: tenant, User: u.ID}, meta.IP) {
+		return fail("ip_not_allowed", ErrIPNotAllowed)
+	}
+	if rehash {
+		s.rehash(ctx, u, pw, encoded)
+	}
+	if r, ok := p.Role(u.ID); ok {
+		ev.Actor.Role = r.Name
+	}
+	ev.Outcome = audit.Success
+	s.record(ctx, ev)
+	return u, nil
+}
+
+// ErrIPNotAllowed: the credentials were right but the client's address is outside the
+// tenant's IP allowlist (and the user's role does not bypass it).
+var ErrIPNotAllowed = errors.New("authn: sign-in from this address is not allowed")
+
+func (s *Service) record(ctx context.Context, ev audit.Event) {
+	if s.opts.Audit == nil {
+		return
+	}
+	_ = s.opts.Audit.Record(context.WithoutCancel(ctx), ev)
+}
+
+// rehash replaces an outdated hash after a successful verification. A failure leaves the
+// old hash in place, which still verifies; it is retried at the next sign-in.
+func (s *Service) rehash(ctx context.Context, u User, pw Password, old string) {
+	encoded, err := s.opts.Hasher.Hash(ctx, pw)
+	if err != nil {
+		return
+	}
+	ev := audit.Event{Tenant: u.Tenant, Kind: audit.KindChange, Action: "password.rehash",
+		Actor: audit.Actor{User: u.ID, Role: "system"}, Target: userTarget(u), Outcome: audit.Success,
+		Changes: []audit.Change{audit.Secret("password_hash")}}
+	if audit.Prepare(&ev, s.now()) != nil {
+		return
+	}
+	_ = s.store.ReplacePasswordHash(ctx, u.Tenant, u.ID, old, encoded, ev)
+}
+
+// ChangePassword changes the actor's own password. It needs EditProfile and the current
+// password (ASVS 6.2.3); the new one must pass the tenant's policy. With
+// endOtherSessions, every other session of the user is ended (ASVS 7.4.3).
+func (s *Service) ChangePassword(ctx context.Context, actor access.Subject, current, next Password, endOtherSessions bool) error {
+	p, err := s.authorize(ctx, actor, access.EditProfile)
+	if err != nil {
+		return err
+	}
+	u, err := s.user(ctx, actor.Tenant, actor.User)
+	if err != nil {
+		return err
+	}
+	old, err := s.store.PasswordHash(ctx, actor.Tenant, u.ID)
+	if err != nil {
+		return fmt.Errorf("authn: change password: %w", err)
+	}
+	if old == "" {
+		_ = s.opts.Hasher.DummyVerify(ctx, current)
+		return ErrWrongPassword
+	}
+	ok, _, err := s.opts.Hasher.Verify(ctx, current, old)
+	if errors.Is(err, ErrBusy) {
+		return err
+	}
+	if !ok {
+		return ErrWrongPassword
+	}
+	if err := s.checkPassword(ctx, actor.Tenant, u.Email, next); err != nil {
+		return err
+	}
+	encoded, err := s.opts.Hasher.Hash(ctx, next)
+	if err != nil {
+		return err
+	}
+	ev, err := s.changeEvent(p, actor, "password.change", userTarget(u), []audit.Change{audit.Secret("password")})
+	if err != nil {
+		return err
+	}
+	if err := s.store.ReplacePasswordHash(ctx, actor.Tenant, u.ID, old, encoded, ev); err != nil {
+		return fmt.Errorf("authn: change password: %w", err)
+	}
+	if endOtherSessions {
+		return s.endSessions(ctx, actor.Tenant, u.ID, actor.Session)
+	}
+	return nil
+}
+
+// ForcePasswordReset makes an active user choose a new password: their current password
+// stops working at once and a single-use reset link (valid for the tenant's ResetTTL) is
+// mailed to them. The administrator never sees or chooses the password. It needs
+// UserManagement and every right of the user's role.
+func (s *Service) ForcePasswordReset(ctx context.Context, actor access.Subject, user uuid.UUID) error {
+	p, err := s.authorizeOver(ctx, actor, user)
+	if err != nil {
+		return err
+	}
+	u, err := s.user(ctx, actor.Tenant, user)
+	if err != nil {
+		return err
+	}
+	if u.Status != StatusActive {
+		return fmt.Errorf("%w: only active users can reset their password", ErrInvalidTransition)
+	}
+	st, err := s.Settings(ctx, actor.Tenant)
+	if err != nil {
+		return err
+	}
+	token, hash, err := newLinkToken(s.opts.Rand, PurposePasswordReset, actor.Tenant)
+	if err != nil {
+		return err
+	}
+	tid, err := uuid.NewV7()
+	if err != nil {
+		return fmt.Errorf("authn: new id: %w", err)
+	}
+	now := s.now()
+	t := Ticket{ID: tid, Tenant: actor.Tenant, User: u.ID, Purpose: PurposePasswordReset, Email: u.Email,
+		TokenHash: hash, CreatedBy: actor.User, CreatedAt: now, ExpiresAt: now.Add(st.ResetTTL)}
+	ev, err := s.changeEvent(p, actor, "password.reset_forced", userTarget(u), []audit.Change{audit.Secret("password")})
+	if err != nil {
+		return err
+	}
+	if err := s.store.CreateTicket(ctx, t, ev); err != nil {
+		return fmt.Errorf("authn: force password reset: %w", err)
+	}
+	old, err := s.store.PasswordHash(ctx, actor.Tenant, u.ID)
+	if err != nil {
+		return fmt.Errorf("authn: force password reset: %w", err)
+	}
+	if old != "" {
+		clear, err := s.changeEvent(p, actor, "password.clear", userTarget(u), []audit.Change{audit.Secret("password")})
+		if err != nil {
+			return err
+		}
+		if err := s.store.ReplacePasswordHash(ctx, actor.Tenant, u.ID, old, "", clear); err != nil {
+			return fmt.Errorf("authn: force password reset: %w", err)
+		}
+	}
+	if err := s.endSessions(ctx, actor.Tenant, u.ID, uuid.Nil); err != nil {
+		return err
+	}
+	mail := Mail{To: u.Email, Subject: "Choose a new password for " + p.TenantName(),
+		Text: "An administrator of " + p.TenantName() + " asked you to choose a new password.\n\n" +
+			"Choose it here:\n" + s.opts.LinkURL(PurposePasswordReset, token) + "\n\nThe link can be used once and expires on " +
+			t.ExpiresAt.Format("2 January 2006 15:04 MST") + ".\n"}
+	if err := s.opts.Mailer.Send(ctx, mail); err != nil {
+		return fmt.Errorf("authn: reset link stored but not mailed (force the reset again to retry): %w", err)
+	}
+	return nil
+}
+
+// ResetPassword sets a new password with a reset link's secret. The link is single-use;
+// every session of the user is ended.
+func (s *Service) ResetPassword(ctx context.Context, token string, pw Password, meta Meta) (User, error) {
+	t, hash, err := s.openTicket(ctx, PurposePasswordReset, token)
+	if err != nil {
+		return User{}, err
+	}
+	if err := s.checkPassword(ctx, t.Tenant, t.Email, pw); err != nil {
+		return User{}, err
+	}
+	encoded, err := s.opts.Hasher.Hash(ctx, pw)
+	if err != nil {
+		return User{}, err
+	}
+	ev := audit.Event{Tenant: t.Tenant, Kind: audit.KindChange, Action: "password.reset",
+		Actor:   audit.Actor{User: t.User, IP: meta.IP, UserAgent: meta.UserAgent},
+		Target:  audit.Target{Type: "user", ID: t.User.String(), Name: t.Email},
+		Outcome: audit.Success, Changes: []audit.Change{audit.Secret("password")}}
+	if err := audit.Prepare(&ev, s.now()); err != nil {
+		return User{}, err
+	}
+	u, err := s.store.ResetPassword(ctx, t.Tenant, hash, s.now(), encoded, ev)
+	if err != nil {
+		if errors.Is(err, ErrTicketInvalid) {
+			return User{}, ErrTicketInvalid
+		}
+		return User{}, fmt.Errorf("authn: reset password: %w", err)
+	}
+	return u, s.endSessions(ctx, t.Tenant, u.ID, uuid.Nil)
+}

@@ -1,0 +1,143 @@
+package authn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/callshield/callshield/access"
+	"github.com/callshield/callshield/audit"
+	"github.com/google/uuid"
+)
+
+// transition moves a user between statuses, checked and audited.
+func (s *Service) transition(ctx context.Context, actor access.Subject, user uuid.UUID, from, to Status, action string, endSessions bool) error {
+	p, err := s.authorizeOver(ctx, actor, user)
+	if err != nil {
+		return err
+	}
+	u, err := s.user(ctx, actor.Tenant, user)
+	if err != nil {
+		return err
+	}
+	if u.Status != from {
+		return fmt.Errorf("%w: %s to %s", ErrInvalidTransition, u.Status, to)
+	}
+	ev, err := s.changeEvent(p, actor, action, userTarget(u), []audit.Change{{Field: "status", Old: string(from), New: string(to)}})
+	if err != nil {
+		return err
+	}
+	if err := s.store.SetStatus(ctx, actor.Tenant, user, from, to, s.now(), ev); err != nil {
+		return fmt.Errorf("authn: %s: %w", action, err)
+	}
+	if endSessions {
+		return s.endSessions(ctx, actor.Tenant, user, uuid.Nil)
+	}
+	return nil
+}
+
+func (s *Service) endSessions(ctx context.Context, tenant, user, except uuid.UUID) error {
+	if s.opts.Sessions == nil {
+		return nil
+	}
+	if err := s.opts.Sessions.EndUserSessions(ctx, tenant, user, except); err != nil {
+		return fmt.Errorf("authn: end sessions (they are refused anyway, the user's status is checked on every request): %w", err)
+	}
+	return nil
+}
+
+// Block turns "access to system" off for an active user: they cannot sign in, and their
+// sessions and API token stop working on the next request. Their data stays for
+// reports. It needs UserManagement and every right of the user's role; nobody blocks
+// themselves.
+func (s *Service) Block(ctx context.Context, actor access.Subject, user uuid.UUID) error {
+	return s.transition(ctx, actor, user, StatusActive, StatusBlocked, "user.block", true)
+}
+
+// Unblock gives a blocked user access again.
+func (s *Service) Unblock(ctx context.Context, actor access.Subject, user uuid.UUID) error {
+	return s.transition(ctx, actor, user, StatusBlocked, StatusActive, "user.unblock", false)
+}
+
+// Archive puts a blocked user aside. Reports about them still work; they are deleted
+// automatically once the tenant's retention period has passed ([Service.Purge]).
+func (s *Service) Archive(ctx context.Context, actor access.Subject, user uuid.UUID) error {
+	return s.transition(ctx, actor, user, StatusBlocked, StatusArchived, "user.archive", false)
+}
+
+// Unarchive returns an archived user to blocked, stopping the retention clock.
+func (s *Service) Unarchive(ctx context.Context, actor access.Subject, user uuid.UUID) error {
+	return s.transition(ctx, actor, user, StatusArchived, StatusBlocked, "user.unarchive", false)
+}
+
+// Remove excludes a user from the company at once, whatever their status: their
+// e-mail, name and password are erased, their memberships removed, their sessions
+// ended. Reports about the user are no longer possible afterwards: every lookup of the
+// user returns ErrUserDeleted.
+func (s *Service) Remove(ctx context.Context, actor access.Subject, user uuid.UUID) error {
+	p, err := s.authorizeOver(ctx, actor, user)
+	if err != nil {
+		return err
+	}
+	u, err := s.user(ctx, actor.Tenant, user)
+	if err != nil {
+		return err
+	}
+	ev, err := s.changeEvent(p, actor, "user.remove", userTarget(u), []audit.Change{{Field: "status", Old: string(u.Status), New: string(StatusDeleted)}})
+	if err != nil {
+		return err
+	}
+	from := []Status{StatusInvited, StatusActive, StatusBlocked, StatusArchived}
+	if err := s.store.DeleteUser(ctx, actor.Tenant, user, from, ReasonRemoved, s.now(), ev); err != nil {
+		return fmt.Errorf("authn: remove user: %w", err)
+	}
+	s.engine.Invalidate(actor.Tenant)
+	return s.endSessions(ctx, actor.Tenant, user, uuid.Nil)
+}
+
+// PurgeReport says what [Service.Purge] deleted.
+type PurgeReport struct {
+	Deleted []UserRef
+}
+
+// purgeBatch is how many candidates Purge reads at a time.
+const purgeBatch = 500
+
+// Purge deletes archived users whose tenant's retention period has passed at now, in
+// every tenant. It is idempotent and safe to run from several instances at once (each
+// deletion is conditional on the user still being archived). Run it from a scheduler,
+// e.g. hourly.
+func (s *Service) Purge(ctx context.Context, now time.Time) (PurgeReport, error) {
+	var rep PurgeReport
+	now = now.UTC().Truncate(time.Microsecond)
+	for {
+		refs, err := s.store.PurgeCandidates(ctx, now, purgeBatch)
+		if err != nil {
+			return rep, fmt.Errorf("authn: purge: %w", err)
+		}
+		deleted := 0
+		for _, ref := range refs {
+			ev := audit.Event{Tenant: ref.Tenant, Kind: audit.KindChange, Action: "user.purge",
+				Actor:  audit.Actor{Role: "system"},
+				Target: audit.Target{Type: "user", ID: ref.User.String()}, Outcome: audit.Success,
+				Reason: "retention period ended", Changes: []audit.Change{{Field: "status", Old: string(StatusArchived), New: string(StatusDeleted)}}}
+			if err := audit.Prepare(&ev, now); err != nil {
+				return rep, err
+			}
+			err := s.store.DeleteUser(ctx, ref.Tenant, ref.User, []Status{StatusArchived}, ReasonRetention, now, ev)
+			if errors.Is(err, ErrInvalidTransition) {
+				continue // unarchived or removed meanwhile
+			}
+			if err != nil {
+				return rep, fmt.Errorf("authn: purge: %w", err)
+			}
+			s.engine.Invalidate(ref.Tenant)
+			rep.Deleted = append(rep.Deleted, ref)
+			deleted++
+		}
+		if len(refs) < purgeBatch || deleted == 0 {
+			return rep, nil
+		}
+	}
+}

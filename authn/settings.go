@@ -1,0 +1,90 @@
+package authn
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Settings are a tenant's account rules. The zero value of every field means the
+// default; [Settings.withDefaults] fills them in.
+type Settings struct {
+	Tenant uuid.UUID
+	// PasswordMode is "nist" (default: length, blocklist and context words, no
+	// composition rules) or "classes" (the seed product's rule: digits, upper and lower
+	// case and symbols, plus length).
+	PasswordMode string
+	// PasswordMinLength overrides the minimum length (at least 8; the default is 8, or
+	// 15 when the password is the only factor).
+	PasswordMinLength int
+	// PasswordMinScore is a minimum zxcvbn strength score 0..4 (0: not checked).
+	PasswordMinScore int
+	// RequireTwoFactor says every user of the tenant signs in with a second factor. If
+	// false the password may be the only factor, and its minimum length is 15 (NIST SP
+	// 800-63B rev 4) instead of 8.
+	RequireTwoFactor bool
+	// InvitationTTL is how long an invitation link is valid. Default 7 days.
+	InvitationTTL time.Duration
+	// ResetTTL is how long a password-reset link is valid. Default 1 hour.
+	ResetTTL time.Duration
+	// Retention is how long archived users are kept before they are deleted
+	// automatically. Default 180 days.
+	Retention time.Duration
+	UpdatedAt time.Time
+	// Version is the optimistic-concurrency version (0: never stored).
+	Version int64
+}
+
+// Defaults.
+const (
+	DefaultInvitationTTL = 7 * 24 * time.Hour
+	DefaultResetTTL      = time.Hour
+	DefaultRetention     = 180 * 24 * time.Hour
+)
+
+func (s Settings) withDefaults() Settings {
+	if s.PasswordMode == "" {
+		s.PasswordMode = "nist"
+	}
+	if s.InvitationTTL == 0 {
+		s.InvitationTTL = DefaultInvitationTTL
+	}
+	if s.ResetTTL == 0 {
+		s.ResetTTL = DefaultResetTTL
+	}
+	if s.Retention == 0 {
+		s.Retention = DefaultRetention
+	}
+	return s
+}
+
+// ErrInvalidSettings: a setting out of its range.
+var ErrInvalidSettings = fmt.Errorf("authn: invalid settings")
+
+// passwordPolicy returns the tenant's password policy.
+func (s Settings) passwordPolicy() PasswordPolicy {
+	p := PasswordPolicy{MinLength: s.PasswordMinLength, MinScore: s.PasswordMinScore, SingleFactor: !s.RequireTwoFactor}
+	if s.PasswordMode == "classes" {
+		p.Mode = ModeClasses
+	}
+	return p
+}
+
+func (s Settings) validate() error {
+	switch {
+	case s.PasswordMode != "nist" && s.PasswordMode != "classes":
+		return fmt.Errorf("%w: password mode must be nist or classes", ErrInvalidSettings)
+	case s.PasswordMinLength != 0 && (s.PasswordMinLength < 8 || s.PasswordMinLength > 64):
+		return fmt.Errorf("%w: minimum password length must be 8 to 64", ErrInvalidSettings)
+	case s.PasswordMinScore < 0 || s.PasswordMinScore > 4:
+		return fmt.Errorf("%w: minimum score must be 0 to 4", ErrInvalidSettings)
+	case s.InvitationTTL < time.Hour || s.InvitationTTL > 30*24*time.Hour:
+		return fmt.Errorf("%w: invitation validity must be 1 hour to 30 days", ErrInvalidSettings)
+	case s.ResetTTL < 5*time.Minute || s.ResetTTL > 7*24*time.Hour:
+		return fmt.Errorf("%w: reset link validity must be 5 minutes to 7 days", ErrInvalidSettings)
+	case s.Retention < 24*time.Hour || s.Retention > 10*365*24*time.Hour:
+		return fmt.Errorf("%w: retention must be 1 day to 10 years", ErrInvalidSettings)
+	}
+	return nil
+}
