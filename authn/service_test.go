@@ -78,8 +78,10 @@ func newEnv(t *testing.T) *env {
 	e.acc = access.NewService(e.store, e.engine, access.ServiceOptions{Clock: e.clock.Now})
 	var err error
 	e.svc, err = authn.NewService(e.store, e.engine, authn.Options{
-		Mailer:   e.outbox,
-		LinkURL:  func(p authn.Purpose, tok authn.LinkToken) string { return "https://app.example/" + string(p) + "#" + tok.Reveal() },
+		Mailer: e.outbox,
+		LinkURL: func(p authn.Purpose, tok authn.LinkToken) string {
+			return "https://app.example/" + string(p) + "#" + tok.Reveal()
+		},
 		Hasher:   fastHasher(),
 		Audit:    audit.NewRecorder(e.store, audit.Options{Clock: e.clock.Now}),
 		Sessions: e.sess,
