@@ -6,6 +6,8 @@ import (
 	"encoding/binary"
 	"hash"
 	"slices"
+
+	"github.com/google/uuid"
 )
 
 // Chain computes the links of a tenant's hash chain: each event's Hash is SHA-256 (or,
@@ -27,15 +29,39 @@ type Chain struct {
 // changes, and keep verifying older events with the older encoding.
 const chainVersion = 1
 
+// checkpointDomain is the first byte of a checkpoint's encoding ([Chain.Seal]). It
+// differs from every chainVersion, so that a checkpoint MAC can never be passed off as
+// an event's link or the other way round.
+const checkpointDomain = 0x80 | chainVersion
+
+// newHash returns the chain's hash function: HMAC-SHA-256 with the Key, or SHA-256.
+func (c Chain) newHash() hash.Hash {
+	if len(c.Key) > 0 {
+		return hmac.New(sha256.New, c.Key)
+	}
+	return sha256.New()
+}
+
+// Seal returns the MAC of a tenant's retention checkpoint: HMAC-SHA-256 with the Key
+// (SHA-256 for the zero Chain) over the tenant, cp.Seq, cp.Hash and cp.Time (to the
+// microsecond); cp.MAC is not read. [Purge] stores it with the checkpoint and [Verify]
+// checks it before trusting the checkpoint as the chain's first link. Unkeyed, it only
+// detects accidental edits: anyone can recompute SHA-256.
+func (c Chain) Seal(tenant uuid.UUID, cp Checkpoint) []byte {
+	h := c.newHash()
+	w := encoder{h: h}
+	w.byte(checkpointDomain)
+	w.bytes(tenant[:])
+	w.int(cp.Seq)
+	w.bytes(cp.Hash)
+	w.int(cp.Time.UnixMicro())
+	return h.Sum(nil)
+}
+
 // Link returns the hash of e linked to prev (nil for a tenant's first event). It reads
 // every field of e except Hash; PrevHash is taken from prev.
 func (c Chain) Link(prev []byte, e *Event) []byte {
-	var h hash.Hash
-	if len(c.Key) > 0 {
-		h = hmac.New(sha256.New, c.Key)
-	} else {
-		h = sha256.New()
-	}
+	h := c.newHash()
 	w := encoder{h: h}
 	w.byte(chainVersion)
 	w.bytes(prev)

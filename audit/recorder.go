@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/google/uuid"
@@ -18,13 +19,18 @@ type Options struct {
 	// Clock returns the current time. If nil, time.Now is used. Times are stored in UTC
 	// with microsecond precision (the precision of PostgreSQL's timestamptz).
 	Clock func() time.Time
+
+	// Mirror, if not nil, receives every event once it is stored, as one record (see
+	// [LogEvent]), for shipping to a SIEM. Events hold no secrets.
+	Mirror *slog.Logger
 }
 
 // Recorder writes events synchronously: [Recorder.Record] returns only once the event
 // is stored. It is safe for concurrent use.
 type Recorder struct {
-	store Store
-	clock func() time.Time
+	store  Store
+	clock  func() time.Time
+	mirror *slog.Logger
 }
 
 // NewRecorder returns a Recorder writing to store.
@@ -33,7 +39,7 @@ func NewRecorder(store Store, opts Options) *Recorder {
 	if clock == nil {
 		clock = time.Now
 	}
-	return &Recorder{store: store, clock: clock}
+	return &Recorder{store: store, clock: clock, mirror: opts.Mirror}
 }
 
 // Prepare fills the event's ID (UUIDv7) and Time (now, UTC, microseconds) when zero,
@@ -47,6 +53,11 @@ func (r *Recorder) Prepare(e *Event) error {
 // Prepare fills the event's ID (UUIDv7) when zero and its Time with now when zero,
 // stores the time in UTC with microsecond precision, sanitizes the free-text fields
 // against log injection and validates the event.
+//
+// For login and session events ([KindLogin], [KindSession]) with a user agent, Prepare
+// also fills the details "browser", "browser_version", "os" and "device" from the
+// parsed User-Agent ([ParseUserAgent]), leaving alone any of them already set and
+// omitting what the parser does not recognise.
 func Prepare(e *Event, now time.Time) error {
 	if e.ID == uuid.Nil {
 		id, err := uuid.NewV7()
@@ -60,7 +71,38 @@ func Prepare(e *Event, now time.Time) error {
 	}
 	e.Time = e.Time.UTC().Truncate(time.Microsecond)
 	e.Sanitize()
+	if (e.Kind == KindLogin || e.Kind == KindSession) && e.Actor.UserAgent != "" {
+		addUserAgentDetails(e)
+	}
 	return e.Validate()
+}
+
+// addUserAgentDetails fills the browser details of e from its (sanitized) user agent.
+// Details is copied before it is changed: it may be shared with the caller.
+func addUserAgentDetails(e *Event) {
+	ua := ParseUserAgent(e.Actor.UserAgent)
+	add := map[string]string{
+		DetailBrowser:        ua.Browser,
+		DetailBrowserVersion: ua.Version,
+		DetailOS:             ua.OS,
+		DetailDevice:         ua.Device,
+	}
+	var d map[string]string
+	for k, v := range add {
+		if _, set := e.Details[k]; set || v == "" {
+			continue
+		}
+		if d == nil {
+			d = make(map[string]string, len(e.Details)+len(add))
+			for k, v := range e.Details {
+				d[k] = v
+			}
+		}
+		d[k] = Clean(v)
+	}
+	if d != nil {
+		e.Details = d
+	}
 }
 
 // Record prepares and stores one event. An invalid event returns an
@@ -71,6 +113,9 @@ func (r *Recorder) Record(ctx context.Context, e Event) error {
 	}
 	if err := r.store.Append(ctx, e); err != nil {
 		return fmt.Errorf("%w: %w", ErrNotRecorded, err)
+	}
+	if r.mirror != nil {
+		LogEvent(ctx, r.mirror, &e)
 	}
 	return nil
 }

@@ -13,6 +13,20 @@ import (
 	"github.com/google/uuid"
 )
 
+// Compile-time check: the store supports verification and retention.
+var _ audit.Retainer = (*Store)(nil)
+
+// auditState is the bookkeeping of the audit chains besides their events. Its zero
+// value is ready: the maps are made on first use, under Store.mu.
+type auditState struct {
+	// heads holds each tenant's newest link. It is kept apart from the events
+	// because a purge may delete every event, and the next append must still
+	// continue the chain.
+	heads map[uuid.UUID]audit.Link
+	// checkpoints holds each tenant's last purged link.
+	checkpoints map[uuid.UUID]audit.Checkpoint
+}
+
 // Append stores the events, all or none, in the order given, as the next links of
 // their tenants' hash chains: each event gets Seq = previous Seq + 1 (1 for a tenant's
 // first), PrevHash = the previous event's Hash (nil for the first) and Hash =
@@ -20,8 +34,8 @@ import (
 //
 // Events must be prepared (audit.Recorder.Prepare): an event without ID or Time, or one
 // that fails audit.Event.Validate, is rejected with an *audit.InvalidEventError. An
-// event ID already stored, or repeated in the batch, is storage.ErrConflict. In either
-// case nothing is stored.
+// event ID already stored, or repeated in the batch, is an error wrapping both
+// storage.ErrConflict and audit.ErrDuplicateEvent. In either case nothing is stored.
 func (s *Store) Append(ctx context.Context, events ...audit.Event) error {
 	if err := live(ctx); err != nil {
 		return err
@@ -48,25 +62,133 @@ func (s *Store) Append(ctx context.Context, events ...audit.Event) error {
 	return nil
 }
 
-// Events returns the tenant's events that match q, in Seq order, at most
-// q.EffectiveLimit() of them.
+// Events returns the tenant's events that match q, in q.Order, at most
+// q.EffectiveLimit() of them. Seq orders walk the tenant's chain from the right end;
+// time orders sort the matching events, which costs O(n log n) for n events of the
+// tenant: the memory store is meant for tests and small deployments.
 func (s *Store) Events(ctx context.Context, tenant uuid.UUID, q audit.Query) ([]audit.Event, error) {
 	if err := live(ctx); err != nil {
 		return nil, err
+	}
+	if err := q.Validate(); err != nil {
+		return nil, fmt.Errorf("memory: events: %w", err)
 	}
 	limit := q.EffectiveLimit()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	chain := s.chains[tenant]
-	// Seq increases along the slice: start at the first event after the cursor.
-	start := sort.Search(len(chain), func(i int) bool { return chain[i].Seq > q.AfterSeq })
-	out := make([]audit.Event, 0, min(limit, len(chain)-start))
-	for i := start; i < len(chain) && len(out) < limit; i++ {
-		if q.Match(&chain[i]) {
-			out = append(out, cloneEvent(chain[i]))
+	var out []audit.Event
+	switch q.Order {
+	case audit.SeqAsc:
+		// Seq increases along the slice: start at the first event after the cursor.
+		after := max(q.AfterSeq, q.Cursor.Seq)
+		start := sort.Search(len(chain), func(i int) bool { return chain[i].Seq > after })
+		for i := start; i < len(chain) && len(out) < limit; i++ {
+			if q.Match(&chain[i]) {
+				out = append(out, cloneEvent(chain[i]))
+			}
+		}
+	case audit.SeqDesc:
+		// Start at the last event before the cursor and BeforeSeq.
+		before := q.Cursor.Seq
+		if q.BeforeSeq > 0 && (before <= 0 || q.BeforeSeq < before) {
+			before = q.BeforeSeq
+		}
+		end := len(chain)
+		if before > 0 {
+			end = sort.Search(len(chain), func(i int) bool { return chain[i].Seq >= before })
+		}
+		for i := end - 1; i >= 0 && len(out) < limit && chain[i].Seq > q.AfterSeq; i-- {
+			if q.Match(&chain[i]) {
+				out = append(out, cloneEvent(chain[i]))
+			}
+		}
+	default:
+		var match []*audit.Event
+		for i := range chain {
+			if q.Match(&chain[i]) {
+				match = append(match, &chain[i])
+			}
+		}
+		slices.SortFunc(match, q.Order.Compare)
+		for _, e := range match[:min(limit, len(match))] {
+			out = append(out, cloneEvent(*e))
 		}
 	}
 	return out, nil
+}
+
+// AuditState returns the tenant's checkpoint and chain head.
+func (s *Store) AuditState(ctx context.Context, tenant uuid.UUID) (audit.ChainState, error) {
+	if err := live(ctx); err != nil {
+		return audit.ChainState{}, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	head := s.audit.heads[tenant]
+	cp := s.audit.checkpoints[tenant]
+	return audit.ChainState{
+		Checkpoint: cloneCheckpoint(cp),
+		Head:       audit.Link{Seq: head.Seq, Hash: bytes.Clone(head.Hash)},
+	}, nil
+}
+
+// PurgeAudit deletes the tenant's events up to and including cp.Seq and records cp as
+// its checkpoint (see audit.Retainer): all or nothing, under the store's lock. A
+// checkpoint that names no stored event, or another Hash, or that is not after the
+// current checkpoint, is an error wrapping audit.ErrCheckpointStale and
+// storage.ErrStale. The purged event IDs may be used again, as in the SQL adapters.
+func (s *Store) PurgeAudit(ctx context.Context, tenant uuid.UUID, cp audit.Checkpoint) (int64, error) {
+	if err := live(ctx); err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	stale := func(why string) error {
+		return fmt.Errorf("memory: purge audit to seq %d: %s: %w: %w", cp.Seq, why, audit.ErrCheckpointStale, storage.ErrStale)
+	}
+	if cur := s.audit.checkpoints[tenant]; cp.Seq <= cur.Seq {
+		return 0, stale("the checkpoint is already there")
+	}
+	chain := s.chains[tenant]
+	i, found := sort.Find(len(chain), func(i int) int { return cmpInt(cp.Seq, chain[i].Seq) })
+	if !found || !bytes.Equal(chain[i].Hash, cp.Hash) {
+		return 0, stale("no stored event has this seq and hash")
+	}
+	for _, e := range chain[:i+1] {
+		delete(s.eventIDs, e.ID)
+	}
+	// A new slice, so that the purged events' memory is freed.
+	s.chains[tenant] = slices.Clone(chain[i+1:])
+	if s.audit.checkpoints == nil {
+		s.audit.checkpoints = make(map[uuid.UUID]audit.Checkpoint)
+	}
+	cp = cloneCheckpoint(cp)
+	cp.Time = utc(cp.Time)
+	s.audit.checkpoints[tenant] = cp
+	return int64(i + 1), nil
+}
+
+// AuditTenants returns every tenant that has an audit chain, ordered by ID.
+func (s *Store) AuditTenants(ctx context.Context) ([]uuid.UUID, error) {
+	if err := live(ctx); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := slices.Collect(maps.Keys(s.audit.heads))
+	slices.SortFunc(out, func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
+	return out, nil
+}
+
+func cmpInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
 }
 
 // checkEvent normalizes e's time like the SQL adapters and rejects an event that was not
@@ -85,8 +207,9 @@ func checkEvent(e *audit.Event) error {
 	return nil
 }
 
-// checkEventIDs reports storage.ErrConflict if an event ID is already stored or repeats
-// within events. s.mu must be held.
+// checkEventIDs reports an error wrapping storage.ErrConflict and
+// audit.ErrDuplicateEvent if an event ID is already stored or repeats within events.
+// s.mu must be held.
 func (s *Store) checkEventIDs(events ...audit.Event) error {
 	seen := make(map[uuid.UUID]struct{}, len(events))
 	for i := range events {
@@ -94,7 +217,7 @@ func (s *Store) checkEventIDs(events ...audit.Event) error {
 		_, stored := s.eventIDs[id]
 		_, repeated := seen[id]
 		if stored || repeated {
-			return fmt.Errorf("memory: audit event %s: %w", id, storage.ErrConflict)
+			return fmt.Errorf("memory: audit event %s: %w: %w", id, storage.ErrConflict, audit.ErrDuplicateEvent)
 		}
 		seen[id] = struct{}{}
 	}
@@ -104,15 +227,15 @@ func (s *Store) checkEventIDs(events ...audit.Event) error {
 // appendLocked links e to its tenant's chain head and stores it. e must be checked and
 // owned by the store; s.mu must be held for writing.
 func (s *Store) appendLocked(e audit.Event) {
-	chain := s.chains[e.Tenant]
-	e.Seq, e.PrevHash = 1, nil
-	if n := len(chain); n > 0 {
-		e.Seq = chain[n-1].Seq + 1
-		e.PrevHash = bytes.Clone(chain[n-1].Hash)
+	if s.audit.heads == nil {
+		s.audit.heads = make(map[uuid.UUID]audit.Link)
 	}
+	head := s.audit.heads[e.Tenant]
+	e.Seq, e.PrevHash = head.Seq+1, bytes.Clone(head.Hash)
 	e.Hash = s.chain.Link(e.PrevHash, &e)
-	s.chains[e.Tenant] = append(chain, e)
+	s.chains[e.Tenant] = append(s.chains[e.Tenant], e)
 	s.eventIDs[e.ID] = struct{}{}
+	s.audit.heads[e.Tenant] = audit.Link{Seq: e.Seq, Hash: bytes.Clone(e.Hash)}
 }
 
 // cloneEvent returns a deep copy of e.
@@ -122,4 +245,11 @@ func cloneEvent(e audit.Event) audit.Event {
 	e.PrevHash = bytes.Clone(e.PrevHash)
 	e.Hash = bytes.Clone(e.Hash)
 	return e
+}
+
+// cloneCheckpoint returns a deep copy of cp.
+func cloneCheckpoint(cp audit.Checkpoint) audit.Checkpoint {
+	cp.Hash = bytes.Clone(cp.Hash)
+	cp.MAC = bytes.Clone(cp.MAC)
+	return cp
 }

@@ -44,6 +44,8 @@ type Store struct {
 	// depend on the tenant rows of the access store.
 	chains   map[uuid.UUID][]audit.Event
 	eventIDs map[uuid.UUID]struct{}
+	// audit holds each tenant's chain head and retention checkpoint (audit.go).
+	audit auditState
 }
 
 // tenantState is one tenant's access data.
