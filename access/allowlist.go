@@ -30,7 +30,8 @@ func (e *InvalidPrefixError) Unwrap() error { return ErrInvalidPrefix }
 // Surrounding spaces are ignored; a single address becomes a /32 or /128; host bits
 // after the prefix length are cleared ("10.1.2.3/8" is 10.0.0.0/8); IPv4-mapped IPv6
 // addresses are stored as IPv4. Zones ("fe80::1%eth0"), empty entries and anything else
-// are rejected with an *[InvalidPrefixError], and nothing is returned.
+// are rejected with an *[InvalidPrefixError], and nothing is returned. A list of more
+// than MaxAllowlistEntries is rejected with an error wrapping ErrInvalidPrefix.
 func ParsePrefixes(entries []string) ([]netip.Prefix, error) {
 	if len(entries) > MaxAllowlistEntries {
 		return nil, fmt.Errorf("%w: more than %d entries", ErrInvalidPrefix, MaxAllowlistEntries)
@@ -83,9 +84,13 @@ type Allowlist struct {
 func NewAllowlist(prefixes []netip.Prefix) *Allowlist {
 	a := &Allowlist{prefixes: append([]netip.Prefix(nil), prefixes...), trie: new(bart.Lite)}
 	for _, p := range prefixes {
-		if p.IsValid() {
-			a.trie.Insert(p.Masked())
+		if !p.IsValid() {
+			continue
 		}
+		if ad := p.Addr(); ad.Is4In6() && p.Bits() >= 96 {
+			p = netip.PrefixFrom(ad.Unmap(), p.Bits()-96)
+		}
+		a.trie.Insert(p.Masked())
 	}
 	return a
 }
@@ -111,5 +116,5 @@ func (a *Allowlist) Allows(ip netip.Addr) bool {
 	if !ip.IsValid() {
 		return false
 	}
-	return a.trie.Contains(ip.Unmap().WithZone(""))
+	return a.trie.Contains(ip.Unmap()) // the trie ignores zones
 }

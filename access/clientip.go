@@ -17,8 +17,11 @@ import (
 // believed (the mistake behind CVE-2020-28483). If TrustedProxies is empty the header is
 // ignored.
 //
-// If an entry cannot be parsed, ClientIP stops there and returns the last trusted hop
-// before it; if every entry is a trusted proxy, it returns the leftmost one. IPv4-mapped
+// If an entry that trusted proxies vouch for cannot be parsed (a misconfigured proxy),
+// ClientIP returns the invalid Addr, which every non-empty allowlist denies: it fails
+// closed rather than guess. If every entry is a trusted proxy, it returns the leftmost.
+// trustedProxies are matched against unmapped addresses: give IPv4 proxies as IPv4
+// prefixes (ParsePrefixes does that). IPv4-mapped
 // IPv6 addresses are returned as IPv4, zones are dropped. When r.RemoteAddr itself
 // cannot be parsed the result is the invalid Addr, which every allowlist denies.
 func ClientIP(r *http.Request, trustedProxies []netip.Prefix) netip.Addr {
@@ -39,7 +42,7 @@ func ClientIP(r *http.Request, trustedProxies []netip.Prefix) netip.Addr {
 			}
 			a, ok := parseForwarded(strings.TrimSpace(part))
 			if !ok {
-				return addr
+				return netip.Addr{}
 			}
 			addr = a
 			if !trusted(a, trustedProxies) {

@@ -18,7 +18,7 @@ type Policy struct {
 	tenant   uuid.UUID
 	name     string
 	version  int64
-	members  map[uuid.UUID]*member
+	members  memberTable
 	projects map[uuid.UUID]struct{}
 	roles    map[uuid.UUID]*compiledRole
 	allow    *Allowlist
@@ -27,19 +27,8 @@ type Policy struct {
 
 type compiledRole struct {
 	role   Role
+	idx    uint16 // index in memberTable.rights and .roles
 	rights RightSet
-}
-
-type member struct {
-	user   uuid.UUID
-	role   *compiledRole
-	seeAll bool    // the tenant role holds SeeAllProjects
-	grants []grant // project memberships, sorted by project ID
-}
-
-type grant struct {
-	project uuid.UUID
-	rights  *RightSet
 }
 
 // allRights is the Admin role's set: every bit, so that host rights registered later are
@@ -55,22 +44,25 @@ var allRights = func() RightSet {
 
 // Compile builds a Policy from d. Memberships that refer to unknown roles, projects or
 // users, and right names not in the catalog, grant nothing: compilation never fails and
-// never widens access.
+// never widens access. Of duplicate project memberships the first one counts.
 func Compile(d PolicyData) *Policy {
 	p := &Policy{
 		tenant:   d.Tenant.ID,
 		name:     d.Tenant.Name,
 		version:  d.Version,
-		members:  make(map[uuid.UUID]*member, len(d.Members)),
 		projects: make(map[uuid.UUID]struct{}, len(d.Projects)),
 		roles:    make(map[uuid.UUID]*compiledRole, len(d.Roles)),
 		allow:    NewAllowlist(d.Allowlist),
 	}
+	t := &p.members
 	for _, r := range d.Roles {
-		if r.Tenant != d.Tenant.ID {
+		if r.Tenant != d.Tenant.ID || len(t.roles) > 0xffff {
 			continue
 		}
-		cr := &compiledRole{role: r}
+		if _, dup := p.roles[r.ID]; dup {
+			continue
+		}
+		cr := &compiledRole{role: r, idx: uint16(len(t.roles))}
 		if r.Kind == KindAdmin {
 			cr.rights = allRights
 		} else {
@@ -81,6 +73,8 @@ func Compile(d PolicyData) *Policy {
 			}
 		}
 		p.roles[r.ID] = cr
+		t.roles = append(t.roles, cr)
+		t.rights = append(t.rights, cr.rights)
 	}
 	for _, pr := range d.Projects {
 		if pr.Tenant == d.Tenant.ID {
@@ -89,35 +83,47 @@ func Compile(d PolicyData) *Policy {
 		}
 	}
 	slices.SortFunc(p.all, compareUUID)
+	p.all = slices.Compact(p.all)
+	members := make(map[uuid.UUID]uint16, len(d.Members))
 	for _, m := range d.Members {
 		cr := p.roles[m.Role]
 		if m.Tenant != d.Tenant.ID || cr == nil {
 			continue
 		}
-		p.members[m.User] = &member{user: m.User, role: cr, seeAll: cr.rights.Has(SeeAllProjects)}
+		members[m.User] = cr.idx
 	}
+	grants := make(map[uuid.UUID][]slotGrant)
 	for _, pm := range d.ProjectMembers {
-		m := p.members[pm.User]
-		if pm.Tenant != d.Tenant.ID || m == nil {
+		base, ok := members[pm.User]
+		if pm.Tenant != d.Tenant.ID || !ok {
 			continue
 		}
 		if _, ok := p.projects[pm.Project]; !ok {
 			continue
 		}
-		rights := &m.role.rights
+		role := base
 		if pm.Role != uuid.Nil {
 			cr := p.roles[pm.Role]
 			if cr == nil {
 				continue // an override to an unknown role grants nothing
 			}
-			rights = &cr.rights
+			role = cr.idx
 		}
-		m.grants = append(m.grants, grant{project: pm.Project, rights: rights})
+		grants[pm.User] = append(grants[pm.User], slotGrant{project: pm.Project, role: role})
 	}
-	for _, m := range p.members {
-		slices.SortFunc(m.grants, func(a, b grant) int { return compareUUID(a.project, b.project) })
-	}
+	t.build(members, grants)
 	return p
+}
+
+// memberRole returns the user's tenant role, or nil for a non-member.
+func (p *Policy) memberRole(user uuid.UUID) *compiledRole {
+	if p == nil {
+		return nil
+	}
+	if s := p.members.find(user); s != nil {
+		return p.members.roles[s.role]
+	}
+	return nil
 }
 
 func compareUUID(a, b uuid.UUID) int {
@@ -169,48 +175,23 @@ func (p *Policy) Check(s Subject, r Right, project uuid.UUID) bool {
 	if p == nil || s.Tenant != p.tenant {
 		return false
 	}
-	m := p.members[s.User]
+	t := &p.members
+	m := t.find(s.User)
 	if m == nil {
 		return false
 	}
 	if project == uuid.Nil {
-		return m.role.rights.Has(r)
+		return t.rights[m.role].Has(r)
 	}
-	if rights := m.rightsIn(project); rights != nil {
-		return rights.Has(r)
+	if role, ok := t.grant(m, project); ok {
+		return t.rights[role].Has(r)
 	}
-	if m.seeAll {
+	if m.flags&slotSeeAll != 0 {
 		if _, ok := p.projects[project]; ok {
-			return m.role.rights.Has(r)
+			return t.rights[m.role].Has(r)
 		}
 	}
 	return false
-}
-
-// rightsIn returns the member's rights in a project they are a member of, or nil.
-func (m *member) rightsIn(project uuid.UUID) *RightSet {
-	g := m.grants
-	if len(g) <= 8 {
-		for i := range g {
-			if g[i].project == project {
-				return g[i].rights
-			}
-		}
-		return nil
-	}
-	lo, hi := 0, len(g)
-	for lo < hi {
-		mid := int(uint(lo+hi) >> 1)
-		switch c := compareUUID(g[mid].project, project); {
-		case c == 0:
-			return g[mid].rights
-		case c < 0:
-			lo = mid + 1
-		default:
-			hi = mid
-		}
-	}
-	return nil
 }
 
 // AllowsIP reports whether s may work from ip: the tenant's allowlist is empty, ip is in
@@ -220,11 +201,11 @@ func (p *Policy) AllowsIP(s Subject, ip netip.Addr) bool {
 	if p == nil || s.Tenant != p.tenant {
 		return false
 	}
-	m := p.members[s.User]
-	if m == nil {
+	cr := p.memberRole(s.User)
+	if cr == nil {
 		return false
 	}
-	return m.role.rights.Has(IgnoreAllowedIPs) || p.allow.Allows(ip)
+	return cr.rights.Has(IgnoreAllowedIPs) || p.allow.Allows(ip)
 }
 
 // Allowlist returns the tenant's compiled IP allowlist.
@@ -240,11 +221,11 @@ func (p *Policy) Role(user uuid.UUID) (Role, bool) {
 	if p == nil {
 		return Role{}, false
 	}
-	m := p.members[user]
-	if m == nil {
+	cr := p.memberRole(user)
+	if cr == nil {
 		return Role{}, false
 	}
-	return m.role.role, true
+	return cr.role, true
 }
 
 // Projects returns the projects the user is a member of, sorted; it does not expand
@@ -253,12 +234,13 @@ func (p *Policy) Projects(user uuid.UUID) []uuid.UUID {
 	if p == nil {
 		return nil
 	}
-	m := p.members[user]
+	m := p.members.find(user)
 	if m == nil {
 		return nil
 	}
-	out := make([]uuid.UUID, len(m.grants))
-	for i, g := range m.grants {
+	gs := p.members.grants(m)
+	out := make([]uuid.UUID, len(gs))
+	for i, g := range gs {
 		out[i] = g.project
 	}
 	return out
@@ -302,7 +284,8 @@ func (p *Policy) Scope(s Subject, r Right) Scope {
 	if p == nil || s.Tenant != p.tenant {
 		return Scope{}
 	}
-	m := p.members[s.User]
+	t := &p.members
+	m := t.find(s.User)
 	info, ok := r.Info()
 	if m == nil || !ok {
 		return Scope{}
@@ -316,18 +299,18 @@ func (p *Policy) Scope(s Subject, r Right) Scope {
 			sc.OwnProjects = append(sc.OwnProjects, project)
 		}
 	}
-	if m.seeAll {
+	if m.flags&slotSeeAll != 0 {
 		for _, project := range p.all {
-			rights := m.rightsIn(project)
-			if rights == nil {
-				rights = &m.role.rights
+			role, ok := t.grant(m, project)
+			if !ok {
+				role = m.role
 			}
-			add(project, rights)
+			add(project, &t.rights[role])
 		}
 		return sc
 	}
-	for _, g := range m.grants {
-		add(g.project, g.rights)
+	for _, g := range t.grants(m) {
+		add(g.project, &t.rights[g.role])
 	}
 	return sc
 }

@@ -256,3 +256,20 @@ func TestCanAssignRole(t *testing.T) {
 	assert.True(t, p.HasProject(f.projA))
 	assert.False(t, p.HasProject(uuid.New()))
 }
+
+func TestAllowlistMappedPrefixes(t *testing.T) {
+	a := access.NewAllowlist([]netip.Prefix{netip.MustParsePrefix("::ffff:10.0.0.0/104")})
+	assert.True(t, a.Allows(netip.MustParseAddr("10.1.2.3")), "an IPv4-mapped prefix matches IPv4 clients")
+	assert.True(t, a.Allows(netip.MustParseAddr("::ffff:10.1.2.3")))
+	assert.False(t, a.Allows(netip.MustParseAddr("11.0.0.1")))
+}
+
+func TestCompileDuplicateMembershipsAreDeterministic(t *testing.T) {
+	f := newFixture(t)
+	d := f.data
+	// The same membership twice, first without override, then as Supervisor.
+	d.ProjectMembers = append(d.ProjectMembers, access.ProjectMember{Tenant: f.tenant, Project: f.projA, User: f.agent, Role: f.roleSup})
+	for i := 0; i < 20; i++ {
+		assert.False(t, access.Compile(d).Check(f.subject(f.agent), access.ListenRecordings, f.projA), "the first row counts")
+	}
+}

@@ -73,12 +73,12 @@ func grantable(p *Policy, actor Subject, set *RightSet) bool {
 	if actor.system {
 		return true
 	}
-	m := p.members[actor.User]
-	if m == nil {
+	cr := p.memberRole(actor.User)
+	if cr == nil {
 		return false
 	}
 	for i := range set {
-		if set[i]&^m.role.rights[i] != 0 {
+		if set[i]&^cr.rights[i] != 0 {
 			return false
 		}
 	}
@@ -452,11 +452,11 @@ var ErrLastAdmin = errors.New("access: the tenant's last Admin cannot be demoted
 
 func adminCount(p *Policy) int {
 	n := 0
-	for _, m := range p.members {
-		if m.role.role.Kind == KindAdmin {
+	p.members.each(func(s *memberSlot) {
+		if p.members.roles[s.role].role.Kind == KindAdmin {
 			n++
 		}
-	}
+	})
 	return n
 }
 
@@ -477,21 +477,21 @@ func (s *Service) SetMember(ctx context.Context, actor Subject, user, role uuid.
 	if !grantable(p, actor, &cr.rights) {
 		return Member{}, fmt.Errorf("%w: cannot assign a role with rights the actor does not hold", ErrForbidden)
 	}
-	old := p.members[user]
+	old := p.memberRole(user)
 	oldRole := ""
 	if old != nil {
-		if old.role == cr {
+		if old == cr {
 			m, err := s.store.Member(ctx, actor.Tenant, user)
 			if err != nil {
 				return Member{}, fmt.Errorf("access: set member: %w", err)
 			}
 			return m, nil
 		}
-		oldRole = old.role.role.Name
-		if !grantable(p, actor, &old.role.rights) {
+		oldRole = old.role.Name
+		if !grantable(p, actor, &old.rights) {
 			return Member{}, fmt.Errorf("%w: cannot change the role of a user with rights the actor does not hold", ErrForbidden)
 		}
-		if old.role.role.Kind == KindAdmin && cr.role.Kind != KindAdmin && adminCount(p) <= 1 {
+		if old.role.Kind == KindAdmin && cr.role.Kind != KindAdmin && adminCount(p) <= 1 {
 			return Member{}, ErrLastAdmin
 		}
 	}
@@ -516,18 +516,18 @@ func (s *Service) RemoveMember(ctx context.Context, actor Subject, user uuid.UUI
 	if err != nil {
 		return err
 	}
-	old := p.members[user]
+	old := p.memberRole(user)
 	if old == nil {
 		return fmt.Errorf("access: remove member: %w", storage.ErrNotFound)
 	}
-	if !grantable(p, actor, &old.role.rights) {
+	if !grantable(p, actor, &old.rights) {
 		return fmt.Errorf("%w: cannot remove a user with rights the actor does not hold", ErrForbidden)
 	}
-	if old.role.role.Kind == KindAdmin && adminCount(p) <= 1 {
+	if old.role.Kind == KindAdmin && adminCount(p) <= 1 {
 		return ErrLastAdmin
 	}
 	ev, err := s.event(p, actor, "member.remove", audit.Target{Type: "user", ID: user.String()},
-		[]audit.Change{{Field: "role", Old: old.role.role.Name}})
+		[]audit.Change{{Field: "role", Old: old.role.Name}})
 	if err != nil {
 		return err
 	}
