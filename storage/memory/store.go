@@ -46,6 +46,9 @@ type Store struct {
 	eventIDs map[uuid.UUID]struct{}
 	// audit holds each tenant's chain head and retention checkpoint (audit.go).
 	audit auditState
+	// accounts holds each tenant's authn data (users, tickets, settings), created
+	// with the tenant's first account mutation.
+	accounts map[uuid.UUID]*authnState
 }
 
 // tenantState is one tenant's access data.
@@ -70,6 +73,7 @@ func New(opts Options) *Store {
 		projectIDs: make(map[uuid.UUID]struct{}),
 		chains:     make(map[uuid.UUID][]audit.Event),
 		eventIDs:   make(map[uuid.UUID]struct{}),
+		accounts:   make(map[uuid.UUID]*authnState),
 	}
 }
 

@@ -41,7 +41,7 @@ func TestMigrateIsIdempotent(t *testing.T) {
 		require.NoError(t, err)
 
 		require.NoError(t, s.Migrate(ctx))
-		assert.Equal(t, []int64{1, 2}, appliedVersions(t, db))
+		assert.Equal(t, []int64{1, 2, 3}, appliedVersions(t, db))
 		for _, table := range []string{"cs_tenants", "cs_roles", "cs_projects", "cs_members",
 			"cs_project_members", "cs_allowlist", "cs_audit_heads", "cs_audit_events"} {
 			var n int64
@@ -49,7 +49,7 @@ func TestMigrateIsIdempotent(t *testing.T) {
 		}
 
 		require.NoError(t, s.Migrate(ctx), "a second Migrate is a no-op")
-		assert.Equal(t, []int64{1, 2}, appliedVersions(t, db))
+		assert.Equal(t, []int64{1, 2, 3}, appliedVersions(t, db))
 	})
 }
 
@@ -70,7 +70,7 @@ func TestMigrateConcurrently(t *testing.T) {
 		for err := range errs {
 			assert.NoError(t, err)
 		}
-		assert.Equal(t, []int64{1, 2}, appliedVersions(t, dbs[0]))
+		assert.Equal(t, []int64{1, 2, 3}, appliedVersions(t, dbs[0]))
 	})
 }
 
@@ -144,7 +144,7 @@ func TestMigrationFilesSuitOtherTools(t *testing.T) {
 			assert.Equal(t, "-- +goose Up\n", first, "%s/%s", d, e.Name())
 		}
 	}
-	assert.Equal(t, []string{"0001_access.up.sql", "0002_audit.up.sql"}, names[0])
+	assert.Equal(t, []string{"0001_access.up.sql", "0002_audit.up.sql", "0003_authn.up.sql"}, names[0])
 	assert.Equal(t, names[0], names[1])
 }
 

@@ -5,6 +5,7 @@ import (
 
 	"github.com/callshield/callshield/access"
 	"github.com/callshield/callshield/audit"
+	"github.com/callshield/callshield/authn"
 	"github.com/stretchr/testify/require"
 )
 
@@ -12,6 +13,11 @@ import (
 type Stores struct {
 	Access access.Store
 	Audit  audit.Store
+	// Authn is the adapter's authn.Store, over the same database as Access (some of its
+	// units of work change memberships). It is optional while an adapter does not
+	// implement it yet: when a Factory leaves it nil, Run skips the authn cases with a
+	// message saying so, and still runs the others.
+	Authn authn.Store
 
 	// Chain is the audit.Chain the adapter links events with. The suite recomputes
 	// every Hash with it; leave it zero for an adapter built with the zero (unkeyed)
@@ -28,11 +34,13 @@ type Stores struct {
 // a database-backed run needs a dozen fresh databases rather than one per check.
 type Factory func(t *testing.T) Stores
 
-// Run runs every case of the suite as subtests of t.
+// Run runs every case of the suite as subtests of t. The authn cases run only when the
+// Factory's Stores have an Authn store (see [Stores.Authn]).
 func Run(t *testing.T, newStores Factory) {
 	t.Helper()
 	t.Run("access", func(t *testing.T) { runAccess(t, newStores) })
 	t.Run("audit", func(t *testing.T) { runAudit(t, newStores) })
+	t.Run("authn", func(t *testing.T) { runAuthn(t, newStores) })
 }
 
 // testCase is one check of the suite: its name says what it proves.
