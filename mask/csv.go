@@ -13,6 +13,12 @@ import (
 // A CSVWriter writes CSV records, masking each column with its [Kind], for
 // report exports. Build it with [NewCSVWriter]. It is not safe for
 // concurrent use.
+//
+// Every field that a spreadsheet would read as a formula (one starting with
+// '=', '+', '-', '@', a tab or a carriage return) is written with a leading
+// apostrophe, as the OWASP CSV-injection guidance recommends: an exported
+// note or name such as "=HYPERLINK(...)" must not run when an administrator
+// opens the report. Masked phone numbers ("+39*******88") are affected too.
 type CSVWriter struct {
 	// Comma and UseCRLF are those of [csv.Writer]; set them before the
 	// first write. If Comma is zero, ',' is used.
@@ -52,7 +58,11 @@ func (c *CSVWriter) WriteHeader(names []string) error {
 		return fmt.Errorf("%w: %d fields, %d columns", ErrColumnCount, len(names), len(c.kinds))
 	}
 	c.sync()
-	return c.w.Write(names)
+	row := make([]string, len(names))
+	for i, n := range names {
+		row[i] = noFormula(n)
+	}
+	return c.w.Write(row)
 }
 
 // Write masks each field of record with its column's kind and writes it.
@@ -63,7 +73,7 @@ func (c *CSVWriter) Write(record []string) error {
 		return fmt.Errorf("%w: %d fields, %d columns", ErrColumnCount, len(record), len(c.kinds))
 	}
 	for i, f := range record {
-		c.row[i] = c.m.Mask(c.kinds[i], f)
+		c.row[i] = noFormula(c.m.Mask(c.kinds[i], f))
 	}
 	c.sync()
 	err := c.w.Write(c.row)
@@ -79,7 +89,9 @@ func (c *CSVWriter) Flush() { c.w.Flush() }
 func (c *CSVWriter) Error() error { return c.w.Error() }
 
 // WriteCSV writes records as CSV to w: a header row, then one row per
-// record, masked as [Masker.Value] would mask them, then flushes.
+// record, masked as [Masker.Value] would mask them, then flushes. Fields
+// that would read as spreadsheet formulas are neutralised as by
+// [CSVWriter].
 //
 // T must be a struct or a pointer to one (a nil pointer writes an empty
 // row). Each exported field is a column, in order, named by its `csv` tag
@@ -98,7 +110,7 @@ func WriteCSV[T any](w io.Writer, m *Masker, records []T) error {
 	cw := csv.NewWriter(w)
 	row := make([]string, len(cp.cols))
 	for i, col := range cp.cols {
-		row[i] = col.name
+		row[i] = noFormula(col.name)
 	}
 	if err := cw.Write(row); err != nil {
 		return err
@@ -118,7 +130,7 @@ func WriteCSV[T any](w io.Writer, m *Masker, records []T) error {
 			if err != nil {
 				return fmt.Errorf("mask: CSV column %s: %w", col.name, err)
 			}
-			row[j] = m.Mask(col.kind, f)
+			row[j] = noFormula(m.Mask(col.kind, f))
 		}
 		if err := cw.Write(row); err != nil {
 			return err
@@ -273,4 +285,17 @@ func formatField(v reflect.Value, f fieldFormat) (string, error) {
 	}
 	b, err := tm.MarshalText()
 	return string(b), err
+}
+
+// noFormula prefixes a field a spreadsheet would evaluate with an apostrophe
+// (OWASP CSV injection).
+func noFormula(s string) string {
+	if s == "" {
+		return s
+	}
+	switch s[0] {
+	case '=', '+', '-', '@', '\t', '\r':
+		return "'" + s
+	}
+	return s
 }

@@ -22,7 +22,15 @@ func TestCSVWriter(t *testing.T) {
 	assert.ErrorIs(t, w.WriteHeader([]string{"id"}), ErrColumnCount)
 	w.Flush()
 	require.NoError(t, w.Error())
-	assert.Equal(t, "id,caller,email,notes\n1,+39 ** **** **88,j***@example.com,\"card **** **** **** 1111, ok\"\n", buf.String())
+	assert.Equal(t, "id,caller,email,notes\n1,'+39 ** **** **88,j***@example.com,\"card **** **** **** 1111, ok\"\n", buf.String())
+}
+
+func TestCSVFormulaInjection(t *testing.T) {
+	var buf bytes.Buffer
+	w := NewCSVWriter(&buf, ForViewer(true), []Kind{None, None, None, None, None})
+	require.NoError(t, w.Write([]string{"=HYPERLINK(\"http://evil\")", "@SUM(A1)", "-2+3", "\tx", "plain"}))
+	w.Flush()
+	assert.Equal(t, "\"'=HYPERLINK(\"\"http://evil\"\")\",'@SUM(A1),'-2+3,'\tx,plain\n", buf.String())
 }
 
 func TestCSVWriterOptions(t *testing.T) {
@@ -32,7 +40,7 @@ func TestCSVWriterOptions(t *testing.T) {
 	w.UseCRLF = true
 	require.NoError(t, w.Write([]string{"+39061234588", "4111111111111111"}))
 	w.Flush()
-	assert.Equal(t, "+39061234588;4111111111111111\r\n", buf.String(), "a revealing Masker exports as is")
+	assert.Equal(t, "'+39061234588;4111111111111111\r\n", buf.String(), "a revealing Masker exports unmasked (formula-safe)")
 }
 
 type csvRow struct {
@@ -60,13 +68,13 @@ func TestWriteCSV(t *testing.T) {
 	var buf bytes.Buffer
 	require.NoError(t, WriteCSV(&buf, ForViewer(false), rows))
 	assert.Equal(t, "ID,caller,callee,Agent,Card,Score,OK,Count,At,Ended\n"+
-		"1,+39*******88,+44 ** **** **18,M. R.,************1111,0.5,true,3,2025-01-02T03:04:05Z,\n"+
+		"1,'+39*******88,'+44 ** **** **18,M. R.,************1111,0.5,true,3,2025-01-02T03:04:05Z,\n"+
 		"2,** **** **88,,,,0,false,0,0001-01-01T00:00:00Z,\n", buf.String())
 
 	buf.Reset()
 	require.NoError(t, WriteCSV(&buf, ForViewer(false), []*csvRow{{ID: 3, Caller: "+39061234588"}, nil}))
 	assert.Equal(t, "ID,caller,callee,Agent,Card,Score,OK,Count,At,Ended\n"+
-		"3,+39*******88,,,,0,false,0,0001-01-01T00:00:00Z,\n"+
+		"3,'+39*******88,,,,0,false,0,0001-01-01T00:00:00Z,\n"+
 		",,,,,,,,,\n", buf.String())
 }
 

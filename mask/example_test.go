@@ -200,7 +200,7 @@ func ExampleNewCSVWriter() {
 	}
 	// Output:
 	// id,caller,email
-	// 1,+39*******88,j***@example.com
+	// 1,'+39*******88,j***@example.com
 }
 
 func ExampleWriteCSV() {
@@ -216,5 +216,5 @@ func ExampleWriteCSV() {
 	}
 	// Output:
 	// ID,caller,agent
-	// 1,+1 *** *** **00,M. R.
+	// 1,'+1 *** *** **00,M. R.
 }
