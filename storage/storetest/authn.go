@@ -338,7 +338,7 @@ var settingsCases = []testCase{
 	{"SetSettings stores every field with Version+1, durations to the microsecond", func(t *testing.T, f *fx) {
 		tn := f.createTenant("Acme")
 		st := authn.Settings{
-			Tenant: tn.ID, PasswordMode: "classes", PasswordMinLength: 15, PasswordMinScore: 3,
+			Tenant: tn.ID, PasswordMode: "classes", PasswordMinLength: 15, PasswordMinScore: 3, RequireTwoFactor: true,
 			InvitationTTL: 72*time.Hour + 7*time.Second + 3*time.Microsecond,
 			ResetTTL:      15*time.Minute + 1*time.Microsecond,
 			Retention:     3650 * 24 * time.Hour,

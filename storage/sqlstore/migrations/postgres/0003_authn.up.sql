@@ -65,6 +65,7 @@ CREATE TABLE cs_authn_settings (
     password_mode       text        NOT NULL,
     password_min_length integer     NOT NULL,
     password_min_score  integer     NOT NULL,
+    require_two_factor  boolean     NOT NULL DEFAULT false,
     -- Durations in microseconds; 0 means the default.
     invitation_ttl_us   bigint      NOT NULL,
     reset_ttl_us        bigint      NOT NULL,

@@ -65,6 +65,7 @@ CREATE TABLE cs_authn_settings (
     password_mode       TEXT    NOT NULL,
     password_min_length INTEGER NOT NULL,
     password_min_score  INTEGER NOT NULL,
+    require_two_factor  INTEGER NOT NULL DEFAULT 0 CHECK (require_two_factor IN (0, 1)),
     -- Durations in microseconds; 0 means the default.
     invitation_ttl_us   INTEGER NOT NULL,
     reset_ttl_us        INTEGER NOT NULL,
