@@ -1,5 +1,5 @@
 // Package sqlstore is callshield's SQL storage adapter: one [Store] that implements
-// access.Store and audit.Store over PostgreSQL (production, and several app instances
+// access.Store, audit.Store and authn.Store over PostgreSQL (production, and several app instances
 // sharing one database) or embedded SQLite (a single host, no cgo).
 //
 // The package imports no database driver. The program imports the one it uses,
@@ -55,8 +55,8 @@
 // The schema ships as plain SQL files embedded in the package, one directory per
 // dialect (migrations/postgres, migrations/sqlite), with the same versions in both:
 // 0001_access.up.sql (tenants, roles, projects, members, project members, allowlist),
-// 0002_audit.up.sql (events and the per-tenant chain head); later features add 0003
-// and up. Migrations are forward-only and additive, so that an older instance keeps
+// 0002_audit.up.sql (events and the per-tenant chain head), 0003_authn.up.sql (users,
+// one-time links, account settings); later features add 0004 and up. Migrations are forward-only and additive, so that an older instance keeps
 // working while a newer one has migrated. Every table is prefixed cs_ so that it can
 // live beside the host's own tables.
 //

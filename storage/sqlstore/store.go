@@ -25,7 +25,7 @@ type Options struct {
 	Chain audit.Chain
 }
 
-// Store is callshield's SQL adapter: it implements [access.Store] and [audit.Store]
+// Store is callshield's SQL adapter: it implements [access.Store], [audit.Store] and [authn.Store]
 // over one *sql.DB. It is safe for concurrent use, and several Stores (in one process
 // or in several app instances) may share one database.
 type Store struct {
