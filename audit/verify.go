@@ -144,7 +144,28 @@ func (v *verifier) run(from, to time.Time) (VerifyResult, error) {
 	if v.res.FirstBroken == nil && to.IsZero() {
 		v.checkHead(st.Head)
 	}
+	if v.res.FirstBroken == nil && to.IsZero() {
+		return v.res, v.checkBeyondHead(st.Head)
+	}
 	return v.res, nil
+}
+
+// checkBeyondHead looks for events after the chain head, which an append would have
+// moved: rows inserted behind the store's back, or a head rolled back to hide them.
+// Events appended since verification began are told apart by the head read again.
+func (v *verifier) checkBeyondHead(head Link) error {
+	beyond, err := v.store.Events(v.ctx, v.tenant, Query{AfterSeq: head.Seq, Limit: 1})
+	if err != nil || len(beyond) == 0 {
+		return err
+	}
+	st, err := v.store.AuditState(v.ctx, v.tenant)
+	if err != nil {
+		return fmt.Errorf("audit: verify: %w", err)
+	}
+	if st.Head.Seq < beyond[0].Seq {
+		v.res.FirstBroken = &BrokenLink{Seq: beyond[0].Seq, EventID: beyond[0].ID, Reason: ReasonHeadMismatch}
+	}
+	return nil
 }
 
 // anchor starts verification at the checkpoint cp, after checking its MAC. It reports

@@ -13,8 +13,12 @@ import (
 	"unicode/utf8"
 
 	"github.com/callshield/callshield/audit"
+	"github.com/callshield/callshield/storage"
 	"github.com/google/uuid"
 )
+
+// Compile-time check: the store supports verification and retention.
+var _ audit.Retainer = (*Store)(nil)
 
 // eventColumns are the columns of cs_audit_events, in the order of eventArgs and
 // scanEvent.
@@ -47,22 +51,68 @@ type changeJSON struct {
 // Events must be prepared (audit.Recorder.Prepare): an event that fails
 // audit.Event.Validate, lacks an ID or Time, or holds text that is not valid UTF-8 or
 // contains NUL bytes is refused with an *audit.InvalidEventError and nothing is stored.
-// An event ID already stored for the tenant is storage.ErrConflict. The events passed
-// in are not modified.
+// An event ID already stored for the tenant, or repeated in the batch, is an error
+// wrapping storage.ErrConflict and audit.ErrDuplicateEvent. The events passed in are
+// not modified.
 func (s *Store) Append(ctx context.Context, events ...audit.Event) error {
 	if len(events) == 0 {
 		return nil
 	}
+	seen := make(map[[2]uuid.UUID]struct{}, len(events))
 	for i := range events {
 		if err := checkEvent(&events[i]); err != nil {
 			return fmt.Errorf("sqlstore: append: %w", err)
 		}
+		k := [2]uuid.UUID{events[i].Tenant, events[i].ID}
+		if _, dup := seen[k]; dup {
+			return fmt.Errorf("sqlstore: append: event %s repeated in the batch: %w: %w",
+				events[i].ID, storage.ErrConflict, audit.ErrDuplicateEvent)
+		}
+		seen[k] = struct{}{}
 	}
 	err := s.inTx(ctx, nil, func(tx *sql.Tx) error { return s.appendTx(ctx, tx, events) })
-	if err != nil {
-		return fmt.Errorf("sqlstore: append: %w", translate(err))
+	if err == nil {
+		return nil
 	}
-	return nil
+	err = translate(err)
+	if errors.Is(err, storage.ErrConflict) {
+		// The only unique key an append can break is (tenant_id, id), unless a row
+		// was written behind the store's back at the next seq; tell them apart.
+		if dup, derr := s.anyStored(ctx, events); derr == nil && dup {
+			err = fmt.Errorf("%w: %w", audit.ErrDuplicateEvent, err)
+		}
+	}
+	return fmt.Errorf("sqlstore: append: %w", err)
+}
+
+// anyStored reports whether the ID of any of the events is stored for its tenant.
+func (s *Store) anyStored(ctx context.Context, events []audit.Event) (bool, error) {
+	byTenant := make(map[uuid.UUID][]any)
+	for i := range events {
+		byTenant[events[i].Tenant] = append(byTenant[events[i].Tenant], events[i].ID)
+	}
+	for tenant, ids := range byTenant {
+		for start := 0; start < len(ids); start += eventsPerInsert {
+			chunk := ids[start:min(start+eventsPerInsert, len(ids))]
+			var b strings.Builder
+			b.WriteString("SELECT count(*) FROM cs_audit_events WHERE tenant_id = $1 AND id IN (")
+			for i := range chunk {
+				if i > 0 {
+					b.WriteString(", ")
+				}
+				fmt.Fprintf(&b, "$%d", i+2)
+			}
+			b.WriteByte(')')
+			var n int64
+			if err := s.db.QueryRowContext(ctx, b.String(), append([]any{tenant}, chunk...)...).Scan(&n); err != nil {
+				return false, err
+			}
+			if n > 0 {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
 }
 
 // checkEvent refuses an event that is not prepared or that a dialect could not store
@@ -298,53 +348,218 @@ func scanEvent(rows *sql.Rows) (audit.Event, error) {
 	return e, nil
 }
 
-// Events returns the tenant's events matching q, oldest (lowest Seq) first, at most
-// q.EffectiveLimit() of them. Every filter is a condition on an indexed, tenant-leading
-// column, and the cursor (AfterSeq) uses the (tenant_id, seq) primary key.
+// Events returns the tenant's events matching q, in q.Order, at most
+// q.EffectiveLimit() of them. The query leads with tenant_id on an index for every
+// filter the reports use (see migrations 0002 and 0004): Seq orders and cursors use
+// the (tenant_id, seq) primary key, time orders the (tenant_id, [kind,] [actor_user |
+// target_id,] time, seq) indexes, read forwards or backwards with a (time, seq) keyset
+// cursor, so that a page costs the same however deep it is.
 func (s *Store) Events(ctx context.Context, tenant uuid.UUID, q audit.Query) ([]audit.Event, error) {
-	where := []string{"tenant_id = $1"}
-	args := []any{tenant}
-	add := func(cond string, v any) {
-		args = append(args, v)
-		where = append(where, fmt.Sprintf(cond, len(args)))
+	if err := q.Validate(); err != nil {
+		return nil, fmt.Errorf("sqlstore: events: %w", err)
 	}
-	// Stored times have microsecond precision, so t >= From and t < To hold exactly
-	// when they hold against From and To rounded up to the next microsecond.
-	if !q.From.IsZero() {
-		add("time >= $%d", s.d.timeArg(ceilMicro(q.From)))
-	}
-	if !q.To.IsZero() {
-		add("time < $%d", s.d.timeArg(ceilMicro(q.To)))
-	}
-	if q.Kind != "" {
-		add("kind = $%d", string(q.Kind))
-	}
-	if q.Action != "" {
-		add("action = $%d", q.Action)
-	}
-	if q.User != uuid.Nil {
-		add("actor_user = $%d", q.User)
-	}
-	if q.Target != "" {
-		add("target_id = $%d", q.Target)
-	}
-	if q.Project != uuid.Nil {
-		add("project_id = $%d", q.Project)
-	}
-	if q.Outcome != "" {
-		add("outcome = $%d", string(q.Outcome))
-	}
-	if q.AfterSeq > 0 {
-		add("seq > $%d", q.AfterSeq)
-	}
-	args = append(args, q.EffectiveLimit())
-	query := "SELECT " + eventColumns + " FROM cs_audit_events WHERE " + strings.Join(where, " AND ") +
-		fmt.Sprintf(" ORDER BY seq LIMIT $%d", len(args))
+	query, args := s.eventsQuery(tenant, q)
 	evs, err := collect(ctx, s.db, scanEvent, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: events: %w", err)
 	}
 	return evs, nil
+}
+
+// eventsQuery returns the SELECT of Events and its arguments. q must be valid.
+func (s *Store) eventsQuery(tenant uuid.UUID, q audit.Query) (string, []any) {
+	where := []string{"tenant_id = $1"}
+	args := []any{tenant}
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	add := func(cond string, v any) { where = append(where, fmt.Sprintf(cond, arg(v))) }
+	// Stored times have microsecond precision, so t >= From and t < To hold exactly
+	// when they hold against From and To rounded up to the next microsecond.
+	if !q.From.IsZero() {
+		add("time >= %s", s.d.timeArg(ceilMicro(q.From)))
+	}
+	if !q.To.IsZero() {
+		add("time < %s", s.d.timeArg(ceilMicro(q.To)))
+	}
+	if q.Kind != "" {
+		add("kind = %s", string(q.Kind))
+	}
+	if q.Action != "" {
+		add("action = %s", q.Action)
+	}
+	if q.User != uuid.Nil {
+		add("actor_user = %s", q.User)
+	}
+	if q.Target != "" {
+		add("target_id = %s", q.Target)
+	}
+	if q.Project != uuid.Nil {
+		add("project_id = %s", q.Project)
+	}
+	if q.Outcome != "" {
+		add("outcome = %s", string(q.Outcome))
+	}
+	if q.ID != uuid.Nil {
+		add("id = %s", q.ID)
+	}
+	if len(q.Projects) > 0 {
+		var in []string
+		none := false
+		for _, p := range q.Projects {
+			if p == uuid.Nil {
+				none = true
+				continue
+			}
+			in = append(in, arg(p))
+		}
+		var conds []string
+		if len(in) > 0 {
+			conds = append(conds, "project_id IN ("+strings.Join(in, ", ")+")")
+		}
+		if none {
+			conds = append(conds, "project_id IS NULL")
+		}
+		where = append(where, "("+strings.Join(conds, " OR ")+")")
+	}
+	if q.AfterSeq > 0 {
+		add("seq > %s", q.AfterSeq)
+	}
+	if q.BeforeSeq > 0 {
+		add("seq < %s", q.BeforeSeq)
+	}
+	order := "seq"
+	switch q.Order {
+	case audit.SeqDesc:
+		order = "seq DESC"
+	case audit.TimeAsc:
+		order = "time, seq"
+	case audit.TimeDesc:
+		order = "time DESC, seq DESC"
+	}
+	if c := q.Cursor; c.Seq > 0 {
+		switch q.Order {
+		case audit.SeqAsc:
+			add("seq > %s", c.Seq)
+		case audit.SeqDesc:
+			add("seq < %s", c.Seq)
+		case audit.TimeAsc:
+			where = append(where, fmt.Sprintf("(time, seq) > (%s, %s)", arg(s.d.timeArg(c.Time)), arg(c.Seq)))
+		case audit.TimeDesc:
+			where = append(where, fmt.Sprintf("(time, seq) < (%s, %s)", arg(s.d.timeArg(c.Time)), arg(c.Seq)))
+		}
+	}
+	limit := arg(q.EffectiveLimit())
+	return "SELECT " + eventColumns + " FROM cs_audit_events WHERE " + strings.Join(where, " AND ") +
+		" ORDER BY " + order + " LIMIT " + limit, args
+}
+
+// AuditState returns the tenant's checkpoint and chain head, read by one statement (one
+// snapshot). A tenant without a chain has the zero state.
+func (s *Store) AuditState(ctx context.Context, tenant uuid.UUID) (audit.ChainState, error) {
+	var (
+		st     audit.ChainState
+		cpSeq  sql.NullInt64
+		cpTime checkpointTimeCol
+	)
+	err := s.db.QueryRowContext(ctx,
+		"SELECT h.seq, h.hash, c.seq, c.hash, c.time, c.mac FROM cs_audit_heads h "+
+			"LEFT JOIN cs_audit_checkpoints c ON c.tenant_id = h.tenant_id WHERE h.tenant_id = $1", tenant).
+		Scan(&st.Head.Seq, &st.Head.Hash, &cpSeq, &st.Checkpoint.Hash, &cpTime, &st.Checkpoint.MAC)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return audit.ChainState{}, nil
+	case err != nil:
+		return audit.ChainState{}, fmt.Errorf("sqlstore: audit state: %w", err)
+	}
+	st.Checkpoint.Seq = cpSeq.Int64
+	st.Checkpoint.Time = cpTime.t
+	if len(st.Head.Hash) == 0 {
+		st.Head.Hash = nil
+	}
+	return st, nil
+}
+
+// PurgeAudit deletes the tenant's events up to and including cp.Seq and records cp as
+// its checkpoint, in one transaction (see audit.Retainer). Its first statement moves
+// the checkpoint with a conditional upsert (... ON CONFLICT DO UPDATE ... WHERE seq <
+// excluded.seq), which settles two purges racing on PostgreSQL: the second waits for the
+// first and then finds the checkpoint passed. A checkpoint that is not after the stored
+// one, or that names no stored event with its Hash, is an error wrapping
+// audit.ErrCheckpointStale and storage.ErrStale, and nothing changes. Appends are not
+// blocked: a purge does not touch the chain head.
+func (s *Store) PurgeAudit(ctx context.Context, tenant uuid.UUID, cp audit.Checkpoint) (int64, error) {
+	if cp.Seq <= 0 || len(cp.Hash) == 0 || len(cp.MAC) == 0 || cp.Time.IsZero() {
+		return 0, fmt.Errorf("sqlstore: purge audit: %w", &audit.InvalidEventError{Field: "Checkpoint", Reason: "needs Seq, Hash, Time and MAC"})
+	}
+	stale := func(why string) error {
+		return fmt.Errorf("sqlstore: purge audit to seq %d: %s: %w: %w", cp.Seq, why, audit.ErrCheckpointStale, storage.ErrStale)
+	}
+	var deleted int64
+	err := s.inTx(ctx, nil, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx,
+			"INSERT INTO cs_audit_checkpoints (tenant_id, seq, hash, time, mac) VALUES ($1, $2, $3, $4, $5) "+
+				"ON CONFLICT (tenant_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, time = excluded.time, mac = excluded.mac "+
+				"WHERE cs_audit_checkpoints.seq < excluded.seq RETURNING seq",
+			tenant, cp.Seq, cp.Hash, s.d.timeArg(cp.Time), cp.MAC)
+		if err != nil {
+			return err
+		}
+		moved := rows.Next()
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return err
+		}
+		if !moved {
+			return stale("the checkpoint is already there")
+		}
+		var hash []byte
+		err = tx.QueryRowContext(ctx, "SELECT hash FROM cs_audit_events WHERE tenant_id = $1 AND seq = $2", tenant, cp.Seq).Scan(&hash)
+		if errors.Is(err, sql.ErrNoRows) || err == nil && !bytes.Equal(hash, cp.Hash) {
+			return stale("no stored event has this seq and hash")
+		}
+		if err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, "DELETE FROM cs_audit_events WHERE tenant_id = $1 AND seq <= $2", tenant, cp.Seq)
+		if err != nil {
+			return err
+		}
+		deleted, err = res.RowsAffected()
+		return err
+	})
+	if err = translate(err); errors.Is(err, storage.ErrNotFound) {
+		// The checkpoint's foreign key: the tenant has no chain head.
+		return 0, stale("the tenant has no chain")
+	}
+	if err != nil {
+		return 0, fmt.Errorf("sqlstore: purge audit: %w", err)
+	}
+	return deleted, nil
+}
+
+// AuditTenants returns every tenant with an audit chain, ordered by ID.
+func (s *Store) AuditTenants(ctx context.Context) ([]uuid.UUID, error) {
+	ids, err := collect(ctx, s.db, func(rows *sql.Rows) (uuid.UUID, error) {
+		var id uuid.UUID
+		return id, rows.Scan(&id)
+	}, "SELECT tenant_id FROM cs_audit_heads ORDER BY tenant_id")
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: audit tenants: %w", err)
+	}
+	return ids, nil
+}
+
+// checkpointTimeCol scans the time of a checkpoint that may be absent (NULL reads as
+// the zero time).
+type checkpointTimeCol struct{ t time.Time }
+
+func (c *checkpointTimeCol) Scan(v any) error {
+	if v == nil {
+		c.t = time.Time{}
+		return nil
+	}
+	return timeCol{&c.t}.Scan(v)
 }
 
 // ceilMicro rounds t up to a whole microsecond.

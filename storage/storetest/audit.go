@@ -17,6 +17,8 @@ func runAudit(t *testing.T, newStores Factory) {
 	runGroups(t, newStores, []group{
 		{"append and query", auditCases},
 		{"concurrency", auditConcurrencyCases},
+		{"search", auditSearchCases},
+		{"verification and retention", auditRetentionCases},
 	})
 }
 
@@ -108,10 +110,12 @@ var auditCases = []testCase{
 		dupStored.ID = first.ID
 		err := f.s.Audit.Append(f.ctx, changeEvent(t, tenant, "role.update"), dupStored)
 		assert.ErrorIs(t, err, storage.ErrConflict, "an ID already stored")
+		assert.ErrorIs(t, err, audit.ErrDuplicateEvent, "an ID already stored")
 
 		twice := changeEvent(t, tenant, "role.delete")
 		err = f.s.Audit.Append(f.ctx, changeEvent(t, tenant, "role.update"), twice, twice)
 		assert.ErrorIs(t, err, storage.ErrConflict, "an ID repeated in the batch")
+		assert.ErrorIs(t, err, audit.ErrDuplicateEvent, "an ID repeated in the batch")
 
 		// The failure of one tenant's event fails the other tenants' events of the batch.
 		other := newID()
@@ -270,8 +274,6 @@ var auditCases = []testCase{
 }
 
 var auditConcurrencyCases = []testCase{
-	// Many writers appending to one tenant at once never fork the chain or reuse a
-	// Seq: the store serialises appends on the tenant's chain head.
 	// Many writers appending to one tenant at once never fork the chain or reuse a
 	// Seq: the store serialises appends on the tenant's chain head.
 	{"concurrent Append to one tenant from 50 goroutines yields Seq 1..N with every link valid", func(t *testing.T, f *fx) {
