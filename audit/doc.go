@@ -1,17 +1,104 @@
 // Package audit is callshield's one event model for every report an administrator
 // reads: the change log, the action log, the login log, session events and access to
-// call recordings.
+// call recordings, plus the event types a host product adds.
 //
-// An [Event] says when (UTC), where (tenant, project, client address), who (the
-// [Actor]), what (kind, action, target) and how it ended ([Outcome]). Events never hold
-// secrets: changes to secret fields are recorded with [Secret], which keeps only the
-// fact that the field changed; free text is escaped against log injection by
-// [Event.Sanitize] before it is stored.
+// An [Event] says when (UTC, to the microsecond), where (tenant, project, client
+// address), who (the [Actor]: user, role, session, API token, address and browser),
+// what (kind, action, target, field-level [Change]s) and how it ended ([Outcome] and a
+// reason). Events never hold secrets: changes to secret fields are recorded with
+// [Secret], which keeps only the fact that the field changed, and [ActionEvent]
+// redacts secret parameters. The package is a leaf: it imports nothing of callshield.
 //
-// Each tenant's events form a hash chain ([Chain]) so that an edited, deleted or
-// reordered row is detected.
+// # Streams and kinds
 //
-// Write security-relevant events with [Recorder.Record], which returns only after the
-// event is stored; a caller that cannot record a change should refuse it. Domain stores
-// (access.Store, ...) append the event of a change in the same transaction as the change.
+// Each report is a [Kind]: [KindChange] (who changed what, with before and after),
+// [KindAction] (pages and API calls: URL, method, redacted parameters, outcome, the
+// token that made the call), [KindLogin] (every authentication attempt: address,
+// browser and version, factor, outcome and reason — "unknown_user" and
+// "wrong_password" are told apart here, never to the user), [KindSession] (created,
+// touched, ended, revoked), [KindRecording] (listen, download) and [KindAccess]
+// (authorization denials). Hosts add their own kinds by name: any [ValidName] such as
+// "crm.export" is accepted, with no registry to keep; choose dotted names under a
+// prefix of your product so that they never clash with a later built-in kind.
+//
+// For login and session events, [Prepare] fills the details "browser",
+// "browser_version", "os" and "device" from the User-Agent ([ParseUserAgent], built on
+// github.com/medama-io/go-useragent).
+//
+// # Writing: Record or Enqueue
+//
+// [Recorder.Record] is synchronous: it returns only once the event is stored, or an
+// error wrapping [ErrNotRecorded]. Use it for security-relevant changes, and refuse the
+// change if the event cannot be recorded. Domain stores (access.Store, authn.Store)
+// append the event of a change in the same transaction as the change itself.
+//
+// [Writer.Enqueue] is for high-volume streams (the action log of every API call). It
+// validates the event at once and queues it; one goroutine stores the queue in
+// batches, one Append (one transaction) per batch: group commit. The queue is bounded:
+// when it is full, Enqueue waits up to WriterOptions.MaxBlock and then returns
+// [ErrQueueFull], slowing producers to the store's pace. Nothing is dropped silently:
+// an accepted event is retried with capped exponential backoff until it is stored,
+// however long the store is down; an Append whose commit was acknowledged too late is
+// recognised on retry ([ErrDuplicateEvent], then a lookup by ID) and counted once;
+// [Writer.Stats] counts what was written, retried and refused; [Writer.Close] flushes
+// the queue and returns a [*NotFlushedError] with the events it could not store before
+// its context ended.
+//
+// Both paths run [Prepare], which escapes control characters in every free-text field
+// ([Clean]): user-supplied text can never forge a log line or a CSV row (ASVS 16.4.1).
+//
+// # The hash chain and its key
+//
+// Each tenant's events form a chain: the store gives each event the next Seq and
+// links it with [Chain.Link], SHA-256 over a canonical encoding of the event and the
+// previous event's hash. With Chain.Key set it is HMAC-SHA-256: keep the key outside the
+// database (an environment secret, a KMS), and give the same Chain to the store, to
+// [Verify] and to [Purge]. Then someone who can write to the database but does not
+// hold the key cannot recompute a consistent chain after editing it. Stores serialise
+// appends per tenant on a chain-head row, so that several app instances sharing one
+// PostgreSQL database extend one gap-free chain; batching amortises the lock.
+//
+// # Verification
+//
+// [Verify] walks a tenant's chain by Seq, a page at a time, recomputing every link, and
+// names the first broken one ([BrokenLink]): an edited event (hash mismatch), a deleted
+// one (gap, at the start, middle or end), swapped rows (reordered), a forged
+// checkpoint. It starts from the retention checkpoint, whose own MAC it checks, so that
+// a chain whose oldest events were purged is still proved from a trusted link.
+// Truncating the newest events together with the head row is invisible from inside the
+// database: record [VerifyResult].Last, or mirror events to a SIEM, to catch it.
+//
+// # Retention
+//
+// [Purge] deletes a tenant's events older than a cut-off, oldest first and never
+// leaving a hole in the chain, after verifying them: it will not delete past a broken
+// link. Each batch records the last deleted link as the tenant's [Checkpoint], sealed
+// with [Chain.Seal]. [PurgeAll] runs it for every tenant with a retention policy
+// function (a zero retention keeps everything); run it daily from one or more
+// instances. Stores implement this through [Retainer].
+//
+// # Search
+//
+// [Store.Events] is the raw query: filters by period, kind, action, user, target,
+// project, outcome and ID; four orders ([SeqAsc], [SeqDesc], [TimeAsc], [TimeDesc]);
+// keyset pagination with [Query].Cursor. Report screens call [Search], which takes the
+// reader's [Scope] — the projects they may see, whether they may see tenant-wide
+// events, or all — and fails closed: the zero Scope sees nothing. Search returns a page
+// and an opaque cursor for the next one. The SQL adapter serves each report (login log
+// by kind and period, and by user; change log by kind, and by target; action log by
+// kind and user; recording access by kind and target) from an index, newest first
+// without sorting.
+//
+// # Export
+//
+// [ExportCSV] and [ExportJSONL] write any event iterator ([SearchAll] for a report,
+// [All] for an archive) one event at a time, so memory stays constant. CSV cells that
+// a spreadsheet would evaluate as formulas are neutralised (OWASP CSV injection).
+//
+// # The slog bridge
+//
+// [NewSlogHandler] wraps a program's slog.Handler: records carrying an "audit" group
+// become events, enqueued on a [Writer]; other records pass through. Conversely,
+// [LogEvent] writes an event as one slog record, and [Options].Mirror and
+// [WriterOptions].Mirror mirror every stored event to a logger, for shipping to a SIEM.
 package audit

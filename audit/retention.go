@@ -73,7 +73,7 @@ func Purge(ctx context.Context, store Retainer, chain Chain, tenant uuid.UUID, b
 		prev = nil
 	}
 	next := cp.Seq + 1
-	var due *Event     // the newest verified event that is due for deletion
+	var due *Event // the newest verified event that is due for deletion
 	var broken *BrokenLink
 	flush := func() error {
 		if due == nil {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -25,8 +26,8 @@ const MirrorMessage = "audit event"
 // LogEvent writes e to logger as one record at level Info with message [MirrorMessage]
 // and the event's fields in the group [MirrorGroup]: id, tenant, seq (when stored),
 // time (RFC 3339, UTC), kind, action, outcome, reason, actor.{user, role, ip,
-// user_agent, session, token}, target.{type, id, name}, project, changes (a list of
-// field, old, new, redacted) and details. Empty fields are left out.
+// user_agent, session, token}, target.{type, id, name}, project, changes.N.{field, old,
+// new, redacted} for the N-th change, and details.<key>. Empty fields are left out.
 //
 // It is how events are mirrored to a SIEM ([Options].Mirror, [WriterOptions].Mirror).
 // Events hold no secrets; text fields are passed through [Clean] when they hold a
@@ -95,9 +96,10 @@ func eventAttrs(e *Event) []slog.Attr {
 	if len(e.Changes) > 0 {
 		cs := make([]any, len(e.Changes))
 		for i, c := range e.Changes {
-			cs[i] = map[string]any{"field": safeText(c.Field), "old": safeText(c.Old), "new": safeText(c.New), "redacted": c.Redacted}
+			cs[i] = slog.Group(strconv.Itoa(i), slog.String("field", safeText(c.Field)), slog.String("old", safeText(c.Old)),
+				slog.String("new", safeText(c.New)), slog.Bool("redacted", c.Redacted))
 		}
-		a = append(a, slog.Any("changes", cs))
+		a = append(a, slog.Group("changes", cs...))
 	}
 	if len(e.Details) > 0 {
 		keys := make([]string, 0, len(e.Details))
