@@ -4,7 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
-	"hash"
+	"net/netip"
 	"slices"
 
 	"github.com/google/uuid"
@@ -34,35 +34,27 @@ const chainVersion = 1
 // an event's link or the other way round.
 const checkpointDomain = 0x80 | chainVersion
 
-// newHash returns the chain's hash function: HMAC-SHA-256 with the Key, or SHA-256.
-func (c Chain) newHash() hash.Hash {
-	if len(c.Key) > 0 {
-		return hmac.New(sha256.New, c.Key)
-	}
-	return sha256.New()
-}
-
 // Seal returns the MAC of a tenant's retention checkpoint: HMAC-SHA-256 with the Key
 // (SHA-256 for the zero Chain) over the tenant, cp.Seq, cp.Hash and cp.Time (to the
 // microsecond); cp.MAC is not read. [Purge] stores it with the checkpoint and [Verify]
 // checks it before trusting the checkpoint as the chain's first link. Unkeyed, it only
 // detects accidental edits: anyone can recompute SHA-256.
 func (c Chain) Seal(tenant uuid.UUID, cp Checkpoint) []byte {
-	h := c.newHash()
-	w := encoder{h: h}
+	var stack [128]byte
+	w := encoder{b: stack[:0]}
 	w.byte(checkpointDomain)
 	w.bytes(tenant[:])
 	w.int(cp.Seq)
 	w.bytes(cp.Hash)
 	w.int(cp.Time.UnixMicro())
-	return h.Sum(nil)
+	return c.sum(w.b)
 }
 
 // Link returns the hash of e linked to prev (nil for a tenant's first event). It reads
 // every field of e except Hash; PrevHash is taken from prev.
 func (c Chain) Link(prev []byte, e *Event) []byte {
-	h := c.newHash()
-	w := encoder{h: h}
+	var stack [768]byte
+	w := encoder{b: stack[:0]}
 	w.byte(chainVersion)
 	w.bytes(prev)
 	w.bytes(e.ID[:])
@@ -73,8 +65,7 @@ func (c Chain) Link(prev []byte, e *Event) []byte {
 	w.str(e.Action)
 	w.bytes(e.Actor.User[:])
 	w.str(e.Actor.Role)
-	ip, _ := e.Actor.IP.MarshalBinary()
-	w.bytes(ip)
+	w.addr(e.Actor.IP)
 	w.str(e.Actor.UserAgent)
 	w.bytes(e.Actor.Session[:])
 	w.bytes(e.Actor.Token[:])
@@ -95,32 +86,51 @@ func (c Chain) Link(prev []byte, e *Event) []byte {
 			w.byte(0)
 		}
 	}
-	keys := make([]string, 0, len(e.Details))
-	for k := range e.Details {
-		keys = append(keys, k)
+	w.int(int64(len(e.Details)))
+	if len(e.Details) > 0 {
+		var kstack [16]string
+		keys := kstack[:0]
+		for k := range e.Details {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			w.str(k)
+			w.str(e.Details[k])
+		}
 	}
-	slices.Sort(keys)
-	w.int(int64(len(keys)))
-	for _, k := range keys {
-		w.str(k)
-		w.str(e.Details[k])
-	}
-	return h.Sum(nil)
+	return c.sum(w.b)
 }
 
-// encoder writes length-prefixed fields so that no two different events encode alike.
-type encoder struct {
-	h   hash.Hash
-	buf [binary.MaxVarintLen64]byte
+// sum returns the chain's hash of the encoding b: HMAC-SHA-256 with the Key, or
+// SHA-256.
+func (c Chain) sum(b []byte) []byte {
+	if len(c.Key) > 0 {
+		h := hmac.New(sha256.New, c.Key)
+		h.Write(b)
+		return h.Sum(nil)
+	}
+	d := sha256.Sum256(b)
+	return d[:]
 }
 
-func (w *encoder) byte(b byte) { w.buf[0] = b; w.h.Write(w.buf[:1]) }
-func (w *encoder) int(v int64) { w.h.Write(w.buf[:binary.PutVarint(w.buf[:], v)]) }
+// encoder appends length-prefixed fields, so that no two different events encode
+// alike. The encoding is hashed in one piece.
+type encoder struct{ b []byte }
+
+func (w *encoder) byte(b byte) { w.b = append(w.b, b) }
+func (w *encoder) int(v int64) { w.b = binary.AppendVarint(w.b, v) }
 func (w *encoder) bytes(b []byte) {
 	w.int(int64(len(b)))
-	w.h.Write(b)
+	w.b = append(w.b, b...)
 }
 func (w *encoder) str(s string) {
 	w.int(int64(len(s)))
-	w.h.Write([]byte(s))
+	w.b = append(w.b, s...)
+}
+
+// addr appends an address as its MarshalBinary form (empty for the zero Addr).
+func (w *encoder) addr(ip netip.Addr) {
+	b, _ := ip.MarshalBinary() // never fails
+	w.bytes(b)
 }

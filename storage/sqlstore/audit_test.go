@@ -257,8 +257,9 @@ func TestSearchMillionEvents(t *testing.T) {
 	require.NoError(t, err)
 	t.Logf("loaded %d events in %v", n, time.Since(start).Round(time.Second))
 
-	// A 30-day period (43,200 events, 43 of them by the user) in the middle of
-	// the two years, newest first: what the action log shows for one agent.
+	// A 30-day period (43,200 events, 43 of them by the user) in the middle of the
+	// two years the events span, newest first: what the action log shows for one
+	// agent. (User 123's events are all of kind session: 123 % 5 = 3.)
 	q := audit.Query{User: userID(123), From: genBase.Add(300 * 24 * time.Hour), To: genBase.Add(330 * 24 * time.Hour),
 		Order: audit.TimeDesc, Limit: audit.DefaultLimit}
 	query, args := sqlstore.EventsQueryForTest(s, tenant, q)
@@ -272,7 +273,7 @@ func TestSearchMillionEvents(t *testing.T) {
 	}
 	require.NoError(t, rows.Close())
 	t.Logf("plan:\n%s", strings.Join(plan, "\n"))
-	assert.Contains(t, plan[0], "Index")
+	assert.Contains(t, strings.Join(plan, "\n"), "Index Scan")
 	assert.NotContains(t, strings.Join(plan, "\n"), "Seq Scan")
 
 	for _, c := range []struct {
@@ -280,7 +281,7 @@ func TestSearchMillionEvents(t *testing.T) {
 		q    audit.Query
 	}{
 		{"user + 30 days, newest first", q},
-		{"kind login + user + 30 days", func() audit.Query { q := q; q.Kind = audit.KindLogin; return q }()},
+		{"kind session + user + 30 days", func() audit.Query { q := q; q.Kind = audit.KindSession; return q }()},
 		{"user + 30 days, page 2", func() audit.Query {
 			q := q
 			q.Cursor = audit.Position{Seq: 328*24*60 + 123, Time: genBase.Add(time.Duration(328*24*60+123) * time.Minute)}
