@@ -209,7 +209,8 @@ type slogField struct {
 //			"user", userID, "target_type", "role", "target_id", roleID))
 //
 // The group's fields are listed with [SlogTenant] and the other Slog constants; its
-// other attributes become details, and the message becomes the detail "message". The
+// other attributes become details (redacted, like [ActionEvent]'s parameters, when
+// their name is [Sensitive]), and the message becomes the detail "message". The
 // record's time is the event's time. Records without the group go to opts.Next, so the
 // handler can wrap the program's usual handler.
 //
@@ -390,6 +391,10 @@ func recordEvent(r slog.Record, fields map[string]slog.Value) (Event, error) {
 		for k, v := range fields {
 			if !ValidName(k) {
 				return e, &InvalidEventError{Field: "slog " + fmt.Sprintf("%q", Clean(k)), Reason: "is not a lower-case name"}
+			}
+			if Sensitive(k) {
+				e.Details[k] = RedactedValue
+				continue
 			}
 			e.Details[k] = v.String()
 		}
