@@ -26,6 +26,7 @@ type ChainBrokenError struct {
 	Link   BrokenLink
 }
 
+// Error names the tenant and the broken link.
 func (e *ChainBrokenError) Error() string {
 	return fmt.Sprintf("audit: chain of tenant %s broken at %s", e.Tenant, e.Link.String())
 }

@@ -264,6 +264,7 @@ type InvalidQueryError struct {
 	Reason string
 }
 
+// Error says which part of the query is unacceptable.
 func (e *InvalidQueryError) Error() string {
 	return "audit: invalid query: " + e.Field + " " + e.Reason
 }

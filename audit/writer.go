@@ -44,6 +44,7 @@ type NotFlushedError struct {
 	Err       error // the context's error
 }
 
+// Error says how many events were not written.
 func (e *NotFlushedError) Error() string {
 	return fmt.Sprintf("audit: %d events not written: %v", e.Remaining, e.Err)
 }

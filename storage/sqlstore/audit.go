@@ -554,6 +554,7 @@ func (s *Store) AuditTenants(ctx context.Context) ([]uuid.UUID, error) {
 // the zero time).
 type checkpointTimeCol struct{ t time.Time }
 
+// Scan implements sql.Scanner.
 func (c *checkpointTimeCol) Scan(v any) error {
 	if v == nil {
 		c.t = time.Time{}
