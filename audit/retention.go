@@ -56,9 +56,28 @@ type PurgeResult struct {
 // [PurgeBatch], each one transaction that also moves the checkpoint.
 //
 // Two purges of one tenant running at once (two app instances) are safe: the store
-// refuses a checkpoint that another purge has passed, and Purge then stops with an
-// error wrapping [ErrCheckpointStale]; the other purge carries on.
+// refuses a checkpoint that another purge has passed, and the purge that lost starts
+// again from the new checkpoint (up to five times, then it returns an error wrapping
+// [ErrCheckpointStale]).
 func Purge(ctx context.Context, store Retainer, chain Chain, tenant uuid.UUID, before time.Time) (PurgeResult, error) {
+	var total PurgeResult
+	for attempt := 0; ; attempt++ {
+		res, err := purgeOnce(ctx, store, chain, tenant, before)
+		total.Deleted += res.Deleted
+		total.Checkpoint = res.Checkpoint
+		if err == nil || !errors.Is(err, ErrCheckpointStale) || attempt == purgeAttempts-1 {
+			return total, err
+		}
+		// Another purge moved the checkpoint: carry on from where it is now.
+	}
+}
+
+// purgeAttempts bounds how many times Purge starts again after losing a race with
+// another purge of the same tenant.
+const purgeAttempts = 5
+
+// purgeOnce is one pass of Purge from the current checkpoint.
+func purgeOnce(ctx context.Context, store Retainer, chain Chain, tenant uuid.UUID, before time.Time) (PurgeResult, error) {
 	var res PurgeResult
 	st, err := store.AuditState(ctx, tenant)
 	if err != nil {
@@ -128,6 +147,17 @@ walk:
 			}
 		}
 		q.AfterSeq = page[len(page)-1].Seq
+	}
+	if broken != nil && broken.Reason == ReasonGap {
+		// Another purge may have deleted the missing events since this one read
+		// the checkpoint: that is a lost race, not a broken chain.
+		now, err := store.AuditState(ctx, tenant)
+		if err != nil {
+			return res, fmt.Errorf("audit: purge: %w", err)
+		}
+		if now.Checkpoint.Seq >= broken.Seq {
+			return res, fmt.Errorf("audit: purge: another purge moved the checkpoint to seq %d: %w", now.Checkpoint.Seq, ErrCheckpointStale)
+		}
 	}
 	if err := flush(); err != nil {
 		return res, err
