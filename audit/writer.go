@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // Defaults of [WriterOptions].
@@ -402,31 +404,69 @@ func (w *Writer) write(batch []Event) []Event {
 	}
 }
 
-// dedupe settles a batch refused for a duplicate event ID: each event is looked up by
-// ID. One stored with the same content counts as written (an earlier attempt committed
-// it: Append is all or none, and a commit's acknowledgement can be lost); one stored
-// with other content is refused; the others are stored again. It returns what it could
-// not settle before the writer was cancelled.
+// dedupe settles a batch refused for a duplicate event ID. The events are grouped by
+// ID (an event may have been enqueued twice) and each ID is looked up. A copy whose
+// stored event has the same content counts as written (an earlier attempt committed
+// it: Append is all or none, and a commit's acknowledgement can be lost); one with
+// other content is refused. An ID not stored is stored again from its first copy;
+// later copies with the same content count as written once it is, others are refused.
+// dedupe returns what it could not settle before the writer was cancelled.
 func (w *Writer) dedupe(batch []Event) []Event {
-	var missing []Event
+	groups := make(map[[2]uuid.UUID][]int, len(batch))
+	var keys [][2]uuid.UUID
 	for i := range batch {
-		e := &batch[i]
-		got, err := w.lookup(e)
-		switch {
-		case err != nil: // cancelled
-			return append(missing, batch[i:]...)
-		case got == nil:
-			missing = append(missing, *e)
-		case sameContent(got, e):
-			w.stored(batch[i : i+1])
-		default:
-			w.refuse(*e, fmt.Errorf("%w: stored with other content", ErrDuplicateEvent))
+		k := [2]uuid.UUID{batch[i].Tenant, batch[i].ID}
+		if _, seen := groups[k]; !seen {
+			keys = append(keys, k)
+		}
+		groups[k] = append(groups[k], i)
+	}
+	settle := func(ref *Event, idx []int) {
+		for _, i := range idx {
+			if sameContent(ref, &batch[i]) {
+				w.stored(batch[i : i+1])
+			} else {
+				w.refuse(batch[i], fmt.Errorf("%w: stored with other content", ErrDuplicateEvent))
+			}
 		}
 	}
-	if len(missing) == 0 {
-		return nil
+	var missing []Event
+	var later []int // copies of a missing event after its first
+	for n, k := range keys {
+		idx := groups[k]
+		got, err := w.lookup(&batch[idx[0]])
+		if err != nil { // cancelled: everything not settled yet is left over
+			left := slices.Clone(missing)
+			for _, i := range later {
+				left = append(left, batch[i])
+			}
+			for _, k := range keys[n:] {
+				for _, i := range groups[k] {
+					left = append(left, batch[i])
+				}
+			}
+			return left
+		}
+		if got != nil {
+			settle(got, idx)
+			continue
+		}
+		missing = append(missing, batch[idx[0]])
+		later = append(later, idx[1:]...)
 	}
-	return w.write(missing)
+	if len(missing) > 0 {
+		if left := w.write(missing); left != nil {
+			for _, i := range later {
+				left = append(left, batch[i])
+			}
+			return left
+		}
+	}
+	for _, i := range later {
+		k := [2]uuid.UUID{batch[i].Tenant, batch[i].ID}
+		settle(&batch[groups[k][0]], []int{i})
+	}
+	return nil
 }
 
 // lookup returns the stored event with e's ID, or nil if there is none. It retries

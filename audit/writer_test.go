@@ -454,3 +454,28 @@ func TestWriterMirrorsStoredEventsAndFillsTheBrowser(t *testing.T) {
 	assert.Contains(t, buf.String(), `"reason":"unknown_user"`)
 	assert.Contains(t, buf.String(), `"browser":"Firefox"`)
 }
+
+// TestWriterSettlesAnEventEnqueuedTwiceInOneBatch: the same event enqueued twice lands
+// in one batch, which the store refuses as a duplicate; the writer stores it once, and
+// refuses a copy of its ID with other content.
+func TestWriterSettlesAnEventEnqueuedTwiceInOneBatch(t *testing.T) {
+	fs, mem := newFlaky()
+	var refused int
+	w := audit.NewWriter(fs, audit.WriterOptions{BatchSize: 10, FlushInterval: -1, Logger: quiet,
+		OnRefused: func(audit.Event, error) { refused++ }})
+	require.NoError(t, w.Enqueue(action(0)))
+	<-fs.entered // the next events queue up behind event 0 and form one batch
+	twice := action(1)
+	require.NoError(t, audit.Prepare(&twice, time.Now()))
+	other := action(2)
+	other.ID = twice.ID
+	require.NoError(t, w.Enqueue(twice))
+	require.NoError(t, w.Enqueue(twice))
+	require.NoError(t, w.Enqueue(other))
+	require.NoError(t, w.Enqueue(action(3)))
+	close(fs.gate)
+	require.NoError(t, w.Close(context.Background()))
+	assert.Equal(t, []string{"/api/calls/0", "/api/calls/1", "/api/calls/3"}, urls(stored(t, mem)))
+	assert.Equal(t, 1, refused)
+	assert.Equal(t, audit.Stats{Written: 4, Refused: 1}, w.Stats())
+}
