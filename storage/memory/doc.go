@@ -22,6 +22,7 @@
 // # Limits
 //
 // State lives in process memory: it is lost when the process exits and cannot be shared
-// between several app instances. Audit events are never evicted, so memory grows with
-// the audit log; deployments with real traffic use storage/sqlstore.
+// between several app instances. Audit events stay in memory until audit.Purge deletes
+// them, so memory grows with the audit log; deployments with real traffic use
+// storage/sqlstore.
 package memory

@@ -86,8 +86,10 @@
 //
 // Indexes serve every lookup with the tenant first: primary keys are (tenant_id, id),
 // names are unique on (tenant_id, name), and audit events are keyed by (tenant_id,
-// seq) with indexes on (tenant_id, time) and (tenant_id, X, time) for X in actor, kind,
-// target and project. Every foreign key of a child table includes tenant_id, so that
+// seq), unique on (tenant_id, id), with the report indexes of 0004: (tenant_id, time,
+// seq), (tenant_id, kind, time, seq), (tenant_id, kind, actor_user, time, seq),
+// (tenant_id, kind, target_id, time, seq) and (tenant_id, actor_user, time, seq);
+// retention checkpoints live in cs_audit_checkpoints. Every foreign key of a child table includes tenant_id, so that
 // even a row written behind the store's back cannot point at another tenant's role,
 // project or member. The audit tables have no foreign key to cs_tenants: audit.Store
 // is usable on its own, and a tenant's trail outlives its access rows.

@@ -8,7 +8,7 @@
 //		storetest.Run(t, func(t *testing.T) storetest.Stores {
 //			db := openEmptyDatabase(t) // registers its cleanup with t.Cleanup
 //			s := mystore.New(db)
-//			return storetest.Stores{Access: s, Audit: s}
+//			return storetest.Stores{Access: s, Audit: s, Authn: s}
 //		})
 //	}
 //
@@ -41,7 +41,8 @@
 //     access.ErrInvalidPrefix.
 //   - The audit log does not depend on the access store's tenant rows: events can be
 //     appended for any tenant ID. Event IDs are unique (at least within a tenant):
-//     appending an ID already stored is storage.ErrConflict and fails the whole batch,
+//     appending an ID already stored is storage.ErrConflict (also wrapping
+//     audit.ErrDuplicateEvent) and fails the whole batch,
 //     and an access mutation carrying such an event fails with it and changes nothing.
 //     This is how the suite proves that a mutation and its event are one transaction.
 //   - Hash chain: Seq starts at 1 and grows by 1, PrevHash is the previous event's
@@ -58,6 +59,10 @@
 // one winner, no lost update), that a role cannot be deleted under a member being
 // given it, that each tenant keeps one gap-free chain whoever appends, and that
 // LoadPolicy and Events racing with writers read one consistent state.
+//
+// [RunTamper] runs the tamper-evidence cases (edited, deleted and reordered rows, a
+// re-hashed chain without the key, a moved head, a deleted checkpoint) with a
+// Tamperer the adapter supplies to change its rows behind the store's back.
 //
 // # Adding a domain
 //
