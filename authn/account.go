@@ -224,30 +224,10 @@ func (s *Service) ForcePasswordReset(ctx context.Context, actor access.Subject, 
 // ResetPassword sets a new password with a reset link's secret. The link is single-use;
 // every session of the user is ended.
 func (s *Service) ResetPassword(ctx context.Context, token string, pw Password, meta Meta) (User, error) {
-	t, hash, err := s.openTicket(ctx, PurposePasswordReset, token)
+	u, tenant, err := s.useTicket(ctx, PurposePasswordReset, token, pw, meta, "password.reset",
+		[]audit.Change{audit.Secret("password")}, s.store.ResetPassword)
 	if err != nil {
 		return User{}, err
 	}
-	if err := s.checkPassword(ctx, t.Tenant, t.Email, pw); err != nil {
-		return User{}, err
-	}
-	encoded, err := s.opts.Hasher.Hash(ctx, pw)
-	if err != nil {
-		return User{}, err
-	}
-	ev := audit.Event{Tenant: t.Tenant, Kind: audit.KindChange, Action: "password.reset",
-		Actor:   audit.Actor{User: t.User, IP: meta.IP, UserAgent: meta.UserAgent},
-		Target:  audit.Target{Type: "user", ID: t.User.String(), Name: t.Email},
-		Outcome: audit.Success, Changes: []audit.Change{audit.Secret("password")}}
-	if err := audit.Prepare(&ev, s.now()); err != nil {
-		return User{}, err
-	}
-	u, err := s.store.ResetPassword(ctx, t.Tenant, hash, s.now(), encoded, ev)
-	if err != nil {
-		if errors.Is(err, ErrTicketInvalid) {
-			return User{}, ErrTicketInvalid
-		}
-		return User{}, fmt.Errorf("authn: reset password: %w", err)
-	}
-	return u, s.endSessions(ctx, t.Tenant, u.ID, uuid.Nil)
+	return u, s.endSessions(ctx, tenant, u.ID, uuid.Nil)
 }

@@ -354,33 +354,51 @@ func (s *Service) checkPassword(ctx context.Context, tenant uuid.UUID, email str
 // with the role and projects fixed at invitation. Of two racing calls with one link,
 // one succeeds; the other, and every later use, gets ErrTicketInvalid.
 func (s *Service) AcceptInvitation(ctx context.Context, token string, pw Password, meta Meta) (User, error) {
-	t, hash, err := s.openTicket(ctx, PurposeInvitation, token)
+	u, tenant, err := s.useTicket(ctx, PurposeInvitation, token, pw, meta, "invitation.accept",
+		[]audit.Change{{Field: "status", Old: string(StatusInvited), New: string(StatusActive)}, audit.Secret("password")},
+		s.store.AcceptInvitation)
 	if err != nil {
 		return User{}, err
 	}
+	s.engine.Invalidate(tenant)
+	return u, nil
+}
+
+// consumeFunc is the store method that consumes an open ticket and sets the password.
+type consumeFunc func(ctx context.Context, tenant uuid.UUID, tokenHash [32]byte, now time.Time, passwordHash string, ev audit.Event) (User, error)
+
+// useTicket is the one path of every one-time link that sets a password: it resolves
+// the open ticket, checks the password against the tenant's policy, hashes it, and has
+// the store consume the ticket and record the event in one transaction. Any unusable
+// link is ErrTicketInvalid, whichever step finds it.
+func (s *Service) useTicket(ctx context.Context, purpose Purpose, token string, pw Password, meta Meta,
+	action string, changes []audit.Change, consume consumeFunc) (User, uuid.UUID, error) {
+	t, hash, err := s.openTicket(ctx, purpose, token)
+	if err != nil {
+		return User{}, uuid.Nil, err
+	}
 	if err := s.checkPassword(ctx, t.Tenant, t.Email, pw); err != nil {
-		return User{}, err
+		return User{}, uuid.Nil, err
 	}
 	encoded, err := s.opts.Hasher.Hash(ctx, pw)
 	if err != nil {
-		return User{}, err
+		return User{}, uuid.Nil, err
 	}
-	ev := audit.Event{Tenant: t.Tenant, Kind: audit.KindChange, Action: "invitation.accept",
+	ev := audit.Event{Tenant: t.Tenant, Kind: audit.KindChange, Action: action,
 		Actor:   audit.Actor{User: t.User, IP: meta.IP, UserAgent: meta.UserAgent},
 		Target:  audit.Target{Type: "user", ID: t.User.String(), Name: t.Email},
-		Outcome: audit.Success, Changes: []audit.Change{{Field: "status", Old: string(StatusInvited), New: string(StatusActive)}, audit.Secret("password")}}
+		Outcome: audit.Success, Changes: changes}
 	if err := audit.Prepare(&ev, s.now()); err != nil {
-		return User{}, err
+		return User{}, uuid.Nil, err
 	}
-	u, err := s.store.AcceptInvitation(ctx, t.Tenant, hash, s.now(), encoded, ev)
+	u, err := consume(ctx, t.Tenant, hash, s.now(), encoded, ev)
+	if errors.Is(err, ErrTicketInvalid) {
+		return User{}, uuid.Nil, ErrTicketInvalid
+	}
 	if err != nil {
-		if errors.Is(err, ErrTicketInvalid) {
-			return User{}, ErrTicketInvalid
-		}
-		return User{}, fmt.Errorf("authn: accept invitation: %w", err)
+		return User{}, uuid.Nil, fmt.Errorf("authn: %s: %w", action, err)
 	}
-	s.engine.Invalidate(t.Tenant)
-	return u, nil
+	return u, t.Tenant, nil
 }
 
 // RevokeInvitation voids a user's open invitation links. It needs UserManagement.
