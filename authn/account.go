@@ -192,21 +192,8 @@ func (s *Service) ForcePasswordReset(ctx context.Context, actor access.Subject, 
 	if err != nil {
 		return err
 	}
-	if err := s.store.CreateTicket(ctx, t, ev); err != nil {
+	if err := s.store.CreateTicket(ctx, t, true, ev); err != nil {
 		return fmt.Errorf("authn: force password reset: %w", err)
-	}
-	old, err := s.store.PasswordHash(ctx, actor.Tenant, u.ID)
-	if err != nil {
-		return fmt.Errorf("authn: force password reset: %w", err)
-	}
-	if old != "" {
-		clear, err := s.changeEvent(p, actor, "password.clear", userTarget(u), []audit.Change{audit.Secret("password")})
-		if err != nil {
-			return err
-		}
-		if err := s.store.ReplacePasswordHash(ctx, actor.Tenant, u.ID, old, "", clear); err != nil {
-			return fmt.Errorf("authn: force password reset: %w", err)
-		}
 	}
 	if err := s.endSessions(ctx, actor.Tenant, u.ID, uuid.Nil); err != nil {
 		return err

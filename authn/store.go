@@ -36,8 +36,10 @@ type Store interface {
 	// revoked at t.CreatedAt: a re-invite voids the earlier link.
 	CreateInvitation(ctx context.Context, u User, t Ticket, ev audit.Event) error
 	// CreateTicket stores a ticket of another purpose (password reset) for an existing
-	// user, revoking the user's open tickets of the same purpose at t.CreatedAt.
-	CreateTicket(ctx context.Context, t Ticket, ev audit.Event) error
+	// user, revoking the user's open tickets of the same purpose at t.CreatedAt. With
+	// clearPassword the user's password hash is erased in the same transaction, so that
+	// an administrator's forced reset takes the old password away at once.
+	CreateTicket(ctx context.Context, t Ticket, clearPassword bool, ev audit.Event) error
 	// Ticket returns the ticket of this purpose with this token hash.
 	Ticket(ctx context.Context, tenant uuid.UUID, purpose Purpose, tokenHash [32]byte) (Ticket, error)
 	// RevokeTickets revokes the user's open tickets of a purpose at `at` and returns

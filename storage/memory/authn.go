@@ -158,7 +158,7 @@ func (s *Store) CreateInvitation(ctx context.Context, u authn.User, t authn.Tick
 // user of t.Tenant (storage.ErrNotFound otherwise; authn.ErrUserDeleted for a
 // tombstone), and revokes the user's open tickets of that purpose at t.CreatedAt. A
 // ticket ID or token hash already stored is storage.ErrConflict.
-func (s *Store) CreateTicket(ctx context.Context, t authn.Ticket, ev audit.Event) error {
+func (s *Store) CreateTicket(ctx context.Context, t authn.Ticket, clearPassword bool, ev audit.Event) error {
 	return s.mutateAccounts(ctx, t.Tenant, ev, nil, func(_ *tenantState, as *authnState) (bool, error) {
 		if t.Purpose != authn.PurposePasswordReset {
 			return false, fmt.Errorf("%w: %q", errPurpose, t.Purpose)
@@ -175,6 +175,9 @@ func (s *Store) CreateTicket(ctx context.Context, t authn.Ticket, ev audit.Event
 		}
 		as.revoke(t.User, t.Purpose, utc(t.CreatedAt))
 		as.addTicket(t)
+		if clearPassword {
+			delete(as.hashes, t.User)
+		}
 		return false, nil
 	})
 }

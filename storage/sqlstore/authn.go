@@ -495,7 +495,7 @@ func (s *Store) CreateInvitation(ctx context.Context, u authn.User, t authn.Tick
 // (storage.ErrNotFound otherwise; authn.ErrUserDeleted for a tombstone), and revokes
 // the user's open tickets of that purpose at t.CreatedAt. A ticket ID or token hash
 // already stored is storage.ErrConflict.
-func (s *Store) CreateTicket(ctx context.Context, t authn.Ticket, ev audit.Event) error {
+func (s *Store) CreateTicket(ctx context.Context, t authn.Ticket, clearPassword bool, ev audit.Event) error {
 	if t.Purpose != authn.PurposePasswordReset {
 		return fmt.Errorf("sqlstore: create ticket: %w: purpose %q", errTicketMismatch, t.Purpose)
 	}
@@ -509,6 +509,12 @@ func (s *Store) CreateTicket(ctx context.Context, t authn.Ticket, ev audit.Event
 		}
 		if _, err := s.revokeTickets(ctx, tx, t.Tenant, t.User, t.Purpose, t.CreatedAt); err != nil {
 			return err
+		}
+		if clearPassword {
+			if _, err := tx.ExecContext(ctx, "UPDATE cs_users SET password_hash = '' WHERE tenant_id = $1 AND id = $2",
+				t.Tenant, t.User); err != nil {
+				return err
+			}
 		}
 		return s.insertTicket(ctx, tx, t)
 	})

@@ -180,7 +180,7 @@ func (f *fx) activeUser(tn tenantFx, email string, projects ...uuid.UUID) (authn
 func (f *fx) createReset(u authn.User) authn.Ticket {
 	f.t.Helper()
 	tk := resetValue(u)
-	require.NoError(f.t, f.s.Authn.CreateTicket(f.ctx, tk, changeEvent(f.t, u.Tenant, "user.reset_link")))
+	require.NoError(f.t, f.s.Authn.CreateTicket(f.ctx, tk, false, changeEvent(f.t, u.Tenant, "user.reset_link")))
 	return tk
 }
 
@@ -614,13 +614,32 @@ var ticketCases = []testCase{
 		second := resetValue(u)
 		second.CreatedAt, second.CreatedBy = resetFrom.Add(time.Minute), uuid.Nil
 		ev := changeEvent(t, tn.ID, "user.reset_link")
-		require.NoError(t, f.s.Authn.CreateTicket(f.ctx, second, ev))
+		require.NoError(t, f.s.Authn.CreateTicket(f.ctx, second, false, ev))
 		assert.Equal(t, ev.ID, f.lastEventID(tn.ID))
 		first.RevokedAt = second.CreatedAt
 		assertTicket(t, first, f.ticket(first))
 		assertTicket(t, second, f.ticket(second))
 		assertTicket(t, inv, f.ticket(inv))
 		assertUser(t, u, f.user(tn.ID, u.ID))
+	}},
+	{"CreateTicket with clearPassword erases the password hash in the same transaction, and only then", func(t *testing.T, f *fx) {
+		tn := f.createTenant("Acme")
+		u, _ := f.activeUser(tn, "ann@example.com")
+		other, _ := f.activeUser(tn, "bob@example.com")
+		f.createReset(u)
+		h, err := f.s.Authn.PasswordHash(f.ctx, tn.ID, u.ID)
+		require.NoError(t, err)
+		require.NotEmpty(t, h, "a reset link alone keeps the password")
+		forced := resetValue(u)
+		forced.CreatedAt = resetFrom.Add(time.Minute)
+		require.NoError(t, f.s.Authn.CreateTicket(f.ctx, forced, true, changeEvent(t, tn.ID, "user.reset_link")))
+		h, err = f.s.Authn.PasswordHash(f.ctx, tn.ID, u.ID)
+		require.NoError(t, err)
+		assert.Empty(t, h, "a forced reset takes the old password away")
+		h, err = f.s.Authn.PasswordHash(f.ctx, tn.ID, other.ID)
+		require.NoError(t, err)
+		assert.NotEmpty(t, h, "another user's password is untouched")
+		assertTicket(t, forced, f.ticket(forced))
 	}},
 	{"CreateTicket of an invitation, for an unknown user or with a stored ID or token hash fails and changes nothing", func(t *testing.T, f *fx) {
 		tn := f.createTenant("Acme")
@@ -630,15 +649,16 @@ var ticketCases = []testCase{
 
 		inv := resetValue(u)
 		inv.Purpose = authn.PurposeInvitation
-		assert.Error(t, f.s.Authn.CreateTicket(f.ctx, inv, changeEvent(t, tn.ID, "user.reset_link")), "an invitation")
+		assert.Error(t, f.s.Authn.CreateTicket(f.ctx, inv, false, changeEvent(t, tn.ID, "user.reset_link")), "an invitation")
 		ghost := resetValue(userValue(tn.ID, "ghost@example.com", "Ghost"))
-		assert.ErrorIs(t, f.s.Authn.CreateTicket(f.ctx, ghost, changeEvent(t, tn.ID, "user.reset_link")), storage.ErrNotFound)
+		assert.ErrorIs(t, f.s.Authn.CreateTicket(f.ctx, ghost, false, changeEvent(t, tn.ID, "user.reset_link")), storage.ErrNotFound)
 		dupHash := resetValue(u)
 		dupHash.TokenHash = tk.TokenHash
-		assert.ErrorIs(t, f.s.Authn.CreateTicket(f.ctx, dupHash, changeEvent(t, tn.ID, "user.reset_link")), storage.ErrConflict)
+		assert.ErrorIs(t, f.s.Authn.CreateTicket(f.ctx, dupHash, true, changeEvent(t, tn.ID, "user.reset_link")), storage.ErrConflict,
+			"a failed forced reset does not erase the password either")
 		dupID := resetValue(u)
 		dupID.ID = tk.ID
-		assert.ErrorIs(t, f.s.Authn.CreateTicket(f.ctx, dupID, changeEvent(t, tn.ID, "user.reset_link")), storage.ErrConflict)
+		assert.ErrorIs(t, f.s.Authn.CreateTicket(f.ctx, dupID, true, changeEvent(t, tn.ID, "user.reset_link")), storage.ErrConflict)
 		f.assertAccountsUnchanged(before, tn.ID)
 	}},
 	{"Ticket of an unknown token hash, or of a known hash under another purpose, is ErrNotFound", func(t *testing.T, f *fx) {
@@ -1004,7 +1024,7 @@ var lifecycleCases = []testCase{
 		upd.Name = "Ann again"
 		assert.ErrorIs(t, f.s.Authn.UpdateUser(f.ctx, upd, changeEvent(t, tn.ID, "user.update")), authn.ErrUserDeleted)
 		assert.ErrorIs(t, f.s.Authn.ReplacePasswordHash(f.ctx, tn.ID, u.ID, "", hashOf("x"), changeEvent(t, tn.ID, "user.rehash")), authn.ErrUserDeleted)
-		assert.ErrorIs(t, f.s.Authn.CreateTicket(f.ctx, resetValue(gone), changeEvent(t, tn.ID, "user.reset_link")), authn.ErrUserDeleted)
+		assert.ErrorIs(t, f.s.Authn.CreateTicket(f.ctx, resetValue(gone), false, changeEvent(t, tn.ID, "user.reset_link")), authn.ErrUserDeleted)
 		assert.ErrorIs(t, f.s.Authn.SetStatus(f.ctx, tn.ID, u.ID, authn.StatusDeleted, authn.StatusActive, later, changeEvent(t, tn.ID, "user.status")), authn.ErrInvalidTransition)
 		re := gone
 		re.Name, re.Email = "Ann", "ann@example.com"
@@ -1154,7 +1174,7 @@ var authnIsolationCases = []testCase{
 		notFound["DeleteUser"] = f.s.Authn.DeleteUser(f.ctx, b.ID, a.Active.ID, []authn.Status{authn.StatusActive}, authn.ReasonRemoved, later, ev("user.delete"))
 		reset := resetValue(a.Active)
 		reset.Tenant = b.ID
-		notFound["CreateTicket"] = f.s.Authn.CreateTicket(f.ctx, reset, ev("user.reset_link"))
+		notFound["CreateTicket"] = f.s.Authn.CreateTicket(f.ctx, reset, false, ev("user.reset_link"))
 		re := a.Invited
 		re.Tenant = b.ID
 		notFound["CreateInvitation (re-invite)"] = f.s.Authn.CreateInvitation(f.ctx, re, invitationValue(re, b.Agent.ID), ev("user.reinvite"))
@@ -1240,7 +1260,7 @@ func authnMutations(p accountsFx) []authnMutation {
 			return err
 		}},
 		{"CreateTicket", func(f *fx, ev audit.Event) error {
-			return f.s.Authn.CreateTicket(f.ctx, resetValue(p.Active), ev)
+			return f.s.Authn.CreateTicket(f.ctx, resetValue(p.Active), false, ev)
 		}},
 		{"UpdateUser", func(f *fx, ev audit.Event) error {
 			u, err := f.s.Authn.User(f.ctx, p.ID, p.Active.ID)
