@@ -59,13 +59,16 @@ type Store interface {
 
 	// SetMember creates or replaces the user's tenant membership. m.Role must be a role
 	// of the tenant (storage.ErrNotFound otherwise). CreatedAt is kept on replace.
+	// Moving the tenant's only Admin-kind member to another role fails with
+	// ErrLastAdmin and changes nothing: the store settles this, so that two app
+	// instances demoting the last two Admins at once cannot both succeed.
 	SetMember(ctx context.Context, m Member, ev audit.Event) error
 	// Member returns a user's tenant membership.
 	Member(ctx context.Context, tenant, user uuid.UUID) (Member, error)
 	// Members returns the tenant's members ordered by user ID.
 	Members(ctx context.Context, tenant uuid.UUID) ([]Member, error)
 	// RemoveMember deletes the user's tenant membership and all their project
-	// memberships.
+	// memberships. Removing the tenant's only Admin-kind member fails with ErrLastAdmin.
 	RemoveMember(ctx context.Context, tenant, user uuid.UUID, ev audit.Event) error
 
 	// SetProjectMember creates or replaces a project membership. The project, the user's

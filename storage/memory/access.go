@@ -262,6 +262,9 @@ func (s *Store) SetMember(ctx context.Context, m access.Member, ev audit.Event) 
 		m.CreatedAt, m.UpdatedAt = utc(m.CreatedAt), utc(m.UpdatedAt)
 		if cur, ok := ts.members[m.User]; ok {
 			m.CreatedAt = cur.CreatedAt
+			if ts.roles[m.Role].Kind != access.KindAdmin && ts.lastAdmin(m.User) {
+				return access.ErrLastAdmin
+			}
 		}
 		ts.members[m.User] = m
 		return nil
@@ -297,6 +300,9 @@ func (s *Store) RemoveMember(ctx context.Context, tenant, user uuid.UUID, ev aud
 	return s.mutate(ctx, tenant, ev, func(ts *tenantState) error {
 		if _, ok := ts.members[user]; !ok {
 			return notFound("member", user)
+		}
+		if ts.lastAdmin(user) {
+			return access.ErrLastAdmin
 		}
 		delete(ts.members, user)
 		for _, pms := range ts.projectMembers {
@@ -552,4 +558,18 @@ func notFound(what string, id uuid.UUID) error {
 
 func stale(what string, id uuid.UUID, version int64) error {
 	return fmt.Errorf("memory: %s %s version %d: %w", what, id, version, storage.ErrStale)
+}
+
+// lastAdmin reports whether user is the tenant's only member whose role is of the
+// Admin kind.
+func (ts *tenantState) lastAdmin(user uuid.UUID) bool {
+	if ts.roles[ts.members[user].Role].Kind != access.KindAdmin {
+		return false
+	}
+	for u, m := range ts.members {
+		if u != user && ts.roles[m.Role].Kind == access.KindAdmin {
+			return false
+		}
+	}
+	return true
 }

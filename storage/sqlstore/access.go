@@ -389,10 +389,20 @@ func scanMembers(rows *sql.Rows) (access.Member, error) { return scanMember(rows
 // otherwise).
 func (s *Store) SetMember(ctx context.Context, m access.Member, ev audit.Event) error {
 	return s.mutate(ctx, "set member", m.Tenant, ev, func(tx *sql.Tx) error {
-		if err := mustExist(ctx, tx, qRoleExists, m.Tenant, m.Role); err != nil {
+		var kind string
+		err := tx.QueryRowContext(ctx, "SELECT kind FROM cs_roles WHERE tenant_id = $1 AND id = $2", m.Tenant, m.Role).Scan(&kind)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("sqlstore: role %s: %w", m.Role, storage.ErrNotFound)
+		}
+		if err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx,
+		if access.RoleKind(kind) != access.KindAdmin {
+			if err := notLastAdmin(ctx, tx, m.Tenant, m.User); err != nil {
+				return err
+			}
+		}
+		_, err = tx.ExecContext(ctx,
 			"INSERT INTO cs_members (tenant_id, user_id, role_id, created_at, updated_at) VALUES ($1, $2, $3, $4, $5) "+
 				"ON CONFLICT (tenant_id, user_id) DO UPDATE SET role_id = excluded.role_id, updated_at = excluded.updated_at",
 			m.Tenant, m.User, m.Role, s.d.timeArg(m.CreatedAt), s.d.timeArg(m.UpdatedAt))
@@ -434,6 +444,9 @@ func members(ctx context.Context, q queryer, tenant uuid.UUID) ([]access.Member,
 // or returns storage.ErrNotFound.
 func (s *Store) RemoveMember(ctx context.Context, tenant, user uuid.UUID, ev audit.Event) error {
 	return s.mutate(ctx, "remove member", tenant, ev, func(tx *sql.Tx) error {
+		if err := notLastAdmin(ctx, tx, tenant, user); err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx,
 			"DELETE FROM cs_project_members WHERE tenant_id = $1 AND user_id = $2", tenant, user); err != nil {
 			return err
@@ -626,4 +639,23 @@ func scanTenantPolicy(r scanner) (tenantPolicy, error) {
 	var t tenantPolicy
 	err := r.Scan(&t.ID, &t.Name, timeCol{&t.CreatedAt}, timeCol{&t.UpdatedAt}, &t.Version, &t.policyVersion)
 	return t, err
+}
+
+// notLastAdmin returns access.ErrLastAdmin if user is the tenant's only member whose
+// role is of the Admin kind. It runs inside the mutation's transaction, after the tenant
+// row is locked (PostgreSQL) or the write lock taken (SQLite), so concurrent demotions
+// are serialised and at most all but one succeed.
+func notLastAdmin(ctx context.Context, tx *sql.Tx, tenant, user uuid.UUID) error {
+	var self, admins int
+	err := tx.QueryRowContext(ctx,
+		"SELECT COALESCE(SUM(CASE WHEN m.user_id = $2 THEN 1 ELSE 0 END), 0), COUNT(*) FROM cs_members m "+
+			"JOIN cs_roles r ON r.tenant_id = m.tenant_id AND r.id = m.role_id "+
+			"WHERE m.tenant_id = $1 AND r.kind = 'admin'", tenant, user).Scan(&self, &admins)
+	if err != nil {
+		return err
+	}
+	if self == 1 && admins == 1 {
+		return access.ErrLastAdmin
+	}
+	return nil
 }

@@ -464,6 +464,28 @@ var projectCases = []testCase{
 }
 
 var memberCases = []testCase{
+	{"the tenant's only Admin cannot be demoted or removed (ErrLastAdmin, nothing changes); with a second Admin one can go", func(t *testing.T, f *fx) {
+		tn := f.createTenant("Acme")
+		admin := f.setMember(tn.ID, tn.Admin.ID)
+		agent := f.setMember(tn.ID, tn.Agent.ID)
+		version, events := f.policyVersion(tn.ID), len(f.allEvents(tn.ID))
+		demote := admin
+		demote.Role = tn.Agent.ID
+		assert.ErrorIs(t, f.s.Access.SetMember(f.ctx, demote, changeEvent(t, tn.ID, "member.set")), access.ErrLastAdmin)
+		assert.ErrorIs(t, f.s.Access.RemoveMember(f.ctx, tn.ID, admin.User, changeEvent(t, tn.ID, "member.remove")), access.ErrLastAdmin)
+		assert.Equal(t, version, f.policyVersion(tn.ID))
+		assert.Len(t, f.allEvents(tn.ID), events)
+		got, err := f.s.Access.Member(f.ctx, tn.ID, admin.User)
+		require.NoError(t, err)
+		assert.Equal(t, tn.Admin.ID, got.Role)
+
+		again := admin
+		assert.NoError(t, f.s.Access.SetMember(f.ctx, again, changeEvent(t, tn.ID, "member.set")), "re-setting Admin keeps an Admin")
+		assert.NoError(t, f.s.Access.RemoveMember(f.ctx, tn.ID, agent.User, changeEvent(t, tn.ID, "member.remove")), "others come and go")
+		second := f.setMember(tn.ID, tn.Admin.ID)
+		assert.NoError(t, f.s.Access.SetMember(f.ctx, demote, changeEvent(t, tn.ID, "member.set")))
+		assert.ErrorIs(t, f.s.Access.RemoveMember(f.ctx, tn.ID, second.User, changeEvent(t, tn.ID, "member.remove")), access.ErrLastAdmin)
+	}},
 	{"SetMember stores every field of a new membership", func(t *testing.T, f *fx) {
 		tn := f.createTenant("Acme")
 		m := access.Member{Tenant: tn.ID, User: newID(), Role: tn.Supervisor.ID, CreatedAt: at(time.Hour), UpdatedAt: at(2 * time.Hour)}

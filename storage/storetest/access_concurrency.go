@@ -23,6 +23,33 @@ const (
 )
 
 var accessConcurrencyCases = []testCase{
+	{"concurrent demotions of the last two Admins: exactly one succeeds, the other is ErrLastAdmin", func(t *testing.T, f *fx) {
+		for round := 0; round < 5; round++ {
+			tn := f.createTenant(fmt.Sprintf("Acme %d", round))
+			a, b := f.setMember(tn.ID, tn.Admin.ID), f.setMember(tn.ID, tn.Admin.ID)
+			errs := make(chan error, 2)
+			var wg sync.WaitGroup
+			for _, m := range []access.Member{a, b} {
+				m.Role = tn.Agent.ID
+				wg.Go(func() { errs <- f.s.Access.SetMember(f.ctx, m, changeEvent(t, tn.ID, "member.set")) })
+			}
+			wg.Wait()
+			close(errs)
+			var ok, last int
+			for err := range errs {
+				switch {
+				case err == nil:
+					ok++
+				case errors.Is(err, access.ErrLastAdmin):
+					last++
+				default:
+					t.Errorf("unexpected error: %v", err)
+				}
+			}
+			assert.Equal(t, 1, ok, "round %d", round)
+			assert.Equal(t, 1, last, "round %d", round)
+		}
+	}},
 	// Optimistic concurrency under a real race: racers goroutines read the role (all
 	// see one version), then all update it with that version. Exactly one update wins
 	// per round; every other is ErrStale; only the winner's event is appended.
@@ -186,6 +213,8 @@ var accessConcurrencyCases = []testCase{
 	// one membership remains, holding one of the roles, and every call was recorded.
 	{"concurrent SetMember of one user leaves exactly one membership", func(t *testing.T, f *fx) {
 		tn := f.createTenant("Acme")
+		// Another Admin, so that demoting the racing user is never the last-Admin case.
+		f.setMember(tn.ID, tn.Admin.ID)
 		roleIDs := []uuid.UUID{tn.Admin.ID, tn.Supervisor.ID, tn.Agent.ID}
 		user := newID()
 		evs := make([]audit.Event, racers)
@@ -197,13 +226,14 @@ var accessConcurrencyCases = []testCase{
 		}) {
 			assert.NoError(t, err, "racer %d", i)
 		}
-		got, err := f.s.Access.Members(f.ctx, tn.ID)
+		got, err := f.s.Access.Member(f.ctx, tn.ID, user)
 		require.NoError(t, err)
-		if assert.Len(t, got, 1) {
-			assert.Contains(t, roleIDs, got[0].Role)
-		}
+		assert.Contains(t, roleIDs, got.Role)
+		all, err := f.s.Access.Members(f.ctx, tn.ID)
+		require.NoError(t, err)
+		assert.Len(t, all, 2, "the keeper and the racing user, once")
 		events := f.allEvents(tn.ID)
-		assert.Len(t, events, 1+racers)
+		assert.Len(t, events, 2+racers)
 		verifyChain(t, f.s.Chain, events)
 	}},
 	// Referential integrity under a race: deleting a role while another caller makes
