@@ -268,10 +268,7 @@ func (s *Service) Invite(ctx context.Context, actor access.Subject, req InviteRe
 	t := Ticket{ID: tid, Tenant: actor.Tenant, User: u.ID, Purpose: PurposeInvitation, Email: email, TokenHash: hash,
 		Role: req.Role, Projects: append([]uuid.UUID(nil), req.Projects...), CreatedBy: actor.User,
 		CreatedAt: now, ExpiresAt: now.Add(st.InvitationTTL)}
-	roleName := ""
-	if r, ok := roleByID(ctx, s, actor.Tenant, req.Role); ok {
-		roleName = r
-	}
+	roleName := roleName(p, req.Role)
 	projects := make([]string, len(req.Projects))
 	for i, pr := range req.Projects {
 		projects[i] = pr.String()
@@ -304,17 +301,14 @@ func (s *Service) Invite(ctx context.Context, actor access.Subject, req InviteRe
 	return Invitation{User: u, Ticket: tid, ExpiresAt: t.ExpiresAt}, nil
 }
 
-func roleByID(ctx context.Context, s *Service, tenant, role uuid.UUID) (string, bool) {
-	p, err := s.engine.Policy(ctx, tenant)
-	if err != nil {
-		return "", false
-	}
+// roleName returns the name of a role in the policy, or "".
+func roleName(p *access.Policy, role uuid.UUID) string {
 	for _, r := range p.Roles() {
 		if r.ID == role {
-			return r.Name, true
+			return r.Name
 		}
 	}
-	return "", false
+	return ""
 }
 
 // openTicket resolves a link secret to its open ticket, or ErrTicketInvalid.

@@ -443,11 +443,21 @@ func (s *Store) read(ctx context.Context, tenant uuid.UUID, fn func(*tenantState
 	return fn(ts)
 }
 
-// mutate runs one access mutation of tenant as a unit of work: under the write lock it
-// runs apply, then bumps the tenant's policy version and appends ev to the tenant's
-// audit chain. apply checks every rule before it changes anything, so that when it
-// returns an error nothing has changed.
+// mutate runs one access mutation of tenant as a unit of work (see unitOfWork); every
+// access mutation increments the tenant's policy version.
 func (s *Store) mutate(ctx context.Context, tenant uuid.UUID, ev audit.Event, apply func(*tenantState) error) error {
+	return s.unitOfWork(ctx, tenant, ev, nil, func(ts *tenantState) (bool, error) {
+		return true, apply(ts)
+	})
+}
+
+// unitOfWork is the one shape of every mutation: under the write lock it runs apply,
+// which checks every rule before it changes anything, so that when it returns an error
+// nothing has changed; then, if apply asks for it, it increments the tenant's policy
+// version, and it appends ev to the tenant's audit chain. An unknown tenant is
+// unknownTenant (storage.ErrNotFound if nil).
+func (s *Store) unitOfWork(ctx context.Context, tenant uuid.UUID, ev audit.Event, unknownTenant error,
+	apply func(*tenantState) (bumpPolicy bool, err error)) error {
 	if err := live(ctx); err != nil {
 		return err
 	}
@@ -459,15 +469,21 @@ func (s *Store) mutate(ctx context.Context, tenant uuid.UUID, ev audit.Event, ap
 	defer s.mu.Unlock()
 	ts, ok := s.tenants[tenant]
 	if !ok {
+		if unknownTenant != nil {
+			return fmt.Errorf("memory: tenant %s: %w", tenant, unknownTenant)
+		}
 		return notFound("tenant", tenant)
 	}
 	if err := s.checkEventIDs(ev); err != nil {
 		return err
 	}
-	if err := apply(ts); err != nil {
+	bump, err := apply(ts)
+	if err != nil {
 		return err
 	}
-	ts.policyVersion++
+	if bump {
+		ts.policyVersion++
+	}
 	s.appendLocked(ev)
 	return nil
 }

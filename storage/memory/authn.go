@@ -507,46 +507,18 @@ func (s *Store) readAccounts(ctx context.Context, tenant uuid.UUID, fn func(*aut
 	})
 }
 
-// mutateAccounts runs one authn mutation of tenant as a unit of work: under the write
-// lock it runs apply, which checks every rule before it changes anything; then, if
-// apply asks for it, it increments the tenant's policy version, and it appends ev to
-// the tenant's audit chain. An unknown tenant is unknownTenant (storage.ErrNotFound
-// if nil).
+// mutateAccounts runs one authn mutation of tenant as a unit of work (see unitOfWork),
+// giving apply the tenant's account state as well.
 func (s *Store) mutateAccounts(ctx context.Context, tenant uuid.UUID, ev audit.Event, unknownTenant error,
 	apply func(*tenantState, *authnState) (bumpPolicy bool, err error)) error {
-	if err := live(ctx); err != nil {
-		return err
-	}
-	ev, err := eventOf(tenant, ev)
-	if err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ts, ok := s.tenants[tenant]
-	if !ok {
-		if unknownTenant != nil {
-			return fmt.Errorf("memory: tenant %s: %w", tenant, unknownTenant)
+	return s.unitOfWork(ctx, tenant, ev, unknownTenant, func(ts *tenantState) (bool, error) {
+		as := s.accounts[tenant]
+		if as == nil {
+			as = newAuthnState()
+			s.accounts[tenant] = as
 		}
-		return notFound("tenant", tenant)
-	}
-	if err := s.checkEventIDs(ev); err != nil {
-		return err
-	}
-	as := s.accounts[tenant]
-	if as == nil {
-		as = newAuthnState()
-		s.accounts[tenant] = as
-	}
-	bump, err := apply(ts, as)
-	if err != nil {
-		return err
-	}
-	if bump {
-		ts.policyVersion++
-	}
-	s.appendLocked(ev)
-	return nil
+		return apply(ts, as)
+	})
 }
 
 // ticketOf checks that t is a ticket of purpose for u, in u's tenant.
