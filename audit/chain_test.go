@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -120,5 +121,57 @@ func BenchmarkChainLink(b *testing.B) {
 				prev = c.chain.Link(prev, &e)
 			}
 		})
+		b.Run(c.name+"-linker", func(b *testing.B) {
+			e := goldenEvent()
+			prev := bytes.Repeat([]byte{9}, 32)
+			l := c.chain.Linker()
+			b.ReportAllocs()
+			for b.Loop() {
+				prev = l.Link(prev, &e)
+			}
+		})
+	}
+}
+
+// A Linker links exactly as Chain.Link does, event after event, keyed and unkeyed,
+// through encodings larger than its first buffer, and hands out slices it never
+// touches again.
+func TestLinkerMatchesLink(t *testing.T) {
+	for _, c := range []Chain{{}, {Key: bytes.Repeat([]byte{7}, 32)}, {Key: bytes.Repeat([]byte{8}, 100)}} {
+		l := c.Linker()
+		var prev []byte
+		var kept [][]byte
+		for i := range 50 {
+			e := goldenEvent()
+			e.Seq = int64(i + 1)
+			e.Reason = strings.Repeat("r", i*60) // up to ~3 KiB: the buffer grows
+			want := c.Link(prev, &e)
+			got := l.Link(prev, &e)
+			require.Equal(t, want, got, "event %d, key %d bytes", i, len(c.Key))
+			kept = append(kept, got)
+			prev = got
+		}
+		// The slices handed out are still the links computed then.
+		prev = nil
+		for i, h := range kept {
+			e := goldenEvent()
+			e.Seq = int64(i + 1)
+			e.Reason = strings.Repeat("r", i*60)
+			require.Equal(t, c.Link(prev, &e), h, "kept link %d", i)
+			prev = h
+		}
+	}
+}
+
+// The encoding of an address is its MarshalBinary form, as in the first chain version.
+func TestEncoderAddrIsMarshalBinary(t *testing.T) {
+	for _, a := range []netip.Addr{{}, netip.MustParseAddr("203.0.113.7"), netip.MustParseAddr("::ffff:203.0.113.7"),
+		netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("fe80::1%eth0")} {
+		var got, want encoder
+		got.addr(a)
+		m, err := a.MarshalBinary()
+		require.NoError(t, err)
+		want.bytes(m)
+		assert.Equal(t, want.b, got.b, "%v", a)
 	}
 }

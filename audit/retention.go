@@ -93,6 +93,7 @@ func purgeOnce(ctx context.Context, store Retainer, chain Chain, tenant uuid.UUI
 		prev = nil
 	}
 	next := cp.Seq + 1
+	link := chain.Linker()
 	var due *Event // the newest verified event that is due for deletion
 	var broken *BrokenLink
 	flush := func() error {
@@ -131,7 +132,7 @@ walk:
 				broken = &BrokenLink{Seq: next, Reason: ReasonGap}
 			case !bytes.Equal(e.PrevHash, prev):
 				broken = &BrokenLink{Seq: e.Seq, EventID: e.ID, Reason: ReasonPrevMismatch}
-			case !bytes.Equal(chain.Link(prev, e), e.Hash):
+			case !bytes.Equal(link.Link(prev, e), e.Hash):
 				broken = &BrokenLink{Seq: e.Seq, EventID: e.ID, Reason: ReasonHashMismatch}
 			}
 			if broken != nil {

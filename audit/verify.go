@@ -91,7 +91,7 @@ func (r VerifyResult) OK() bool { return r.FirstBroken == nil }
 // appended after it started are not checked, and a purge that deletes events ahead of
 // it moves it to the new checkpoint.
 func Verify(ctx context.Context, store ChainReader, chain Chain, tenant uuid.UUID, from, to time.Time) (VerifyResult, error) {
-	v := verifier{ctx: ctx, store: store, chain: chain, tenant: tenant}
+	v := verifier{ctx: ctx, store: store, chain: chain, link: chain.Linker(), tenant: tenant}
 	return v.run(from, to)
 }
 
@@ -99,6 +99,7 @@ type verifier struct {
 	ctx    context.Context
 	store  ChainReader
 	chain  Chain
+	link   *Linker // chain's
 	tenant uuid.UUID
 	res    VerifyResult
 
@@ -203,7 +204,7 @@ func (v *verifier) walk(end int64) error {
 				}
 				continue
 			}
-			if !bytes.Equal(e.PrevHash, v.prev) || !bytes.Equal(v.chain.Link(v.prev, e), e.Hash) {
+			if !bytes.Equal(e.PrevHash, v.prev) || !bytes.Equal(v.link.Link(v.prev, e), e.Hash) {
 				return v.broken(e)
 			}
 			v.res.Checked++
@@ -259,7 +260,7 @@ func (v *verifier) broken(e *Event) error {
 	for i := range later {
 		c := later[i]
 		c.Seq = v.next
-		if bytes.Equal(c.PrevHash, v.prev) && bytes.Equal(v.chain.Link(v.prev, &c), c.Hash) {
+		if bytes.Equal(c.PrevHash, v.prev) && bytes.Equal(v.link.Link(v.prev, &c), c.Hash) {
 			reason = ReasonReordered
 			break
 		}

@@ -185,16 +185,17 @@ func generateEvents(t testing.TB, s *sqlstore.Store, tenant uuid.UUID, n, users 
 func reportQueries() map[string]audit.Query {
 	from, to := genBase.Add(24*time.Hour), genBase.Add(8*24*time.Hour)
 	return map[string]audit.Query{
-		"login log":                {Kind: audit.KindLogin, From: from, To: to, Order: audit.TimeDesc},
-		"login log of a user":      {Kind: audit.KindLogin, User: userID(5), From: from, To: to, Order: audit.TimeDesc},
-		"change log":               {Kind: audit.KindChange, From: from, To: to, Order: audit.TimeDesc},
-		"change log of a target":   {Kind: audit.KindChange, Target: "t-11", From: from, To: to, Order: audit.TimeDesc},
-		"action log of a user":     {Kind: audit.KindAction, User: userID(7), From: from, To: to, Order: audit.TimeDesc},
-		"recording access":         {Kind: audit.KindRecording, Target: "t-4", Order: audit.TimeDesc},
-		"a user's history":         {User: userID(3), From: from, To: to, Order: audit.TimeDesc},
-		"a period":                 {From: from, To: to, Order: audit.TimeDesc},
-		"an event by ID":           {ID: uuid.New()},
-		"verification (seq pages)": {AfterSeq: 4000, BeforeSeq: 9000, Order: audit.SeqAsc},
+		"login log":                  {Kind: audit.KindLogin, From: from, To: to, Order: audit.TimeDesc},
+		"login log of a user":        {Kind: audit.KindLogin, User: userID(5), From: from, To: to, Order: audit.TimeDesc},
+		"change log":                 {Kind: audit.KindChange, From: from, To: to, Order: audit.TimeDesc},
+		"change log of a target":     {Kind: audit.KindChange, Target: "t-11", From: from, To: to, Order: audit.TimeDesc},
+		"action log of a user":       {Kind: audit.KindAction, User: userID(7), From: from, To: to, Order: audit.TimeDesc},
+		"recording access":           {Kind: audit.KindRecording, Target: "t-4", Order: audit.TimeDesc},
+		"session events of a target": {Kind: audit.KindSession, Target: "t-8", From: from, To: to, Order: audit.TimeDesc},
+		"a user's history":           {User: userID(3), From: from, To: to, Order: audit.TimeDesc},
+		"a period":                   {From: from, To: to, Order: audit.TimeDesc},
+		"an event by ID":             {ID: uuid.New()},
+		"verification (seq pages)":   {AfterSeq: 4000, BeforeSeq: 9000, Order: audit.SeqAsc},
 	}
 }
 

@@ -30,8 +30,9 @@ import (
 //	CALLSHIELD_POSTGRES_DSN=... go test ./storage/sqlstore -run '^$' \
 //	    -bench 'Ingest|RawInsert' -benchtime 60x
 //
-// and compare the events/s of each pair. chain-ns/event is the time Chain.Link takes
-// per event, measured in the same run, and chain-% its share of an ingested event.
+// and compare the events/s of each pair. chain-ns/event is the time linking takes per
+// event (one audit.Linker per batch, as Append does), measured in the same run, and
+// chain-% its share of an ingested event.
 
 const benchBatch = 500
 
@@ -79,14 +80,16 @@ func benchEvents(tb testing.TB, tenant uuid.UUID, n int) []audit.Event {
 	return evs
 }
 
-// linkCost returns the time Chain.Link takes per event over evs.
+// linkCost returns the time linking takes per event over evs, with one Linker per
+// batch as Store.Append does.
 func linkCost(evs []audit.Event) time.Duration {
 	start := time.Now()
 	prev := make([]byte, 32)
+	l := benchChain.Linker()
 	for i := range evs {
 		e := evs[i]
 		e.Seq = int64(i + 1)
-		prev = benchChain.Link(prev, &e)
+		prev = l.Link(prev, &e)
 	}
 	return time.Since(start) / time.Duration(len(evs))
 }
@@ -174,7 +177,7 @@ func createRawTable(b *testing.B, db *sql.DB, d sqlstore.Dialect, indexed bool) 
 			"CREATE INDEX cs_bench_raw_1 ON cs_bench_raw (tenant_id, time, seq)",
 			"CREATE INDEX cs_bench_raw_2 ON cs_bench_raw (tenant_id, kind, time, seq)",
 			"CREATE INDEX cs_bench_raw_3 ON cs_bench_raw (tenant_id, kind, actor_user, time, seq)",
-			"CREATE INDEX cs_bench_raw_4 ON cs_bench_raw (tenant_id, kind, target_id, time, seq)",
+			"CREATE INDEX cs_bench_raw_4 ON cs_bench_raw (tenant_id, kind, target_id, time, seq) WHERE kind <> 'action'",
 			"CREATE INDEX cs_bench_raw_5 ON cs_bench_raw (tenant_id, actor_user, time, seq)")
 	}
 	for _, q := range stmts {
