@@ -25,8 +25,9 @@
 // [Hasher] uses argon2id with the OWASP parameters (m=19456 KiB, t=2, p=1) as the floor,
 // stores them in the PHC string, rehashes on sign-in when they rise, verifies bcrypt
 // hashes imported from another system (and rehashes them), and runs a bounded number of
-// hashes at once: past its queue a caller gets [ErrBusy] instead of the process running
-// out of memory.
+// hashes at once, each slot in one reused buffer, so that hashing never holds more than
+// Slots × m memory: past its queue a caller gets [ErrBusy] instead of the process
+// running out of memory.
 //
 // [Password] and [LinkToken] are secret types: they redact themselves in fmt, slog and
 // JSON output. Audit events record that a password changed, never what it is.

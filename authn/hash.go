@@ -9,12 +9,13 @@ import (
 	"io"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/callshield/callshield/authn/internal/argon2"
 	"github.com/callshield/callshield/authn/internal/phc"
 )
 
@@ -63,13 +64,13 @@ type HasherOptions struct {
 	// used: the CPUs the process may use, which since Go 1.25 honours a container's
 	// CPU limit where runtime.NumCPU would count the whole machine.
 	//
-	// Memory: at most Slots hashes hold their Params.Memory at once (a stored hash with
-	// a higher memory cost holds its own, within the 1 GiB bound Verify accepts).
-	// golang.org/x/crypto/argon2 allocates that memory afresh for every hash, so the
-	// heap also carries the garbage collector's slack on top: with GOGC=100 the measured
-	// peak is about 2.7 × Slots × Memory (101 MiB for 2 slots × 19 MiB). A process with a
-	// hard memory budget sets GOMEMLIMIT, trading throughput for a lower peak
-	// (GOMEMLIMIT=64MiB: 64 MiB peak, about 40% fewer hashes per second).
+	// Memory: each slot keeps one buffer of Params.Memory KiB for the argon2id hashes
+	// it runs, so hashing holds at most Slots × Params.Memory (38 MiB for the default
+	// 2 slots on 2 CPUs), whatever the load and GOGC: no memory is allocated per hash.
+	// The buffers are allocated on first use and freed after IdleRelease without a
+	// hash. (A stored hash with a higher memory cost than Params, which only a lowered
+	// configuration leaves behind, is verified in memory allocated for it, within the
+	// 1 GiB bound Verify accepts.)
 	Slots int
 	// QueueLen is how many callers may wait for a slot. If it is 0, 4 × Slots is used;
 	// if negative, callers never wait. A caller finding the queue full gets ErrBusy at
@@ -78,6 +79,11 @@ type HasherOptions struct {
 	// MaxWait is the longest a caller waits for a slot before ErrBusy. If it is 0 or
 	// less, 5 seconds is used. A context that ends sooner ends the wait sooner.
 	MaxWait time.Duration
+	// IdleRelease is how long the hashing buffers stay allocated after the last hash.
+	// If it is 0, DefaultIdleRelease is used; if negative, each hash allocates its
+	// memory afresh and leaves it to the garbage collector (whose slack then comes on
+	// top of the bound above: 2.7 × measured under load with GOGC=100).
+	IdleRelease time.Duration
 	// Rand is the source of salts. If nil, crypto/rand is used. Inject one in tests
 	// only.
 	Rand io.Reader
@@ -89,6 +95,9 @@ type HasherOptions struct {
 
 // DefaultMaxWait is the default of HasherOptions.MaxWait.
 const DefaultMaxWait = 5 * time.Second
+
+// DefaultIdleRelease is the default of HasherOptions.IdleRelease.
+const DefaultIdleRelease = time.Minute
 
 const (
 	defaultQueuePerSlot  = 4
@@ -134,6 +143,7 @@ type Hasher struct {
 	queueLen int64
 	maxWait  time.Duration
 	dummy    phc.Hash
+	mem      *memPool
 
 	// Test hooks, set only by tests of this package.
 	kdf      func(password, salt []byte, time, memory uint32, threads uint8, keyLen uint32) []byte
@@ -170,12 +180,13 @@ func NewHasher(opts HasherOptions) *Hasher {
 		slots:    make(chan struct{}, slots),
 		queueLen: int64(queue),
 		maxWait:  wait,
-		kdf:      argon2.IDKey,
+		mem:      newMemPool(argon2.Blocks(p.Memory, p.Threads), opts.IdleRelease),
 		newTimer: func(d time.Duration) (<-chan time.Time, func() bool) {
 			t := time.NewTimer(d)
 			return t.C, t.Stop
 		},
 	}
+	h.kdf = h.argon2id
 	// The dummy hash for unknown users: current parameters, a salt and key that no
 	// password is known to produce. Its bytes need not be secret, only its cost real.
 	h.dummy = phc.Hash{Memory: p.Memory, Time: p.Time, Threads: p.Threads,
@@ -392,3 +403,82 @@ func (h *Hasher) acquire(ctx context.Context) (release func(), err error) {
 }
 
 func (h *Hasher) release() { <-h.slots }
+
+// argon2id is the Hasher's KDF: argon2id in a buffer of the pool, which it must be
+// called holding a slot for (so that the pool holds at most Slots buffers), or in
+// fresh memory for a stored hash that needs more than the pool's buffers hold.
+func (h *Hasher) argon2id(password, salt []byte, time, memory uint32, threads uint8, keyLen uint32) []byte {
+	if argon2.Blocks(memory, threads) > h.mem.blocks || h.mem.idle < 0 {
+		return argon2.IDKey(password, salt, time, memory, threads, keyLen)
+	}
+	buf := h.mem.get()
+	defer h.mem.put(buf)
+	return argon2.IDKeyIn(buf, password, salt, time, memory, threads, keyLen)
+}
+
+// memPool keeps the argon2 buffers of a Hasher's slots: every buffer is blocks long,
+// and zero while in the pool (argon2.IDKeyIn zeroes what it used). Buffers are taken
+// only by holders of a slot, so there are never more than the slots; a timer frees
+// them all once none has been used for idle.
+type memPool struct {
+	blocks int
+	idle   time.Duration
+
+	mu        sync.Mutex
+	free      [][]argon2.Block
+	lastUse   time.Time
+	timer     *time.Timer
+	allocated int // buffers allocated over the pool's life, for tests
+}
+
+func newMemPool(blocks int, idle time.Duration) *memPool {
+	if idle == 0 {
+		idle = DefaultIdleRelease
+	}
+	return &memPool{blocks: blocks, idle: idle}
+}
+
+func (p *memPool) get() []argon2.Block {
+	p.mu.Lock()
+	if n := len(p.free); n > 0 {
+		b := p.free[n-1]
+		p.free[n-1] = nil
+		p.free = p.free[:n-1]
+		p.mu.Unlock()
+		return b
+	}
+	p.allocated++
+	p.mu.Unlock()
+	return make([]argon2.Block, p.blocks)
+}
+
+func (p *memPool) put(b []argon2.Block) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.free = append(p.free, b)
+	p.lastUse = time.Now()
+	if p.timer == nil {
+		p.timer = time.AfterFunc(p.idle, p.sweep)
+	}
+}
+
+// sweep frees the buffers if none has been used for idle, or looks again when that
+// will be the case.
+func (p *memPool) sweep() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if since := time.Since(p.lastUse); since < p.idle {
+		p.timer.Reset(p.idle - since)
+		return
+	}
+	clear(p.free)
+	p.free = p.free[:0]
+	p.timer = nil
+}
+
+// pooled returns how many buffers the pool holds and how many it allocated, for tests.
+func (p *memPool) pooled() (free, allocated int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.free), p.allocated
+}
