@@ -79,7 +79,8 @@ type HasherOptions struct {
 	// MaxWait is the longest a caller waits for a slot before ErrBusy. If it is 0 or
 	// less, 5 seconds is used. A context that ends sooner ends the wait sooner.
 	MaxWait time.Duration
-	// IdleRelease is how long the hashing buffers stay allocated after the last hash.
+	// IdleRelease is how long the hashing buffers stay allocated after the last hash
+	// (also after the Hasher itself is dropped: a timer frees them then).
 	// If it is 0, DefaultIdleRelease is used; if negative, each hash allocates its
 	// memory afresh and leaves it to the garbage collector (whose slack then comes on
 	// top of the bound above: 2.7 × measured under load with GOGC=100).
