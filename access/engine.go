@@ -31,8 +31,10 @@ type EngineOptions struct {
 type Engine struct {
 	store Store
 	opts  EngineOptions
-	mu    sync.Mutex
-	cache atomic.Pointer[map[uuid.UUID]*tenantPolicy]
+	// cache holds a *tenantPolicy per tenant that the store knows: an entry is made
+	// only after the store answered for the tenant, so that requests naming random
+	// tenant IDs cannot grow it.
+	cache sync.Map
 	loads atomic.Int64
 }
 
@@ -48,30 +50,23 @@ func NewEngine(store Store, opts EngineOptions) *Engine {
 	if opts.Clock == nil {
 		opts.Clock = time.Now
 	}
-	e := &Engine{store: store, opts: opts}
-	m := map[uuid.UUID]*tenantPolicy{}
-	e.cache.Store(&m)
-	return e
+	return &Engine{store: store, opts: opts}
 }
 
 func (e *Engine) entry(tenant uuid.UUID) *tenantPolicy {
-	if tp := (*e.cache.Load())[tenant]; tp != nil {
-		return tp
+	if tp, ok := e.cache.Load(tenant); ok {
+		return tp.(*tenantPolicy)
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	old := *e.cache.Load()
-	if tp := old[tenant]; tp != nil {
-		return tp
+	tp, _ := e.cache.LoadOrStore(tenant, &tenantPolicy{})
+	return tp.(*tenantPolicy)
+}
+
+// cached returns the tenant's entry, or nil if there is none yet.
+func (e *Engine) cached(tenant uuid.UUID) *tenantPolicy {
+	if tp, ok := e.cache.Load(tenant); ok {
+		return tp.(*tenantPolicy)
 	}
-	m := make(map[uuid.UUID]*tenantPolicy, len(old)+1)
-	for k, v := range old {
-		m[k] = v
-	}
-	tp := &tenantPolicy{}
-	m[tenant] = tp
-	e.cache.Store(&m)
-	return tp
+	return nil
 }
 
 // Policy returns the tenant's current policy. Unless the cached snapshot was confirmed
@@ -82,15 +77,22 @@ func (e *Engine) Policy(ctx context.Context, tenant uuid.UUID) (*Policy, error) 
 	if tenant == uuid.Nil {
 		return nil, fmt.Errorf("access: policy of the nil tenant")
 	}
-	tp := e.entry(tenant)
+	tp := e.cached(tenant)
 	now := e.opts.Clock().UnixNano()
-	cur := tp.current.Load()
-	if cur != nil && e.opts.MaxStaleness > 0 && now-tp.checked.Load() < int64(e.opts.MaxStaleness) {
-		return cur, nil
+	var cur *Policy
+	if tp != nil {
+		cur = tp.current.Load()
+		if cur != nil && e.opts.MaxStaleness > 0 && now-tp.checked.Load() < int64(e.opts.MaxStaleness) {
+			return cur, nil
+		}
 	}
 	v, err := e.store.PolicyVersion(ctx, tenant)
 	if err != nil {
+		// An unknown tenant (storage.ErrNotFound) leaves no trace in the cache.
 		return nil, fmt.Errorf("access: policy version: %w", err)
+	}
+	if tp == nil {
+		tp = e.entry(tenant)
 	}
 	if cur != nil && cur.version == v {
 		tp.checked.Store(now)
@@ -126,7 +128,7 @@ func (e *Engine) reload(ctx context.Context, tp *tenantPolicy, tenant uuid.UUID,
 // Invalidate drops the cached policy of a tenant so that the next [Engine.Policy]
 // reloads it. [Service] calls it after every change.
 func (e *Engine) Invalidate(tenant uuid.UUID) {
-	if tp := (*e.cache.Load())[tenant]; tp != nil {
+	if tp := e.cached(tenant); tp != nil {
 		tp.gen.Add(1)
 		tp.checked.Store(0)
 	}

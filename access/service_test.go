@@ -411,6 +411,24 @@ func TestEngineFailsClosed(t *testing.T) {
 	assert.Error(t, err)
 }
 
+// Requests naming tenants that do not exist (guessed IDs, a forged cookie) are denied
+// with ErrNotFound and leave nothing behind: the Engine's cache holds only tenants the
+// store knows, so such requests cannot grow it.
+func TestEngineUnknownTenantsLeaveNoEntry(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	e := access.NewEngine(w.store, access.EngineOptions{MaxStaleness: time.Minute})
+	for range 1000 {
+		p, err := e.Policy(ctx, uuid.New())
+		require.ErrorIs(t, err, storage.ErrNotFound)
+		require.Nil(t, p)
+	}
+	assert.Zero(t, access.CachedTenants(e))
+	_, err := e.Policy(ctx, w.tenant.ID)
+	require.NoError(t, err)
+	assert.Equal(t, 1, access.CachedTenants(e))
+}
+
 func TestConcurrentChangesAndChecks(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t)

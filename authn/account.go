@@ -18,9 +18,11 @@ import (
 // an unknown e-mail is hashed against a dummy hash, and a blocked, archived or invited
 // user's password is verified before the status is looked at, so neither the answer nor
 // its timing tells which part was wrong (ASVS 6.3.8). The login log records the real
-// reason (unknown_user, wrong_password, user_blocked, ...). A correct password from an
-// address outside the tenant's allowlist returns ErrIPNotAllowed. A hash stored with
-// weaker parameters than the current ones (or imported bcrypt) is replaced on success.
+// reason (unknown_user, wrong_password, user_blocked, ...); an attempt against a tenant
+// that does not exist is answered the same way and recorded nowhere. A correct password
+// from an address outside the tenant's allowlist returns ErrIPNotAllowed. A hash stored
+// with weaker parameters than the current ones (or imported bcrypt) is replaced on
+// success.
 func (s *Service) Authenticate(ctx context.Context, tenant uuid.UUID, email string, pw Password, meta Meta) (User, error) {
 	ev := audit.Event{Tenant: tenant, Kind: audit.KindLogin, Action: "login.password",
 		Actor: audit.Actor{IP: meta.IP, UserAgent: meta.UserAgent}, Details: map[string]string{"factor": "password"}}
@@ -40,6 +42,11 @@ func (s *Service) Authenticate(ctx context.Context, tenant uuid.UUID, email stri
 	}
 	if emailErr != nil || errors.Is(err, storage.ErrNotFound) {
 		_ = s.opts.Hasher.DummyVerify(ctx, pw)
+		if _, perr := s.engine.Policy(ctx, tenant); errors.Is(perr, storage.ErrNotFound) {
+			// No such tenant, so no login log to write to: recording would start an
+			// audit chain for every tenant ID an attacker makes up.
+			return User{}, ErrInvalidCredentials
+		}
 		return fail("unknown_user", ErrInvalidCredentials)
 	}
 	if err != nil {

@@ -313,8 +313,13 @@ func TestAuthenticate(t *testing.T) {
 	assert.ErrorIs(t, err, authn.ErrInvalidCredentials)
 	_, err = e.svc.Authenticate(ctx, e.tenant.ID, "not an email", authn.NewPassword(goodPassword), meta)
 	assert.ErrorIs(t, err, authn.ErrInvalidCredentials)
-	_, err = e.svc.Authenticate(ctx, uuid.New(), "dan@example.com", authn.NewPassword(goodPassword), meta)
+	other, err := e.acc.CreateTenant(ctx, "Other Call Center")
+	require.NoError(t, err)
+	_, err = e.svc.Authenticate(ctx, other.ID, "dan@example.com", authn.NewPassword(goodPassword), meta)
 	assert.ErrorIs(t, err, authn.ErrInvalidCredentials, "another tenant does not know the user")
+	made := uuid.New()
+	_, err = e.svc.Authenticate(ctx, made, "dan@example.com", authn.NewPassword(goodPassword), meta)
+	assert.ErrorIs(t, err, authn.ErrInvalidCredentials, "a tenant that does not exist gets the same answer")
 	_, err = e.svc.Authenticate(ctx, e.tenant.ID, "dan@example.com", authn.NewPassword(goodPassword), meta)
 	require.NoError(t, err)
 
@@ -331,6 +336,14 @@ func TestAuthenticate(t *testing.T) {
 	}
 	assert.Equal(t, []string{"failure:wrong_password", "failure:unknown_user", "failure:unknown_user", "success:", "failure:user_blocked"}, reasons,
 		"the login log tells the reasons apart (the attempt on another tenant is in that tenant's log)")
+	otherLog, err := e.store.Events(ctx, other.ID, audit.Query{Kind: audit.KindLogin})
+	require.NoError(t, err)
+	require.Len(t, otherLog, 1)
+	assert.Equal(t, "unknown_user", otherLog[0].Reason)
+	// A made-up tenant gets no audit chain: otherwise every guessed ID would start one.
+	st, err := e.store.AuditState(ctx, made)
+	require.NoError(t, err)
+	assert.Zero(t, st.Head.Seq, "no chain for a tenant that does not exist")
 }
 
 func TestAuthenticateAllowlistAndRehash(t *testing.T) {
