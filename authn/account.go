@@ -41,11 +41,19 @@ func (s *Service) Authenticate(ctx context.Context, tenant uuid.UUID, email stri
 		u, err = s.store.UserByEmail(ctx, tenant, norm)
 	}
 	if emailErr != nil || errors.Is(err, storage.ErrNotFound) {
-		_ = s.opts.Hasher.DummyVerify(ctx, pw)
+		// Busy exactly as a known account would be: otherwise a flood that fills the
+		// hashing queue would make "busy" mean "this account exists".
+		busy := s.opts.Hasher.DummyVerify(ctx, pw)
 		if _, perr := s.engine.Policy(ctx, tenant); errors.Is(perr, storage.ErrNotFound) {
 			// No such tenant, so no login log to write to: recording would start an
 			// audit chain for every tenant ID an attacker makes up.
+			if busy != nil {
+				return User{}, busy
+			}
 			return User{}, ErrInvalidCredentials
+		}
+		if busy != nil {
+			return fail("busy", busy)
 		}
 		return fail("unknown_user", ErrInvalidCredentials)
 	}
@@ -58,13 +66,13 @@ func (s *Service) Authenticate(ctx context.Context, tenant uuid.UUID, email stri
 		return fail("storage_error", fmt.Errorf("authn: authenticate: %w", err))
 	}
 	var ok, rehash bool
-	if encoded == "" {
-		_ = s.opts.Hasher.DummyVerify(ctx, pw)
+	if encoded == "" { // invited, or the password was erased by a forced reset
+		err = s.opts.Hasher.DummyVerify(ctx, pw)
 	} else {
 		ok, rehash, err = s.opts.Hasher.Verify(ctx, pw, encoded)
-		if errors.Is(err, ErrBusy) {
-			return fail("busy", err) // not a failed sign-in: answer 503, the client retries
-		}
+	}
+	if errors.Is(err, ErrBusy) {
+		return fail("busy", err) // not a failed sign-in: answer 503, the client retries
 	}
 	switch {
 	case !ok:
@@ -134,7 +142,9 @@ func (s *Service) ChangePassword(ctx context.Context, actor access.Subject, curr
 		return fmt.Errorf("authn: change password: %w", err)
 	}
 	if old == "" {
-		_ = s.opts.Hasher.DummyVerify(ctx, current)
+		if err := s.opts.Hasher.DummyVerify(ctx, current); err != nil {
+			return err
+		}
 		return ErrWrongPassword
 	}
 	ok, _, err := s.opts.Hasher.Verify(ctx, current, old)

@@ -568,3 +568,43 @@ func TestSignInTimingDoesNotRevealUsers(t *testing.T) {
 	ratio := float64(mu) / float64(mk)
 	assert.True(t, ratio > 0.5 && ratio < 2, "unknown-user and wrong-password sign-ins take similar time (ratio %.2f)", ratio)
 }
+
+// 6.3.8: while every hashing slot is taken (a flood of sign-ins), every sign-in gets
+// ErrBusy, whether the account exists, is only invited, or the tenant does not exist:
+// "busy" must not mean "this account exists".
+func TestAuthenticateBusyDoesNotRevealUsers(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	e.onboard(t, "dan@example.com", access.KindAgent)
+	_, err := e.svc.Invite(ctx, e.admin, authn.InviteRequest{Email: "ivy@example.com", Name: "Ivy", Role: e.roles[access.KindAgent]})
+	require.NoError(t, err)
+
+	h := authn.NewHasher(authn.HasherOptions{Params: authn.Params{Memory: 256, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32},
+		Slots: 1, QueueLen: -1, InsecureAllowWeakParams: true})
+	svc, err := authn.NewService(e.store, e.engine, authn.Options{Mailer: e.outbox, Hasher: h,
+		LinkURL: func(p authn.Purpose, tok authn.LinkToken) string { return "https://app.example/#" + tok.Reveal() },
+		Audit:   audit.NewRecorder(e.store, audit.Options{Clock: e.clock.Now}), Clock: e.clock.Now})
+	require.NoError(t, err)
+
+	attempts := []struct {
+		name   string
+		tenant uuid.UUID
+		email  string
+	}{
+		{"active user", e.tenant.ID, "dan@example.com"},
+		{"invited user", e.tenant.ID, "ivy@example.com"},
+		{"unknown user", e.tenant.ID, "nobody@example.com"},
+		{"malformed e-mail", e.tenant.ID, "not an email"},
+		{"unknown tenant", uuid.New(), "dan@example.com"},
+	}
+	release := authn.HoldHashSlots(h)
+	for _, a := range attempts {
+		_, err := svc.Authenticate(ctx, a.tenant, a.email, authn.NewPassword("wrong password, really"), authn.Meta{})
+		assert.ErrorIs(t, err, authn.ErrBusy, a.name)
+	}
+	release()
+	for _, a := range attempts {
+		_, err := svc.Authenticate(ctx, a.tenant, a.email, authn.NewPassword("wrong password, really"), authn.Meta{})
+		assert.ErrorIs(t, err, authn.ErrInvalidCredentials, a.name)
+	}
+}
