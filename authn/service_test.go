@@ -516,6 +516,10 @@ func TestSettings(t *testing.T) {
 	st.InvitationTTL = 48 * time.Hour
 	st.PasswordMode = "classes"
 	st.RequireTwoFactor = true
+	_, err = e.svc.UpdateSettings(ctx, e.admin, st)
+	assert.ErrorIs(t, err, authn.ErrTwoFactorUnavailable, "sign-in does not enforce a second factor yet")
+	assert.ErrorIs(t, err, authn.ErrInvalidSettings)
+	st.RequireTwoFactor = false
 	st, err = e.svc.UpdateSettings(ctx, e.admin, st)
 	require.NoError(t, err)
 	_, err = e.svc.Invite(ctx, e.admin, authn.InviteRequest{Email: "kim@example.com", Name: "Kim", Role: e.roles[access.KindAgent]})
@@ -524,7 +528,9 @@ func TestSettings(t *testing.T) {
 	_, err = e.svc.AcceptInvitation(ctx, tok, authn.NewPassword("alllowercaseletters"), authn.Meta{})
 	assert.ErrorIs(t, err, authn.ErrWeakPassword, "classes mode needs every character class")
 	_, err = e.svc.AcceptInvitation(ctx, tok, authn.NewPassword("Kx9!mP2#vL"), authn.Meta{})
-	assert.NoError(t, err, "8+ characters suffice with a second factor required")
+	assert.ErrorIs(t, err, authn.ErrWeakPassword, "the password is the only factor: 15 characters")
+	_, err = e.svc.AcceptInvitation(ctx, tok, authn.NewPassword("Kx9!mP2#vL-wq7Tz"), authn.Meta{})
+	assert.NoError(t, err)
 
 	st.Retention = time.Minute
 	_, err = e.svc.UpdateSettings(ctx, e.admin, st)
