@@ -1,0 +1,49 @@
+// Package totp is the algorithmic core of two-factor authentication with an
+// authenticator app (Google Authenticator, Microsoft Authenticator, and any app
+// following RFC 6238): secrets, codes, verification with replay protection, recovery
+// codes, and sealing secrets for storage. It stores nothing itself: the enrollment and
+// sign-in flows, and the store that keeps what is listed below, come with the authn
+// service.
+//
+// # Enrollment
+//
+//  1. [NewSecret] makes a 160-bit secret from crypto/rand (ASVS 6.5.3).
+//  2. [KeyURI] gives the otpauth:// URI to show as a QR code (and [Secret.Base32] the
+//     key to type in by hand). Show it once; never log it.
+//  3. The user types the first code; [Verify] it (with lastStep 0) to be sure the app
+//     holds the right key, before 2FA is turned on.
+//  4. [Sealer.Seal] encrypts the secret with AES-256-GCM, bound to tenant ID ‖ user ID.
+//  5. [NewRecoveryCodes] makes a set of recovery codes to show once ([RecoveryCode.Reveal]);
+//     [HashRecoveryCode] gives what to store.
+//
+// # Sign-in
+//
+//  1. [Sealer.Open] the stored secret with the same tenant ID ‖ user ID.
+//  2. [Verify] the typed code at the server's clock (ASVS 6.5.8) with the stored last
+//     step. It accepts the current step ±1 (30-second steps, ASVS 6.5.5) and only a
+//     step after the last accepted one, so a code works once (ASVS 6.5.1): a second
+//     use, and an older code after a newer one, fail with [ErrReplayed].
+//  3. Store the returned step with a conditional update (… SET last_step = $step
+//     WHERE … AND last_step < $step): of two concurrent sign-ins with the same code,
+//     on one instance or several, only the one whose update changes a row succeeds.
+//
+// A recovery code instead: [MatchRecoveryCode] against the stored hashes, then delete
+// the matched hash, again conditionally, so each code works once.
+//
+// # What the caller stores, per user
+//
+//   - the sealed secret ([Sealer.Seal]'s output) and the [Config] it was enrolled
+//     with (the zero Config for the defaults);
+//   - the last accepted step (an int64, from [Verify]);
+//   - the SHA-256 hashes of the unused recovery codes ([HashRecoveryCode]).
+//
+// Never the secret in clear, the otpauth URI, a code or a recovery code. [Secret] and
+// [RecoveryCode] redact themselves in fmt, slog and JSON output, and no error of this
+// package contains a code or a secret (ASVS 16.2.5).
+//
+// # Parameters
+//
+// The defaults (SHA-1, 6 digits, 30 s, ±1 step) are the only parameters every
+// authenticator app honours; see [Config]. HMAC-SHA-1 remains sound for HOTP: its use
+// here depends on HMAC being a PRF, which collisions in SHA-1 do not affect.
+package totp
