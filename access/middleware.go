@@ -116,7 +116,9 @@ func (g *Guard) recordDenial(ctx context.Context, p *Policy, s Subject, r Right,
 		Project: project,
 		Outcome: audit.Denied,
 		Reason:  reason,
-		Details: map[string]string{"right": r.String(), "method": req.Method, "path": req.URL.Path},
+		// The path as the action log records it: a secret in a path segment
+		// ("/tokens/{token}/revoke") is redacted.
+		Details: map[string]string{"right": r.String(), "method": req.Method, "path": audit.RequestPath(req)},
 	}
 	// The request is denied whether or not the event could be stored; a storage
 	// failure here must not turn a denial into anything else.

@@ -3,6 +3,7 @@ package access_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -126,4 +127,25 @@ func TestSubjectFromRejectsIncomplete(t *testing.T) {
 	assert.False(t, ok, "a subject without a user is no subject")
 	_, ok = access.SubjectFrom(context.Background())
 	assert.False(t, ok)
+}
+
+// A denial records the path with secret segments redacted, as the action log does: a
+// token in "/tokens/{token}/revoke" never reaches the audit trail.
+func TestRequireDenialRedactsPathSecrets(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	g := &access.Guard{Engine: w.engine, Audit: audit.NewRecorder(w.store, audit.Options{})}
+	mux := http.NewServeMux()
+	mux.Handle("POST /tokens/{token}/revoke",
+		g.Require(access.UserManagement)(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})))
+	const secret = "cs_live_4f9a1b2c3d4e5f60718293a4b5c6d7e8"
+	rr := httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodPost, "/tokens/"+secret+"/revoke", nil)
+	mux.ServeHTTP(rr, req.WithContext(access.WithSubject(req.Context(), w.agent)))
+	require.Equal(t, http.StatusForbidden, rr.Code)
+	denials, err := w.store.Events(ctx, w.tenant.ID, audit.Query{Kind: audit.KindAccess})
+	require.NoError(t, err)
+	require.Len(t, denials, 1)
+	assert.Equal(t, "/tokens/"+audit.RedactedValue+"/revoke", denials[0].Details["path"])
+	assert.NotContains(t, fmt.Sprint(denials[0]), secret)
 }

@@ -161,6 +161,14 @@ func (r redactor) sensitive(name string) bool {
 	return false
 }
 
+// RequestPath returns the request's escaped path as [ActionEvent] records it: the
+// segments matched by ServeMux wildcards with sensitive names ([SensitiveKeys], plus
+// extra) replaced by RedactedValue, so that "/invite/{token}" never stores the token.
+// Use it wherever an event records a path.
+func RequestPath(req *http.Request, extra ...string) string {
+	return newRedactor(extra).path(req)
+}
+
 // path returns the request's escaped path with the segments matched by sensitive
 // ServeMux wildcards replaced by RedactedValue.
 func (r redactor) path(req *http.Request) string {
