@@ -208,6 +208,21 @@ func (p *Policy) AllowsIP(s Subject, ip netip.Addr) bool {
 	return cr.rights.Has(IgnoreAllowedIPs) || p.allow.Allows(ip)
 }
 
+// RoleAllowsIP reports whether a holder of the tenant role may act from ip: the role
+// bypasses the allowlist (IgnoreAllowedIPs) or the allowlist admits ip. It is
+// [Policy.AllowsIP] for someone who is not a member yet, such as an invited user whose
+// role is fixed by the invitation. An unknown role is false.
+func (p *Policy) RoleAllowsIP(role uuid.UUID, ip netip.Addr) bool {
+	if p == nil {
+		return false
+	}
+	cr := p.roles[role]
+	if cr == nil {
+		return false
+	}
+	return cr.rights.Has(IgnoreAllowedIPs) || p.allow.Allows(ip)
+}
+
 // Allowlist returns the tenant's compiled IP allowlist.
 func (p *Policy) Allowlist() *Allowlist {
 	if p == nil {

@@ -154,7 +154,7 @@ func (s *Service) ChangePassword(ctx context.Context, actor access.Subject, curr
 	if !ok {
 		return ErrWrongPassword
 	}
-	if err := s.checkPassword(ctx, actor.Tenant, u.Email, next); err != nil {
+	if err := s.checkPassword(ctx, p, u.Email, next); err != nil {
 		return err
 	}
 	encoded, err := s.opts.Hasher.Hash(ctx, next)
@@ -226,7 +226,9 @@ func (s *Service) ForcePasswordReset(ctx context.Context, actor access.Subject, 
 }
 
 // ResetPassword sets a new password with a reset link's secret. The link is single-use;
-// every session of the user is ended.
+// every session of the user is ended. From an address outside the tenant's allowlist
+// (unless the user's role bypasses it) it returns ErrIPNotAllowed and the link stays
+// open.
 func (s *Service) ResetPassword(ctx context.Context, token string, pw Password, meta Meta) (User, error) {
 	u, tenant, err := s.useTicket(ctx, PurposePasswordReset, token, pw, meta, "password.reset",
 		[]audit.Change{audit.Secret("password")}, s.store.ResetPassword)

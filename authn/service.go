@@ -330,13 +330,10 @@ func (s *Service) openTicket(ctx context.Context, purpose Purpose, token string)
 	return t, hash, nil
 }
 
-// checkPassword validates a new password against the tenant's policy and context words.
-func (s *Service) checkPassword(ctx context.Context, tenant uuid.UUID, email string, pw Password) error {
-	st, err := s.Settings(ctx, tenant)
-	if err != nil {
-		return err
-	}
-	p, err := s.engine.Policy(ctx, tenant)
+// checkPassword validates a new password against the password policy and context words
+// of p's tenant.
+func (s *Service) checkPassword(ctx context.Context, p *access.Policy, email string, pw Password) error {
+	st, err := s.Settings(ctx, p.Tenant())
 	if err != nil {
 		return err
 	}
@@ -346,7 +343,9 @@ func (s *Service) checkPassword(ctx context.Context, tenant uuid.UUID, email str
 // AcceptInvitation accepts an invitation with the link's secret and the password the
 // user chose (checked against the tenant's password policy): the user becomes active
 // with the role and projects fixed at invitation. Of two racing calls with one link,
-// one succeeds; the other, and every later use, gets ErrTicketInvalid.
+// one succeeds; the other, and every later use, gets ErrTicketInvalid. From an address
+// outside the tenant's allowlist (unless the invitation's role bypasses it) it returns
+// ErrIPNotAllowed and the link stays open.
 func (s *Service) AcceptInvitation(ctx context.Context, token string, pw Password, meta Meta) (User, error) {
 	u, tenant, err := s.useTicket(ctx, PurposeInvitation, token, pw, meta, "invitation.accept",
 		[]audit.Change{{Field: "status", Old: string(StatusInvited), New: string(StatusActive)}, audit.Secret("password")},
@@ -371,17 +370,35 @@ func (s *Service) useTicket(ctx context.Context, purpose Purpose, token string, 
 	if err != nil {
 		return User{}, uuid.Nil, err
 	}
-	if err := s.checkPassword(ctx, t.Tenant, t.Email, pw); err != nil {
+	// Using a link signs the user in as far as the host is concerned, so the tenant's
+	// IP allowlist applies as at sign-in (ASVS 8.2.4): with the invitation's role for an
+	// invited user, the member's role otherwise. The link stays usable from an allowed
+	// address.
+	p, err := s.engine.Policy(ctx, t.Tenant)
+	if err != nil {
+		return User{}, uuid.Nil, err
+	}
+	allowed := p.AllowsIP(access.Subject{Tenant: t.Tenant, User: t.User}, meta.IP)
+	if purpose == PurposeInvitation {
+		allowed = p.RoleAllowsIP(t.Role, meta.IP)
+	}
+	ev := audit.Event{Tenant: t.Tenant, Kind: audit.KindChange, Action: action,
+		Actor:   audit.Actor{User: t.User, IP: meta.IP, UserAgent: meta.UserAgent},
+		Target:  audit.Target{Type: "user", ID: t.User.String(), Name: t.Email},
+		Outcome: audit.Success, Changes: changes}
+	if !allowed {
+		denied := ev
+		denied.Outcome, denied.Reason, denied.Changes = audit.Denied, "ip_not_allowed", nil
+		s.record(ctx, denied)
+		return User{}, uuid.Nil, ErrIPNotAllowed
+	}
+	if err := s.checkPassword(ctx, p, t.Email, pw); err != nil {
 		return User{}, uuid.Nil, err
 	}
 	encoded, err := s.opts.Hasher.Hash(ctx, pw)
 	if err != nil {
 		return User{}, uuid.Nil, err
 	}
-	ev := audit.Event{Tenant: t.Tenant, Kind: audit.KindChange, Action: action,
-		Actor:   audit.Actor{User: t.User, IP: meta.IP, UserAgent: meta.UserAgent},
-		Target:  audit.Target{Type: "user", ID: t.User.String(), Name: t.Email},
-		Outcome: audit.Success, Changes: changes}
 	if err := audit.Prepare(&ev, s.now()); err != nil {
 		return User{}, uuid.Nil, err
 	}

@@ -614,3 +614,49 @@ func TestAuthenticateBusyDoesNotRevealUsers(t *testing.T) {
 		assert.ErrorIs(t, err, authn.ErrInvalidCredentials, a.name)
 	}
 }
+
+// 8.2.4: a one-time link is a sign-in as far as the host is concerned, so the tenant's
+// IP allowlist applies to it: an invited user is judged by the invitation's role, a
+// reset by the member's. A refused use leaves the link open and is recorded.
+func TestLinksHonourAllowlist(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	eve := e.onboard(t, "eve@example.com", access.KindAgent)
+	_, err := e.acc.SetAllowlist(ctx, e.admin, []string{"203.0.113.0/24"})
+	require.NoError(t, err)
+	outside := authn.Meta{IP: netip.MustParseAddr("198.51.100.9")}
+	inside := authn.Meta{IP: netip.MustParseAddr("203.0.113.7")}
+
+	_, err = e.svc.Invite(ctx, e.admin, authn.InviteRequest{Email: "ann@example.com", Name: "Ann", Role: e.roles[access.KindAgent]})
+	require.NoError(t, err)
+	tok := e.linkFor(t, "ann@example.com")
+	_, err = e.svc.AcceptInvitation(ctx, tok, authn.NewPassword(goodPassword), outside)
+	assert.ErrorIs(t, err, authn.ErrIPNotAllowed)
+	_, err = e.svc.AcceptInvitation(ctx, tok, authn.NewPassword(goodPassword), authn.Meta{})
+	assert.ErrorIs(t, err, authn.ErrIPNotAllowed, "an unknown address is outside every allowlist")
+	_, err = e.svc.AcceptInvitation(ctx, tok, authn.NewPassword(goodPassword), inside)
+	require.NoError(t, err, "the link stayed open")
+
+	// The Admin role bypasses the allowlist, and an invitation to it carries that.
+	_, err = e.svc.Invite(ctx, e.admin, authn.InviteRequest{Email: "ada@example.com", Name: "Ada", Role: e.roles[access.KindAdmin]})
+	require.NoError(t, err)
+	_, err = e.svc.AcceptInvitation(ctx, e.linkFor(t, "ada@example.com"), authn.NewPassword(goodPassword), outside)
+	require.NoError(t, err)
+
+	require.NoError(t, e.svc.ForcePasswordReset(ctx, e.admin, eve.ID))
+	tok = e.linkFor(t, "eve@example.com")
+	_, err = e.svc.ResetPassword(ctx, tok, authn.NewPassword("another good passphrase 7"), outside)
+	assert.ErrorIs(t, err, authn.ErrIPNotAllowed)
+	_, err = e.svc.ResetPassword(ctx, tok, authn.NewPassword("another good passphrase 7"), inside)
+	require.NoError(t, err)
+
+	var denied []string
+	for _, ev := range e.events(t, audit.KindChange) {
+		if ev.Outcome == audit.Denied {
+			denied = append(denied, ev.Action+":"+ev.Reason+":"+ev.Actor.IP.String())
+			assert.Empty(t, ev.Changes, "a refused use changed nothing")
+		}
+	}
+	assert.Equal(t, []string{"invitation.accept:ip_not_allowed:198.51.100.9", "invitation.accept:ip_not_allowed:invalid IP",
+		"password.reset:ip_not_allowed:198.51.100.9"}, denied)
+}
