@@ -22,11 +22,13 @@ type Store interface {
 	// already validated and sanitized, with ID and Time set. The store assigns Seq,
 	// PrevHash and Hash as the next links of each event's tenant chain.
 	//
-	// An event ID already stored for its tenant, or repeated in the batch, fails the
-	// batch with an error wrapping [ErrDuplicateEvent] (and storage.ErrConflict). A
-	// failed Append has stored nothing, so it is safe to retry; a retry after a
-	// failure whose commit was in fact acknowledged late reports ErrDuplicateEvent,
-	// which is how [Writer] recognises an event that was written after all.
+	// An event ID already stored for its tenant, or repeated for its tenant in the
+	// batch, fails the batch with an error wrapping [ErrDuplicateEvent] (and
+	// storage.ErrConflict). IDs are scoped to their tenant: another tenant's event
+	// with the same ID is no duplicate. A failed Append has stored nothing, so it is
+	// safe to retry; a retry after a failure whose commit was in fact acknowledged
+	// late reports ErrDuplicateEvent, which is how [Writer] recognises an event that
+	// was written after all.
 	Append(ctx context.Context, events ...Event) error
 
 	// Events returns a tenant's events that match q, in q.Order (Seq order by
@@ -73,7 +75,8 @@ type Retainer interface {
 // test them with errors.Is.
 var (
 	// ErrDuplicateEvent: Append was given an event whose ID is already stored for its
-	// tenant, or is repeated within the batch. Nothing of the batch was stored.
+	// tenant, or is repeated for its tenant within the batch. Nothing of the batch was
+	// stored.
 	ErrDuplicateEvent = errors.New("audit: duplicate event ID")
 
 	// ErrCheckpointStale: PurgeAudit was given a checkpoint that does not match the

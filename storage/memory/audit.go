@@ -34,8 +34,9 @@ type auditState struct {
 //
 // Events must be prepared (audit.Recorder.Prepare): an event without ID or Time, or one
 // that fails audit.Event.Validate, is rejected with an *audit.InvalidEventError. An
-// event ID already stored, or repeated in the batch, is an error wrapping both
-// storage.ErrConflict and audit.ErrDuplicateEvent. In either case nothing is stored.
+// event ID already stored for its tenant, or repeated for one tenant in the batch, is
+// an error wrapping both storage.ErrConflict and audit.ErrDuplicateEvent; the same ID
+// may be stored for several tenants. In either case nothing is stored.
 func (s *Store) Append(ctx context.Context, events ...audit.Event) error {
 	if err := live(ctx); err != nil {
 		return err
@@ -156,7 +157,7 @@ func (s *Store) PurgeAudit(ctx context.Context, tenant uuid.UUID, cp audit.Check
 		return 0, stale("no stored event has this seq and hash")
 	}
 	for _, e := range chain[:i+1] {
-		delete(s.eventIDs, e.ID)
+		delete(s.eventIDs, keyOf(&e))
 	}
 	// A new slice, so that the purged events' memory is freed.
 	s.chains[tenant] = slices.Clone(chain[i+1:])
@@ -207,19 +208,24 @@ func checkEvent(e *audit.Event) error {
 	return nil
 }
 
+// eventKey identifies a stored audit event: an event ID is unique within its tenant.
+type eventKey struct{ tenant, id uuid.UUID }
+
+func keyOf(e *audit.Event) eventKey { return eventKey{e.Tenant, e.ID} }
+
 // checkEventIDs reports an error wrapping storage.ErrConflict and
-// audit.ErrDuplicateEvent if an event ID is already stored or repeats within events.
-// s.mu must be held.
+// audit.ErrDuplicateEvent if an event ID is already stored for its tenant or repeats
+// for one tenant within events. s.mu must be held.
 func (s *Store) checkEventIDs(events ...audit.Event) error {
-	seen := make(map[uuid.UUID]struct{}, len(events))
+	seen := make(map[eventKey]struct{}, len(events))
 	for i := range events {
-		id := events[i].ID
-		_, stored := s.eventIDs[id]
-		_, repeated := seen[id]
+		k := keyOf(&events[i])
+		_, stored := s.eventIDs[k]
+		_, repeated := seen[k]
 		if stored || repeated {
-			return fmt.Errorf("memory: audit event %s: %w: %w", id, storage.ErrConflict, audit.ErrDuplicateEvent)
+			return fmt.Errorf("memory: audit event %s: %w: %w", k.id, storage.ErrConflict, audit.ErrDuplicateEvent)
 		}
-		seen[id] = struct{}{}
+		seen[k] = struct{}{}
 	}
 	return nil
 }
@@ -234,7 +240,7 @@ func (s *Store) appendLocked(e audit.Event) {
 	e.Seq, e.PrevHash = head.Seq+1, bytes.Clone(head.Hash)
 	e.Hash = s.chain.Link(e.PrevHash, &e)
 	s.chains[e.Tenant] = append(s.chains[e.Tenant], e)
-	s.eventIDs[e.ID] = struct{}{}
+	s.eventIDs[keyOf(&e)] = struct{}{}
 	s.audit.heads[e.Tenant] = audit.Link{Seq: e.Seq, Hash: bytes.Clone(e.Hash)}
 }
 

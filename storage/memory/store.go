@@ -42,8 +42,11 @@ type Store struct {
 	projectIDs map[uuid.UUID]struct{}
 	// chains holds each tenant's audit events in Seq order. The audit log does not
 	// depend on the tenant rows of the access store.
-	chains   map[uuid.UUID][]audit.Event
-	eventIDs map[uuid.UUID]struct{}
+	chains map[uuid.UUID][]audit.Event
+	// eventIDs indexes the stored audit events by tenant and ID: an event ID is unique
+	// within its tenant, as in the SQL adapters' key (tenant_id, id), so one tenant's
+	// IDs never block another tenant's events.
+	eventIDs map[eventKey]struct{}
 	// audit holds each tenant's chain head and retention checkpoint (audit.go).
 	audit auditState
 	// accounts holds each tenant's authn data (users, tickets, settings), created
@@ -72,7 +75,7 @@ func New(opts Options) *Store {
 		roleIDs:    make(map[uuid.UUID]struct{}),
 		projectIDs: make(map[uuid.UUID]struct{}),
 		chains:     make(map[uuid.UUID][]audit.Event),
-		eventIDs:   make(map[uuid.UUID]struct{}),
+		eventIDs:   make(map[eventKey]struct{}),
 		accounts:   make(map[uuid.UUID]*authnState),
 	}
 }

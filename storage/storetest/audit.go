@@ -16,6 +16,7 @@ import (
 func runAudit(t *testing.T, newStores Factory) {
 	runGroups(t, newStores, []group{
 		{"append and query", auditCases},
+		{"event IDs per tenant", auditIDCases},
 		{"concurrency", auditConcurrencyCases},
 		{"search", auditSearchCases},
 		{"verification and retention", auditRetentionCases},

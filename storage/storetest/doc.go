@@ -40,9 +40,10 @@
 //     another tenant's audit chain. An invalid allowlist prefix is
 //     access.ErrInvalidPrefix.
 //   - The audit log does not depend on the access store's tenant rows: events can be
-//     appended for any tenant ID. Event IDs are unique (at least within a tenant):
-//     appending an ID already stored is storage.ErrConflict (also wrapping
-//     audit.ErrDuplicateEvent) and fails the whole batch,
+//     appended for any tenant ID. Event IDs are unique within a tenant, and only
+//     there: the same ID may be stored for two tenants, and each sees only its own.
+//     Appending an ID already stored for its tenant is storage.ErrConflict (also
+//     wrapping audit.ErrDuplicateEvent) and fails the whole batch,
 //     and an access mutation carrying such an event fails with it and changes nothing.
 //     This is how the suite proves that a mutation and its event are one transaction.
 //   - Hash chain: Seq starts at 1 and grows by 1, PrevHash is the previous event's
