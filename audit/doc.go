@@ -38,11 +38,12 @@
 // when it is full, Enqueue waits up to WriterOptions.MaxBlock and then returns
 // [ErrQueueFull], slowing producers to the store's pace. Nothing is dropped silently:
 // an accepted event is retried with capped exponential backoff until it is stored,
-// however long the store is down; an Append whose commit was acknowledged too late is
-// recognised on retry ([ErrDuplicateEvent], then a lookup by ID) and counted once;
-// [Writer.Stats] counts what was written, retried and refused; [Writer.Close] flushes
-// the queue and returns a [*NotFlushedError] with the events it could not store before
-// its context ended.
+// however long the store is down, or refused for good by the store (counted, logged
+// and reported to WriterOptions.OnRefused, never retried in a loop); an Append whose
+// commit was acknowledged too late is recognised on retry ([ErrDuplicateEvent], then a
+// lookup by ID) and counted once; [Writer.Stats] counts what was written, retried and
+// refused; [Writer.Close] flushes the queue and returns a [*NotFlushedError] with the
+// events it could not store before its context ended.
 //
 // Both paths run [Prepare], which escapes control characters in every free-text field
 // ([Clean]): user-supplied text can never forge a log line or a CSV row (ASVS 16.4.1).

@@ -89,8 +89,11 @@ type WriterOptions struct {
 	// retried, and events the store refused. If nil, slog.Default().
 	Logger *slog.Logger
 	// OnRefused, if not nil, is called with every event that was accepted but that the
-	// store refused for good (counted in Stats.Refused): an event it considers
-	// invalid, or whose ID is stored already with other content.
+	// store refused for good (counted in Stats.Refused, and logged to Logger): an event
+	// it considers invalid (the error wraps ErrInvalidEvent), one whose ID is stored
+	// already with other content, or one the store keeps calling a duplicate although
+	// a lookup of the event's tenant does not find its ID, which retrying would not
+	// change (both wrap ErrDuplicateEvent).
 	OnRefused func(e Event, err error)
 }
 
@@ -117,9 +120,11 @@ type Stats struct {
 //
 // Nothing is dropped silently. Enqueue either accepts an event or returns an error; a
 // full queue makes it wait up to MaxBlock and then return [ErrQueueFull]. An accepted
-// event is retried with backoff until it is stored, however long the store is down;
-// [Writer.Close] flushes the queue, and reports the events it could not store before
-// its context ended. [Writer.Stats] counts what was written, retried and refused.
+// event is retried with backoff until it is stored, however long the store is down,
+// unless the store refuses it for good: then it is counted in Stats.Refused, logged,
+// and passed to WriterOptions.OnRefused. [Writer.Close] flushes the queue, and reports
+// the events it could not store before its context ended. [Writer.Stats] counts what
+// was written, retried and refused.
 //
 // Use [Recorder.Record] instead for events the caller must know are stored (a
 // security-relevant change that is refused if it cannot be recorded).
@@ -362,111 +367,219 @@ func (w *Writer) fill(batch []Event, draining bool) ([]Event, bool) {
 	return batch, draining
 }
 
-// write stores batch, retrying with backoff until it succeeds. Events the store refuses
-// for good are refused one by one and the rest stored. It returns the events it could
-// not settle before the writer was cancelled (nil when it settled them all).
+// errDuplicateNotFound refuses an event that the store keeps reporting as a duplicate
+// while a lookup of its tenant's events does not find its ID: a store whose duplicate
+// check is wider than its lookup, or that misbehaves. Retrying would never end.
+var errDuplicateNotFound = fmt.Errorf("%w: reported by the store, but not found among its tenant's events", ErrDuplicateEvent)
+
+// part is a part of a batch that write has yet to settle.
+type part struct {
+	events []Event
+	// unfound is set when every event was reported as a duplicate and then not found
+	// by a lookup: the part is being tried again, and the store must not answer
+	// "duplicate" a second time without a lookup finding something new.
+	unfound bool
+}
+
+// write stores batch, retrying failed Appends with backoff until they succeed. Events
+// the store refuses for good are refused one by one (counted, logged, reported to
+// OnRefused) and the rest stored. It returns the events it could not settle before
+// the writer was cancelled (nil when it settled them all).
+//
+// A batch refused as invalid is split in halves until the invalid events stand alone.
+// A batch refused for a duplicate ID goes through dedupe, and the events not found
+// stored are tried again once; if the store then calls them duplicates again and the
+// lookups still find none of them, they are split in halves too, and an event left
+// alone is refused with errDuplicateNotFound. write works through a stack of parts,
+// not by recursion, and each step stores a part, refuses events, settles some by
+// lookup, or splits a part, so it ends after O(len(batch)) Appends whatever the
+// store answers.
 func (w *Writer) write(batch []Event) []Event {
-	for attempt := 0; ; attempt++ {
-		if w.ctx.Err() != nil {
-			return batch
-		}
-		err := w.store.Append(w.ctx, batch...)
+	s := settlement{w: w}
+	todo := []part{{events: batch}}
+	for len(todo) > 0 {
+		p := todo[len(todo)-1]
+		todo = todo[:len(todo)-1]
+		err := w.appendBatch(p.events)
 		switch {
 		case err == nil:
-			w.stored(batch)
-			return nil
+			s.stored(p.events)
 		case w.ctx.Err() != nil:
-			return batch
+			return s.left(p.events, todo)
 		case errors.Is(err, ErrDuplicateEvent):
 			// Some events may be stored already: an earlier attempt whose commit
 			// was acknowledged too late, or an ID enqueued twice. Sort them out.
-			return w.dedupe(batch)
+			missing, left := s.dedupe(p.events)
+			switch {
+			case left != nil:
+				return s.left(left, todo)
+			case len(missing) == 0:
+			case !p.unfound || len(missing) < len(p.events):
+				todo = append(todo, part{events: missing, unfound: true})
+			case len(missing) == 1:
+				s.refuse(missing[0], errDuplicateNotFound)
+			default:
+				todo = pushHalves(todo, missing, true)
+			}
 		case errors.Is(err, ErrInvalidEvent):
-			if len(batch) == 1 {
-				w.refuse(batch[0], err)
-				return nil
+			if len(p.events) == 1 {
+				s.refuse(p.events[0], err)
+			} else {
+				todo = pushHalves(todo, p.events, p.unfound)
 			}
-			half := len(batch) / 2
-			if left := w.write(batch[:half]); left != nil {
-				return append(slices.Clone(left), batch[half:]...)
-			}
-			return w.write(batch[half:])
 		}
-		w.retried.Add(int64(len(batch)))
+	}
+	return nil
+}
+
+// pushHalves pushes the halves of events on the stack todo, the first half on top so
+// that it is stored first.
+func pushHalves(todo []part, events []Event, unfound bool) []part {
+	half := len(events) / 2
+	return append(todo, part{events: events[half:], unfound: unfound}, part{events: events[:half], unfound: unfound})
+}
+
+// appendBatch stores events with one Append, retrying any failure but a refusal
+// (ErrDuplicateEvent, ErrInvalidEvent) with backoff. It returns nil, the refusal, or
+// an error once the writer is cancelled.
+func (w *Writer) appendBatch(events []Event) error {
+	for attempt := 0; ; attempt++ {
+		if err := w.ctx.Err(); err != nil {
+			return err
+		}
+		err := w.store.Append(w.ctx, events...)
+		if err == nil || w.ctx.Err() != nil || errors.Is(err, ErrDuplicateEvent) || errors.Is(err, ErrInvalidEvent) {
+			return err
+		}
+		w.retried.Add(int64(len(events)))
 		wait := w.backoff(attempt)
 		w.logger.LogAttrs(w.ctx, slog.LevelWarn, "audit: storing events failed; retrying",
-			slog.Int("events", len(batch)), slog.Duration("wait", wait), slog.String("error", err.Error()))
+			slog.Int("events", len(events)), slog.Duration("wait", wait), slog.String("error", err.Error()))
 		select {
 		case <-w.after(wait):
 		case <-w.ctx.Done():
-			return batch
+			return w.ctx.Err()
 		}
 	}
 }
 
-// dedupe settles a batch refused for a duplicate event ID. The events are grouped by
-// ID (an event may have been enqueued twice) and each ID is looked up. A copy whose
-// stored event has the same content counts as written (an earlier attempt committed
-// it: Append is all or none, and a commit's acknowledgement can be lost); one with
-// other content is refused. An ID not stored is stored again from its first copy;
-// later copies with the same content count as written once it is, others are refused.
-// dedupe returns what it could not settle before the writer was cancelled.
-func (w *Writer) dedupe(batch []Event) []Event {
-	groups := make(map[[2]uuid.UUID][]int, len(batch))
+// settlement is the bookkeeping of one write: the later copies of events whose ID
+// was repeated in the batch, which wait for the outcome of their first copy.
+type settlement struct {
+	w       *Writer
+	keys    [][2]uuid.UUID // of copies, in the order they began to wait
+	waiting map[[2]uuid.UUID][]Event
+}
+
+func keyOf(e *Event) [2]uuid.UUID { return [2]uuid.UUID{e.Tenant, e.ID} }
+
+// stored counts events as stored, and settles their waiting copies against them.
+func (s *settlement) stored(events []Event) {
+	s.w.stored(events)
+	for i := range events {
+		s.settle(&events[i])
+	}
+}
+
+// refuse refuses e, and its waiting copies with it.
+func (s *settlement) refuse(e Event, err error) {
+	s.w.refuse(e, err)
+	k := keyOf(&e)
+	for _, c := range s.waiting[k] {
+		s.w.refuse(c, err)
+	}
+	delete(s.waiting, k)
+}
+
+// settle settles the waiting copies of ref's tenant and ID, ref being the event stored
+// with them: a copy with the same content counts as written, one with other content is
+// refused.
+func (s *settlement) settle(ref *Event) {
+	k := keyOf(ref)
+	for _, c := range s.waiting[k] {
+		s.check(ref, c)
+	}
+	delete(s.waiting, k)
+}
+
+// check counts e as written if ref, the event stored with its ID, has the same
+// content, and refuses it otherwise.
+func (s *settlement) check(ref *Event, e Event) {
+	if sameContent(ref, &e) {
+		s.w.stored([]Event{e})
+	} else {
+		s.w.refuse(e, fmt.Errorf("%w: stored with other content", ErrDuplicateEvent))
+	}
+}
+
+// wait keeps e, a later copy of an event not stored yet, until its first copy is
+// settled.
+func (s *settlement) wait(e Event) {
+	k := keyOf(&e)
+	if s.waiting == nil {
+		s.waiting = make(map[[2]uuid.UUID][]Event)
+	}
+	if _, ok := s.waiting[k]; !ok {
+		s.keys = append(s.keys, k)
+	}
+	s.waiting[k] = append(s.waiting[k], e)
+}
+
+// left returns what the write could not settle: first, the parts still to do (in
+// order), and the copies still waiting.
+func (s *settlement) left(first []Event, todo []part) []Event {
+	out := slices.Clone(first)
+	for i := len(todo) - 1; i >= 0; i-- {
+		out = append(out, todo[i].events...)
+	}
+	for _, k := range s.keys {
+		out = append(out, s.waiting[k]...)
+	}
+	return out
+}
+
+// dedupe sorts out events refused for a duplicate event ID. The events are grouped by
+// tenant and ID (an event may have been enqueued twice) and each ID is looked up. A
+// copy whose stored event has the same content counts as written (an earlier attempt
+// committed it: Append is all or none, and a commit's acknowledgement can be lost);
+// one with other content is refused. dedupe returns the first copy of each ID not
+// stored, for write to store again; the later copies wait for it. If the writer is
+// cancelled during a lookup, it returns the events not settled as left.
+func (s *settlement) dedupe(events []Event) (missing, left []Event) {
+	groups := make(map[[2]uuid.UUID][]int, len(events))
 	var keys [][2]uuid.UUID
-	for i := range batch {
-		k := [2]uuid.UUID{batch[i].Tenant, batch[i].ID}
+	for i := range events {
+		k := keyOf(&events[i])
 		if _, seen := groups[k]; !seen {
 			keys = append(keys, k)
 		}
 		groups[k] = append(groups[k], i)
 	}
-	settle := func(ref *Event, idx []int) {
-		for _, i := range idx {
-			if sameContent(ref, &batch[i]) {
-				w.stored(batch[i : i+1])
-			} else {
-				w.refuse(batch[i], fmt.Errorf("%w: stored with other content", ErrDuplicateEvent))
-			}
-		}
-	}
-	var missing []Event
-	var later []int // copies of a missing event after its first
 	for n, k := range keys {
 		idx := groups[k]
-		got, err := w.lookup(&batch[idx[0]])
+		got, err := s.w.lookup(&events[idx[0]])
 		if err != nil { // cancelled: everything not settled yet is left over
-			left := slices.Clone(missing)
-			for _, i := range later {
-				left = append(left, batch[i])
-			}
+			left = slices.Clone(missing)
 			for _, k := range keys[n:] {
 				for _, i := range groups[k] {
-					left = append(left, batch[i])
+					left = append(left, events[i])
 				}
 			}
-			return left
+			return nil, left
 		}
 		if got != nil {
-			settle(got, idx)
+			for _, i := range idx {
+				s.check(got, events[i])
+			}
+			s.settle(got)
 			continue
 		}
-		missing = append(missing, batch[idx[0]])
-		later = append(later, idx[1:]...)
-	}
-	if len(missing) > 0 {
-		if left := w.write(missing); left != nil {
-			for _, i := range later {
-				left = append(left, batch[i])
-			}
-			return left
+		missing = append(missing, events[idx[0]])
+		for _, i := range idx[1:] {
+			s.wait(events[i])
 		}
 	}
-	for _, i := range later {
-		k := [2]uuid.UUID{batch[i].Tenant, batch[i].ID}
-		settle(&batch[groups[k][0]], []int{i})
-	}
-	return nil
+	return missing, nil
 }
 
 // lookup returns the stored event with e's ID, or nil if there is none. It retries

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -478,4 +479,138 @@ func TestWriterSettlesAnEventEnqueuedTwiceInOneBatch(t *testing.T) {
 	assert.Equal(t, []string{"/api/calls/0", "/api/calls/1", "/api/calls/3"}, urls(stored(t, mem)))
 	assert.Equal(t, 1, refused)
 	assert.Equal(t, audit.Stats{Written: 4, Refused: 1}, w.Stats())
+}
+
+// appendGuard counts a store's Appends; past limit it fails the test and reports
+// success without storing, so that a writer looping on the store ends (rather than
+// overflowing its stack) and the test fails with a clear message.
+type appendGuard struct {
+	t       *testing.T
+	limit   int64
+	calls   atomic.Int64
+	tripped atomic.Bool
+}
+
+func (g *appendGuard) exceeded() bool {
+	if g.calls.Add(1) <= g.limit {
+		return false
+	}
+	if !g.tripped.Swap(true) {
+		g.t.Errorf("the writer called Append more than %d times: it loops on the store", g.limit)
+	}
+	return true
+}
+
+// phantomStore reports every Append as a duplicate and never finds the IDs: a store
+// behaving badly, whose duplicate check is not what its lookup sees.
+type phantomStore struct{ guard *appendGuard }
+
+func (s *phantomStore) Append(context.Context, ...audit.Event) error {
+	if s.guard.exceeded() {
+		return nil
+	}
+	return fmt.Errorf("phantom: %w", audit.ErrDuplicateEvent)
+}
+
+func (s *phantomStore) Events(context.Context, uuid.UUID, audit.Query) ([]audit.Event, error) {
+	return nil, nil
+}
+
+// globalIDStore checks event IDs store-wide, while its lookup is per tenant (as
+// audit.Store requires): a duplicate check wider than the lookup.
+type globalIDStore struct {
+	audit.Store
+	guard *appendGuard
+	mu    sync.Mutex
+	ids   map[uuid.UUID]bool
+}
+
+func (s *globalIDStore) Append(ctx context.Context, events ...audit.Event) error {
+	if s.guard.exceeded() {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	seen := make(map[uuid.UUID]bool)
+	for _, e := range events {
+		if s.ids[e.ID] || seen[e.ID] {
+			return fmt.Errorf("global: %w", audit.ErrDuplicateEvent)
+		}
+		seen[e.ID] = true
+	}
+	if err := s.Store.Append(ctx, events...); err != nil {
+		return err
+	}
+	for id := range seen {
+		s.ids[id] = true
+	}
+	return nil
+}
+
+// TestWriterRefusesDuplicatesTheStoreCannotFind: a store that reports a duplicate ID
+// but does not find it for the event's tenant makes the writer neither recurse nor
+// spin: it tries the events again once, then isolates and refuses those the store
+// still calls duplicates (counted, logged, reported to OnRefused), stores the rest,
+// and Close returns.
+func TestWriterRefusesDuplicatesTheStoreCannotFind(t *testing.T) {
+	tenantB := uuid.MustParse("0190a0b1-0000-7000-8000-0000000000bb")
+	for _, c := range []struct {
+		name string
+		// store returns the store, and the events to enqueue with the urls of
+		// those the writer must refuse.
+		setup func(t *testing.T, g *appendGuard) (audit.Store, []audit.Event, []string)
+		// written is the urls stored for tenant A, when the store keeps events.
+		written []string
+	}{
+		{"always duplicate, never found", func(t *testing.T, g *appendGuard) (audit.Store, []audit.Event, []string) {
+			var evs []audit.Event
+			for i := range 20 {
+				evs = append(evs, action(i))
+			}
+			// An event enqueued twice waits for its first copy, and is refused with it.
+			require.NoError(t, audit.Prepare(&evs[3], time.Now()))
+			evs = append(evs, evs[3])
+			return &phantomStore{guard: g}, evs, append(wantURLs(0, 20), "/api/calls/3")
+		}, nil},
+		{"an ID of another tenant, checked store-wide", func(t *testing.T, g *appendGuard) (audit.Store, []audit.Event, []string) {
+			s := &globalIDStore{Store: memory.New(memory.Options{}), guard: g, ids: map[uuid.UUID]bool{}}
+			taken := action(99)
+			require.NoError(t, audit.Prepare(&taken, time.Now()))
+			require.NoError(t, s.Append(context.Background(), taken))
+			clash := action(1)
+			clash.Tenant, clash.ID = tenantB, taken.ID
+			return s, []audit.Event{action(0), clash, action(2), action(3)}, []string{"/api/calls/1"}
+		}, []string{"/api/calls/99", "/api/calls/0", "/api/calls/2", "/api/calls/3"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			g := &appendGuard{t: t, limit: 200}
+			store, evs, wantRefused := c.setup(t, g)
+			var logs bytes.Buffer
+			var mu sync.Mutex
+			var refused []string
+			w := audit.NewWriter(store, audit.WriterOptions{BatchSize: 8, FlushInterval: -1,
+				Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
+				OnRefused: func(e audit.Event, err error) {
+					assert.ErrorIs(t, err, audit.ErrDuplicateEvent)
+					mu.Lock()
+					defer mu.Unlock()
+					refused = append(refused, e.Details["url"])
+				}})
+			for _, e := range evs {
+				require.NoError(t, w.Enqueue(e))
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			require.NoError(t, w.Close(ctx), "Close returns, every event settled")
+
+			assert.ElementsMatch(t, wantRefused, refused, "each event refused once, reported to OnRefused")
+			n := int64(len(wantRefused))
+			assert.Equal(t, audit.Stats{Written: int64(len(evs)) - n, Refused: n}, w.Stats())
+			assert.Equal(t, len(wantRefused), strings.Count(logs.String(), "event refused by the store"), "logged:\n%s", logs.String())
+			assert.LessOrEqual(t, g.calls.Load(), int64(3*len(evs)), "Appends are bounded by the events, not a loop")
+			if c.written != nil {
+				assert.ElementsMatch(t, c.written, urls(stored(t, store)), "the rest of each batch is stored")
+			}
+		})
+	}
 }
