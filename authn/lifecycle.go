@@ -50,7 +50,9 @@ func (s *Service) endSessions(ctx context.Context, tenant, user, except uuid.UUI
 // Block turns "access to system" off for an active user: they cannot sign in, and their
 // sessions and API token stop working on the next request. Their data stays for
 // reports. It needs UserManagement and every right of the user's role; nobody blocks
-// themselves.
+// themselves. Blocking the tenant's last Admin who can sign in (the other Admin members
+// are blocked or archived, or there are none) is access.ErrLastAdmin: the store settles
+// it, so that of two Admins blocking each other at once one is refused.
 func (s *Service) Block(ctx context.Context, actor access.Subject, user uuid.UUID) error {
 	return s.transition(ctx, actor, user, StatusActive, StatusBlocked, "user.block", true)
 }
@@ -74,7 +76,9 @@ func (s *Service) Unarchive(ctx context.Context, actor access.Subject, user uuid
 // Remove excludes a user from the company at once, whatever their status: their
 // e-mail, name and password are erased, their memberships removed, their sessions
 // ended. Reports about the user are no longer possible afterwards: every lookup of the
-// user returns ErrUserDeleted.
+// user returns ErrUserDeleted. Removing the tenant's last Admin member, or an active
+// Admin when no other Admin who can sign in would remain, is access.ErrLastAdmin and
+// changes nothing: make another user Admin first.
 func (s *Service) Remove(ctx context.Context, actor access.Subject, user uuid.UUID) error {
 	p, err := s.authorizeOver(ctx, actor, user)
 	if err != nil {
@@ -96,9 +100,13 @@ func (s *Service) Remove(ctx context.Context, actor access.Subject, user uuid.UU
 	return s.endSessions(ctx, actor.Tenant, user, uuid.Nil)
 }
 
-// PurgeReport says what [Service.Purge] deleted.
+// PurgeReport says what [Service.Purge] deleted, and what it kept.
 type PurgeReport struct {
 	Deleted []UserRef
+	// Kept lists the archived users past retention that were not deleted because each
+	// is their tenant's last Admin member (access.ErrLastAdmin): a tenant never ends
+	// without an Admin. Give the tenant another Admin; the next Purge deletes them.
+	Kept []UserRef
 }
 
 // purgeBatch is how many candidates Purge reads at a time.
@@ -108,6 +116,14 @@ const purgeBatch = 500
 // every tenant. It is idempotent and safe to run from several instances at once (each
 // deletion is conditional on the user still being archived). Run it from a scheduler,
 // e.g. hourly.
+//
+// An archived user who is their tenant's last Admin member is kept (see
+// [PurgeReport.Kept]) rather than deleted: deleting them would leave the tenant with no
+// Admin at all, and the last-Admin rule outranks the retention clock until the tenant
+// has another Admin. (Blocking is refused for the last Admin who can sign in, so this
+// arises only when the other Admins' memberships were removed after the user was
+// archived.) Kept users stay among the candidates; a batch of purgeBatch candidates
+// that are all kept ends the run.
 func (s *Service) Purge(ctx context.Context, now time.Time) (PurgeReport, error) {
 	var rep PurgeReport
 	now = now.UTC().Truncate(time.Microsecond)
@@ -128,6 +144,10 @@ func (s *Service) Purge(ctx context.Context, now time.Time) (PurgeReport, error)
 			err := s.store.DeleteUser(ctx, ref.Tenant, ref.User, []Status{StatusArchived}, ReasonRetention, now, ev)
 			if errors.Is(err, ErrInvalidTransition) {
 				continue // unarchived or removed meanwhile
+			}
+			if errors.Is(err, access.ErrLastAdmin) {
+				rep.Kept = append(rep.Kept, ref)
+				continue
 			}
 			if err != nil {
 				return rep, fmt.Errorf("authn: purge: %w", err)

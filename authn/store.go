@@ -77,12 +77,18 @@ type Store interface {
 	// SetStatus moves the user from status `from` to `to` at `at` (StatusAt, UpdatedAt,
 	// Version+1) if, and only if, the stored status is `from` (ErrInvalidTransition
 	// otherwise). Memberships are kept: a blocked or archived user's data stays for
-	// reports. `to` must not be StatusDeleted (use DeleteUser).
+	// reports. `to` must not be StatusDeleted (use DeleteUser). Moving a user from
+	// active to another status when they are an Admin member of the tenant and no
+	// other Admin member who can sign in (whose user is active, or who has no user)
+	// would remain is access.ErrLastAdmin, settled under the tenant's lock like
+	// access.Store's last-Admin rule, and nothing changes.
 	SetStatus(ctx context.Context, tenant, user uuid.UUID, from, to Status, at time.Time, ev audit.Event) error
 	// DeleteUser turns a user whose status is one of `from` into a tombstone at `at`:
 	// status deleted with reason, e-mail, name and password hash erased, tenant and
 	// project memberships removed (policy version incremented), open tickets revoked.
-	// A user in another status is ErrInvalidTransition and nothing changes.
+	// A user in another status is ErrInvalidTransition and nothing changes. Deleting
+	// the tenant's last Admin member, or an active Admin member when no other Admin
+	// member who can sign in would remain, is access.ErrLastAdmin and nothing changes.
 	DeleteUser(ctx context.Context, tenant, user uuid.UUID, from []Status, reason string, at time.Time, ev audit.Event) error
 
 	// PurgeCandidates returns archived users, of any tenant, whose StatusAt is older

@@ -41,6 +41,10 @@ var _ authn.Store = (*Store)(nil)
 //     ReplacePasswordHash change the password hash only (not Version nor UpdatedAt:
 //     the hash has its own compare-and-swap).
 //   - Settings durations are kept to the microsecond, like the SQL adapters.
+//   - The last-Admin rule of access.Store holds here too (see adminsBesides): DeleteUser
+//     of the tenant's last Admin member, or of its last Admin who can sign in, and
+//     SetStatus taking sign-in (active to another status) from its last Admin who can
+//     sign in, are access.ErrLastAdmin and change nothing.
 //   - PurgeCandidates lists the oldest StatusAt first; a stored Retention of zero or
 //     less means authn.DefaultRetention; limit <= 0 returns nothing.
 
@@ -392,18 +396,25 @@ func (s *Store) ReplacePasswordHash(ctx context.Context, tenant, user uuid.UUID,
 // SetStatus moves the user from `from` to `to` at `at` (StatusAt, UpdatedAt,
 // Version+1) if the stored status is `from`. A stored status other than `from`, a
 // `to` of StatusDeleted, a `from` of StatusDeleted or a status that is not one of
-// authn's is authn.ErrInvalidTransition; an unknown user storage.ErrNotFound.
+// authn's is authn.ErrInvalidTransition; an unknown user storage.ErrNotFound. Moving
+// the tenant's last Admin who can sign in from active to another status is
+// access.ErrLastAdmin.
 func (s *Store) SetStatus(ctx context.Context, tenant, user uuid.UUID, from, to authn.Status, at time.Time, ev audit.Event) error {
 	if err := checkTransition(from, to); err != nil {
 		return err
 	}
-	return s.mutateAccounts(ctx, tenant, ev, nil, func(_ *tenantState, as *authnState) (bool, error) {
+	return s.mutateAccounts(ctx, tenant, ev, nil, func(ts *tenantState, as *authnState) (bool, error) {
 		cur, ok := as.users[user]
 		switch {
 		case !ok:
 			return false, notFound("user", user)
 		case cur.Status != from:
 			return false, fmt.Errorf("memory: user %s is %s, not %s: %w", user, cur.Status, from, authn.ErrInvalidTransition)
+		}
+		if from == authn.StatusActive && to != authn.StatusActive {
+			if self, _, othersSignIn := ts.adminsBesides(as, user); self && othersSignIn == 0 {
+				return false, fmt.Errorf("memory: user %s is the last Admin who can sign in: %w", user, access.ErrLastAdmin)
+			}
 		}
 		at := utc(at)
 		cur.Status, cur.StatusAt, cur.UpdatedAt, cur.Version = to, at, at, cur.Version+1
@@ -416,7 +427,9 @@ func (s *Store) SetStatus(ctx context.Context, tenant, user uuid.UUID, from, to 
 // status deleted with reason, e-mail, name and password hash erased, Version+1,
 // memberships removed (policy version incremented), open tickets revoked and the
 // e-mail kept in every ticket of the user erased. Another status (a tombstone
-// included) is authn.ErrInvalidTransition; an unknown user storage.ErrNotFound.
+// included) is authn.ErrInvalidTransition; an unknown user storage.ErrNotFound. The
+// tenant's last Admin member, or its last Admin who can sign in, is
+// access.ErrLastAdmin.
 func (s *Store) DeleteUser(ctx context.Context, tenant, user uuid.UUID, from []authn.Status, reason string, at time.Time, ev audit.Event) error {
 	return s.mutateAccounts(ctx, tenant, ev, nil, func(ts *tenantState, as *authnState) (bool, error) {
 		cur, ok := as.users[user]
@@ -425,6 +438,10 @@ func (s *Store) DeleteUser(ctx context.Context, tenant, user uuid.UUID, from []a
 			return false, notFound("user", user)
 		case cur.Status == authn.StatusDeleted || !slices.Contains(from, cur.Status):
 			return false, fmt.Errorf("memory: user %s is %s: %w", user, cur.Status, authn.ErrInvalidTransition)
+		}
+		if self, others, othersSignIn := ts.adminsBesides(as, user); self &&
+			(others == 0 || cur.Status == authn.StatusActive && othersSignIn == 0) {
+			return false, fmt.Errorf("memory: user %s is the last Admin: %w", user, access.ErrLastAdmin)
 		}
 		at := utc(at)
 		delete(as.emails, cur.Email)
@@ -579,6 +596,28 @@ func (as *authnState) openTicket(purpose authn.Purpose, tokenHash [32]byte, now 
 		return authn.Ticket{}, fmt.Errorf("memory: %s ticket: %w", purpose, authn.ErrTicketInvalid)
 	}
 	return cloneTicket(as.tickets[id]), nil
+}
+
+// adminsBesides reports whether user is a member of the tenant whose role is of the
+// Admin kind, and counts the other such members: all of them, and those who can sign
+// in (their authn user is active, or they have no authn user: a host may use access
+// without authn). DeleteUser and SetStatus keep the last Admin with it, as SetMember
+// and RemoveMember do with lastAdmin.
+func (ts *tenantState) adminsBesides(as *authnState, user uuid.UUID) (self bool, others, othersSignIn int) {
+	for u, m := range ts.members {
+		if ts.roles[m.Role].Kind != access.KindAdmin {
+			continue
+		}
+		if u == user {
+			self = true
+			continue
+		}
+		others++
+		if acc, ok := as.users[u]; !ok || acc.Status == authn.StatusActive {
+			othersSignIn++
+		}
+	}
+	return self, others, othersSignIn
 }
 
 // checkTransition refuses a SetStatus that could never succeed.

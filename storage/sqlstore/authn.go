@@ -10,6 +10,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/callshield/callshield/access"
 	"github.com/callshield/callshield/audit"
 	"github.com/callshield/callshield/authn"
 	"github.com/callshield/callshield/storage"
@@ -46,7 +47,8 @@ var _ authn.Store = (*Store)(nil)
 // ReplacePasswordHash, CreateTicket: authn.ErrUserDeleted; SetStatus, DeleteUser:
 // authn.ErrInvalidTransition), and DeleteUser erases the e-mail kept in the user's
 // tickets; settings durations keep microseconds; PurgeCandidates lists the oldest first
-// and treats a stored Retention of zero as authn.DefaultRetention.
+// and treats a stored Retention of zero as authn.DefaultRetention; DeleteUser and
+// SetStatus keep the tenant's last Admin (access.ErrLastAdmin, see adminsBesides).
 
 // errTicketMismatch reports a ticket handed to a method it does not belong to: an
 // invitation given to CreateTicket, a ticket of another user given to
@@ -319,7 +321,9 @@ func (s *Store) ReplacePasswordHash(ctx context.Context, tenant, user uuid.UUID,
 // SetStatus moves the user from `from` to `to` at `at` (StatusAt, UpdatedAt,
 // Version+1), conditional on the stored status being `from`. A stored status other
 // than `from`, a `to` or `from` of StatusDeleted, or a status that is not one of
-// authn's is authn.ErrInvalidTransition; an unknown user storage.ErrNotFound.
+// authn's is authn.ErrInvalidTransition; an unknown user storage.ErrNotFound. Moving
+// the tenant's last Admin who can sign in from active to another status is
+// access.ErrLastAdmin (see adminsBesides).
 func (s *Store) SetStatus(ctx context.Context, tenant, user uuid.UUID, from, to authn.Status, at time.Time, ev audit.Event) error {
 	if !from.Valid() || !to.Valid() || from == authn.StatusDeleted || to == authn.StatusDeleted {
 		return fmt.Errorf("sqlstore: set status %q to %q (use DeleteUser to delete): %w", from, to, authn.ErrInvalidTransition)
@@ -338,7 +342,16 @@ func (s *Store) SetStatus(ctx context.Context, tenant, user uuid.UUID, from, to 
 			}
 			return authn.ErrInvalidTransition
 		}
-		return nil
+		if from != authn.StatusActive || to == authn.StatusActive {
+			return nil
+		}
+		// Under the tenant lock, so that of two Admins blocking each other one is refused;
+		// the error rolls the UPDATE back.
+		self, _, othersSignIn, err := adminsBesides(ctx, tx, tenant, user)
+		if err == nil && self && othersSignIn == 0 {
+			err = access.ErrLastAdmin
+		}
+		return err
 	})
 }
 
@@ -347,7 +360,8 @@ func (s *Store) SetStatus(ctx context.Context, tenant, user uuid.UUID, from, to 
 // tenant and project memberships deleted (the policy version incremented), its open
 // tickets revoked and the e-mail kept in each of its tickets erased. Another status (a
 // tombstone included) is authn.ErrInvalidTransition; an unknown user
-// storage.ErrNotFound.
+// storage.ErrNotFound. The tenant's last Admin member, or its last Admin who can sign
+// in, is access.ErrLastAdmin (see adminsBesides).
 func (s *Store) DeleteUser(ctx context.Context, tenant, user uuid.UUID, from []authn.Status, reason string, at time.Time, ev audit.Event) error {
 	return s.authnTx(ctx, "delete user", tenant, ev, true, nil, func(tx *sql.Tx) error {
 		st, err := userStatus(ctx, tx, tenant, user)
@@ -356,6 +370,13 @@ func (s *Store) DeleteUser(ctx context.Context, tenant, user uuid.UUID, from []a
 		}
 		if st == authn.StatusDeleted || !slices.Contains(from, st) {
 			return authn.ErrInvalidTransition
+		}
+		self, others, othersSignIn, err := adminsBesides(ctx, tx, tenant, user)
+		if err != nil {
+			return err
+		}
+		if self && (others == 0 || st == authn.StatusActive && othersSignIn == 0) {
+			return access.ErrLastAdmin
 		}
 		res, err := tx.ExecContext(ctx,
 			"UPDATE cs_users SET status = 'deleted', deleted_reason = $4, email = '', name = '', password_hash = '', "+
@@ -382,6 +403,26 @@ func (s *Store) DeleteUser(ctx context.Context, tenant, user uuid.UUID, from []a
 			tenant, user, s.d.timeArg(at))
 		return err
 	})
+}
+
+// adminsBesides reports whether user is a member of the tenant whose role is of the
+// Admin kind, and counts the other such members: all of them, and those who can sign
+// in (their authn user is active, or they have no authn user: a host may use access
+// without authn). DeleteUser and SetStatus keep the last Admin with it, as SetMember
+// and RemoveMember do with notLastAdmin; like that, it runs inside the mutation's
+// transaction after the tenant's row is locked (SQLite: the write lock taken), so the
+// count still holds at commit and of two Admins removing or blocking each other one is
+// refused.
+func adminsBesides(ctx context.Context, tx *sql.Tx, tenant, user uuid.UUID) (self bool, others, othersSignIn int, err error) {
+	var n int
+	err = tx.QueryRowContext(ctx,
+		"SELECT COALESCE(SUM(CASE WHEN m.user_id = $2 THEN 1 ELSE 0 END), 0), "+
+			"COALESCE(SUM(CASE WHEN m.user_id <> $2 THEN 1 ELSE 0 END), 0), "+
+			"COALESCE(SUM(CASE WHEN m.user_id <> $2 AND (u.id IS NULL OR u.status = 'active') THEN 1 ELSE 0 END), 0) "+
+			"FROM cs_members m JOIN cs_roles r ON r.tenant_id = m.tenant_id AND r.id = m.role_id "+
+			"LEFT JOIN cs_users u ON u.tenant_id = m.tenant_id AND u.id = m.user_id "+
+			"WHERE m.tenant_id = $1 AND r.kind = 'admin'", tenant, user).Scan(&n, &others, &othersSignIn)
+	return n > 0, others, othersSignIn, err
 }
 
 // PurgeCandidates returns up to limit archived users of any tenant whose StatusAt is

@@ -50,6 +50,10 @@ import (
 //     retention" is strict.
 //   - CreateInvitation with a ticket that is not an invitation of u, and CreateTicket of
 //     an invitation, fail (the error is not prescribed) and change nothing.
+//   - DeleteUser and SetStatus keep the last Admin as access.Store does, answering
+//     access.ErrLastAdmin and changing nothing (see lastAdminCases): an Admin member
+//     whose authn user is active, or who has no authn user, counts as one who can sign
+//     in.
 func authnGroups() []group {
 	return []group{
 		{"settings", settingsCases},
@@ -61,6 +65,7 @@ func authnGroups() []group {
 		{"tenant isolation", authnIsolationCases},
 		{"units of work", authnUnitCases},
 		{"concurrency", authnConcurrencyCases},
+		{"last Admin", lastAdminCases},
 	}
 }
 
