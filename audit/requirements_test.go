@@ -143,3 +143,92 @@ func TestNoSecretsReachEventsLogsOrExports(t *testing.T) {
 	assert.Contains(t, events.String(), "body.card_number="+audit.RedactedValue)
 	assert.Contains(t, events.String(), "token_value="+audit.RedactedValue)
 }
+
+// creds is a LogValuer that resolves to a group holding a secret.
+type creds struct{ password string }
+
+func (c creds) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("user", "alice"), slog.String("password", c.password))
+}
+
+// TestNoSecretsReachTheNextHandler (ASVS 16.2.5, slog bridge): a marked record that does
+// not become an event — the writer's queue is full, the writer is closed, the record is
+// below SlogOptions.Level, or it is no valid event — still reaches Next, with every value
+// an event would redact replaced by RedactedValue: sensitive names in the audit group,
+// in groups nested in it, in a LogValuer's group, given through With or under WithGroup,
+// in upper case, and a token field that holds no token ID but a token.
+func TestNoSecretsReachTheNextHandler(t *testing.T) {
+	secrets := []string{"sk_live_SECRET123", "4111111111111111", "Hunter2-correct-horse", "JBSWY3DPEHPK3PXP",
+		"Bearer-zzz-top", "rc-4242-abcd", "cs_live_9f8e7d6c5b4a", "sess-0f1e2d3c"}
+	// logAll logs every shape of secret-bearing audit record at level, for tenant.
+	logAll := func(log *slog.Logger, level slog.Level, tenant string) {
+		ctx := context.Background()
+		marker := func(action string, more ...any) slog.Attr {
+			return slog.Group("audit", append([]any{"tenant", tenant, "kind", "change", "action", action}, more...)...)
+		}
+		log.Log(ctx, level, "api key created", marker("key.create", "api_key", "sk_live_SECRET123"))
+		log.Log(ctx, level, "card added", marker("card.add", slog.Group("payment", "card_number", "4111111111111111", "brand", "visa")))
+		log.Log(ctx, level, "login", marker("login", slog.Any("creds", creds{"Hunter2-correct-horse"})))
+		log.With(slog.Group("audit", "totp_secret", "JBSWY3DPEHPK3PXP")).Log(ctx, level, "totp enrolled", marker("totp.enrol"))
+		log.WithGroup("audit").With("recovery_code", "rc-4242-abcd").Log(ctx, level, "recovery used",
+			"tenant", tenant, "kind", "login", "action", "recovery.use", slog.Group("http", "session_id", "sess-0f1e2d3c"))
+		log.Log(ctx, level, "token used", marker("token.use", "token", "Bearer-zzz-top", "API_KEY", "cs_live_9f8e7d6c5b4a"))
+	}
+
+	for _, c := range []struct {
+		name string
+		// run logs the records through a handler wrapping next.
+		run func(t *testing.T, next slog.Handler)
+		// failed is whether the records carry an audit_error.
+		failed bool
+	}{
+		{"queue full", func(t *testing.T, next slog.Handler) {
+			fs, _ := newFlaky()
+			w := audit.NewWriter(fs, audit.WriterOptions{QueueSize: 1, FlushInterval: -1, MaxBlock: -1, Logger: quiet})
+			require.NoError(t, w.Enqueue(action(0)))
+			<-fs.entered // the writer holds event 0 in Append
+			require.NoError(t, w.Enqueue(action(1)))
+			h := audit.NewSlogHandler(w, audit.SlogOptions{Next: next})
+			logAll(slog.New(h), slog.LevelInfo, tenantA.String())
+			assert.Equal(t, int64(6), h.Failed())
+			close(fs.gate)
+			require.NoError(t, w.Close(context.Background()))
+		}, true},
+		{"writer closed", func(t *testing.T, next slog.Handler) {
+			w := audit.NewWriter(memory.New(memory.Options{}), audit.WriterOptions{Logger: quiet})
+			require.NoError(t, w.Close(context.Background()))
+			logAll(slog.New(audit.NewSlogHandler(w, audit.SlogOptions{Next: next})), slog.LevelInfo, tenantA.String())
+		}, true},
+		{"below the audit level", func(t *testing.T, next slog.Handler) {
+			s := &sink{}
+			logAll(slog.New(audit.NewSlogHandler(s, audit.SlogOptions{Next: next, Level: slog.LevelWarn})), slog.LevelInfo, tenantA.String())
+			assert.Empty(t, s.events)
+		}, false},
+		{"invalid event", func(t *testing.T, next slog.Handler) {
+			s := &sink{}
+			logAll(slog.New(audit.NewSlogHandler(s, audit.SlogOptions{Next: next})), slog.LevelInfo, "not-a-uuid")
+			assert.Empty(t, s.events)
+		}, true},
+	} {
+		for _, format := range []string{"json", "text"} {
+			t.Run(c.name+"/"+format, func(t *testing.T) {
+				var out bytes.Buffer
+				var next slog.Handler = slog.NewJSONHandler(&out, nil)
+				if format == "text" {
+					next = slog.NewTextHandler(&out, nil)
+				}
+				c.run(t, next)
+				text := out.String()
+				require.Equal(t, 6, strings.Count(text, "\n"), "every record reached Next:\n%s", text)
+				for _, s := range secrets {
+					assert.False(t, strings.Contains(text, s), "Next received %s", s)
+				}
+				assert.Equal(t, 8, strings.Count(text, audit.RedactedValue), "each secret replaced:\n%s", text)
+				for _, kept := range []string{"key.create", "visa", "alice", "totp.enrol", "recovery.use", "token.use"} {
+					assert.Contains(t, text, kept, "what is no secret reaches Next")
+				}
+				assert.Equal(t, c.failed, strings.Contains(text, "audit_error"))
+			})
+		}
+	}
+}

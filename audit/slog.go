@@ -170,9 +170,14 @@ type SlogOptions struct {
 	// Group is the top-level group that marks a record as an audit event. If empty,
 	// "audit".
 	Group string
-	// Next receives every record that is not an audit event (and the audit records
-	// that could not be turned into events, with an "audit_error" attribute). If nil,
-	// such records are discarded.
+	// Next receives every record that is not an audit event, unchanged, and the
+	// audit records that do not become events (below Level, or that could not be
+	// enqueued, with an "audit_error" attribute). Those reach Next redacted as their
+	// event would be: the value of every attribute of the audit group whose name is
+	// [Sensitive] (a token or session field that is no UUID too) reads [RedactedValue],
+	// so that a full queue or a closed writer never sends a secret to the log. The
+	// same holds for audit attributes given with WithAttrs. If nil, such records are
+	// discarded.
 	Next slog.Handler
 	// Level is the lowest level at which a record may be an audit event. If nil,
 	// every level.
@@ -246,7 +251,11 @@ func (h *SlogHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 		c.attrs = append(c.attrs, slogField{path: h.groups, attr: a})
 	}
 	if h.next != nil {
-		c.next = h.next.WithAttrs(attrs)
+		red := make([]slog.Attr, len(attrs))
+		for i, a := range attrs {
+			red[i] = h.redact(h.groups, a)
+		}
+		c.next = h.next.WithAttrs(red)
 	}
 	return &c
 }
@@ -267,9 +276,15 @@ func (h *SlogHandler) WithGroup(name string) slog.Handler {
 // Handle enqueues a marked record as an event and passes any other record to Next.
 func (h *SlogHandler) Handle(ctx context.Context, r slog.Record) error {
 	fields, marked := h.auditFields(r)
-	if !marked || (h.opts.Level != nil && r.Level < h.opts.Level.Level()) {
+	if !marked {
 		if h.next != nil && h.next.Enabled(ctx, r.Level) {
 			return h.next.Handle(ctx, r)
+		}
+		return nil
+	}
+	if h.opts.Level != nil && r.Level < h.opts.Level.Level() {
+		if h.next != nil && h.next.Enabled(ctx, r.Level) {
+			return h.next.Handle(ctx, h.redactRecord(r))
 		}
 		return nil
 	}
@@ -285,11 +300,68 @@ func (h *SlogHandler) Handle(ctx context.Context, r slog.Record) error {
 		h.opts.OnError(err)
 	}
 	if h.next != nil && h.next.Enabled(ctx, r.Level) {
-		r = r.Clone()
+		r = h.redactRecord(r)
 		r.AddAttrs(slog.String("audit_error", err.Error()))
 		return h.next.Handle(ctx, r)
 	}
 	return err
+}
+
+// redactRecord returns a copy of the marked record r for Next, with the values an
+// event would redact replaced (see [SlogOptions].Next).
+func (h *SlogHandler) redactRecord(r slog.Record) slog.Record {
+	out := slog.NewRecord(r.Time, r.Level, r.Message, r.PC)
+	r.Attrs(func(a slog.Attr) bool {
+		out.AddAttrs(h.redact(h.groups, a))
+		return true
+	})
+	return out
+}
+
+// redact returns a, which sits under the groups path, with the value of every
+// attribute of the marker group that an event would redact replaced by
+// RedactedValue. It follows the event path (auditFields, recordEvent): values are
+// resolved, unnamed groups are inlined, and an attribute's name is its dotted path
+// inside the marker group ("card.number"). Attributes outside the marker group are
+// returned unchanged.
+func (h *SlogHandler) redact(path []string, a slog.Attr) slog.Attr {
+	inGroup := len(path) > 0 && path[0] == h.opts.Group
+	if !inGroup && (len(path) > 0 || a.Key != "" && a.Key != h.opts.Group) {
+		return a // can hold no attribute of the marker group
+	}
+	v := a.Value.Resolve()
+	if v.Kind() == slog.KindGroup {
+		p := path
+		if a.Key != "" {
+			p = append(slices.Clip(path), a.Key)
+		}
+		g := v.Group()
+		out := make([]slog.Attr, len(g))
+		for i := range g {
+			out[i] = h.redact(p, g[i])
+		}
+		return slog.Attr{Key: a.Key, Value: slog.GroupValue(out...)}
+	}
+	if inGroup && a.Key != "" && redacted(strings.Join(append(slices.Clip(path[1:]), a.Key), "."), v) {
+		return slog.String(a.Key, RedactedValue)
+	}
+	return slog.Attr{Key: a.Key, Value: v}
+}
+
+// redacted reports whether the value of the marker group's field key is left out of
+// what reaches Next. A detail is redacted when its name is Sensitive, as recordEvent
+// redacts it; the event's own fields are kept, except a token or session field that is
+// no UUID: the event keeps it as an ID, and a value that is not one may be the secret.
+func redacted(key string, v slog.Value) bool {
+	switch key {
+	case SlogToken, SlogSession:
+		_, err := uuid.Parse(v.String())
+		return err != nil
+	case SlogTenant, SlogKind, SlogAction, SlogOutcome, SlogReason, SlogUser, SlogRole, SlogIP, SlogUserAgent,
+		SlogTargetType, SlogTargetID, SlogTargetName, SlogProject:
+		return false
+	}
+	return Sensitive(key)
 }
 
 // auditFields returns the attributes under the marker group, keyed by their path
