@@ -462,6 +462,9 @@ func adminCount(p *Policy) int {
 
 // SetMember gives a user a tenant role (making them a member of the tenant if they were
 // not). It needs UserManagement, and the actor must hold every right of the role.
+// Moving the tenant's last Admin to a role of another kind is ErrLastAdmin; the store
+// settles it (see [Store]), counting, when it keeps authn accounts too, only the Admins
+// who can sign in: with one active and one blocked Admin, the active one stays.
 func (s *Service) SetMember(ctx context.Context, actor Subject, user, role uuid.UUID) (Member, error) {
 	p, err := s.authorize(ctx, actor, actor.Tenant, UserManagement, uuid.Nil)
 	if err != nil {
@@ -510,7 +513,8 @@ func (s *Service) SetMember(ctx context.Context, actor Subject, user, role uuid.
 }
 
 // RemoveMember removes a user from the tenant's memberships and all its projects. It
-// needs UserManagement.
+// needs UserManagement. Removing the tenant's last Admin is ErrLastAdmin (see
+// [Service.SetMember]).
 func (s *Service) RemoveMember(ctx context.Context, actor Subject, user uuid.UUID) error {
 	p, err := s.authorize(ctx, actor, actor.Tenant, UserManagement, uuid.Nil)
 	if err != nil {

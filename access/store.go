@@ -59,16 +59,22 @@ type Store interface {
 
 	// SetMember creates or replaces the user's tenant membership. m.Role must be a role
 	// of the tenant (storage.ErrNotFound otherwise). CreatedAt is kept on replace.
-	// Moving the tenant's only Admin-kind member to another role fails with
-	// ErrLastAdmin and changes nothing: the store settles this, so that two app
-	// instances demoting the last two Admins at once cannot both succeed.
+	// Moving the tenant's last Admin to a role of another kind fails with ErrLastAdmin
+	// and changes nothing: the store settles this, so that two app instances demoting
+	// the last two Admins at once cannot both succeed. The rule (the same for
+	// RemoveMember, and for authn.Store's DeleteUser) refuses when the user is an
+	// Admin-kind member and no other Admin-kind member would remain, or the user can
+	// sign in and no other Admin-kind member who can sign in would remain. A member
+	// can sign in unless the store also keeps authn accounts and their account is not
+	// active (blocked, archived, invited): a store without accounts counts members.
 	SetMember(ctx context.Context, m Member, ev audit.Event) error
 	// Member returns a user's tenant membership.
 	Member(ctx context.Context, tenant, user uuid.UUID) (Member, error)
 	// Members returns the tenant's members ordered by user ID.
 	Members(ctx context.Context, tenant uuid.UUID) ([]Member, error)
 	// RemoveMember deletes the user's tenant membership and all their project
-	// memberships. Removing the tenant's only Admin-kind member fails with ErrLastAdmin.
+	// memberships. Removing the tenant's last Admin (see SetMember for the rule) fails
+	// with ErrLastAdmin and changes nothing.
 	RemoveMember(ctx context.Context, tenant, user uuid.UUID, ev audit.Event) error
 
 	// SetProjectMember creates or replaces a project membership. The project, the user's

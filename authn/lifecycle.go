@@ -79,6 +79,11 @@ func (s *Service) Unarchive(ctx context.Context, actor access.Subject, user uuid
 // user returns ErrUserDeleted. Removing the tenant's last Admin member, or an active
 // Admin when no other Admin who can sign in would remain, is access.ErrLastAdmin and
 // changes nothing: make another user Admin first.
+//
+// Like every change to a user, it needs UserManagement and every right of the role the
+// user is managed by: their tenant role; for a user without a membership (an invited
+// user) the role their open invitation promises; for one with neither (their
+// membership was removed, or their invitation expired) the Admin role.
 func (s *Service) Remove(ctx context.Context, actor access.Subject, user uuid.UUID) error {
 	p, err := s.authorizeOver(ctx, actor, user)
 	if err != nil {
@@ -120,10 +125,11 @@ const purgeBatch = 500
 // An archived user who is their tenant's last Admin member is kept (see
 // [PurgeReport.Kept]) rather than deleted: deleting them would leave the tenant with no
 // Admin at all, and the last-Admin rule outranks the retention clock until the tenant
-// has another Admin. (Blocking is refused for the last Admin who can sign in, so this
-// arises only when the other Admins' memberships were removed after the user was
-// archived.) Kept users stay among the candidates; a batch of purgeBatch candidates
-// that are all kept ends the run.
+// has another Admin. (Blocking, removing and demoting are refused for the last Admin
+// who can sign in, in authn and access alike, so this arises only from data written
+// before that rule or outside the service, e.g. an invited account made an Admin member
+// through access and archived at the store.) Kept users stay among the candidates; a
+// batch of purgeBatch candidates that are all kept ends the run.
 func (s *Service) Purge(ctx context.Context, now time.Time) (PurgeReport, error) {
 	var rep PurgeReport
 	now = now.UTC().Truncate(time.Microsecond)

@@ -168,32 +168,165 @@ func TestAdminsRemovingEachOtherConcurrently(t *testing.T) {
 
 // Purge never deletes a tenant's last Admin member: the user is kept, reported, and
 // deleted by the first Purge after the tenant has another Admin.
+//
+// The last-Admin rule keeps an Admin who can sign in once there is one, so the state
+// arises only from an account that was never active: here, in a tenant with no other
+// Admin, an invited user given the Admin role through access, whose account is then
+// archived at the store (moves between statuses other than active are never refused).
 func TestPurgeKeepsTheLastAdminMember(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
-	a, b := e.onlyAuthnAdmins(t)
-	system := access.System(e.tenant.ID)
-	require.NoError(t, e.svc.Block(ctx, e.subject(a), b.ID))
-	require.NoError(t, e.svc.Archive(ctx, e.subject(a), b.ID))
-	// access counts members only: the archived b is still an Admin member.
-	require.NoError(t, e.acc.RemoveMember(ctx, system, a.ID))
+	tenant, err := e.acc.CreateTenant(ctx, "Beta")
+	require.NoError(t, err)
+	system := access.System(tenant.ID)
+	p, err := e.engine.Policy(ctx, tenant.ID)
+	require.NoError(t, err)
+	var adminRole uuid.UUID
+	for _, r := range p.Roles() {
+		if r.Kind == access.KindAdmin {
+			adminRole = r.ID
+		}
+	}
+	inv, err := e.svc.Invite(ctx, system, authn.InviteRequest{Email: "bea@example.com", Name: "Bea", Role: adminRole})
+	require.NoError(t, err)
+	b := inv.User
+	_, err = e.acc.SetMember(ctx, system, b.ID, adminRole)
+	require.NoError(t, err)
+	ev := audit.Event{Tenant: tenant.ID, Kind: audit.KindChange, Action: "user.archive", Outcome: audit.Success}
+	require.NoError(t, audit.Prepare(&ev, e.clock.Now()))
+	require.NoError(t, e.store.SetStatus(ctx, tenant.ID, b.ID, authn.StatusInvited, authn.StatusArchived, e.clock.Now(), ev))
 
 	after := e.clock.Now().Add(authn.DefaultRetention + time.Hour)
 	rep, err := e.svc.Purge(ctx, after)
 	require.NoError(t, err, "a kept user does not fail the purge of other tenants")
 	assert.Empty(t, rep.Deleted)
-	assert.Equal(t, []authn.UserRef{{Tenant: e.tenant.ID, User: b.ID}}, rep.Kept)
-	st, err := e.svc.Status(ctx, e.tenant.ID, b.ID)
+	assert.Equal(t, []authn.UserRef{{Tenant: tenant.ID, User: b.ID}}, rep.Kept)
+	st, err := e.svc.Status(ctx, tenant.ID, b.ID)
 	require.NoError(t, err)
 	assert.Equal(t, authn.StatusArchived, st)
-	_, ok := e.roleOf(t, b.ID)
+	p, err = e.engine.Policy(ctx, tenant.ID)
+	require.NoError(t, err)
+	_, ok := p.Role(b.ID)
 	assert.True(t, ok, "the tenant keeps its Admin member")
-	assert.NotContains(t, e.actionsOn(t, b.ID), "user.purge")
 
-	_, err = e.acc.SetMember(ctx, system, uuid.New(), e.roles[access.KindAdmin])
+	_, err = e.acc.SetMember(ctx, system, uuid.New(), adminRole)
 	require.NoError(t, err)
 	rep, err = e.svc.Purge(ctx, after)
 	require.NoError(t, err)
-	assert.Equal(t, []authn.UserRef{{Tenant: e.tenant.ID, User: b.ID}}, rep.Deleted)
+	assert.Equal(t, []authn.UserRef{{Tenant: tenant.ID, User: b.ID}}, rep.Deleted)
 	assert.Empty(t, rep.Kept)
+}
+
+// userManager onboards a user whose custom role holds UserManagement (and EditProfile)
+// only: they may invite Agents, never Admins.
+func (e *env) userManager(t *testing.T) access.Subject {
+	t.Helper()
+	ctx := context.Background()
+	um, err := e.acc.CreateRole(ctx, e.admin, access.RoleSpec{Name: "User manager", Rights: []access.Right{access.UserManagement, access.EditProfile}})
+	require.NoError(t, err)
+	u := e.onboard(t, "manager@example.com", access.KindAgent)
+	_, err = e.acc.SetMember(ctx, e.admin, u.ID, um.ID)
+	require.NoError(t, err)
+	return e.subject(u)
+}
+
+// Nobody manages a user above them, also before the user has a membership: an invited
+// user is judged by the role of their open invitation. A user manager who cannot
+// invite an Admin cannot revoke, remove or re-invite (voiding the link of) a pending
+// Admin either; a pending Agent they could have invited themselves they can. An Admin
+// can do both.
+func TestPendingInvitationIsManagedByItsRole(t *testing.T) {
+	ctx := context.Background()
+	ops := map[string]func(e *env, actor access.Subject, inv authn.Invitation) error{
+		"RevokeInvitation": func(e *env, actor access.Subject, inv authn.Invitation) error {
+			return e.svc.RevokeInvitation(ctx, actor, inv.User.ID)
+		},
+		"Remove": func(e *env, actor access.Subject, inv authn.Invitation) error {
+			return e.svc.Remove(ctx, actor, inv.User.ID)
+		},
+		"re-Invite as Agent": func(e *env, actor access.Subject, inv authn.Invitation) error {
+			_, err := e.svc.Invite(ctx, actor, authn.InviteRequest{Email: inv.User.Email, Name: "Renamed", Role: e.roles[access.KindAgent]})
+			return err
+		},
+	}
+	pending := func(t *testing.T, e *env, email string, kind access.RoleKind) authn.Invitation {
+		t.Helper()
+		inv, err := e.svc.Invite(ctx, e.admin, authn.InviteRequest{Email: email, Name: "Pending", Role: e.roles[kind]})
+		require.NoError(t, err)
+		return inv
+	}
+	for name, op := range ops {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t)
+			mgr := e.userManager(t)
+
+			boss := pending(t, e, "boss@example.com", access.KindAdmin)
+			actionsBefore := e.actionsOn(t, boss.User.ID)
+			assert.ErrorIs(t, op(e, mgr, boss), authn.ErrForbidden, "a pending Admin is above a user manager")
+			open, err := e.store.OpenInvitation(ctx, e.tenant.ID, boss.User.ID, e.clock.Now())
+			require.NoError(t, err, "the Admin invitation is still open")
+			assert.Equal(t, boss.Ticket, open.ID, "and its link was not voided")
+			st, err := e.svc.Status(ctx, e.tenant.ID, boss.User.ID)
+			require.NoError(t, err)
+			assert.Equal(t, authn.StatusInvited, st)
+			assert.Equal(t, actionsBefore, e.actionsOn(t, boss.User.ID), "a refused change records no change event")
+
+			agent := pending(t, e, "agent@example.com", access.KindAgent)
+			assert.NoError(t, op(e, mgr, agent), "a pending Agent is not above a user manager")
+
+			assert.NoError(t, op(e, e.admin, boss), "an Admin manages a pending Admin")
+		})
+	}
+}
+
+// A user with neither a membership nor an open invitation (their membership was
+// removed through access, or their invitation revoked or expired) has no known role:
+// only who holds every right manages them.
+func TestUserWithoutRoleIsManagedByAdminsOnly(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	mgr := e.userManager(t)
+
+	former := e.onboard(t, "former@example.com", access.KindAdmin)
+	require.NoError(t, e.acc.RemoveMember(ctx, e.admin, former.ID))
+	assert.ErrorIs(t, e.svc.Block(ctx, mgr, former.ID), authn.ErrForbidden, "a former Admin's role is not known")
+	assert.ErrorIs(t, e.svc.Remove(ctx, mgr, former.ID), authn.ErrForbidden)
+	assert.ErrorIs(t, e.svc.ForcePasswordReset(ctx, mgr, former.ID), authn.ErrForbidden)
+
+	inv, err := e.svc.Invite(ctx, mgr, authn.InviteRequest{Email: "lapsed@example.com", Name: "Lapsed", Role: e.roles[access.KindAgent]})
+	require.NoError(t, err)
+	e.clock.Advance(authn.DefaultInvitationTTL + time.Second)
+	_, err = e.svc.Invite(ctx, mgr, authn.InviteRequest{Email: "lapsed@example.com", Name: "Lapsed", Role: e.roles[access.KindAgent]})
+	assert.ErrorIs(t, err, authn.ErrForbidden, "the expired invitation no longer says whom it was for")
+	assert.ErrorIs(t, e.svc.Remove(ctx, mgr, inv.User.ID), authn.ErrForbidden)
+
+	require.NoError(t, e.svc.Block(ctx, e.admin, former.ID))
+	_, err = e.svc.Invite(ctx, e.admin, authn.InviteRequest{Email: "lapsed@example.com", Name: "Lapsed", Role: e.roles[access.KindAgent]})
+	require.NoError(t, err, "an Admin re-invites")
+	assert.NoError(t, e.svc.Remove(ctx, mgr, inv.User.ID), "and the open Agent invitation makes the user a user manager's again")
+}
+
+// access.Service counts Admins as the store does: with authn wired over the same store,
+// it keeps the last Admin who can sign in, not only the last Admin member, so access
+// cannot take away the one active Admin while a blocked one remains.
+func TestAccessKeepsTheLastAdminWhoCanSignIn(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	a, b := e.onlyAuthnAdmins(t)
+	system := access.System(e.tenant.ID)
+	require.NoError(t, e.svc.Block(ctx, e.subject(a), b.ID))
+
+	assert.ErrorIs(t, e.acc.RemoveMember(ctx, system, a.ID), access.ErrLastAdmin)
+	_, err := e.acc.SetMember(ctx, system, a.ID, e.roles[access.KindAgent])
+	assert.ErrorIs(t, err, access.ErrLastAdmin)
+	role, ok := e.roleOf(t, a.ID)
+	assert.True(t, ok)
+	assert.Equal(t, e.roles[access.KindAdmin], role, "a is still Admin")
+
+	require.NoError(t, e.svc.Unblock(ctx, e.subject(a), b.ID))
+	_, err = e.acc.SetMember(ctx, system, a.ID, e.roles[access.KindAgent])
+	require.NoError(t, err, "with b active, a can be demoted")
+	_, err = e.acc.SetMember(ctx, system, a.ID, e.roles[access.KindAdmin])
+	require.NoError(t, err)
+	require.NoError(t, e.acc.RemoveMember(ctx, system, a.ID), "and removed")
 }

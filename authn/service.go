@@ -171,10 +171,51 @@ func (s *Service) authorizeOver(ctx context.Context, actor access.Subject, targe
 	if target == actor.User {
 		return nil, fmt.Errorf("%w: users cannot change their own access", ErrForbidden)
 	}
-	if role, ok := p.Role(target); ok && !p.CanAssignRole(actor, role.ID) {
-		return nil, fmt.Errorf("%w: the user holds rights the actor does not", ErrForbidden)
+	if err := s.canManage(ctx, p, actor, target); err != nil {
+		return nil, err
 	}
 	return p, nil
+}
+
+// canManage checks that actor holds every right of the role target is judged by (see
+// [Service.judgedRole]).
+func (s *Service) canManage(ctx context.Context, p *access.Policy, actor access.Subject, target uuid.UUID) error {
+	role, err := s.judgedRole(ctx, p, actor.Tenant, target)
+	if err != nil {
+		return err
+	}
+	if !p.CanAssignRole(actor, role) {
+		return fmt.Errorf("%w: the user holds rights the actor does not", ErrForbidden)
+	}
+	return nil
+}
+
+// judgedRole returns the role whose rights an actor must hold to manage target: the
+// target's tenant role if they are a member; otherwise the role their open invitation
+// promises (an invited user has no membership until they accept, so that inviting
+// someone as Admin does not make them manageable by every user manager); otherwise,
+// or when that role no longer exists, the tenant's Admin role. Failing closed covers
+// a user whose membership was removed (their former role is not known) and an
+// invitation that expired: only those who hold every right manage them.
+func (s *Service) judgedRole(ctx context.Context, p *access.Policy, tenant, target uuid.UUID) (uuid.UUID, error) {
+	if role, ok := p.Role(target); ok {
+		return role.ID, nil
+	}
+	t, err := s.store.OpenInvitation(ctx, tenant, target, s.now())
+	switch {
+	case err == nil:
+		if roleName(p, t.Role) != "" {
+			return t.Role, nil
+		}
+	case !errors.Is(err, storage.ErrNotFound):
+		return uuid.Nil, fmt.Errorf("authn: open invitation: %w", err)
+	}
+	for _, r := range p.Roles() {
+		if r.Kind == access.KindAdmin {
+			return r.ID, nil
+		}
+	}
+	return uuid.Nil, fmt.Errorf("%w: the tenant has no Admin role", ErrForbidden)
 }
 
 func actorOf(p *access.Policy, actor access.Subject) audit.Actor {
@@ -213,8 +254,11 @@ type Invitation struct {
 }
 
 // Invite invites a user by e-mail, or re-invites an invited user (voiding the earlier
-// link). It needs UserManagement and every right of the role. The link is valid for the
-// tenant's InvitationTTL (7 days by default) and is mailed; it is never returned.
+// link). It needs UserManagement and every right of the role; a re-invite also needs
+// every right of the role the pending invitation promises (of the Admin role if it
+// expired), so that nobody voids the invitation of a user above them. The link is
+// valid for the tenant's InvitationTTL (7 days by default) and is mailed; it is never
+// returned.
 func (s *Service) Invite(ctx context.Context, actor access.Subject, req InviteRequest) (Invitation, error) {
 	p, err := s.authorize(ctx, actor, access.UserManagement)
 	if err != nil {
@@ -255,6 +299,12 @@ func (s *Service) Invite(ctx context.Context, actor access.Subject, req InviteRe
 	case u.Status != StatusInvited:
 		return Invitation{}, ErrUserExists
 	default:
+		// A re-invite voids the pending link: only who could manage the user it invites
+		// (by the role of that invitation) may do it. The invitation is read after the
+		// user, so a re-invite meanwhile makes CreateInvitation stale.
+		if err := s.canManage(ctx, p, actor, u.ID); err != nil {
+			return Invitation{}, err
+		}
 		u.Name, u.UpdatedAt = name, now
 	}
 	token, hash, err := newLinkToken(s.opts.Rand, PurposeInvitation, actor.Tenant)
@@ -412,7 +462,8 @@ func (s *Service) useTicket(ctx context.Context, purpose Purpose, token string, 
 	return u, t.Tenant, nil
 }
 
-// RevokeInvitation voids a user's open invitation links. It needs UserManagement.
+// RevokeInvitation voids a user's open invitation links. It needs UserManagement and
+// every right of the role the invitation promises (see [Service.Remove] for the rule).
 func (s *Service) RevokeInvitation(ctx context.Context, actor access.Subject, user uuid.UUID) error {
 	p, err := s.authorizeOver(ctx, actor, user)
 	if err != nil {

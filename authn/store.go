@@ -42,6 +42,11 @@ type Store interface {
 	CreateTicket(ctx context.Context, t Ticket, clearPassword bool, ev audit.Event) error
 	// Ticket returns the ticket of this purpose with this token hash.
 	Ticket(ctx context.Context, tenant uuid.UUID, purpose Purpose, tokenHash [32]byte) (Ticket, error)
+	// OpenInvitation returns the user's newest invitation (greatest CreatedAt, then
+	// greatest ID) that is open at now (Ticket.Open), or storage.ErrNotFound if the user
+	// has none (an unknown user or tenant included). The role it promises is the one
+	// the service judges a user without a membership by.
+	OpenInvitation(ctx context.Context, tenant, user uuid.UUID, now time.Time) (Ticket, error)
 	// RevokeTickets revokes the user's open tickets of a purpose at `at` and returns
 	// how many were revoked.
 	RevokeTickets(ctx context.Context, tenant, user uuid.UUID, purpose Purpose, at time.Time, ev audit.Event) (int, error)

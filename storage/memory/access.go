@@ -253,7 +253,9 @@ func (s *Store) DeleteProject(ctx context.Context, tenant, id uuid.UUID, ev audi
 }
 
 // SetMember creates or replaces the user's tenant membership; CreatedAt is kept on
-// replace. A role that is not the tenant's is storage.ErrNotFound.
+// replace. A role that is not the tenant's is storage.ErrNotFound. Giving the tenant's
+// last Admin member, or its last Admin who can sign in, a role of another kind is
+// access.ErrLastAdmin (see lastAdmin).
 func (s *Store) SetMember(ctx context.Context, m access.Member, ev audit.Event) error {
 	return s.mutate(ctx, m.Tenant, ev, func(ts *tenantState) error {
 		if _, ok := ts.roles[m.Role]; !ok {
@@ -262,7 +264,7 @@ func (s *Store) SetMember(ctx context.Context, m access.Member, ev audit.Event) 
 		m.CreatedAt, m.UpdatedAt = utc(m.CreatedAt), utc(m.UpdatedAt)
 		if cur, ok := ts.members[m.User]; ok {
 			m.CreatedAt = cur.CreatedAt
-			if ts.roles[m.Role].Kind != access.KindAdmin && ts.lastAdmin(m.User) {
+			if ts.roles[m.Role].Kind != access.KindAdmin && ts.lastAdmin(s.accountsOf(m.Tenant), m.User) {
 				return access.ErrLastAdmin
 			}
 		}
@@ -295,13 +297,14 @@ func (s *Store) Members(ctx context.Context, tenant uuid.UUID) ([]access.Member,
 }
 
 // RemoveMember deletes the user's tenant membership and all their project memberships,
-// or returns storage.ErrNotFound.
+// or returns storage.ErrNotFound. Removing the tenant's last Admin member, or its last
+// Admin who can sign in, is access.ErrLastAdmin (see lastAdmin).
 func (s *Store) RemoveMember(ctx context.Context, tenant, user uuid.UUID, ev audit.Event) error {
 	return s.mutate(ctx, tenant, ev, func(ts *tenantState) error {
 		if _, ok := ts.members[user]; !ok {
 			return notFound("member", user)
 		}
-		if ts.lastAdmin(user) {
+		if ts.lastAdmin(s.accountsOf(tenant), user) {
 			return access.ErrLastAdmin
 		}
 		delete(ts.members, user)
@@ -576,16 +579,13 @@ func stale(what string, id uuid.UUID, version int64) error {
 	return fmt.Errorf("memory: %s %s version %d: %w", what, id, version, storage.ErrStale)
 }
 
-// lastAdmin reports whether user is the tenant's only member whose role is of the
-// Admin kind.
-func (ts *tenantState) lastAdmin(user uuid.UUID) bool {
-	if ts.roles[ts.members[user].Role].Kind != access.KindAdmin {
-		return false
-	}
-	for u, m := range ts.members {
-		if u != user && ts.roles[m.Role].Kind == access.KindAdmin {
-			return false
-		}
-	}
-	return true
+// lastAdmin reports whether taking user out of the tenant's Admin members (removing
+// their membership, giving them a role of another kind, deleting their account) would
+// leave the tenant without an Admin: user is an Admin member, and no other Admin member
+// would remain, or user can sign in and no other Admin who can sign in would remain
+// (see adminsBesides). It is the one last-Admin rule of SetMember, RemoveMember and
+// DeleteUser; as holds the tenant's accounts (noAccounts if it has none).
+func (ts *tenantState) lastAdmin(as *authnState, user uuid.UUID) bool {
+	self, others, othersSignIn := ts.adminsBesides(as, user)
+	return self && (others == 0 || canSignIn(as, user) && othersSignIn == 0)
 }

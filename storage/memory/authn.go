@@ -41,10 +41,11 @@ var _ authn.Store = (*Store)(nil)
 //     ReplacePasswordHash change the password hash only (not Version nor UpdatedAt:
 //     the hash has its own compare-and-swap).
 //   - Settings durations are kept to the microsecond, like the SQL adapters.
-//   - The last-Admin rule of access.Store holds here too (see adminsBesides): DeleteUser
-//     of the tenant's last Admin member, or of its last Admin who can sign in, and
-//     SetStatus taking sign-in (active to another status) from its last Admin who can
-//     sign in, are access.ErrLastAdmin and change nothing.
+//   - One last-Admin rule holds for access and authn alike (see lastAdmin and
+//     adminsBesides): SetMember demoting, RemoveMember and DeleteUser of the tenant's
+//     last Admin member, or of its last Admin who can sign in, and SetStatus taking
+//     sign-in (active to another status) from its last Admin who can sign in, are
+//     access.ErrLastAdmin and change nothing.
 //   - PurgeCandidates lists the oldest StatusAt first; a stored Retention of zero or
 //     less means authn.DefaultRetention; limit <= 0 returns nothing.
 
@@ -196,6 +197,30 @@ func (s *Store) Ticket(ctx context.Context, tenant uuid.UUID, purpose authn.Purp
 			return fmt.Errorf("memory: ticket: %w", storage.ErrNotFound)
 		}
 		t = cloneTicket(as.tickets[id])
+		return nil
+	})
+	return t, err
+}
+
+// OpenInvitation returns the user's newest invitation open at now (greatest CreatedAt,
+// then greatest ID), or storage.ErrNotFound if there is none.
+func (s *Store) OpenInvitation(ctx context.Context, tenant, user uuid.UUID, now time.Time) (authn.Ticket, error) {
+	var t authn.Ticket
+	err := s.readAccounts(ctx, tenant, func(as *authnState) error {
+		found := false
+		for _, c := range as.tickets {
+			if c.User != user || c.Purpose != authn.PurposeInvitation || !c.Open(now) {
+				continue
+			}
+			if !found || c.CreatedAt.After(t.CreatedAt) ||
+				c.CreatedAt.Equal(t.CreatedAt) && bytes.Compare(c.ID[:], t.ID[:]) > 0 {
+				t, found = c, true
+			}
+		}
+		if !found {
+			return fmt.Errorf("memory: open invitation of user %s: %w", user, storage.ErrNotFound)
+		}
+		t = cloneTicket(t)
 		return nil
 	})
 	return t, err
@@ -439,8 +464,7 @@ func (s *Store) DeleteUser(ctx context.Context, tenant, user uuid.UUID, from []a
 		case cur.Status == authn.StatusDeleted || !slices.Contains(from, cur.Status):
 			return false, fmt.Errorf("memory: user %s is %s: %w", user, cur.Status, authn.ErrInvalidTransition)
 		}
-		if self, others, othersSignIn := ts.adminsBesides(as, user); self &&
-			(others == 0 || cur.Status == authn.StatusActive && othersSignIn == 0) {
+		if ts.lastAdmin(as, user) {
 			return false, fmt.Errorf("memory: user %s is the last Admin: %w", user, access.ErrLastAdmin)
 		}
 		at := utc(at)
@@ -516,11 +540,7 @@ func (s *Store) PurgeCandidates(ctx context.Context, now time.Time, limit int) (
 // is storage.ErrNotFound. fn must copy what it returns.
 func (s *Store) readAccounts(ctx context.Context, tenant uuid.UUID, fn func(*authnState) error) error {
 	return s.read(ctx, tenant, func(*tenantState) error {
-		as := s.accounts[tenant]
-		if as == nil {
-			as = noAccounts
-		}
-		return fn(as)
+		return fn(s.accountsOf(tenant))
 	})
 }
 
@@ -601,8 +621,8 @@ func (as *authnState) openTicket(purpose authn.Purpose, tokenHash [32]byte, now 
 // adminsBesides reports whether user is a member of the tenant whose role is of the
 // Admin kind, and counts the other such members: all of them, and those who can sign
 // in (their authn user is active, or they have no authn user: a host may use access
-// without authn). DeleteUser and SetStatus keep the last Admin with it, as SetMember
-// and RemoveMember do with lastAdmin.
+// without authn). SetStatus keeps the last Admin who can sign in with it; lastAdmin
+// builds the rule of SetMember, RemoveMember and DeleteUser on it.
 func (ts *tenantState) adminsBesides(as *authnState, user uuid.UUID) (self bool, others, othersSignIn int) {
 	for u, m := range ts.members {
 		if ts.roles[m.Role].Kind != access.KindAdmin {
@@ -613,11 +633,27 @@ func (ts *tenantState) adminsBesides(as *authnState, user uuid.UUID) (self bool,
 			continue
 		}
 		others++
-		if acc, ok := as.users[u]; !ok || acc.Status == authn.StatusActive {
+		if canSignIn(as, u) {
 			othersSignIn++
 		}
 	}
 	return self, others, othersSignIn
+}
+
+// canSignIn reports whether a member can sign in as far as authn is concerned: their
+// user is active, or they have no authn user (a host may use access without authn).
+func canSignIn(as *authnState, user uuid.UUID) bool {
+	acc, ok := as.users[user]
+	return !ok || acc.Status == authn.StatusActive
+}
+
+// accountsOf returns the tenant's accounts, or noAccounts if it never stored one. The
+// caller holds the store's lock.
+func (s *Store) accountsOf(tenant uuid.UUID) *authnState {
+	if as := s.accounts[tenant]; as != nil {
+		return as
+	}
+	return noAccounts
 }
 
 // checkTransition refuses a SetStatus that could never succeed.

@@ -386,7 +386,8 @@ func scanMembers(rows *sql.Rows) (access.Member, error) { return scanMember(rows
 
 // SetMember creates or replaces the user's tenant membership; on replace, the stored
 // CreatedAt is kept. m.Role must be a role of the tenant (storage.ErrNotFound
-// otherwise).
+// otherwise). Giving the tenant's last Admin member, or its last Admin who can sign in,
+// a role of another kind is access.ErrLastAdmin (see notLastAdmin).
 func (s *Store) SetMember(ctx context.Context, m access.Member, ev audit.Event) error {
 	return s.mutate(ctx, "set member", m.Tenant, ev, func(tx *sql.Tx) error {
 		var kind string
@@ -441,7 +442,8 @@ func members(ctx context.Context, q queryer, tenant uuid.UUID) ([]access.Member,
 }
 
 // RemoveMember deletes the user's tenant membership and all their project memberships,
-// or returns storage.ErrNotFound.
+// or returns storage.ErrNotFound. Removing the tenant's last Admin member, or its last
+// Admin who can sign in, is access.ErrLastAdmin (see notLastAdmin).
 func (s *Store) RemoveMember(ctx context.Context, tenant, user uuid.UUID, ev audit.Event) error {
 	return s.mutate(ctx, "remove member", tenant, ev, func(tx *sql.Tx) error {
 		if err := notLastAdmin(ctx, tx, tenant, user); err != nil {
@@ -641,20 +643,20 @@ func scanTenantPolicy(r scanner) (tenantPolicy, error) {
 	return t, err
 }
 
-// notLastAdmin returns access.ErrLastAdmin if user is the tenant's only member whose
-// role is of the Admin kind. It runs inside the mutation's transaction, after the tenant
-// row is locked (PostgreSQL) or the write lock taken (SQLite), so concurrent demotions
-// are serialised and at most all but one succeed.
+// notLastAdmin returns access.ErrLastAdmin if taking user out of the tenant's Admin
+// members (removing their membership, giving them a role of another kind, deleting
+// their account) would leave the tenant without an Admin: user is an Admin member, and
+// no other Admin member would remain, or user can sign in and no other Admin who can
+// sign in would remain (see adminsBesides). It is the one last-Admin rule of
+// SetMember, RemoveMember and DeleteUser. It runs inside the mutation's transaction,
+// after the tenant row is locked (PostgreSQL) or the write lock taken (SQLite), so
+// concurrent demotions and removals are serialised and at most all but one succeed.
 func notLastAdmin(ctx context.Context, tx *sql.Tx, tenant, user uuid.UUID) error {
-	var self, admins int
-	err := tx.QueryRowContext(ctx,
-		"SELECT COALESCE(SUM(CASE WHEN m.user_id = $2 THEN 1 ELSE 0 END), 0), COUNT(*) FROM cs_members m "+
-			"JOIN cs_roles r ON r.tenant_id = m.tenant_id AND r.id = m.role_id "+
-			"WHERE m.tenant_id = $1 AND r.kind = 'admin'", tenant, user).Scan(&self, &admins)
+	a, err := adminsBesides(ctx, tx, tenant, user)
 	if err != nil {
 		return err
 	}
-	if self == 1 && admins == 1 {
+	if a.self && (a.others == 0 || a.selfSignIn && a.othersSignIn == 0) {
 		return access.ErrLastAdmin
 	}
 	return nil

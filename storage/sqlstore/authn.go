@@ -48,7 +48,8 @@ var _ authn.Store = (*Store)(nil)
 // authn.ErrInvalidTransition), and DeleteUser erases the e-mail kept in the user's
 // tickets; settings durations keep microseconds; PurgeCandidates lists the oldest first
 // and treats a stored Retention of zero as authn.DefaultRetention; DeleteUser and
-// SetStatus keep the tenant's last Admin (access.ErrLastAdmin, see adminsBesides).
+// SetStatus keep the tenant's last Admin (access.ErrLastAdmin) by the rule SetMember
+// and RemoveMember follow (see notLastAdmin and adminsBesides).
 
 // errTicketMismatch reports a ticket handed to a method it does not belong to: an
 // invitation given to CreateTicket, a ticket of another user given to
@@ -347,8 +348,8 @@ func (s *Store) SetStatus(ctx context.Context, tenant, user uuid.UUID, from, to 
 		}
 		// Under the tenant lock, so that of two Admins blocking each other one is refused;
 		// the error rolls the UPDATE back.
-		self, _, othersSignIn, err := adminsBesides(ctx, tx, tenant, user)
-		if err == nil && self && othersSignIn == 0 {
+		a, err := adminsBesides(ctx, tx, tenant, user)
+		if err == nil && a.self && a.othersSignIn == 0 {
 			err = access.ErrLastAdmin
 		}
 		return err
@@ -371,12 +372,8 @@ func (s *Store) DeleteUser(ctx context.Context, tenant, user uuid.UUID, from []a
 		if st == authn.StatusDeleted || !slices.Contains(from, st) {
 			return authn.ErrInvalidTransition
 		}
-		self, others, othersSignIn, err := adminsBesides(ctx, tx, tenant, user)
-		if err != nil {
+		if err := notLastAdmin(ctx, tx, tenant, user); err != nil {
 			return err
-		}
-		if self && (others == 0 || st == authn.StatusActive && othersSignIn == 0) {
-			return access.ErrLastAdmin
 		}
 		res, err := tx.ExecContext(ctx,
 			"UPDATE cs_users SET status = 'deleted', deleted_reason = $4, email = '', name = '', password_hash = '', "+
@@ -405,24 +402,35 @@ func (s *Store) DeleteUser(ctx context.Context, tenant, user uuid.UUID, from []a
 	})
 }
 
+// admins is what adminsBesides counts.
+type admins struct {
+	self         bool // user is an Admin member
+	selfSignIn   bool // and can sign in
+	others       int  // the other Admin members
+	othersSignIn int  // those of them who can sign in
+}
+
 // adminsBesides reports whether user is a member of the tenant whose role is of the
 // Admin kind, and counts the other such members: all of them, and those who can sign
 // in (their authn user is active, or they have no authn user: a host may use access
-// without authn). DeleteUser and SetStatus keep the last Admin with it, as SetMember
-// and RemoveMember do with notLastAdmin; like that, it runs inside the mutation's
-// transaction after the tenant's row is locked (SQLite: the write lock taken), so the
-// count still holds at commit and of two Admins removing or blocking each other one is
-// refused.
-func adminsBesides(ctx context.Context, tx *sql.Tx, tenant, user uuid.UUID) (self bool, others, othersSignIn int, err error) {
-	var n int
-	err = tx.QueryRowContext(ctx,
+// without authn). SetStatus keeps the last Admin who can sign in with it; notLastAdmin
+// builds the rule of SetMember, RemoveMember and DeleteUser on it. It runs inside the
+// mutation's transaction after the tenant's row is locked (SQLite: the write lock
+// taken), so the count still holds at commit and of two Admins removing or blocking
+// each other one is refused.
+func adminsBesides(ctx context.Context, tx *sql.Tx, tenant, user uuid.UUID) (admins, error) {
+	var a admins
+	var self, selfSignIn int
+	err := tx.QueryRowContext(ctx,
 		"SELECT COALESCE(SUM(CASE WHEN m.user_id = $2 THEN 1 ELSE 0 END), 0), "+
+			"COALESCE(SUM(CASE WHEN m.user_id = $2 AND (u.id IS NULL OR u.status = 'active') THEN 1 ELSE 0 END), 0), "+
 			"COALESCE(SUM(CASE WHEN m.user_id <> $2 THEN 1 ELSE 0 END), 0), "+
 			"COALESCE(SUM(CASE WHEN m.user_id <> $2 AND (u.id IS NULL OR u.status = 'active') THEN 1 ELSE 0 END), 0) "+
 			"FROM cs_members m JOIN cs_roles r ON r.tenant_id = m.tenant_id AND r.id = m.role_id "+
 			"LEFT JOIN cs_users u ON u.tenant_id = m.tenant_id AND u.id = m.user_id "+
-			"WHERE m.tenant_id = $1 AND r.kind = 'admin'", tenant, user).Scan(&n, &others, &othersSignIn)
-	return n > 0, others, othersSignIn, err
+			"WHERE m.tenant_id = $1 AND r.kind = 'admin'", tenant, user).Scan(&self, &selfSignIn, &a.others, &a.othersSignIn)
+	a.self, a.selfSignIn = self > 0, selfSignIn > 0
+	return a, err
 }
 
 // PurgeCandidates returns up to limit archived users of any tenant whose StatusAt is
@@ -569,6 +577,20 @@ func (s *Store) Ticket(ctx context.Context, tenant uuid.UUID, purpose authn.Purp
 		tenant, string(purpose), tokenHash[:]))
 	if err != nil {
 		return authn.Ticket{}, wrapRead("ticket", err)
+	}
+	return t, nil
+}
+
+// OpenInvitation returns the user's newest invitation open at now (greatest
+// created_at, then greatest ID), or storage.ErrNotFound if there is none. The
+// "open" condition is the one revokeTickets and consumeTicket use.
+func (s *Store) OpenInvitation(ctx context.Context, tenant, user uuid.UUID, now time.Time) (authn.Ticket, error) {
+	t, err := scanTicket(s.db.QueryRowContext(ctx,
+		"SELECT "+s.ticketColumns()+" FROM cs_tickets WHERE tenant_id = $1 AND user_id = $2 AND purpose = $3 "+
+			"AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $4 ORDER BY created_at DESC, id DESC LIMIT 1",
+		tenant, user, string(authn.PurposeInvitation), s.d.timeArg(now)))
+	if err != nil {
+		return authn.Ticket{}, wrapRead("open invitation", err)
 	}
 	return t, nil
 }

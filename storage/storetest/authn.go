@@ -53,7 +53,12 @@ import (
 //   - DeleteUser and SetStatus keep the last Admin as access.Store does, answering
 //     access.ErrLastAdmin and changing nothing (see lastAdminCases): an Admin member
 //     whose authn user is active, or who has no authn user, counts as one who can sign
-//     in.
+//     in. access.Store's SetMember and RemoveMember count the same way in a store
+//     that keeps accounts: they keep the last Admin who can sign in, not only the last
+//     Admin member.
+//   - OpenInvitation's "newest" breaks a tie of CreatedAt by the greater ticket ID
+//     (byte-wise); the suite never stores two open invitations of one user, since a
+//     re-invite revokes the earlier one.
 func authnGroups() []group {
 	return []group{
 		{"settings", settingsCases},
@@ -545,6 +550,60 @@ var invitationCases = []testCase{
 		got, err := f.s.Authn.AcceptInvitation(f.ctx, tn.ID, second.TokenHash, at(25*time.Hour), hashOf("x"), changeEvent(t, tn.ID, "user.accept"))
 		require.NoError(t, err, "the new link works")
 		assert.Equal(t, authn.StatusActive, got.Status)
+	}},
+	// OpenInvitation is how the service judges a user who has no membership yet (an
+	// invited user) by the role their pending invitation promises.
+	{"OpenInvitation returns the user's newest open invitation, every field, and no other user's", func(t *testing.T, f *fx) {
+		tn := f.createTenant("Acme")
+		p := f.createProject(tn.ID, "Sales")
+		u, first := f.invite(tn, "ann@example.com", p.ID)
+		f.invite(tn, "bob@example.com") // another user's invitation, newer
+		got, err := f.s.Authn.OpenInvitation(f.ctx, tn.ID, u.ID, acceptedAt)
+		require.NoError(t, err)
+		assertTicket(t, first, got)
+
+		re := u
+		re.UpdatedAt = at(24 * time.Hour)
+		second := invitationValue(re, tn.Admin.ID)
+		second.CreatedAt, second.ExpiresAt = at(24*time.Hour), at(24*time.Hour+invitedTTL)
+		require.NoError(t, f.s.Authn.CreateInvitation(f.ctx, re, second, changeEvent(t, tn.ID, "user.reinvite")))
+		got, err = f.s.Authn.OpenInvitation(f.ctx, tn.ID, u.ID, at(25*time.Hour))
+		require.NoError(t, err)
+		assertTicket(t, second, got)
+		assert.Equal(t, tn.Admin.ID, got.Role, "the re-invite's role, not the first one's")
+		// Open is strict: the last microsecond before ExpiresAt still counts.
+		got, err = f.s.Authn.OpenInvitation(f.ctx, tn.ID, u.ID, second.ExpiresAt.Add(-time.Microsecond))
+		require.NoError(t, err)
+		assert.Equal(t, second.ID, got.ID)
+	}},
+	{"OpenInvitation of a user whose invitation expired, was used or revoked, of an unknown user or of another tenant is ErrNotFound", func(t *testing.T, f *fx) {
+		tn, other := f.createTenant("Acme"), f.createTenant("Other")
+		expired, expiredTk := f.invite(tn, "ann@example.com")
+		active, _ := f.activeUser(tn, "bob@example.com")
+		f.createReset(active) // open, but not an invitation
+		revoked, _ := f.invite(tn, "cid@example.com")
+		_, err := f.s.Authn.RevokeTickets(f.ctx, tn.ID, revoked.ID, authn.PurposeInvitation, acceptedAt, changeEvent(t, tn.ID, "invitation.revoke"))
+		require.NoError(t, err)
+		pending, _ := f.invite(tn, "dan@example.com")
+
+		cases := []struct {
+			name         string
+			tenant, user uuid.UUID
+			now          time.Time
+		}{
+			{"expired (at ExpiresAt)", tn.ID, expired.ID, expiredTk.ExpiresAt},
+			{"used", tn.ID, active.ID, resetAt},
+			{"revoked", tn.ID, revoked.ID, resetAt},
+			{"unknown user", tn.ID, newID(), resetAt},
+			{"another tenant's user", other.ID, pending.ID, resetAt},
+			{"unknown tenant", newID(), pending.ID, resetAt},
+		}
+		for _, c := range cases {
+			_, err := f.s.Authn.OpenInvitation(f.ctx, c.tenant, c.user, c.now)
+			assert.ErrorIs(t, err, storage.ErrNotFound, c.name)
+		}
+		_, err = f.s.Authn.OpenInvitation(f.ctx, tn.ID, pending.ID, resetAt)
+		assert.NoError(t, err, "the open one is found in its own tenant")
 	}},
 	{"re-inviting with a stale Version, a user who is no longer invited or an unknown user fails and changes nothing", func(t *testing.T, f *fx) {
 		tn := f.createTenant("Acme")
@@ -1170,6 +1229,7 @@ var authnIsolationCases = []testCase{
 		_, notFound["PasswordHash"] = f.s.Authn.PasswordHash(f.ctx, b.ID, a.Active.ID)
 		_, notFound["Ticket"] = f.s.Authn.Ticket(f.ctx, b.ID, authn.PurposeInvitation, a.Invitation.TokenHash)
 		_, notFound["Ticket (reset)"] = f.s.Authn.Ticket(f.ctx, b.ID, authn.PurposePasswordReset, a.Reset.TokenHash)
+		_, notFound["OpenInvitation"] = f.s.Authn.OpenInvitation(f.ctx, b.ID, a.Invited.ID, acceptedAt)
 		_, notFound["RevokeTickets"] = f.s.Authn.RevokeTickets(f.ctx, b.ID, a.Active.ID, authn.PurposePasswordReset, resetAt, ev("user.revoke_links"))
 		upd := a.Active
 		upd.Tenant, upd.Name = b.ID, "Hijacked"

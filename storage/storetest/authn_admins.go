@@ -27,6 +27,11 @@ import (
 // sign in would remain; SetStatus from active to another status refuses when no other
 // Admin who can sign in would remain. Moves between statuses that are not active, and
 // moves to active, are never refused by this rule.
+//
+// It is one rule: access.Store's RemoveMember, and SetMember giving an Admin a role of
+// another kind, refuse exactly as DeleteUser does (a store that keeps accounts counts
+// the Admins who can sign in, not only the Admin members), so that access cannot take
+// away the only Admin who can sign in while a blocked or archived one remains.
 
 // activeAdmin stores a user of tn who accepted an invitation to the Admin role.
 func (f *fx) activeAdmin(tn tenantFx, email string) authn.User {
@@ -71,6 +76,12 @@ func (f *fx) adminMembers(tn tenantFx) []uuid.UUID {
 	return out
 }
 
+// setRole is the SetMember that gives user the role, as access.Service would.
+func (f *fx) setRole(tenant, user, role uuid.UUID, ev audit.Event) error {
+	return f.s.Access.SetMember(f.ctx, access.Member{Tenant: tenant, User: user, Role: role,
+		CreatedAt: later, UpdatedAt: later}, ev)
+}
+
 // assertNoEvent checks that the tenant's audit trail holds no event with id.
 func (f *fx) assertNoEvent(tenant, id uuid.UUID, msgAndArgs ...any) {
 	f.t.Helper()
@@ -92,17 +103,23 @@ var lastAdminCases = []testCase{
 		f.assertAccountsUnchanged(before, tn.ID, "a refused DeleteUser changes nothing and appends no event")
 		f.assertNoEvent(tn.ID, ev.ID)
 
-		// A second Admin who is blocked, then archived: the first Admin's membership
-		// goes through access (which counts members only), leaving the archived user
-		// the last Admin member. Deleting them, as Purge would, is refused too.
-		b := f.activeAdmin(tn, "bob@example.com")
-		b = f.setStatus(b, authn.StatusBlocked, later)
-		require.NoError(t, f.s.Access.RemoveMember(f.ctx, tn.ID, a.ID, changeEvent(t, tn.ID, "member.remove")))
-		for _, to := range []authn.Status{authn.StatusBlocked, authn.StatusArchived} {
+		// Another user's deletion is not this rule's business.
+		require.NoError(t, f.s.Authn.DeleteUser(f.ctx, tn.ID, agent.ID, everyStatus, authn.ReasonRemoved, later, changeEvent(t, tn.ID, "user.remove")))
+
+		// The last Admin member cannot sign in. Once an Admin can sign in the rule keeps
+		// one who can, so this arises from an account that never was active: an invited
+		// user given the Admin role through SetMember (a promotion is never refused),
+		// then moved to blocked and archived (moves from a status other than active are
+		// never refused). Deleting them, whatever their status, as Purge would, is
+		// refused too.
+		tn = f.createTenant("Beta")
+		b, _ := f.inviteTo(tn.ID, tn.Agent.ID, "bob@example.com")
+		require.NoError(t, f.setRole(tn.ID, b.ID, tn.Admin.ID, changeEvent(t, tn.ID, "member.set_role")))
+		for _, to := range []authn.Status{authn.StatusInvited, authn.StatusBlocked, authn.StatusArchived} {
 			if b.Status != to {
 				b = f.setStatus(b, to, later)
 			}
-			before := f.accounts(tn.ID, []uuid.UUID{a.ID, b.ID, agent.ID})
+			before := f.accounts(tn.ID, []uuid.UUID{b.ID})
 			ev := changeEvent(t, tn.ID, "user.purge")
 			err := f.s.Authn.DeleteUser(f.ctx, tn.ID, b.ID, everyStatus, authn.ReasonRetention, later, ev)
 			assert.ErrorIs(t, err, access.ErrLastAdmin, "the only Admin member, %s", to)
@@ -110,8 +127,6 @@ var lastAdminCases = []testCase{
 			f.assertNoEvent(tn.ID, ev.ID)
 		}
 
-		// Another user's deletion is not this rule's business.
-		require.NoError(t, f.s.Authn.DeleteUser(f.ctx, tn.ID, agent.ID, everyStatus, authn.ReasonRemoved, later, changeEvent(t, tn.ID, "user.remove")))
 		// With another Admin member (no authn user), the archived Admin can go.
 		other := f.setMember(tn.ID, tn.Admin.ID)
 		require.NoError(t, f.s.Authn.DeleteUser(f.ctx, tn.ID, b.ID, everyStatus, authn.ReasonRetention, later, changeEvent(t, tn.ID, "user.purge")))
@@ -235,5 +250,57 @@ var lastAdminCases = []testCase{
 				assert.True(t, slices.Contains(admins, []uuid.UUID{b.ID, a.ID}[winner]), "round %d: the loser's Admin stays", round)
 			}
 		}
+	}},
+	{"RemoveMember and SetMember of the last Admin who can sign in are ErrLastAdmin while the other Admins are blocked or archived", func(t *testing.T, f *fx) {
+		tn := f.createTenant("Acme")
+		a := f.activeAdmin(tn, "ann@example.com")
+		b := f.setStatus(f.activeAdmin(tn, "bob@example.com"), authn.StatusBlocked, later)
+		for _, st := range []authn.Status{authn.StatusBlocked, authn.StatusArchived} {
+			if b.Status != st {
+				b = f.setStatus(b, st, later)
+			}
+			before := f.accounts(tn.ID, []uuid.UUID{a.ID, b.ID})
+			ev := changeEvent(t, tn.ID, "member.remove")
+			assert.ErrorIs(t, f.s.Access.RemoveMember(f.ctx, tn.ID, a.ID, ev), access.ErrLastAdmin,
+				"removing the active Admin would leave only a %s one", st)
+			f.assertNoEvent(tn.ID, ev.ID)
+			for _, role := range []access.Role{tn.Agent, tn.Supervisor} {
+				ev := changeEvent(t, tn.ID, "member.set_role")
+				assert.ErrorIs(t, f.setRole(tn.ID, a.ID, role.ID, ev), access.ErrLastAdmin,
+					"demoting the active Admin to %s would leave only a %s one", role.Name, st)
+				f.assertNoEvent(tn.ID, ev.ID)
+			}
+			f.assertAccountsUnchanged(before, tn.ID, "a refused change changes nothing and appends no event (%s)", st)
+		}
+		assert.Equal(t, []uuid.UUID{a.ID}, f.signInAdmins(tn))
+
+		// The Admin who cannot sign in is not the last one who can: they may go.
+		require.NoError(t, f.setRole(tn.ID, b.ID, tn.Agent.ID, changeEvent(t, tn.ID, "member.set_role")))
+		assert.Equal(t, []uuid.UUID{a.ID}, f.adminMembers(tn))
+		// An Admin member without an authn user can sign in (by the host's means).
+		other := f.setMember(tn.ID, tn.Admin.ID)
+		require.NoError(t, f.setRole(tn.ID, a.ID, tn.Agent.ID, changeEvent(t, tn.ID, "member.set_role")))
+		assert.Equal(t, []uuid.UUID{other.User}, f.signInAdmins(tn))
+	}},
+	{"RemoveMember and SetMember of an active Admin succeed while another Admin is active", func(t *testing.T, f *fx) {
+		tn := f.createTenant("Acme")
+		a := f.activeAdmin(tn, "ann@example.com")
+		b := f.setStatus(f.activeAdmin(tn, "bob@example.com"), authn.StatusBlocked, later)
+		f.setStatus(b, authn.StatusActive, later)
+
+		ev := changeEvent(t, tn.ID, "member.set_role")
+		require.NoError(t, f.setRole(tn.ID, a.ID, tn.Agent.ID, ev))
+		assert.Contains(t, eventIDs(f.allEvents(tn.ID)), ev.ID)
+		assert.Equal(t, []uuid.UUID{b.ID}, f.signInAdmins(tn))
+
+		require.NoError(t, f.setRole(tn.ID, a.ID, tn.Admin.ID, changeEvent(t, tn.ID, "member.set_role")), "a promotion is never refused")
+		ev = changeEvent(t, tn.ID, "member.remove")
+		require.NoError(t, f.s.Access.RemoveMember(f.ctx, tn.ID, a.ID, ev))
+		assert.Contains(t, eventIDs(f.allEvents(tn.ID)), ev.ID)
+		assert.Equal(t, []uuid.UUID{b.ID}, f.signInAdmins(tn))
+
+		// b is now the last Admin who can sign in, and the last Admin member.
+		assert.ErrorIs(t, f.s.Access.RemoveMember(f.ctx, tn.ID, b.ID, changeEvent(t, tn.ID, "member.remove")), access.ErrLastAdmin)
+		assert.ErrorIs(t, f.setRole(tn.ID, b.ID, tn.Agent.ID, changeEvent(t, tn.ID, "member.set_role")), access.ErrLastAdmin)
 	}},
 }
