@@ -12,13 +12,14 @@
 //     key to type in by hand). Show it once; never log it.
 //  3. The user types the first code; [Verify] it (with lastStep 0) to be sure the app
 //     holds the right key, before 2FA is turned on.
-//  4. [Sealer.Seal] encrypts the secret with AES-256-GCM, bound to tenant ID ‖ user ID.
+//  4. [Sealer.Seal] encrypts the secret with AES-256-GCM, bound by [BindAAD] to the
+//     tenant, the user and the Config.
 //  5. [NewRecoveryCodes] makes a set of recovery codes to show once ([RecoveryCode.Reveal]);
 //     [HashRecoveryCode] gives what to store.
 //
 // # Sign-in
 //
-//  1. [Sealer.Open] the stored secret with the same tenant ID ‖ user ID.
+//  1. [Sealer.Open] the stored secret with the same [BindAAD].
 //  2. [Verify] the typed code at the server's clock (ASVS 6.5.8) with the stored last
 //     step. It accepts the current step ±1 (30-second steps, ASVS 6.5.5) and only a
 //     step after the last accepted one, so a code works once (ASVS 6.5.1): a second

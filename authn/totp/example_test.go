@@ -29,8 +29,12 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	tenantID, userID := [16]byte{0: 0xA1}, [16]byte{0: 0xB2}
-	aad := append(tenantID[:], userID[:]...) // binds the sealed secret to this row
+	tenantID, userID := [16]byte{0: 0xA1}, [16]byte{0: 0xB2} // uuid.UUIDs in practice
+	// Binds the sealed secret to this row and to its parameters.
+	aad, err := totp.BindAAD(tenantID, userID, totp.Config{})
+	if err != nil {
+		panic(err)
+	}
 
 	// Enrollment.
 	secret, err := totp.NewSecret(nil) // 160 bits from crypto/rand

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"time"
 )
 
 // errNoKeys is the error of a nil or zero Sealer, one not made by NewSealer.
@@ -79,9 +80,10 @@ func NewSealer(keys map[uint32][]byte, current uint32) (*Sealer, error) {
 	return s, nil
 }
 
-// Seal encrypts s under the current key, bound to aad: pass the tenant ID followed by
-// the user ID (their 16 bytes each), so that a sealed secret copied to another user's
-// row, in this tenant or another, fails to open. It fails with [ErrNoSecret] for the
+// Seal encrypts s under the current key, bound to aad: pass [BindAAD] of the tenant,
+// the user and the secret's Config, so that a sealed secret copied to another user's
+// row, in this tenant or another, fails to open, and so does one whose stored Config
+// was changed (fewer digits, a longer period) to weaken it. It fails with [ErrNoSecret] for the
 // zero Secret and [ErrMissingAAD] for an empty aad.
 func (sl *Sealer) Seal(s Secret, aad []byte) ([]byte, error) {
 	if sl == nil || sl.aeads == nil {
@@ -155,6 +157,27 @@ func KeyID(sealed []byte) (id uint32, ok bool) {
 }
 
 // sealAAD is the associated data GCM authenticates: the header, then the caller's.
+// BindAAD returns the additional data that binds a sealed secret to its row: the
+// tenant and user IDs and the Config the secret was enrolled with (resolved, so the
+// zero Config and the explicit defaults bind alike). Pass it to Seal and Open. Someone
+// who can write to the database can then neither move a sealed secret to another user
+// nor weaken its parameters without Open failing with [ErrSealedAuth]. It fails only
+// for an invalid Config.
+func BindAAD(tenant, user [16]byte, c Config) ([]byte, error) {
+	rc, err := c.resolved()
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, 0, 64)
+	b = append(b, "callshield/totp/v1"...)
+	b = append(b, tenant[:]...)
+	b = append(b, user[:]...)
+	b = append(b, byte(rc.Digits), byte(rc.Skew), byte(len(rc.Algorithm)))
+	b = append(b, rc.Algorithm...)
+	b = binary.BigEndian.AppendUint32(b, uint32(rc.Period/time.Second))
+	return b, nil
+}
+
 func sealAAD(header, aad []byte) []byte {
 	return append(append(make([]byte, 0, len(header)+len(aad)), header...), aad...)
 }

@@ -130,9 +130,10 @@ func (s Secret) raw() []byte {
 func (s Secret) IsZero() bool { return len(s.raw()) == 0 }
 
 // Equal reports whether s and t hold the same key, in time that depends on their
-// lengths only.
+// lengths only. The zero Secret holds no key and equals nothing, not even itself.
 func (s Secret) Equal(t Secret) bool {
-	return subtle.ConstantTimeCompare(s.raw(), t.raw()) == 1
+	a, b := s.raw(), t.raw()
+	return len(a) > 0 && subtle.ConstantTimeCompare(a, b) == 1
 }
 
 // Base32 returns the key as authenticator apps expect it: RFC 4648 base32, upper case,
