@@ -52,19 +52,26 @@ func (b *BrokenLink) String() string {
 
 // VerifyResult is what [Verify] found.
 type VerifyResult struct {
-	// Checked is the number of events whose link was recomputed.
+	// Checked is the number of events of the range whose link was recomputed. The
+	// events just outside a range, whose links are checked too (see [Verify]), are not
+	// counted.
 	Checked int
-	// Anchor is the link verification started from: the retention checkpoint (or
-	// the empty start of the chain) when Anchored, else the PrevHash of the first
-	// event in the period, which is taken on trust.
+	// Anchor is the link verification started from. When Anchored, it is the
+	// retention checkpoint (its MAC checked) or the empty start of the chain, so every
+	// verified event is proved to descend from a trusted link. Otherwise (a range
+	// starting later in the chain) it is the PrevHash of the event just before the
+	// range, at Anchor.Seq+1, which is taken on trust.
 	Anchor   Link
 	Anchored bool
-	// Last is the last link verified. Keep it outside the database (a SIEM, a
-	// signed report): a later verification that does not reach it, or reaches it
-	// with another hash, shows that the newest events were truncated together with
-	// the chain head, which no check inside the database can see.
+	// Last is the last link verified: the range's last event, or for an empty range
+	// the event before it. Keep it outside the database (a SIEM, a signed report): a
+	// later verification that does not reach it, or reaches it with another hash,
+	// shows that the newest events were truncated together with the chain head,
+	// which no check inside the database can see.
 	Last Link
 	// FirstBroken is the first link that did not verify, or nil if every link did.
+	// It may lie just outside the range: at the event before or after it, or after
+	// the chain head.
 	FirstBroken *BrokenLink
 }
 
@@ -73,14 +80,46 @@ func (r VerifyResult) OK() bool { return r.FirstBroken == nil }
 
 // Verify recomputes the tenant's hash chain with chain and names the first broken link.
 //
-// It walks the events by Seq, in pages of MaxLimit (memory stays bounded whatever the
-// length of the chain). With from zero, or at or before the retention checkpoint's
-// time, it starts at the checkpoint, whose MAC it checks first ([Chain.Seal]), or at
-// the start of the chain: every remaining event is then proved to descend from a
-// trusted link. With a later from, it starts at the first event (lowest Seq) whose
-// Time is at or after from and takes that event's PrevHash on trust. With to zero, it
-// ends at the chain head and checks that the last event is the head; otherwise at the
-// last event (highest Seq) whose Time is before to.
+// With from and to zero it verifies the whole chain: it starts at the retention
+// checkpoint, whose MAC it checks first ([Chain.Seal]), or at the start of the chain,
+// walks every event by Seq, and checks that the last one is the chain head recorded by
+// the store and that no event lies beyond it. Every remaining event is then proved to
+// descend from a trusted link, and any edited, deleted, inserted or reordered event is
+// found.
+//
+// With from or to set it verifies a range: the span of Seq from the first event
+// (lowest Seq) whose Time is at or after from to the last event (highest Seq) whose
+// Time is before to. Every stored event whose Time is in [from, to) lies in that span,
+// even if the instances that wrote them had skewed clocks; the span may also hold
+// events stamped outside the period, which are verified too. A range verification
+// proves, besides every link of the span, that the span is joined to its neighbours:
+//   - At the start, the event at the Seq just before the span must be stored, its link
+//     must verify, and the span's first event must link to its Hash. Its PrevHash is
+//     taken on trust ([VerifyResult].Anchored is false), unless the span begins within
+//     one event of the checkpoint (or of the chain start), or from is zero or at or
+//     before the checkpoint's Time, in which case verification starts from the
+//     checkpoint as for the whole chain.
+//   - At the end, if the span ends before the chain head, the event at the next Seq
+//     must be stored and link to the span's last Hash. If the span reaches the head
+//     (to is zero, or no newer event is stamped before to), its last event must be
+//     the chain head the store recorded and no event may lie beyond it, as for the
+//     whole chain: a head rolled back over later events is found.
+//
+// An empty span (no event in the period) is proved the same way, by the join of the
+// events on either side of where it would be. So a range verification detects editing,
+// reordering or deleting any event of the span, the events at its edges included, and
+// deleting any run of events next to it on either side (the gap is named at its first
+// missing Seq). When the events' Times increase with Seq, no event stamped in the
+// period can then be deleted unseen. Only links are compared at the edges, never
+// times. With a keyed Chain this holds against anyone without the key. What a range
+// verification does not prove: anything about events further outside the span; nor,
+// with clock skew, the deletion of an event stamped in the period that sat apart from
+// it among events stamped outside it (the span is found from the events still stored).
+// Only a full verification sees every deletion. A range verification reads the span
+// plus a few single events, whatever the length of the chain.
+//
+// It walks the events in pages of MaxLimit, so memory stays bounded whatever the
+// length of the range.
 //
 // A broken chain is not an error: err is nil and the result's FirstBroken says where.
 // An error means that verification could not complete (the store failed, or returned a
@@ -115,40 +154,105 @@ func (v *verifier) run(from, to time.Time) (VerifyResult, error) {
 	if !v.anchor(st.Checkpoint) {
 		return v.res, nil
 	}
+	// The range is the Seq span [start, end]: from the first event at or after from to
+	// the last event before to. Every event whose Time is in [from, to) lies in it,
+	// whatever the order of the events' times; when none does, start is end+1.
 	end := st.Head.Seq
 	if !to.IsZero() {
 		last, err := v.store.Events(v.ctx, v.tenant, Query{To: to, AfterSeq: v.next - 1, BeforeSeq: end + 1, Order: SeqDesc, Limit: 1})
 		if err != nil {
 			return v.res, fmt.Errorf("audit: verify: %w", err)
 		}
-		if len(last) == 0 {
-			return v.res, nil // nothing in the period
+		end = v.next - 1 // no event before to: an empty range at the anchor
+		if len(last) > 0 {
+			end = last[0].Seq
 		}
-		end = last[0].Seq
 	}
+	start := v.next
 	if !from.IsZero() && from.After(st.Checkpoint.Time) {
 		first, err := v.store.Events(v.ctx, v.tenant, Query{From: from, AfterSeq: v.next - 1, BeforeSeq: end + 1, Limit: 1})
 		if err != nil {
 			return v.res, fmt.Errorf("audit: verify: %w", err)
 		}
-		if len(first) == 0 {
-			return v.res, nil
-		}
-		if first[0].Seq > v.next { // start inside the chain, on trust
-			v.next, v.prev = first[0].Seq, first[0].PrevHash
-			v.res.Anchor, v.res.Anchored = Link{Seq: v.next - 1, Hash: v.prev}, false
+		start = end + 1 // no event at or after from: an empty range after end
+		if len(first) > 0 {
+			start = first[0].Seq
 		}
 	}
-	if err := v.walk(end); err != nil {
+	if start > v.next {
+		if err := v.joinStart(start); err != nil || v.res.FirstBroken != nil {
+			return v.res, err
+		}
+	}
+	if err := v.walk(end); err != nil || v.res.FirstBroken != nil {
 		return v.res, err
 	}
-	if v.res.FirstBroken == nil && to.IsZero() {
-		v.checkHead(st.Head)
+	if end < st.Head.Seq {
+		return v.res, v.joinEnd(st.Head.Seq)
 	}
-	if v.res.FirstBroken == nil && to.IsZero() {
+	v.checkHead(st.Head)
+	if v.res.FirstBroken == nil {
 		return v.res, v.checkBeyondHead(st.Head)
 	}
 	return v.res, nil
+}
+
+// joinStart joins a range that starts at Seq start, after the first event following
+// the anchor, to the chain before it. The event before the range must be stored at
+// start-1 (else the events after the last one found are a gap) and its own link must
+// verify; its PrevHash is taken on trust, unless it is the first event after the
+// anchor, whose PrevHash must be the anchor's Hash. The walk then checks that the
+// range's first event links to it. Only links are compared, never times: with clock
+// skew the event before the range may be stamped later than from.
+func (v *verifier) joinStart(start int64) error {
+	before, err := v.store.Events(v.ctx, v.tenant, Query{AfterSeq: v.next - 1, BeforeSeq: start, Order: SeqDesc, Limit: 1})
+	if err != nil {
+		return fmt.Errorf("audit: verify: %w", err)
+	}
+	if len(before) == 0 || before[0].Seq < start-1 {
+		if len(before) > 0 {
+			v.next = before[0].Seq + 1
+		}
+		// A purge running meanwhile may have deleted the events: missing then
+		// anchors at its checkpoint, and the walk reads on from there.
+		_, err := v.missing()
+		return err
+	}
+	p := &before[0]
+	if p.Seq > v.next { // not the first event after the anchor: trust its PrevHash
+		v.next, v.prev = p.Seq, p.PrevHash
+		v.res.Anchor, v.res.Anchored = Link{Seq: p.Seq - 1, Hash: p.PrevHash}, false
+		v.res.Last = v.res.Anchor
+	}
+	if !bytes.Equal(p.PrevHash, v.prev) || !bytes.Equal(v.link.Link(v.prev, p), p.Hash) {
+		return v.broken(p)
+	}
+	v.next, v.prev = start, p.Hash
+	v.res.Last = Link{Seq: p.Seq, Hash: p.Hash}
+	return nil
+}
+
+// joinEnd joins a range that ended before the chain head (as read when verification
+// began) to the chain after it: the event at v.next must be stored and link to the
+// last verified Hash, else the gap, or the event's broken link, is the first broken
+// link. The event is not counted in Checked.
+func (v *verifier) joinEnd(head int64) error {
+	if v.next > head {
+		return nil // a purge running meanwhile moved the anchor past the head
+	}
+	after, err := v.store.Events(v.ctx, v.tenant, Query{AfterSeq: v.next - 1, BeforeSeq: v.next + 1, Limit: 1})
+	if err != nil {
+		return fmt.Errorf("audit: verify: %w", err)
+	}
+	if len(after) == 0 {
+		_, err := v.missing()
+		return err
+	}
+	e := &after[0]
+	if !bytes.Equal(e.PrevHash, v.prev) || !bytes.Equal(v.link.Link(v.prev, e), e.Hash) {
+		return v.broken(e)
+	}
+	return nil
 }
 
 // checkBeyondHead looks for events after the chain head, which an append would have
@@ -240,7 +344,7 @@ func (v *verifier) missing() (bool, error) {
 		return false, nil
 	}
 	v.next, v.prev = cp.Seq+1, cp.Hash
-	v.res.Anchor = Link{Seq: cp.Seq, Hash: cp.Hash}
+	v.res.Anchor, v.res.Anchored = Link{Seq: cp.Seq, Hash: cp.Hash}, true
 	v.res.Last = v.res.Anchor
 	return true, nil
 }

@@ -36,14 +36,17 @@ type TamperFactory func(t *testing.T) (Stores, Tamperer)
 
 // RunTamper runs the tamper-evidence cases (ASVS 16.4.2): each tampers with a stored
 // chain through the Tamperer and checks that audit.Verify names the first broken link
-// with the right reason, and that a purge will not delete past it. Stores.Chain should
+// with the right reason, and that a purge will not delete past it. The range cases
+// (audit_tamper_range.go) do the same for verifications of a period (from and to set),
+// which must see deletions and edits at the edges of their range and a rolled-back
+// head, and must pass over any range of an intact chain. Stores.Chain should
 // be keyed, so that the case where the tamperer recomputes hashes without the key is
 // meaningful.
 func RunTamper(t *testing.T, newStores TamperFactory) {
 	t.Helper()
 	s, tam := newStores(t)
 	require.NotNil(t, s.Audit, "Factory returned no Audit store")
-	for _, c := range tamperCases {
+	for _, c := range append(tamperCases, rangeTamperCases...) {
 		t.Run(c.name, func(t *testing.T) {
 			f := &fx{t: t, ctx: t.Context(), s: s}
 			c.run(t, f, tam)
