@@ -65,7 +65,10 @@
 // names the first broken one ([BrokenLink]): an edited event (hash mismatch), a deleted
 // one (gap, at the start, middle or end), swapped rows (reordered), a forged
 // checkpoint. It starts from the retention checkpoint, whose own MAC it checks, so that
-// a chain whose oldest events were purged is still proved from a trusted link.
+// a chain whose oldest events were purged is still proved from a trusted link. Given a
+// period (from, to), it verifies the events stamped in it and proves the span joined by
+// its links to the events just before and after it (an emptied period is a gap), and
+// checks the head when the period reaches it.
 // Truncating the newest events together with the head row is invisible from inside the
 // database: record [VerifyResult].Last, or mirror events to a SIEM, to catch it.
 //

@@ -62,7 +62,8 @@
 // LoadPolicy and Events racing with writers read one consistent state.
 //
 // [RunTamper] runs the tamper-evidence cases (edited, deleted and reordered rows, a
-// re-hashed chain without the key, a moved head, a deleted checkpoint) with a
+// re-hashed chain without the key, a moved head, a deleted checkpoint, and the same at
+// the edges of a verified period) with a
 // Tamperer the adapter supplies to change its rows behind the store's back.
 //
 // # Adding a domain
