@@ -33,6 +33,13 @@ func (m *Masker) Card(s string) string {
 	if n < 12 || n > 19 {
 		return m.full(s)
 	}
+	return m.cardIn(s, n)
+}
+
+// cardIn masks the card number in s, which has n ASCII digits (12 to 19)
+// and only separators besides; [Masker.Scrub] finds card numbers with more
+// separators than Card accepts.
+func (m *Masker) cardIn(s string, n int) string {
 	head, tail := fit(n, m.cardFirst, m.cardLast, minHidden, true)
 	return m.maskRunes(s, isDigitASCII, n, head, tail)
 }

@@ -93,6 +93,13 @@ func (c *CSVWriter) Error() error { return c.w.Error() }
 // that would read as spreadsheet formulas are neutralised as by
 // [CSVWriter].
 //
+// Each record is masked first and its row formatted from the masked copy,
+// as [Masker.JSON] encodes the masked copy: a column whose type implements
+// [encoding.TextMarshaler] is formatted by calling MarshalText on the masked
+// value, so the tagged fields of a struct column are masked in the export
+// exactly as in the API (provided MarshalText reads only exported fields,
+// as for JSON).
+//
 // T must be a struct or a pointer to one (a nil pointer writes an empty
 // row). Each exported field is a column, in order, named by its `csv` tag
 // or else by its name; `csv:"-"` leaves it out. A column's type must be a
@@ -107,6 +114,13 @@ func WriteCSV[T any](w io.Writer, m *Masker, records []T) error {
 	if err != nil {
 		return err
 	}
+	m = m.self()
+	vp, _ := planFor(t)      // checked by csvPlanFor
+	var masked reflect.Value // the masked copy of the current record
+	c := copier{m: m}
+	if !m.reveal && vp.visit {
+		masked = reflect.New(t).Elem()
+	}
 	cw := csv.NewWriter(w)
 	row := make([]string, len(cp.cols))
 	for i, col := range cp.cols {
@@ -118,6 +132,14 @@ func WriteCSV[T any](w io.Writer, m *Masker, records []T) error {
 	rv := reflect.ValueOf(records)
 	for i := range rv.Len() {
 		v := rv.Index(i)
+		if masked.IsValid() {
+			masked.Set(v)
+			clear(c.memo) // copies are shared within a record, not across
+			if err := c.fix(vp, masked); err != nil {
+				return err
+			}
+			v = masked // addressable, like a slice element
+		}
 		if cp.ptr {
 			v = v.Elem()
 		}
@@ -130,7 +152,7 @@ func WriteCSV[T any](w io.Writer, m *Masker, records []T) error {
 			if err != nil {
 				return fmt.Errorf("mask: CSV column %s: %w", col.name, err)
 			}
-			row[j] = noFormula(m.Mask(col.kind, f))
+			row[j] = noFormula(f)
 		}
 		if err := cw.Write(row); err != nil {
 			return err
@@ -148,7 +170,6 @@ type csvPlan struct {
 type csvColumn struct {
 	index  int
 	name   string
-	kind   Kind
 	format fieldFormat
 }
 
@@ -216,13 +237,13 @@ func buildCSVPlan(t reflect.Type) (*csvPlan, error) {
 		f, ok := fieldFormatOf(sf.Type)
 		if kind != None {
 			// A tagged field is a string kind (planFor checked it, CSV
-			// allows no containers): mask its raw value, as Value does.
+			// allows no containers); the masked copy holds it masked.
 			f, ok = fmtString, derefKind(sf.Type) == reflect.String
 		}
 		if !ok {
 			return nil, &PlanError{Type: st, Field: sf.Name, Err: ErrUnsupportedType}
 		}
-		p.cols = append(p.cols, csvColumn{index: i, name: name, kind: kind, format: f})
+		p.cols = append(p.cols, csvColumn{index: i, name: name, format: f})
 	}
 	return p, nil
 }
@@ -257,7 +278,8 @@ func fieldFormatOf(t reflect.Type) (fieldFormat, bool) {
 }
 
 // formatField formats a field for CSV. v is addressable (it comes from a
-// slice element), so pointer-receiver MarshalText methods are found.
+// slice element or the masked copy), so pointer-receiver MarshalText
+// methods are found.
 func formatField(v reflect.Value, f fieldFormat) (string, error) {
 	if v.Kind() == reflect.Pointer {
 		if v.IsNil() {

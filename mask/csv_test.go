@@ -103,3 +103,52 @@ func TestWriteCSVErrors(t *testing.T) {
 	err = WriteCSV(&buf, ForViewer(false), []withFailing{{}})
 	assert.ErrorContains(t, err, "boom")
 }
+
+// csvContact is a struct column formatted by its MarshalText method, which
+// must run on the masked copy: its tagged field is masked as in JSON.
+type csvContact struct {
+	Phone string `mask:"phone"`
+}
+
+func (c csvContact) MarshalText() ([]byte, error) { return []byte(c.Phone), nil }
+
+// csvPtrContact has a pointer-receiver MarshalText.
+type csvPtrContact struct {
+	Email string `mask:"email"`
+}
+
+func (c *csvPtrContact) MarshalText() ([]byte, error) { return []byte(c.Email), nil }
+
+type csvContactRow struct {
+	ID       int
+	Contact  csvContact
+	PContact *csvContact
+	Mail     csvPtrContact
+	Raw      csvContact `mask:"none"`
+}
+
+func TestWriteCSVTextMarshalerMasked(t *testing.T) {
+	c := csvContact{Phone: "+390612345588"}
+	rows := []csvContactRow{{ID: 1, Contact: c, PContact: &c, Mail: csvPtrContact{Email: "john@example.com"}, Raw: c}}
+	var buf bytes.Buffer
+	require.NoError(t, WriteCSV(&buf, ForViewer(false), rows))
+	assert.Equal(t, "ID,Contact,PContact,Mail,Raw\n"+
+		"1,'+39********88,'+39********88,j***@example.com,'+39********88\n", buf.String())
+	assert.Equal(t, "+390612345588", rows[0].Contact.Phone, "the records are not modified")
+	assert.Equal(t, "+390612345588", rows[0].PContact.Phone)
+
+	js, err := ForViewer(false).JSON(rows[0])
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"ID":1,"Contact":"+39********88","PContact":"+39********88",`+
+		`"Mail":{"Email":"j***@example.com"},"Raw":"+39********88"}`, string(js), "CSV masks as JSON does")
+
+	buf.Reset()
+	require.NoError(t, WriteCSV(&buf, ForViewer(false), []*csvContactRow{&rows[0], nil}))
+	assert.Equal(t, "ID,Contact,PContact,Mail,Raw\n"+
+		"1,'+39********88,'+39********88,j***@example.com,'+39********88\n,,,,\n", buf.String())
+
+	buf.Reset()
+	require.NoError(t, WriteCSV(&buf, ForViewer(true), rows))
+	assert.Equal(t, "ID,Contact,PContact,Mail,Raw\n"+
+		"1,'+390612345588,'+390612345588,john@example.com,'+390612345588\n", buf.String(), "a revealing Masker exports unmasked")
+}

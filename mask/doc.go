@@ -81,21 +81,31 @@
 //		Notes  []string `mask:"text"` // slices, maps, interfaces
 //	}
 //
-// The tag names are those of [ParseKind]. [Copy] and [Masker.Value] return
-// a masked copy and never modify the caller's value. The rules for a type
+// The tag names are those of [ParseKind]. `mask:"none"` marks a value that
+// is not personal data; on a struct, pointer, slice, map or interface field
+// it does not stop the search for tagged fields inside. [Copy] and
+// [Masker.Value] return a masked copy and never modify the caller's value;
+// a reference shared within the value is copied once and stays shared. The rules for a type
 // are checked once, cached and reused, so masking a list of thousands of
 // records costs little more than masking its strings. A type the rules
 // cannot honour is refused with a [*PlanError], the same for every viewer,
 // so a mistake shows in any test: an unknown kind, a tag on a type that
-// cannot hold it, or tagged data in an unexported field (the copy could not
-// replace it, so it would leak). [ValidateType] checks a type up front.
+// cannot hold it, tagged data in an unexported field (the copy could not
+// replace it, so it would leak) or in a map key (keys are never rewritten;
+// a key of type any holding tagged data is refused when it is met).
+// [ValidateType] checks a type up front. [WriteCSV] formats each row from
+// the masked copy, so a column formatted by MarshalText is masked as in
+// JSON.
 //
 // # Free text
 //
 // [Masker.Scrub] finds e-mail addresses, card numbers (12 to 19 digits with
 // a valid Luhn check digit) and phone numbers (seven digits or more) in
-// text and masks each in place. It is a heuristic that errs towards
-// masking: dates and order numbers of seven digits or more are masked too.
+// text and masks each in place. Digit groups may be split by any Unicode
+// space or dash, the minus sign, invisible separators and short runs such
+// as " - "; card numbers also by commas between groups of four. It is a
+// heuristic that errs towards masking: dates and order numbers of seven
+// digits or more are masked too.
 // It does not detect IBANs, names or document numbers; keep those in
 // tagged fields.
 //

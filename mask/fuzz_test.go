@@ -288,6 +288,12 @@ func FuzzScrub(f *testing.F) {
 		"card 4111 1111 1111 1111 exp 12/27", "on 2024-01-15 at 10:30", "ID12345678X",
 		"رقم ٠٦١٢٣٤٥٥٨٨ شكرا", "a@b.io, c.d@e.org; +1 650 253 0000", "..c@d.e-", "x@@y.z", "12 34 56   78 90 12",
 		"(+44) 20 7946 0018", "123456 ٠", "+4111111111111111", "0A\xd90٦١٢٣٤00", "00000  (0100000", "0022000000000",
+		"card 4111\u20091111\u20091111\u20091111", "card 4111 - 1111 - 1111 - 1111", "card 4111,1111,1111,1111",
+		"card 4111\u22121111\u22121111\u22121111", "card 4111\u30001111\u30001111\u30001111",
+		"call +39 - 06 - 1234 - 5588", "call +39\u200906\u20091234\u20095588", "4111, 1111, 1111, 1111",
+		"6011,0009,9013,9424,009", "exp 12/27 4111,1111,1111,1111", "1,000,000", "2019,2020,2021,2022",
+		"4111\u200b1111\u200b1111\u200b1111", "12 -- 34 -- 56", "123456 4111,1111,1111,1111",
+		"0000,0000,0000 0000000000", // found by the fuzzer: a comma card run into a phone number
 	} {
 		f.Add(s)
 	}
@@ -323,28 +329,33 @@ func FuzzScrub(f *testing.F) {
 }
 
 // maxVisibleDigitsInGroup returns the most ASCII digits shown in one group of
-// digits and '*' joined by at most two separators, as Scrub groups numbers.
+// digits and '*' joined by at most three separators, at most two of them
+// spaces, as Scrub groups numbers. It is written apart from scrub.go, from
+// the documented rule: separators are " \t-.()/", any Unicode space or dash,
+// the minus sign and the invisible soft hyphen and zero-width characters.
 func maxVisibleDigitsInGroup(s string) int {
-	best, cur, seps := 0, 0, 0
-	for i := 0; i < len(s); {
-		c := s[i]
+	best, cur, seps, spaces := 0, 0, 0, 0
+	for _, r := range s {
 		switch {
-		case c >= '0' && c <= '9':
+		case r >= '0' && r <= '9':
 			cur++
-			seps = 0
-			i++
-		case c == '*':
-			seps = 0
-			i++
-		default:
-			if w := phoneSepLen(s, i); w > 0 && seps < 2 {
-				seps++
-				i += w
-				continue
-			}
-			best, cur, seps = max(best, cur), 0, 0
-			i++
+			seps, spaces = 0, 0
+			continue
+		case r == '*':
+			seps, spaces = 0, 0
+			continue
 		}
+		space := r == ' ' || r == '\t' || unicode.Is(unicode.Zs, r)
+		sep := space || strings.ContainsRune("-.()/\u2212\u00ad\u200b\u200c\u200d\u2060\ufeff", r) ||
+			unicode.Is(unicode.Pd, r)
+		if sep && seps < 3 && (!space || spaces < 2) {
+			seps++
+			if space {
+				spaces++
+			}
+			continue
+		}
+		best, cur, seps, spaces = max(best, cur), 0, 0, 0
 	}
 	return max(best, cur)
 }

@@ -3,6 +3,8 @@ package mask
 import (
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/nyaruka/phonenumbers"
 )
@@ -24,7 +26,9 @@ const maxPhoneLen = 64
 // The calling code is recognised exactly from the ITU assignments (one to
 // three digits; all of the North American Numbering Plan is +1), never
 // guessed from the number's length; an unassigned code is masked like the
-// rest. Extension digits are always masked.
+// rest. Extension digits are always masked. Digits may be separated by
+// spaces (any Unicode space), tabs, - . ( ) /, any Unicode dash, the minus
+// sign and the invisible soft hyphen and zero-width characters.
 //
 // A number written without "+" or "00" is national. With
 // Options.DefaultRegion set it is parsed with github.com/nyaruka/phonenumbers
@@ -126,6 +130,10 @@ func scanPhone(s string) (l phoneLayout, ok bool) {
 			i++
 			continue
 		}
+		if phoneClass[c] == clSep { // phoneSepLen's common case, inlined
+			i++
+			continue
+		}
 		w := phoneSepLen(s, i)
 		if w == 0 {
 			break
@@ -143,7 +151,7 @@ const (
 	clOther = iota
 	clDigit
 	clSep   // a one-byte separator
-	clMulti // may start a multi-byte separator: see phoneSepLen
+	clMulti // non-ASCII: may start a separator, see phoneSepLen
 )
 
 // phoneClass maps a byte to its class. It is never written after init.
@@ -154,7 +162,9 @@ var phoneClass = func() (t [256]uint8) {
 	for _, c := range []byte(" \t-.()/") {
 		t[c] = clSep
 	}
-	t[0xC2], t[0xE2] = clMulti, clMulti
+	for c := 0x80; c < 0x100; c++ {
+		t[c] = clMulti
+	}
 	return t
 }()
 
@@ -163,8 +173,9 @@ var phoneClass = func() (t [256]uint8) {
 // masks as it goes, then restores the kept trailing digits; one allocation,
 // the result. It gives the same result as phoneMasked(s, scanPhone(s))
 // (FuzzPhone checks that), and returns ok false when s is not shaped like a
-// phone number or is a national number to parse with the default region;
-// Phone then takes the general path.
+// phone number, has a non-ASCII byte (a separator such as U+00A0, or not) or
+// is a national number to parse with the default region; Phone then takes
+// the general path.
 func (m *Masker) phoneFast(s string) (string, bool) {
 	n := len(s)
 	if n > maxPhoneLen {
@@ -174,12 +185,8 @@ func (m *Masker) phoneFast(s string) (string, bool) {
 	b := buf[:n]
 	copy(b, s)
 	i := 0
-	for i < n {
-		w := phoneSepLen(s, i)
-		if w == 0 {
-			break
-		}
-		i += w
+	for i < n && phoneClass[s[i]] == clSep {
+		i++
 	}
 	intl := false
 	switch {
@@ -222,11 +229,9 @@ scan:
 		case clSep:
 			i++
 		case clMulti:
-			w := phoneSepLen(s, i)
-			if w == 0 {
-				break scan
-			}
-			i += w
+			// Non-ASCII separators take the general path: a call here
+			// would cost the loop its registers.
+			return "", false
 		default:
 			break scan
 		}
@@ -262,22 +267,44 @@ scan:
 }
 
 // phoneSepLen returns the length in bytes of the separator that starts at
-// s[i], or 0 if there is none. Separators are space, tab, - . ( ) /, the
-// no-break spaces U+00A0 and U+202F, and the dashes U+2010 to U+2015.
+// s[i], or 0 if there is none. Separators are space, tab, - . ( ) /, and
+// the non-ASCII runes for which isUnicodeSep is true.
 func phoneSepLen(s string, i int) int {
-	switch s[i] {
-	case ' ', '\t', '-', '.', '(', ')', '/':
-		return 1
-	case 0xC2:
-		if i+1 < len(s) && s[i+1] == 0xA0 {
-			return 2
+	if c := s[i]; c < utf8.RuneSelf {
+		if phoneClass[c] == clSep {
+			return 1
 		}
-	case 0xE2:
-		if i+2 < len(s) && s[i+1] == 0x80 && (s[i+2] >= 0x90 && s[i+2] <= 0x95 || s[i+2] == 0xAF) {
-			return 3
-		}
+		return 0
+	}
+	return unicodeSepLen(s, i)
+}
+
+func unicodeSepLen(s string, i int) int {
+	r, size := utf8.DecodeRuneInString(s[i:])
+	if isUnicodeSep(r) {
+		return size
 	}
 	return 0
+}
+
+// isUnicodeSep reports whether r, a non-ASCII rune, separates digit groups:
+// any space (Unicode Zs: no-break, thin, figure, ideographic, ...), any dash
+// (Unicode Pd) or the minus sign U+2212, and the invisible soft hyphen,
+// zero-width spaces and joiners and word joiner. Text copied from documents
+// and web pages carries all of these, and an invisible one between digits
+// must not hide a number from [Masker.Scrub].
+func isUnicodeSep(r rune) bool {
+	switch r {
+	case '\u2212', '\u00AD', '\u200B', '\u200C', '\u200D', '\u2060', '\uFEFF':
+		return true
+	}
+	return unicode.In(r, unicode.Zs, unicode.Pd)
+}
+
+// isUnicodeSpace reports whether the rune at s[i] is a Unicode space (Zs).
+func isUnicodeSpace(s string, i int) bool {
+	r, _ := utf8.DecodeRuneInString(s[i:])
+	return unicode.Is(unicode.Zs, r)
 }
 
 // extMarkers are the extension markers accepted after a number, longest

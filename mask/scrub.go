@@ -20,13 +20,26 @@ const minTextDigits = 7
 //
 // Detection errs on the side of masking:
 //   - an e-mail address is local@domain with a dotted domain;
-//   - a run of digits, optionally starting with "+", with at most two
-//     separators between digits (those [Masker.Phone] accepts: space,
-//     hyphen, dot, parentheses, slash, no-break spaces, dashes), is a
-//     number. With 12 to 19 digits, no "+", only spaces or hyphens between
-//     them and a valid Luhn check digit, it is a card number; otherwise,
-//     with at least seven digits, a phone number. So dates (2024-01-15),
-//     order numbers and amounts of seven or more digits are masked too;
+//   - a run of digits, optionally starting with "+", is a number. Between
+//     two digits it may have up to three separators, of which at most two
+//     spaces ("4111 - 1111" is one number, "12   34" two). Separators are
+//     those [Masker.Phone] accepts: any Unicode space (no-break, thin,
+//     ideographic, ...) or tab, hyphen, dot, parentheses, slash, any Unicode
+//     dash, the minus sign U+2212, and the invisible soft hyphen and
+//     zero-width characters;
+//   - a number with 12 to 19 digits, no "+", only spaces and dashes between
+//     them and a valid Luhn check digit is a card number; otherwise, with
+//     at least seven digits, a phone number. So dates (2024-01-15), order
+//     numbers and amounts of seven or more digits are masked too;
+//   - groups of four digits joined by commas (each optionally followed by
+//     one space), the last group one to four digits, 12 to 19 digits in
+//     all, are a card number if they pass the Luhn check: 4111,1111,1111,1111
+//     (all its digits are masked if another number follows it after a space
+//     or dash, as it is then not clearly a card).
+//     Commas join nothing else, so amounts with thousands separators
+//     (1,000,000) and lists of small numbers are left alone, except for
+//     the one list in ten of 3 to 5 four-digit numbers that happens to
+//     pass the check, which is masked like a card;
 //   - digits of other scripts (Arabic-Indic, full-width, ...) in such a run
 //     are all masked.
 //
@@ -61,6 +74,24 @@ func (m *Masker) Scrub(s string) string {
 		if len(spans) > 0 {
 			limit = spans[0][0]
 		}
+		c := s[i]
+		if c < utf8.RuneSelf && c-'0' > 9 && c != '+' && c != '(' {
+			i++ // cannot start a number: skip the calls below
+			continue
+		}
+		if c-'0' <= 9 {
+			if end, digits, ok := commaCardAt(s[:limit], i); ok {
+				if numberContinues(s[:limit], end) {
+					// Run together with the next number: not clearly a
+					// card, so none of its digits are shown.
+					emit(i, end, m.maskDigits(s[i:end]))
+				} else {
+					emit(i, end, m.cardIn(s[i:end], digits))
+				}
+				i = end
+				continue
+			}
+		}
 		if end, digits, ascii, ok := numberAt(s[:limit], i); ok {
 			if digits >= minTextDigits {
 				emit(i, end, m.textNumber(s[i:end], digits, ascii))
@@ -78,6 +109,12 @@ func (m *Masker) Scrub(s string) string {
 	return b.String()
 }
 
+// Separators allowed between two digits of a number in text.
+const (
+	maxTextSeps   = 3 // " - "
+	maxTextSpaces = 2 // more spaces than this split numbers: "12   34"
+)
+
 // numberAt reports whether a number starts at s[i]: "+" or "(" followed by
 // an ASCII digit, or a digit of any script. It returns the end of the number
 // (just after its last digit), its count of digits and whether they are all
@@ -93,15 +130,34 @@ func numberAt(s string, i int) (end, digits int, ascii, ok bool) {
 		return 0, 0, false, false
 	}
 	ascii = true
-	seps := 0
+	seps, spaces := 0, 0
 	for j < len(s) {
-		if c := s[j]; c-'0' <= 9 {
+		c := s[j]
+		if c-'0' <= 9 {
+			if seps > 0 && j+4 < len(s) && s[j+4] == ',' {
+				if _, _, ok := commaCardAt(s, j); ok {
+					break // Scrub masks the card next
+				}
+			}
 			digits++
 			j++
-			end, seps = j, 0
+			end, seps, spaces = j, 0, 0
 			continue
 		}
-		if w := phoneSepLen(s, j); w > 0 && seps < 2 {
+		w := 0 // phoneSepLen, inlined by hand for speed
+		switch phoneClass[c] {
+		case clSep:
+			w = 1
+		case clMulti:
+			w = unicodeSepLen(s, j)
+		}
+		if w > 0 && seps < maxTextSeps {
+			if c == ' ' || c == '\t' || c >= utf8.RuneSelf && isUnicodeSpace(s, j) {
+				if spaces == maxTextSpaces {
+					break
+				}
+				spaces++
+			}
 			seps++
 			j += w
 			continue
@@ -113,9 +169,73 @@ func numberAt(s string, i int) (end, digits int, ascii, ok bool) {
 		ascii = false
 		digits++
 		j += size
-		end, seps = j, 0
+		end, seps, spaces = j, 0, 0
 	}
 	return end, digits, ascii, true
+}
+
+// commaCardAt reports whether a card number written with commas starts at
+// s[i]: groups of four ASCII digits joined by "," or ", ", the last group
+// one to four digits, 12 to 19 digits in all, with a valid Luhn check digit
+// and no digit right after it. It returns the end of the number and its
+// count of digits. It reads a few bytes before giving up, and never
+// allocates.
+func commaCardAt(s string, i int) (end, digits int, ok bool) {
+	j := i
+	for {
+		g := 0
+		for j < len(s) && s[j]-'0' <= 9 && g < 5 {
+			j++
+			g++
+		}
+		if g == 0 || g > 4 {
+			return 0, 0, false
+		}
+		digits += g
+		if g < 4 || digits > 19 || j == len(s) || s[j] != ',' {
+			break
+		}
+		k := j + 1
+		if k < len(s) && s[k] == ' ' {
+			k++
+		}
+		if k == len(s) || s[k]-'0' > 9 {
+			break
+		}
+		j = k
+	}
+	if digits < 12 || digits > 19 || j == i+digits || !luhnValid(s[i:j]) {
+		return 0, 0, false
+	}
+	if j < len(s) && s[j]-'0' <= 9 {
+		return 0, 0, false
+	}
+	return j, digits, true
+}
+
+// numberContinues reports whether a number found in s ending at s[j] would
+// go on, by numberAt's rule, to a digit after a few separators.
+func numberContinues(s string, j int) bool {
+	seps, spaces := 0, 0
+	for j < len(s) && seps < maxTextSeps {
+		w := phoneSepLen(s, j)
+		if w == 0 {
+			break
+		}
+		if c := s[j]; c == ' ' || c == '\t' || c >= utf8.RuneSelf && isUnicodeSpace(s, j) {
+			if spaces == maxTextSpaces {
+				return false
+			}
+			spaces++
+		}
+		seps++
+		j += w
+	}
+	if seps == 0 || j == len(s) {
+		return false
+	}
+	r, _ := utf8.DecodeRuneInString(s[j:])
+	return unicode.IsDigit(r)
 }
 
 // textNumber masks a number found by numberAt.
@@ -123,8 +243,8 @@ func (m *Masker) textNumber(s string, digits int, ascii bool) string {
 	if !ascii || len(s) > maxPhoneLen {
 		return m.maskDigits(s)
 	}
-	if s[0] != '+' && digits >= 12 && digits <= 19 && onlyDigitsSpacesHyphens(s) && luhnValid(s) {
-		return m.Card(s)
+	if s[0] != '+' && digits >= 12 && digits <= 19 && cardSeparators(s) && luhnValid(s) {
+		return m.cardIn(s, digits)
 	}
 	l, ok := scanPhone(s)
 	if !ok {
@@ -151,10 +271,22 @@ func (m *Masker) maskDigits(s string) string {
 	return b.String()
 }
 
-func onlyDigitsSpacesHyphens(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c-'0' > 9 && c != ' ' && c != '-' {
+// cardSeparators reports whether s, a number found by numberAt, has only
+// spaces and dashes (of any script, and the invisible separators) between
+// its digits, as a card number written in text would.
+func cardSeparators(s string) bool {
+	for i := 0; i < len(s); {
+		switch c := s[i]; {
+		case c-'0' <= 9 || c == ' ' || c == '\t' || c == '-':
+			i++
+		case c < utf8.RuneSelf:
 			return false
+		default:
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if !isUnicodeSep(r) {
+				return false
+			}
+			i += size
 		}
 	}
 	return true

@@ -30,7 +30,30 @@ func TestScrub(t *testing.T) {
 		{"run inside a word", "ID12345678X", "ID******78X"},
 		{"other scripts", "رقم ٠٦١٢٣٤٥٥٨٨ شكرا", "رقم ********** شكرا"},
 		{"mixed scripts", "06١٢٣٤٥٥٨٨", "**********"},
-		{"three separators split", "12 34 56   78 90 12", "12 34 56   78 90 12"},
+		{"three spaces split", "12 34 56   78 90 12", "12 34 56   78 90 12"},
+		// Separators outside the ASCII set, and runs of them (PCI DSS 3.4.1).
+		{"card, thin spaces", "card 4111\u20091111\u20091111\u20091111", "card ****\u2009****\u2009****\u20091111"},
+		{"card, spaced hyphens", "card 4111 - 1111 - 1111 - 1111", "card **** - **** - **** - 1111"},
+		{"card, commas", "card 4111,1111,1111,1111", "card ****,****,****,1111"},
+		{"card, commas and spaces", "card 4111, 1111, 1111, 1111.", "card ****, ****, ****, 1111."},
+		{"card, commas, 19 digits", "6011,0009,9013,9424,009", "****,****,****,***4,009"},
+		{"card, commas, run into another number", "0000,0000,0000 0039 06 1234 5588", "****,****,**** 0039 ** **** **88"},
+		{"card, commas, then a short number", "4111,1111,1111,1111 - 12", "****,****,****,**** - 12"},
+		{"card, commas, then a word", "4111,1111,1111,1111 ok", "****,****,****,1111 ok"},
+		{"card, commas after a date", "exp 12/27 4111,1111,1111,1111", "exp 12/27 ****,****,****,1111"},
+		{"card, minus signs", "card 4111\u22121111\u22121111\u22121111", "card ****\u2212****\u2212****\u22121111"},
+		{"card, ideographic spaces", "card 4111\u30001111\u30001111\u30001111", "card ****\u3000****\u3000****\u30001111"},
+		{"card, zero-width spaces", "card 4111\u200b1111\u200b1111\u200b1111", "card ****\u200b****\u200b****\u200b1111"},
+		{"card, figure dashes", "card 4111\u20121111\u20121111\u20121111", "card ****\u2012****\u2012****\u20121111"},
+		{"phone, spaced hyphens", "call +39 - 06 - 1234 - 5588", "call +39 - ** - **** - **88"},
+		{"phone, thin spaces", "call +39\u200906\u20091234\u20095588", "call +39\u2009**\u2009****\u2009**88"},
+		{"four separators split", "12 -- 34 -- 56", "12 -- 34 -- 56"},
+		// Commas join only four-digit groups that pass the Luhn check.
+		{"thousands separators", "paid 1,000,000 for 1,234,567,890,123 units", "paid 1,000,000 for 1,234,567,890,123 units"},
+		{"list of small numbers", "rooms 1,2,3, floors 10,20,30", "rooms 1,2,3, floors 10,20,30"},
+		{"list of four-digit numbers, Luhn-invalid", "years 2019,2020,2021,2022", "years 2019,2020,2021,2022"},
+		{"comma card too long", "4111,1111,1111,1111,1111", "4111,1111,1111,1111,1111"},
+		{"comma then a longer group", "4111,1111,1111,11111", "4111,1111,1111,11111"},
 		{"nothing", "nothing to see here", "nothing to see here"},
 		{"empty", "", ""},
 	}
@@ -48,12 +71,17 @@ func TestScrubFixedWidth(t *testing.T) {
 	assert.Equal(t, "call +39****88 or j****@example.com, card ****1111",
 		m.Scrub("call +39 06 1234 5588 or john@example.com, card 4111 1111 1111 1111"))
 	assert.Equal(t, "tel ****", m.Scrub("tel ٠٦١٢٣٤٥٥٨٨"))
+	assert.Equal(t, "card ****1111; +39****88", m.Scrub("card 4111,1111,1111,1111; +39 - 06 - 1234 - 5588"))
 }
 
 func TestScrubNoAllocWhenClean(t *testing.T) {
 	m := ForViewer(false)
-	s := "a note with no personal data, room 12 and 3 calls"
-	assert.Zero(t, testing.AllocsPerRun(100, func() { _ = m.Scrub(s) }))
+	for _, s := range []string{
+		"a note with no personal data, room 12 and 3 calls",
+		"paid 1,000,000 for 2019,2020,2021,2022 \u2009 12 - 34\u300056",
+	} {
+		assert.Zero(t, testing.AllocsPerRun(100, func() { _ = m.Scrub(s) }), s)
+	}
 }
 
 func TestEmailSpans(t *testing.T) {

@@ -34,11 +34,21 @@ import (
 // a type containing tagged fields ([ErrUnexportedField]): the copy could not
 // mask it, and refusing is safer than leaking. Other unexported fields are
 // copied as they are and not searched; that includes unexported interface
-// fields, so do not keep tagged values in them. Map keys are never masked: a
-// key type containing tagged fields is refused ([ErrMaskedMapKey]). An
-// embedded unexported struct (not a pointer) is searched like an exported
-// field. A reference cycle through data that needs masking returns
-// [ErrCycle]. On error the result is nil, never the unmasked value.
+// fields, so do not keep tagged values in them. The tag `mask:"none"` says
+// that a field is not personal data: a string is copied as it is, but a
+// struct, pointer, slice, map or interface under that tag is still searched
+// for tagged fields, as if untagged. Map keys are never masked: a key type
+// containing tagged fields is refused ([ErrMaskedMapKey]), and so, at run
+// time, is a key (of type any, or holding an interface) whose dynamic value
+// contains tagged fields. An embedded unexported struct (not a pointer) is
+// searched like an exported field.
+//
+// A pointer, slice or map reached more than once in v (records sharing an
+// agent, a DAG) is copied once per tag, and the copies share it as the
+// originals do, so the work is linear in the size of the data, not in the
+// number of paths through it. A reference cycle through data that needs
+// masking returns [ErrCycle]. On error the result is nil, never the
+// unmasked value.
 func (m *Masker) Value(v any) (any, error) {
 	m = m.self()
 	if v == nil {
@@ -116,6 +126,7 @@ type plan struct {
 	op     op
 	kind   Kind        // opString
 	elem   *plan       // opPtr, opSlice, opArray, opMap (the values)
+	key    *plan       // opMap: the keys, checked at run time if key.visit
 	fields []fieldPlan // opStruct: only the fields to visit
 	tagged bool        // contains tagged strings, statically
 	visit  bool        // tagged, or contains interfaces to look into
@@ -196,9 +207,8 @@ func (b *planBuilder) build(t reflect.Type) (*plan, error) {
 		p.elem, err = b.build(t.Elem())
 	case reflect.Map:
 		p.op = opMap
-		var kp *plan
-		if kp, err = b.build(t.Key()); err == nil {
-			b.checks = append(b.checks, check{owner: t, p: kp, err: ErrMaskedMapKey})
+		if p.key, err = b.build(t.Key()); err == nil {
+			b.checks = append(b.checks, check{owner: t, p: p.key, err: ErrMaskedMapKey})
 			p.elem, err = b.build(t.Elem())
 		}
 	case reflect.Interface:
@@ -224,15 +234,18 @@ func (b *planBuilder) buildStruct(p *plan) error {
 			if err != nil {
 				return &PlanError{Type: t, Field: sf.Name, Tag: tag, Err: err}
 			}
-			if k == None {
-				continue // explicitly not masked: copied as it is
+			if k != None {
+				fp, err := b.leaf(sf.Type, k, 0)
+				if err != nil {
+					return &PlanError{Type: t, Field: sf.Name, Tag: tag, Err: err}
+				}
+				p.fields = append(p.fields, fieldPlan{index: i, p: fp})
+				continue
 			}
-			fp, err := b.leaf(sf.Type, k, 0)
-			if err != nil {
-				return &PlanError{Type: t, Field: sf.Name, Tag: tag, Err: err}
-			}
-			p.fields = append(p.fields, fieldPlan{index: i, p: fp})
-			continue
+			// "none" says the field itself is not personal data: a string
+			// is copied as it is, but a struct, pointer, slice, map or
+			// interface is searched like an untagged field, so the tag
+			// never hides the tagged fields inside it.
 		}
 		fp, err := b.build(sf.Type)
 		if err != nil {
@@ -273,11 +286,10 @@ func (b *planBuilder) leaf(t reflect.Type, k Kind, depth int) (*plan, error) {
 		p.op = opArray
 	case reflect.Map:
 		p.op = opMap
-		var kp *plan
-		if kp, err = b.build(t.Key()); err != nil {
+		if p.key, err = b.build(t.Key()); err != nil {
 			return nil, err
 		}
-		b.checks = append(b.checks, check{owner: t, p: kp, err: ErrMaskedMapKey})
+		b.checks = append(b.checks, check{owner: t, p: p.key, err: ErrMaskedMapKey})
 	default:
 		return nil, ErrUnsupportedType
 	}
@@ -297,8 +309,11 @@ func (b *planBuilder) finish() error {
 		for _, p := range b.list {
 			tagged, visit := p.tagged, p.visit
 			switch p.op {
-			case opPtr, opSlice, opArray, opMap:
+			case opPtr, opSlice, opArray:
 				tagged, visit = p.elem.tagged, p.elem.visit
+			case opMap:
+				// Keys holding interfaces are visited to check them.
+				tagged, visit = p.elem.tagged, p.elem.visit || p.key.visit
 			case opStruct:
 				for _, f := range p.fields {
 					tagged = tagged || f.p.tagged
@@ -331,10 +346,21 @@ func (b *planBuilder) finish() error {
 }
 
 // A copier replaces, inside a shallow copy, everything that needs masking.
+// A copier serves one call: its memo holds the copies made so far.
 type copier struct {
 	m     *Masker
 	depth int
-	seen  map[refKey]struct{} // references on the current path, past cycleDepth
+	seen  map[refKey]struct{}       // references on the current path, past cycleDepth
+	memo  map[memoKey]reflect.Value // masked copies of the references followed
+}
+
+// memoKey identifies the masked copy of a reference. The plan is part of
+// the key because the same pointer, reached through fields tagged with
+// different kinds, has different masked copies; it also tells apart a
+// pointer to a struct and a pointer to its first field.
+type memoKey struct {
+	ref refKey
+	p   *plan
 }
 
 // cycleDepth is the nesting depth after which the copier starts tracking
@@ -371,6 +397,9 @@ func (c *copier) fix(p *plan, v reflect.Value) error {
 			return nil
 		}
 		key := refKey{v.Pointer(), -1}
+		if c.reuse(key, p, v) {
+			return nil
+		}
 		if err := c.enter(key); err != nil {
 			return err
 		}
@@ -380,12 +409,16 @@ func (c *copier) fix(p *plan, v reflect.Value) error {
 		if err := c.fix(p.elem, np.Elem()); err != nil {
 			return err
 		}
+		c.remember(key, p, np)
 		v.Set(np)
 	case opSlice:
 		if v.IsNil() {
 			return nil
 		}
 		key := refKey{v.Pointer(), v.Len()}
+		if c.reuse(key, p, v) {
+			return nil
+		}
 		if err := c.enter(key); err != nil {
 			return err
 		}
@@ -398,16 +431,33 @@ func (c *copier) fix(p *plan, v reflect.Value) error {
 				return err
 			}
 		}
+		c.remember(key, p, ns)
 		v.Set(ns)
 	case opMap:
 		if v.IsNil() {
 			return nil
 		}
 		key := refKey{v.Pointer(), -1}
+		if c.reuse(key, p, v) {
+			return nil
+		}
 		if err := c.enter(key); err != nil {
 			return err
 		}
 		defer c.leave(key)
+		if p.key.visit {
+			// The key type holds interfaces: a key's dynamic value must
+			// not contain tagged data, which would be copied unmasked.
+			for it := v.MapRange(); it.Next(); {
+				if err := c.checkKey(p.key, it.Key()); err != nil {
+					return err
+				}
+			}
+			if !p.elem.visit {
+				c.remember(key, p, v) // the keys were all it needed checking for
+				return nil
+			}
+		}
 		nm := reflect.MakeMapWithSize(p.t, v.Len())
 		et := p.t.Elem()
 		for it := v.MapRange(); it.Next(); {
@@ -418,6 +468,7 @@ func (c *copier) fix(p *plan, v reflect.Value) error {
 			}
 			nm.SetMapIndex(it.Key(), nv)
 		}
+		c.remember(key, p, nm)
 		v.Set(nm)
 	case opIface:
 		if v.IsNil() {
@@ -437,6 +488,77 @@ func (c *copier) fix(p *plan, v reflect.Value) error {
 			return err
 		}
 		v.Set(nv)
+	}
+	return nil
+}
+
+// reuse sets v to the masked copy already made of the reference key with
+// plan p, if there is one, and reports whether there was. So a reference
+// reached many times (a DAG, a pointer shared by records) is copied once,
+// in time linear in the size of the data, and the copies share it as the
+// originals do. A reference still being copied is not in the memo yet:
+// reaching it again is a cycle, which enter detects.
+func (c *copier) reuse(key refKey, p *plan, v reflect.Value) bool {
+	if c.memo == nil {
+		return false
+	}
+	nv, ok := c.memo[memoKey{key, p}]
+	if ok {
+		v.Set(nv)
+	}
+	return ok
+}
+
+func (c *copier) remember(key refKey, p *plan, nv reflect.Value) {
+	if c.memo == nil {
+		c.memo = map[memoKey]reflect.Value{}
+	}
+	c.memo[memoKey{key, p}] = nv
+}
+
+// checkKey returns an error wrapping ErrMaskedMapKey if the map key k,
+// whose static plan is p, holds a value whose dynamic type contains tagged
+// data. Keys are comparable, so they hold no slices or maps; pointers in
+// them are followed with the same cycle detection as fix.
+func (c *copier) checkKey(p *plan, k reflect.Value) error {
+	switch p.op {
+	case opArray:
+		for i := range k.Len() {
+			if err := c.checkKey(p.elem, k.Index(i)); err != nil {
+				return err
+			}
+		}
+	case opStruct:
+		for _, f := range p.fields {
+			if err := c.checkKey(f.p, k.Field(f.index)); err != nil {
+				return err
+			}
+		}
+	case opPtr:
+		if k.IsNil() {
+			return nil
+		}
+		key := refKey{k.Pointer(), -1}
+		if err := c.enter(key); err != nil {
+			return err
+		}
+		defer c.leave(key)
+		return c.checkKey(p.elem, k.Elem())
+	case opIface:
+		if k.IsNil() {
+			return nil
+		}
+		e := k.Elem()
+		ep, err := planFor(e.Type())
+		if err != nil {
+			return err
+		}
+		if ep.tagged {
+			return &PlanError{Type: e.Type(), Err: ErrMaskedMapKey}
+		}
+		if ep.visit {
+			return c.checkKey(ep, e)
+		}
 	}
 	return nil
 }

@@ -339,3 +339,149 @@ func TestConcurrentPlans(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// A "none" tag says the field itself is not personal data; it does not hide
+// the tagged fields inside a struct, pointer, slice, map or interface.
+func TestNoneTagSearchesInside(t *testing.T) {
+	type holder struct {
+		Agent  testAgent             `mask:"none"`
+		Ptr    *testAgent            `mask:"none"`
+		List   []testAgent           `mask:"none"`
+		ByRole map[string]*testAgent `mask:"none"`
+		Extra  any                   `mask:"none"`
+		Raw    string                `mask:"none"`
+	}
+	a := testAgent{Name: "Maria Rossi", Email: "maria@example.com"}
+	want := testAgent{Name: "M. R.", Email: "m****@example.com"}
+	got, err := Copy(ForViewer(false), holder{Agent: a, Ptr: &a, List: []testAgent{a},
+		ByRole: map[string]*testAgent{"lead": &a}, Extra: a, Raw: "+39061234588"})
+	require.NoError(t, err)
+	assert.Equal(t, want, got.Agent)
+	assert.Equal(t, &want, got.Ptr)
+	assert.Equal(t, []testAgent{want}, got.List)
+	assert.Equal(t, map[string]*testAgent{"lead": &want}, got.ByRole)
+	assert.Equal(t, want, got.Extra)
+	assert.Equal(t, "+39061234588", got.Raw, "a none string is copied as it is")
+	assert.Equal(t, "Maria Rossi", a.Name, "the original is unchanged")
+
+	type unexportedNone struct {
+		agent testAgent `mask:"none"`
+	}
+	assert.ErrorIs(t, ValidateType(reflect.TypeFor[unexportedNone]()), ErrUnexportedField)
+}
+
+type keyHolder struct {
+	K any
+}
+
+// Map keys are never masked, so a key whose dynamic value holds tagged data
+// is refused at run time, as a key type with tagged fields is refused
+// statically.
+func TestMapKeyDynamic(t *testing.T) {
+	m := ForViewer(false)
+	c := embeddedContact{Phone: "+390612345588"}
+	tests := []struct {
+		name string
+		v    any
+	}{
+		{"map[any]int", map[any]int{c: 1}},
+		{"pointer key", map[any]int{&c: 1}},
+		{"tagged map values too", map[any]testAgent{c: {Name: "Maria Rossi"}}},
+		{"in an interface field", struct{ X any }{map[any]int{"a": 1, c: 2}}},
+		{"struct key with an any field", map[keyHolder]int{{K: c}: 1}},
+		{"array key", map[[2]any]int{{1, c}: 1}},
+		{"tagged leaf map", struct {
+			M map[any]string `mask:"phone"`
+		}{map[any]string{c: "+390612345588"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v, err := m.Value(tt.v)
+			assert.ErrorIs(t, err, ErrMaskedMapKey)
+			var pe *PlanError
+			assert.ErrorAs(t, err, &pe)
+			assert.Nil(t, v)
+		})
+	}
+	// Keys without tagged data are fine, and are copied as they are.
+	v, err := m.Value(map[any]any{"k": c, 3: "x", keyHolder{K: "y"}: nil})
+	require.NoError(t, err)
+	assert.Equal(t, map[any]any{"k": embeddedContact{Phone: "+39********88"}, 3: "x", keyHolder{K: "y"}: nil}, v)
+	plain := map[any]int{"a": 1}
+	v, err = m.Value(plain)
+	require.NoError(t, err)
+	assert.Equal(t, plain, v)
+	// A revealing Masker returns the value as it is.
+	v, err = ForViewer(true).Value(map[any]int{c: 1})
+	require.NoError(t, err)
+	assert.Equal(t, map[any]int{c: 1}, v)
+}
+
+type dagNode struct {
+	Phone string `mask:"phone"`
+	L, R  *dagNode
+}
+
+// Shared references are copied once, so data with shared pointers costs
+// time linear in its size (2^100 paths here) and the copy keeps the
+// sharing; cycles are still reported.
+func TestSharedReferences(t *testing.T) {
+	const depth = 100 // deeper than cycleDepth
+	var n *dagNode
+	for range depth {
+		n = &dagNode{Phone: "+39061234588", L: n, R: n}
+	}
+	got, err := Copy(ForViewer(false), n)
+	require.NoError(t, err)
+	seen := map[*dagNode]bool{}
+	var walk func(*dagNode)
+	walk = func(p *dagNode) {
+		if p == nil || seen[p] {
+			return
+		}
+		seen[p] = true
+		assert.Equal(t, "+39*******88", p.Phone)
+		assert.Same(t, p.L, p.R, "the copy shares what the original shares")
+		walk(p.L)
+		walk(p.R)
+	}
+	walk(got)
+	assert.Len(t, seen, depth, "one copy per original node")
+	assert.Equal(t, "+39061234588", n.Phone)
+	assert.NotSame(t, n, got)
+
+	// Records sharing a pointer, a slice and a map.
+	a := &testAgent{Name: "Maria Rossi"}
+	notes := []string{"+39061234588"}
+	labels := map[string]string{"k": "platinum"}
+	calls, err := Copy(ForViewer(false), []testCall{
+		{Manager: a, Notes: notes, Labels: labels},
+		{Manager: a, Notes: notes, Labels: labels},
+	})
+	require.NoError(t, err)
+	assert.Same(t, calls[0].Manager, calls[1].Manager)
+	assert.Equal(t, "M. R.", calls[0].Manager.Name)
+	assert.Same(t, &calls[0].Notes[0], &calls[1].Notes[0])
+	assert.Equal(t, "+39*******88", calls[0].Notes[0])
+	assert.Equal(t, reflect.ValueOf(calls[0].Labels).Pointer(), reflect.ValueOf(calls[1].Labels).Pointer())
+
+	// The same pointer under different tags gets a copy per tag.
+	type twoTags struct {
+		A *string `mask:"keep:1:1"`
+		B *string `mask:"full"`
+	}
+	s := "abcdefgh"
+	tt, err := Copy(ForViewer(false), twoTags{A: &s, B: &s})
+	require.NoError(t, err)
+	assert.Equal(t, "a******h", *tt.A)
+	assert.Equal(t, "********", *tt.B)
+
+	// A shared node that also closes a cycle.
+	var c *dagNode
+	for range depth {
+		c = &dagNode{Phone: "+39061234588", L: c, R: c}
+	}
+	c.L.L.R = c
+	_, err = Copy(ForViewer(false), c)
+	assert.ErrorIs(t, err, ErrCycle)
+}
