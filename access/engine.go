@@ -53,10 +53,9 @@ func NewEngine(store Store, opts EngineOptions) *Engine {
 	return &Engine{store: store, opts: opts}
 }
 
+// entry returns the tenant's entry, making it if needed. Call it only for a tenant
+// the store answered for, so that made-up tenant IDs never get one.
 func (e *Engine) entry(tenant uuid.UUID) *tenantPolicy {
-	if tp, ok := e.cache.Load(tenant); ok {
-		return tp.(*tenantPolicy)
-	}
 	tp, _ := e.cache.LoadOrStore(tenant, &tenantPolicy{})
 	return tp.(*tenantPolicy)
 }
