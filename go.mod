@@ -3,7 +3,6 @@ module github.com/callshield/callshield
 go 1.26.0
 
 require (
-	github.com/casbin/casbin/v2 v2.135.0
 	github.com/gaissmai/bart v0.30.0
 	github.com/google/uuid v1.6.0
 	github.com/jackc/pgx/v5 v5.12.0
@@ -18,9 +17,7 @@ require (
 )
 
 require (
-	github.com/bmatcuk/doublestar/v4 v4.6.1 // indirect
 	github.com/boyter/go-string v1.0.5 // indirect
-	github.com/casbin/govaluate v1.3.0 // indirect
 	github.com/dlclark/regexp2 v1.12.0 // indirect
 	github.com/dustin/go-humanize v1.1.0 // indirect
 	github.com/jackc/pgpassfile v1.0.0 // indirect
