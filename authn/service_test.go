@@ -532,6 +532,28 @@ func TestSettings(t *testing.T) {
 	_, err = e.svc.AcceptInvitation(ctx, tok, authn.NewPassword("Kx9!mP2#vL-wq7Tz"), authn.Meta{})
 	assert.NoError(t, err)
 
+	// A minimum of 8 while the password is the only factor would be reported but
+	// not applied (15 is): refused, and the stored settings say what is enforced.
+	low := st
+	low.PasswordMinLength = 8
+	_, err = e.svc.UpdateSettings(ctx, e.admin, low)
+	assert.ErrorIs(t, err, authn.ErrPasswordMinLength)
+	cur, err := e.svc.Settings(ctx, e.tenant.ID)
+	require.NoError(t, err)
+	assert.Zero(t, cur.PasswordMinLength, "nothing stored")
+	assert.Equal(t, authn.MinSingleFactorPasswordLength, cur.EffectivePasswordMinLength())
+	st.PasswordMinLength = 18
+	st, err = e.svc.UpdateSettings(ctx, e.admin, st)
+	require.NoError(t, err)
+	assert.Equal(t, 18, st.EffectivePasswordMinLength())
+	_, err = e.svc.Invite(ctx, e.admin, authn.InviteRequest{Email: "lou@example.com", Name: "Lou", Role: e.roles[access.KindAgent]})
+	require.NoError(t, err)
+	tok = e.linkFor(t, "lou@example.com")
+	_, err = e.svc.AcceptInvitation(ctx, tok, authn.NewPassword("Kx9!mP2#vL-wq7Tz"), authn.Meta{})
+	assert.ErrorIs(t, err, authn.ErrWeakPassword, "16 characters, below the 18 reported")
+	_, err = e.svc.AcceptInvitation(ctx, tok, authn.NewPassword("Kx9!mP2#vL-wq7Tz.Rb"), authn.Meta{})
+	assert.NoError(t, err, "19 characters")
+
 	st.Retention = time.Minute
 	_, err = e.svc.UpdateSettings(ctx, e.admin, st)
 	assert.ErrorIs(t, err, authn.ErrInvalidSettings)
