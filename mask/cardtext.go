@@ -113,7 +113,7 @@ func chainAt(s string, i int) (end, digits int, ascii, card bool) {
 // passes the Luhn check.
 func luhnWindowEnds(ring *[maxCardDigits]int8, n int) bool {
 	sum := 0
-	at := (n - 1) % maxCardDigits // the newest digit's index
+	at := (n - 1) % maxCardDigits                // the newest digit's index
 	for k := 0; k < min(n, maxCardDigits); k++ { // k digits left of the newest
 		d := int(ring[at])
 		if at--; at < 0 {
