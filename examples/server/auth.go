@@ -90,8 +90,10 @@ func (a *app) authenticate(next http.Handler) http.Handler {
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 
 // api registers an API route. Every route records its calls in the action log. A
-// route with a right passes the Guard (the project Guard when project is true);
-// one without (right 0) needs a signed-in subject from an allowed address.
+// route with a right passes a Guard: with project true, Guard.Require with the project
+// of the request (without one, a project-scoped right is needed in every project);
+// otherwise Guard.RequireTenant. One without a right (0) needs a signed-in subject from
+// an allowed address; its handler decides per record (calls, recordings).
 func (a *app) api(mux *http.ServeMux, pattern string, right access.Right, project bool, h handlerFunc) {
 	var inner http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		noteRequest(r, access.PolicyFrom(r.Context()), access.Subject{})
@@ -103,7 +105,9 @@ func (a *app) api(mux *http.ServeMux, pattern string, right access.Right, projec
 	case right != 0 && project:
 		inner = wrapGuard(a.pguard.Require(right), inner)
 	case right != 0:
-		inner = wrapGuard(a.guard.Require(right), inner)
+		// A tenant-level operation, or a report whose rows the handler scopes itself
+		// (audit.Scope, Policy.Scope): decided on the tenant role.
+		inner = wrapGuard(a.guard.RequireTenant(right), inner)
 	default:
 		inner = a.signedIn(inner)
 	}

@@ -307,7 +307,8 @@ func (w *web) calls(r *http.Request, s access.Subject, p *access.Policy) (any, e
 			pg.Masked = true
 		}
 	}
-	pg.CanExport = p.Check(s, access.ExportReports, uuid.Nil)
+	// The export of one project needs the right there; of all, in every project.
+	pg.CanExport = p.CheckIn(s, access.ExportReports, pg.Project)
 	return pg, nil
 }
 
