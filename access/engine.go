@@ -79,7 +79,11 @@ func (e *Engine) Policy(ctx context.Context, tenant uuid.UUID) (*Policy, error) 
 	tp := e.cached(tenant)
 	now := e.opts.Clock().UnixNano()
 	var cur *Policy
+	var gen int64
 	if tp != nil {
+		// The generation before the version read: an Invalidate after this point
+		// must win over the confirmation below.
+		gen = tp.gen.Load()
 		cur = tp.current.Load()
 		if cur != nil && e.opts.MaxStaleness > 0 && now-tp.checked.Load() < int64(e.opts.MaxStaleness) {
 			return cur, nil
@@ -95,6 +99,11 @@ func (e *Engine) Policy(ctx context.Context, tenant uuid.UUID) (*Policy, error) 
 	}
 	if cur != nil && cur.version == v {
 		tp.checked.Store(now)
+		if tp.gen.Load() != gen {
+			// Invalidated while the version was read: the read may predate the
+			// change, so the confirmation must not stand (the same guard as reload).
+			tp.checked.Store(0)
+		}
 		return cur, nil
 	}
 	return e.reload(ctx, tp, tenant, v, now)

@@ -20,7 +20,9 @@ import (
 type Scope struct {
 	// AllProjects admits every event of the tenant, with or without a project.
 	AllProjects bool
-	// Projects admits the events of these projects.
+	// Projects admits the events of these projects. uuid.Nil is not a project: it
+	// is ignored here, and the events without a project are admitted by TenantWide
+	// alone, by Apply (the store's filter) and Admits alike.
 	Projects []uuid.UUID
 	// TenantWide admits the events that belong to no project: logins, sessions, role
 	// and tenant settings changes. A reader scoped to some projects does not see them
@@ -36,7 +38,10 @@ func (s Scope) Apply(q Query) (Query, bool) {
 	if s.AllProjects {
 		return q, true
 	}
-	allowed := slices.Clone(s.Projects)
+	// Every entry of the filter passes admitsProject, the one definition Admits
+	// uses too: uuid.Nil, which the stores read as "no project", enters the filter
+	// only with TenantWide.
+	allowed := slices.DeleteFunc(slices.Clone(s.Projects), func(p uuid.UUID) bool { return !s.admitsProject(p) })
 	if s.TenantWide {
 		allowed = append(allowed, uuid.Nil)
 	}
@@ -56,13 +61,20 @@ func (s Scope) Apply(q Query) (Query, bool) {
 
 // Admits reports whether the scope lets its reader see e.
 func (s Scope) Admits(e *Event) bool {
+	return s.admitsProject(e.Project)
+}
+
+// admitsProject reports whether the scope admits the events of project p, uuid.Nil
+// standing for the events without a project. It is the one definition of a Scope:
+// Admits asks it, and Apply builds the store's filter from it.
+func (s Scope) admitsProject(p uuid.UUID) bool {
 	switch {
 	case s.AllProjects:
 		return true
-	case e.Project == uuid.Nil:
+	case p == uuid.Nil:
 		return s.TenantWide
 	}
-	return slices.Contains(s.Projects, e.Project)
+	return slices.Contains(s.Projects, p)
 }
 
 // Page is one page of a [Search].

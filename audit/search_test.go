@@ -37,6 +37,9 @@ func TestScopeApplyFailsClosed(t *testing.T) {
 		{"the caller's list is intersected", Scope{Projects: []uuid.UUID{p1, p2}}, Query{Projects: []uuid.UUID{p2, p3}}, true, []uuid.UUID{p2}},
 		{"an intersection that is empty", Scope{Projects: []uuid.UUID{p1}}, Query{Projects: []uuid.UUID{p3}}, false, nil},
 		{"duplicates are removed", Scope{Projects: []uuid.UUID{p1, p1}}, Query{}, true, []uuid.UUID{p1}},
+		{"uuid.Nil is no project", Scope{Projects: []uuid.UUID{uuid.Nil}}, Query{}, false, nil},
+		{"uuid.Nil beside a project", Scope{Projects: []uuid.UUID{uuid.Nil, p1}}, Query{}, true, []uuid.UUID{p1}},
+		{"uuid.Nil with TenantWide", Scope{Projects: []uuid.UUID{uuid.Nil}, TenantWide: true}, Query{}, true, []uuid.UUID{uuid.Nil}},
 	}
 	for _, c := range cases {
 		got, ok := c.scope.Apply(c.q)
@@ -45,7 +48,14 @@ func TestScopeApplyFailsClosed(t *testing.T) {
 			assert.Equal(t, c.want, got.Projects, c.name)
 		}
 	}
-	// Admits agrees with Apply.
+	// Admits agrees with Apply: an event passes the filter Apply gives the store
+	// exactly when Admits lets it through, for every scope above.
+	for _, c := range cases {
+		q, ok := c.scope.Apply(Query{})
+		for _, e := range []Event{{Seq: 1, Project: p1}, {Seq: 1, Project: p2}, {Seq: 1, Project: p3}, {Seq: 1}} {
+			assert.Equal(t, c.scope.Admits(&e), ok && q.Match(&e), "%s: event of project %v", c.name, e.Project)
+		}
+	}
 	for _, e := range []Event{{Project: p1}, {Project: p3}, {}} {
 		assert.True(t, Scope{AllProjects: true}.Admits(&e))
 		assert.False(t, Scope{}.Admits(&e))

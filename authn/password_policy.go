@@ -228,6 +228,14 @@ func (e *PasswordError) Rules() []PasswordRule {
 	return out
 }
 
+// lengthFloor is the least MinLength the policy applies: 8, or 15 with SingleFactor.
+func (p PasswordPolicy) lengthFloor() int {
+	if p.SingleFactor {
+		return MinSingleFactorPasswordLength
+	}
+	return MinPasswordLength
+}
+
 // Effective returns the policy as Validate applies it — every default, floor and
 // ceiling filled in, Blocklist set — for instance to tell users the rules before they
 // type. The error wraps ErrInvalidPolicy if a field is out of range.
@@ -242,11 +250,7 @@ func (p PasswordPolicy) Effective() (PasswordPolicy, error) {
 	case p.MinScore < 0 || p.MinScore > 4:
 		return p, fmt.Errorf("%w: MinScore must be 0 to 4", ErrInvalidPolicy)
 	}
-	floor := MinPasswordLength
-	if p.SingleFactor {
-		floor = MinSingleFactorPasswordLength
-	}
-	p.MinLength = max(p.MinLength, floor)
+	p.MinLength = max(p.MinLength, p.lengthFloor())
 	if p.MaxLength == 0 {
 		p.MaxLength = MaxPasswordLength
 	}

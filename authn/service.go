@@ -22,9 +22,10 @@ type EventRecorder interface {
 	Record(ctx context.Context, e audit.Event) error
 }
 
-// SessionEnder ends a user's sessions and API tokens. The sessions and token packages
-// implement it; until they are wired, blocked and removed users are still refused on
-// every request because sessions and tokens check [User.CanSignIn].
+// SessionEnder ends a user's sessions and API tokens. The Service ends its own sessions
+// itself (it is a SessionEnder too); Options.Sessions is for what else the host keeps
+// per user, such as the token package's API tokens. Blocked and removed users are
+// refused on every request anyway, because sessions and tokens check [User.CanSignIn].
 type SessionEnder interface {
 	// EndUserSessions ends every session of the user except `except` (uuid.Nil: all).
 	EndUserSessions(ctx context.Context, tenant, user, except uuid.UUID) error
@@ -44,8 +45,9 @@ type Options struct {
 	Hasher *Hasher
 	// Audit records sign-in attempts (the login log). If nil, they are not recorded.
 	Audit EventRecorder
-	// Sessions ends sessions when a user is blocked or removed, or asks for it after a
-	// password change. Optional.
+	// Sessions is called, after the Service has ended its own sessions, when a user is
+	// blocked or removed, or after a password change or reset: for what else the host
+	// ends per user (the token package's API tokens). Optional.
 	Sessions SessionEnder
 	// ProductName is a context word no password may contain. Default "callshield".
 	ProductName string
@@ -66,6 +68,8 @@ type Service struct {
 	store  Store
 	engine *access.Engine
 	opts   Options
+	// second is the second factor of the sign-in flow (signin.go); nil: no user has one.
+	second secondFactor
 }
 
 // NewService returns a Service over store, deciding rights with engine.
@@ -99,6 +103,8 @@ func (s *Service) now() time.Time { return s.opts.Clock().UTC().Truncate(time.Mi
 type Meta struct {
 	IP        netip.Addr
 	UserAgent string
+	// Kind is the interface a sign-in is for; the zero value is SessionAdmin.
+	Kind SessionKind
 }
 
 // Settings returns the tenant's account settings, defaults filled in.

@@ -355,7 +355,7 @@ func TestAuthenticateAllowlistAndRehash(t *testing.T) {
 	_, err = e.svc.Authenticate(ctx, e.tenant.ID, "eve@example.com", authn.NewPassword(goodPassword), authn.Meta{IP: netip.MustParseAddr("198.51.100.9")})
 	assert.ErrorIs(t, err, authn.ErrIPNotAllowed, "the allowlist is checked at sign-in")
 	_, err = e.svc.Authenticate(ctx, e.tenant.ID, "eve@example.com", authn.NewPassword("a wrong password here"), authn.Meta{IP: netip.MustParseAddr("198.51.100.9")})
-	assert.ErrorIs(t, err, authn.ErrInvalidCredentials, "the address is judged only after the password")
+	assert.ErrorIs(t, err, authn.ErrIPNotAllowed, "from outside the allowlist the answer does not depend on the password (TestAllowlistIsNoPasswordOracle)")
 
 	before, err := e.store.PasswordHash(ctx, e.tenant.ID, u.ID)
 	require.NoError(t, err)
@@ -430,7 +430,11 @@ func TestLifecycle(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, authn.StatusBlocked, st)
 	assert.Contains(t, e.sess.calls, u.ID.String()+"/"+uuid.Nil.String(), "blocking ends every session")
-	assert.True(t, check(), "a blocked user keeps membership and data for reports")
+	assert.False(t, check(), "a blocked user holds no right (TestBlockedUserHoldsNoRights)")
+	p, err := e.engine.Policy(ctx, e.tenant.ID)
+	require.NoError(t, err)
+	_, member := p.Role(u.ID)
+	assert.True(t, member, "a blocked user keeps membership and data for reports")
 	require.NoError(t, e.svc.Unblock(ctx, e.admin, u.ID))
 	require.NoError(t, e.svc.Block(ctx, e.admin, u.ID))
 	require.NoError(t, e.svc.Archive(ctx, e.admin, u.ID))
@@ -531,6 +535,28 @@ func TestSettings(t *testing.T) {
 	assert.ErrorIs(t, err, authn.ErrWeakPassword, "the password is the only factor: 15 characters")
 	_, err = e.svc.AcceptInvitation(ctx, tok, authn.NewPassword("Kx9!mP2#vL-wq7Tz"), authn.Meta{})
 	assert.NoError(t, err)
+
+	// A minimum of 8 while the password is the only factor would be reported but
+	// not applied (15 is): refused, and the stored settings say what is enforced.
+	low := st
+	low.PasswordMinLength = 8
+	_, err = e.svc.UpdateSettings(ctx, e.admin, low)
+	assert.ErrorIs(t, err, authn.ErrPasswordMinLength)
+	cur, err := e.svc.Settings(ctx, e.tenant.ID)
+	require.NoError(t, err)
+	assert.Zero(t, cur.PasswordMinLength, "nothing stored")
+	assert.Equal(t, authn.MinSingleFactorPasswordLength, cur.EffectivePasswordMinLength())
+	st.PasswordMinLength = 18
+	st, err = e.svc.UpdateSettings(ctx, e.admin, st)
+	require.NoError(t, err)
+	assert.Equal(t, 18, st.EffectivePasswordMinLength())
+	_, err = e.svc.Invite(ctx, e.admin, authn.InviteRequest{Email: "lou@example.com", Name: "Lou", Role: e.roles[access.KindAgent]})
+	require.NoError(t, err)
+	tok = e.linkFor(t, "lou@example.com")
+	_, err = e.svc.AcceptInvitation(ctx, tok, authn.NewPassword("Kx9!mP2#vL-wq7Tz"), authn.Meta{})
+	assert.ErrorIs(t, err, authn.ErrWeakPassword, "16 characters, below the 18 reported")
+	_, err = e.svc.AcceptInvitation(ctx, tok, authn.NewPassword("Kx9!mP2#vL-wq7Tz.Rb"), authn.Meta{})
+	assert.NoError(t, err, "19 characters")
 
 	st.Retention = time.Minute
 	_, err = e.svc.UpdateSettings(ctx, e.admin, st)

@@ -15,8 +15,13 @@ type Settings struct {
 	// composition rules) or "classes" (the seed product's rule: digits, upper and lower
 	// case and symbols, plus length).
 	PasswordMode string
-	// PasswordMinLength overrides the minimum length (at least 8; the default is 8, or
-	// 15 when the password is the only factor).
+	// PasswordMinLength overrides the minimum length: 0 (the floor) or the floor to
+	// 64. The floor is 15 while the password is the only factor, which it is for every
+	// tenant until sign-in enforces RequireTwoFactor, and 8 with an enforced second
+	// factor (NIST SP 800-63B rev 4). UpdateSettings refuses a value below the floor
+	// (ErrPasswordMinLength) rather than store a rule that would not apply;
+	// [Settings.EffectivePasswordMinLength] is the length sign-up enforces, also for
+	// a value stored before this rule.
 	PasswordMinLength int
 	// PasswordMinScore is a minimum zxcvbn strength score 0..4 (0: not checked).
 	PasswordMinScore int
@@ -69,6 +74,19 @@ var ErrInvalidSettings = fmt.Errorf("authn: invalid settings")
 // enforce a second factor yet. It matches ErrInvalidSettings too.
 var ErrTwoFactorUnavailable = fmt.Errorf("%w: two-factor sign-in is not enforced yet", ErrInvalidSettings)
 
+// ErrPasswordMinLength: Settings.PasswordMinLength is below the floor that applies to
+// the tenant (15 while the password is the only factor). It matches ErrInvalidSettings
+// too.
+var ErrPasswordMinLength = fmt.Errorf("%w: minimum password length below the floor", ErrInvalidSettings)
+
+// EffectivePasswordMinLength returns the minimum password length the tenant's
+// passwords are held to: PasswordMinLength raised to the floor that applies (15 while
+// the password is the only factor, 8 with an enforced second factor). Show this one to
+// users, not PasswordMinLength.
+func (s Settings) EffectivePasswordMinLength() int {
+	return max(s.PasswordMinLength, s.passwordPolicy().lengthFloor())
+}
+
 // twoFactorEnforced says whether sign-in enforces Settings.RequireTwoFactor. Until it
 // does, the password is the only factor for every tenant.
 const twoFactorEnforced = false
@@ -99,6 +117,11 @@ func (s Settings) validate() error {
 		return fmt.Errorf("%w: reset link validity must be 5 minutes to 7 days", ErrInvalidSettings)
 	case s.Retention < 24*time.Hour || s.Retention > 10*365*24*time.Hour:
 		return fmt.Errorf("%w: retention must be 1 day to 10 years", ErrInvalidSettings)
+	case s.PasswordMinLength != 0 && s.PasswordMinLength < s.EffectivePasswordMinLength():
+		// A length the floor would raise: refused, so that Settings never reports a
+		// rule other than the one enforced.
+		return fmt.Errorf("%w: it must be %d to 64, or 0 for the floor (15 while the password is the only factor)",
+			ErrPasswordMinLength, s.EffectivePasswordMinLength())
 	}
 	return nil
 }

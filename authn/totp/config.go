@@ -1,11 +1,9 @@
 package totp
 
 import (
-	"crypto/sha1"
-	"crypto/sha256"
-	"crypto/sha512"
-	"hash"
 	"time"
+
+	"github.com/pquerna/otp"
 )
 
 // Algorithm is the HMAC hash of a TOTP/HOTP code, named as in the key URI. The zero
@@ -19,20 +17,22 @@ const (
 	SHA512 Algorithm = "SHA512"
 )
 
-// hashFuncs maps each algorithm to its hash. A variable so that an internal test can
-// count the work Verify does.
-var hashFuncs = map[Algorithm]func() hash.Hash{
-	SHA1:   sha1.New,
-	SHA256: sha256.New,
-	SHA512: sha512.New,
+// otpAlgorithms maps each algorithm to pquerna/otp's name for it. MD5, which pquerna
+// also offers, is deliberately absent.
+var otpAlgorithms = map[Algorithm]otp.Algorithm{
+	SHA1:   otp.AlgorithmSHA1,
+	SHA256: otp.AlgorithmSHA256,
+	SHA512: otp.AlgorithmSHA512,
 }
 
-// hashFunc returns the constructor for a, or nil when a is not one of the three.
-func (a Algorithm) hashFunc() func() hash.Hash {
+// otp returns pquerna/otp's algorithm for a ("" is SHA1), and false when a is not
+// one of the three.
+func (a Algorithm) otp() (otp.Algorithm, bool) {
 	if a == "" {
 		a = SHA1
 	}
-	return hashFuncs[a]
+	alg, ok := otpAlgorithms[a]
+	return alg, ok
 }
 
 // Config limits and defaults.
@@ -92,7 +92,7 @@ func (c Config) Validate() error {
 	case c.Period%time.Second != 0:
 		return &ConfigError{Field: "Period", Reason: "must be whole seconds"}
 	}
-	if c.Algorithm.hashFunc() == nil {
+	if _, ok := c.Algorithm.otp(); !ok {
 		return &ConfigError{Field: "Algorithm", Reason: "must be SHA1, SHA256 or SHA512"}
 	}
 	if c.Skew < NoSkew || c.Skew > MaxSkew {

@@ -5,11 +5,25 @@
 // sign-in flows, and the store that keeps what is listed below, come with the authn
 // service.
 //
+// # Built on github.com/pquerna/otp
+//
+// The library does the standard work: key generation ([GenerateKey], its
+// totp.Generate with a crypto/rand reader and 160-bit secrets), the otpauth:// key URI
+// and its QR code ([Key.URI], [Key.PNG], its otp.Key.Image), and the code of one time
+// step ([HOTP], [Code], [Verify]: its hotp.GenerateCodeCustom). This package keeps what
+// the library does not give: the ordered step window that returns the matched step
+// (replay protection needs it; pquerna's totp.ValidateCustom only says yes or no),
+// constant-time work whatever matches, redacting types ([Secret], [Key]: pquerna's
+// otp.Key.String() returns the secret, so an otp.Key never leaves this package),
+// sealing, and recovery codes. The RFC 4226/6238 vectors, an oathtool cross-check and
+// a differential test against pquerna's own TOTP path hold the result.
+//
 // # Enrollment
 //
-//  1. [NewSecret] makes a 160-bit secret from crypto/rand (ASVS 6.5.3).
-//  2. [KeyURI] gives the otpauth:// URI to show as a QR code (and [Secret.Base32] the
-//     key to type in by hand). Show it once; never log it.
+//  1. [GenerateKey] makes a 160-bit secret from crypto/rand (ASVS 6.5.3) with its key
+//     URI for the issuer (product or tenant) and account (e-mail).
+//  2. [Key.PNG] is the QR code to show, [Key.URI] the URI it holds, and
+//     [Secret.Base32] the key to type in by hand. Show them once; never log them.
 //  3. The user types the first code; [Verify] it (with lastStep 0) to be sure the app
 //     holds the right key, before 2FA is turned on.
 //  4. [Sealer.Seal] encrypts the secret with AES-256-GCM, bound by [BindAAD] to the

@@ -33,6 +33,9 @@ var (
 	// ErrInvalidLabel: an issuer or account name that cannot go into a key URI: empty,
 	// not UTF-8, or holding a colon or a control character.
 	ErrInvalidLabel = errors.New("totp: invalid issuer or account name")
+	// ErrQRCode: a QR code image size out of range, or an image that could not be
+	// drawn.
+	ErrQRCode = errors.New("totp: QR code image cannot be made")
 	// ErrRecoveryCount: a number of recovery codes outside 1..MaxRecoveryCodes.
 	ErrRecoveryCount = errors.New("totp: invalid number of recovery codes")
 	// ErrRandom: the random source failed or repeated itself.

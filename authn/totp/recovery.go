@@ -96,7 +96,8 @@ func (c RecoveryCode) Reveal() string {
 // IsZero reports whether c is the empty code.
 func (c RecoveryCode) IsZero() bool { return c.Reveal() == "" }
 
-// Hash returns HashRecoveryCode(c.Reveal()), what the caller stores.
+// Hash returns HashRecoveryCode(c.Reveal()), what the caller stores. The zero
+// RecoveryCode has no hash: Hash returns nil, which nothing matches.
 func (c RecoveryCode) Hash() []byte { return HashRecoveryCode(c.Reveal()) }
 
 // String returns "[REDACTED]".
@@ -137,9 +138,30 @@ func normaliseRecoveryCode(code string) string {
 	}, code)
 }
 
+// wellFormed reports whether a normalised code is a recovery code's shape: exactly
+// recoveryChars characters of the Crockford alphabet.
+func wellFormed(norm string) bool {
+	if len(norm) != recoveryChars {
+		return false
+	}
+	for i := 0; i < len(norm); i++ {
+		if strings.IndexByte(crockford, norm[i]) < 0 {
+			return false
+		}
+	}
+	return true
+}
+
 // HashRecoveryCode returns the SHA-256 of the normalised code (upper case, dashes and
 // spaces dropped, I and L read as 1, O as 0): the value to store, and to compare with
 // [MatchRecoveryCode].
+//
+// Input that does not normalise to a recovery code's shape (20 characters of the
+// Crockford alphabet) has no hash: HashRecoveryCode returns nil, which is not a hash
+// any store keeps (they require 32 bytes) and which MatchRecoveryCode never matches.
+// So the empty code, the zero [RecoveryCode], whitespace or dashes alone, and any long
+// or odd string can never match a stored hash, not even the SHA-256 of the empty
+// string should one have been stored by mistake (authboss#351).
 //
 // A fast, unsalted hash is right here, as for API tokens, and a password hash
 // (argon2id) would be wrong: a slow hash and a salt protect guessable secrets, but a
@@ -147,20 +169,35 @@ func normaliseRecoveryCode(code string) string {
 // the hash is (2^100 tries), while argon2id's cost would be paid for every stored code
 // at every attempt, and would let failed attempts tie up the server.
 func HashRecoveryCode(code string) []byte {
-	sum := sha256.Sum256([]byte(normaliseRecoveryCode(code)))
+	if len(code) > maxRecoveryInput {
+		return nil
+	}
+	norm := normaliseRecoveryCode(code)
+	if !wellFormed(norm) {
+		return nil
+	}
+	sum := sha256.Sum256([]byte(norm))
 	return sum[:]
 }
 
+// maxRecoveryInput bounds the input HashRecoveryCode looks at: a code with generous
+// spacing fits many times over.
+const maxRecoveryInput = 256
+
 // MatchRecoveryCode reports whether code matches one of hashes (as made by
 // [HashRecoveryCode]) and which, so that the caller removes that hash (with a
-// conditional delete, so that two concurrent uses succeed once). Every hash is
-// compared in constant time and the loop never stops early, so the time taken does
-// not tell whether or where the code matched.
+// conditional delete, so that two concurrent uses succeed once). Input that is not a
+// recovery code's shape matches nothing, and stored values that are not 32-byte hashes
+// are never matched. Every hash is compared in constant time and the loop never stops
+// early, so the time taken does not tell whether or where a well-formed code matched.
 func MatchRecoveryCode(code string, hashes [][]byte) (index int, ok bool) {
 	h := HashRecoveryCode(code)
+	if h == nil {
+		return -1, false
+	}
 	index, found := -1, 0
 	for i, want := range hashes {
-		eq := subtle.ConstantTimeCompare(h, want)
+		eq := subtle.ConstantTimeCompare(h, want)              // 0 for any length but 32
 		index = subtle.ConstantTimeSelect(eq&^found, i, index) // the first match
 		found |= eq
 	}

@@ -114,7 +114,41 @@ func TestHashRecoveryCodeNormalises(t *testing.T) {
 	for _, other := range []string{"01ABC-DEF1G-H0JKM-NPQRT", "01ABC-DEF1G-H0JKM-NPQR", "01ABC-DEF1G-H0JKM-NPQRSU", ""} {
 		assert.NotEqual(t, want[:], totp.HashRecoveryCode(other), "%q", other)
 	}
-	assert.Len(t, totp.HashRecoveryCode("x"), 32)
+	assert.Len(t, totp.HashRecoveryCode(canonical), 32)
+}
+
+// The empty code, the zero RecoveryCode and anything that is not a recovery code's
+// shape have no hash, and match nothing: not a stored SHA-256 of the empty string, not
+// a nil or empty stored value (review #14; authboss#351).
+func TestEmptyOrMalformedRecoveryCodeMatchesNothing(t *testing.T) {
+	emptySum := sha256.Sum256(nil)
+	codes, err := totp.NewRecoveryCodes(nil, 3)
+	require.NoError(t, err)
+	stored := [][]byte{emptySum[:], nil, {}, codes[0].Hash(), codes[1].Hash()}
+	assert.Nil(t, totp.RecoveryCode{}.Hash(), "the zero code has no hash")
+	for _, in := range []string{
+		"", " ", "-", "----", " - - ", "\t", "\u00a0",
+		strings.Repeat("0", 19), strings.Repeat("0", 21), // one short, one long
+		strings.Repeat("A", 10000),     // very long
+		"UUUUU-UUUUU-UUUUU-UUUUU",      // U is not in the alphabet
+		"01ABC-DEF1G-H0JKM-NPQR\u00e9", // not ASCII
+		codes[0].Reveal() + "0",        // a real code with more
+		codes[0].Reveal()[:22],         // a real code cut short
+		codes[2].Reveal(),              // another set's code
+	} {
+		if in == codes[2].Reveal() {
+			continue // well-formed, checked below
+		}
+		assert.Nil(t, totp.HashRecoveryCode(in), "%q", in)
+		idx, ok := totp.MatchRecoveryCode(in, stored)
+		assert.False(t, ok, "%q", in)
+		assert.Equal(t, -1, idx)
+	}
+	_, ok := totp.MatchRecoveryCode(codes[2].Reveal(), stored)
+	assert.False(t, ok, "a code not in the set")
+	idx, ok := totp.MatchRecoveryCode(codes[1].Reveal(), stored)
+	assert.True(t, ok)
+	assert.Equal(t, 4, idx)
 }
 
 func TestMatchRecoveryCode(t *testing.T) {

@@ -26,6 +26,11 @@ const maxCodeInput = 64
 // before lastStep (used already, or older than a code used since). No error contains
 // the code or the secret.
 //
+// The code of each step is computed by github.com/pquerna/otp/hotp; this function
+// adds what pquerna's totp.ValidateCustom does not give: the ordered window that says
+// which step matched (the replay protection needs it), the refusal of steps at or
+// before lastStep, a bounded input, and the same work whatever matches.
+//
 // Timing: the codes of every step of the window are computed and compared in constant
 // time, and the match is selected without branching, so the time taken does not say
 // whether, or at which step, the code matched; only the error does.
@@ -43,13 +48,13 @@ func Verify(s Secret, code string, now time.Time, lastStep int64, c Config) (ste
 		return 0, ErrMalformedCode
 	}
 
-	var g generator
-	g.init(s.raw(), c.Algorithm.hashFunc())
+	alg, _ := c.Algorithm.otp() // resolved: always known
+	key := s.Base32()
 	cur := c.step(now)
 	var (
 		matched int64 // the latest matching step; valid when found == 1
 		found   int   // 1 once a step matched
-		buf     [8]byte
+		failed  bool  // pquerna/otp refused to compute a step (never expected)
 	)
 	for d := -int64(c.Skew); d <= int64(c.Skew); d++ {
 		st, valid := cur+d, 1
@@ -58,12 +63,17 @@ func Verify(s Secret, code string, now time.Time, lastStep int64, c Config) (ste
 			// anyway, for step 0, so that every call does the same work.
 			st, valid = 0, 0
 		}
-		eq := subtle.ConstantTimeCompare(g.code(&buf, uint64(st), c.Digits), in[:n]) & valid
+		code, ok := codeOf(key, uint64(st), c.Digits, alg)
+		failed = failed || !ok
+		eq := subtle.ConstantTimeCompare([]byte(code), in[:n]) & valid
 		// Keep the latest matching step: if two steps of the window share a code, the
 		// later one is the one to store, so that neither can be used again.
 		mask := -int64(eq) // all ones when eq == 1
 		matched = st&mask | matched&^mask
 		found |= eq
+	}
+	if failed {
+		return 0, ErrInvalidCode // fail closed
 	}
 	switch {
 	case found == 0:

@@ -1,38 +1,26 @@
 package totp
 
 import (
-	"crypto/sha1"
-	"encoding/binary"
-	"hash"
 	"testing"
 	"time"
 
+	"github.com/pquerna/otp/hotp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-// countingHash records every 8-byte message (a counter) hashed through it.
-type countingHash struct {
-	hash.Hash
-	seen *[]uint64
-}
-
-func (h countingHash) Write(p []byte) (int, error) {
-	if len(p) == 8 {
-		*h.seen = append(*h.seen, binary.BigEndian.Uint64(p))
-	}
-	return h.Hash.Write(p)
-}
-
 // Verify computes the code of every step of the window, whether the code matches the
 // first step, the last, none, or only a replayed one: it never stops at the first
 // match, so its running time does not tell which step matched. (Not parallel: it
-// swaps the SHA-1 constructor.)
+// swaps the step function.)
 func TestVerifyDoesTheSameWorkWhateverMatches(t *testing.T) {
 	var seen []uint64
-	orig := hashFuncs[SHA1]
-	hashFuncs[SHA1] = func() hash.Hash { return countingHash{sha1.New(), &seen} }
-	t.Cleanup(func() { hashFuncs[SHA1] = orig })
+	orig := stepCode
+	stepCode = func(secret string, counter uint64, opts hotp.ValidateOpts) (string, error) {
+		seen = append(seen, counter)
+		return orig(secret, counter, opts)
+	}
+	t.Cleanup(func() { stepCode = orig })
 
 	s := secretFrom([]byte("12345678901234567890"))
 	now := time.Date(2026, 3, 14, 9, 26, 45, 0, time.UTC)
@@ -58,4 +46,23 @@ func TestVerifyDoesTheSameWorkWhateverMatches(t *testing.T) {
 		assert.ErrorIs(t, err, tc.err, name)
 		assert.Equal(t, []uint64{uint64(cur - 1), uint64(cur), uint64(cur + 1)}, seen, name)
 	}
+}
+
+// If pquerna/otp ever refused to compute a step, Verify denies (fails closed) even
+// when another step of the window matches.
+func TestVerifyFailsClosedWhenAStepCannotBeComputed(t *testing.T) {
+	orig := stepCode
+	s := secretFrom([]byte("12345678901234567890"))
+	now := time.Date(2026, 3, 14, 9, 26, 45, 0, time.UTC)
+	cur := uint64(now.Unix() / 30)
+	good := HOTP(s, cur, 6, SHA1)
+	stepCode = func(secret string, counter uint64, opts hotp.ValidateOpts) (string, error) {
+		if counter == cur+1 {
+			return "", assert.AnError
+		}
+		return orig(secret, counter, opts)
+	}
+	t.Cleanup(func() { stepCode = orig })
+	_, err := Verify(s, good, now, 0, Config{})
+	assert.ErrorIs(t, err, ErrInvalidCode)
 }

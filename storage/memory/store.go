@@ -54,6 +54,8 @@ type Store struct {
 	accounts map[uuid.UUID]*authnState
 	// identities holds linked identities and their flows (identity.go).
 	identities identityState
+	// sessions holds sessions, pending sign-ins and session settings (session.go).
+	sessions sessionState
 }
 
 // tenantState is one tenant's access data.

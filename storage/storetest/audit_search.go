@@ -188,7 +188,7 @@ var auditSearchCases = []testCase{
 	// The reader-facing search: the zero Scope sees nothing (fail closed), a project
 	// scope sees its projects' events and, only with TenantWide, events without a
 	// project; AllProjects sees everything.
-	{"Search shows only what the reader's Scope admits, and nothing for the zero Scope", func(t *testing.T, f *fx) {
+	{"Search shows only what the reader's Scope admits (uuid.Nil in Projects included), and nothing for the zero Scope", func(t *testing.T, f *fx) {
 		tenant := newID()
 		d, stored := f.storedFilterData(tenant, 30)
 		scopes := map[string]audit.Scope{
@@ -198,6 +198,11 @@ var auditSearchCases = []testCase{
 			"tenant-wide only":       {TenantWide: true},
 			"one project and tenant": {Projects: []uuid.UUID{d.projects[1]}, TenantWide: true},
 			"a foreign project":      {Projects: []uuid.UUID{newID()}},
+			// uuid.Nil is no project: it admits no tenant-wide event, in
+			// Search as in Admits.
+			"uuid.Nil as a project":    {Projects: []uuid.UUID{uuid.Nil}},
+			"uuid.Nil and a project":   {Projects: []uuid.UUID{uuid.Nil, d.projects[0]}},
+			"uuid.Nil with TenantWide": {Projects: []uuid.UUID{uuid.Nil}, TenantWide: true},
 		}
 		for name, sc := range scopes {
 			for _, c := range append(reportQueries(d), filterQuery{"no filter", audit.Query{}, nil}) {
