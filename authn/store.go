@@ -23,7 +23,7 @@ import (
 //     (storage.ErrConflict).
 type Store interface {
 	IdentityStore // linked identities (store_identity.go)
-	SessionStore // sessions, pending sign-ins, session settings (store_session.go)
+	SessionStore  // sessions, pending sign-ins, session settings (store_session.go)
 
 	// Settings returns a tenant's stored settings, or storage.ErrNotFound if none were
 	// ever stored (the defaults apply).
