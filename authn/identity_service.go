@@ -413,33 +413,50 @@ func (s *Service) StartIdentitySignIn(ctx context.Context, tenant uuid.UUID, pro
 	return s.startFlow(ctx, tenant, FlowSignIn, provider, uuid.Nil, uuid.Nil)
 }
 
-// identityFirstFactor is the first factor of a sign-in with a linked identity: it
-// verifies the callback (see completeFlow) and finds the user by the identity's
-// (issuer, subject), never by e-mail. An identity that is unknown, still pending, or
-// linked through another provider configuration is ErrInvalidCredentials, as a wrong
-// password is; so is an answer that does not verify. ev is the login event so far
-// (tenant, user, factor and provider filled in); failures are recorded here.
-func (s *Service) identityFirstFactor(ctx context.Context, cb Callback, meta Meta) (User, audit.Event, error) {
+// identityFirstFactor is the first factor of a sign-in with a linked identity, the
+// counterpart of passwordFactor: it verifies the callback (see completeFlow) and finds
+// the user by the identity's (issuer, subject), never by e-mail. An identity that is
+// unknown, still pending, or linked through another provider configuration is
+// ErrInvalidCredentials, as a wrong password is; so is an answer that does not verify.
+// Failures are recorded in the login log here; the success is recorded by the rest of
+// the flow (signInAfterFirstFactor).
+//
+// Throttling is the password's: the account's first-factor counter is checked once the
+// account is known (a locked account does not sign in with a linked identity either),
+// a pending identity counts as a failure, and a success resets it. Failures before the
+// account is known (a flow, token or identity that does not verify) are not counted
+// against any account, as an unknown e-mail is not.
+func (s *Service) identityFirstFactor(ctx context.Context, cb Callback, meta Meta) (User, error) {
 	ev := audit.Event{Kind: audit.KindLogin, Action: "login.identity",
-		Actor: audit.Actor{IP: meta.IP, UserAgent: meta.UserAgent}, Details: map[string]string{"factor": "identity"}}
-	fail := func(reason string, err error) (User, audit.Event, error) {
+		Actor: audit.Actor{IP: meta.IP, UserAgent: meta.UserAgent}, Details: map[string]string{"factor": string(FactorIdentity)}}
+	// outside: the address is outside the tenant's allowlist, so every failure is
+	// answered ErrIPNotAllowed, as passwordFactor does.
+	outside := false
+	fail := func(reason string, err error) (User, error) {
 		ev.Outcome, ev.Reason = audit.Failure, reason
 		s.record(ctx, ev)
-		return User{}, ev, err
+		if outside && errors.Is(err, ErrInvalidCredentials) {
+			err = ErrIPNotAllowed
+		}
+		return User{}, err
 	}
 	f, ext, ff := s.completeFlow(ctx, FlowSignIn, uuid.Nil, cb)
+	if f.Tenant != uuid.Nil {
+		ev.Tenant, ev.Details["provider"] = f.Tenant, f.Provider
+		if p, err := s.engine.Policy(ctx, f.Tenant); err == nil {
+			outside = !p.Allowlist().Allows(meta.IP)
+		}
+	}
 	if ff != nil {
 		err := ff.err
 		if errors.Is(err, ErrIdentityInvalid) {
 			err = ErrInvalidCredentials
 		}
 		if !ff.found {
-			return User{}, ev, err
+			return User{}, err // no flow, so no tenant known to record in
 		}
-		ev.Tenant, ev.Details["provider"] = f.Tenant, f.Provider
 		return fail(ff.reason, err)
 	}
-	ev.Tenant, ev.Details["provider"] = f.Tenant, f.Provider
 	id, err := s.store.IdentityBySubject(ctx, f.Tenant, ext.Issuer, ext.Subject)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
@@ -448,14 +465,6 @@ func (s *Service) identityFirstFactor(ctx context.Context, cb Callback, meta Met
 		return fail("storage_error", fmt.Errorf("authn: identity sign-in: %w", err))
 	}
 	ev.Actor.User, ev.Target = id.User, audit.Target{Type: "user", ID: id.User.String()}
-	switch {
-	case id.Provider != f.Provider:
-		// The same issuer through another configured provider: a host's "custom" provider
-		// claiming Google's issuer must not sign in to accounts linked through Google.
-		return fail("identity_other_provider", ErrInvalidCredentials)
-	case id.Status != IdentityActive:
-		return fail("identity_pending", ErrInvalidCredentials)
-	}
 	u, err := s.store.User(ctx, f.Tenant, id.User)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
@@ -464,38 +473,42 @@ func (s *Service) identityFirstFactor(ctx context.Context, cb Callback, meta Met
 		return fail("storage_error", fmt.Errorf("authn: identity sign-in: %w", err))
 	}
 	ev.Target.Name = u.Email
-	return u, ev, nil
+	lock, err := s.checkThrottle(ctx, f.Tenant, u.ID, throttleFirst, meta.IP)
+	if err != nil {
+		return fail("storage_error", err)
+	}
+	switch {
+	case lock != "":
+		return fail(lock, ErrInvalidCredentials)
+	case id.Provider != f.Provider:
+		// The same issuer through another configured provider: a host's "custom" provider
+		// claiming Google's issuer must not sign in to accounts linked through Google.
+		return fail("identity_other_provider", ErrInvalidCredentials)
+	case id.Status != IdentityActive:
+		if terr := s.countFailure(ctx, f.Tenant, u.ID, throttleFirst, meta.IP); terr != nil {
+			return fail("storage_error", terr)
+		}
+		return fail("identity_pending", ErrInvalidCredentials)
+	}
+	if err := s.resetThrottle(ctx, f.Tenant, u.ID, throttleFirst); err != nil {
+		return fail("storage_error", err)
+	}
+	return u, nil
 }
 
-// AuthenticateIdentity is the identity counterpart of [Service.Authenticate]: it
-// checks a sign-in callback (see [Service.StartIdentitySignIn]) and returns the user
-// the confirmed identity is linked to. A user who may not sign in is
-// ErrInvalidCredentials; a client outside the tenant's allowlist ErrIPNotAllowed. The
-// login log records the attempt with factor "identity".
-func (s *Service) AuthenticateIdentity(ctx context.Context, cb Callback, meta Meta) (User, error) {
-	u, ev, err := s.identityFirstFactor(ctx, cb, meta)
+// SignInWithIdentity signs a user in with a linked identity: the callback of a flow
+// started by [Service.StartIdentitySignIn] is verified (flow cookie, state, code
+// exchange with the PKCE verifier, ID token), the user is the one the confirmed
+// identity is linked to, and the rest is the password's flow: status, IP allowlist, a
+// pending sign-in when a second factor is owed, else a session with factor
+// [FactorIdentity]. An unknown or unconfirmed identity, a token that does not verify
+// and a user who may not sign in are ErrInvalidCredentials; a callback that does not
+// match its flow is ErrFlowInvalid; a client outside the tenant's allowlist
+// ErrIPNotAllowed.
+func (s *Service) SignInWithIdentity(ctx context.Context, cb Callback, meta Meta) (SignInResult, error) {
+	u, err := s.identityFirstFactor(ctx, cb, meta)
 	if err != nil {
-		return User{}, err
+		return SignInResult{}, err
 	}
-	fail := func(reason string, err error) (User, error) {
-		ev.Outcome, ev.Reason = audit.Failure, reason
-		s.record(ctx, ev)
-		return User{}, err
-	}
-	if !u.CanSignIn() {
-		return fail("user_"+string(u.Status), ErrInvalidCredentials)
-	}
-	p, err := s.engine.Policy(ctx, u.Tenant)
-	if err != nil {
-		return fail("policy_unavailable", err)
-	}
-	if !p.AllowsIP(access.Subject{Tenant: u.Tenant, User: u.ID}, meta.IP) {
-		return fail("ip_not_allowed", ErrIPNotAllowed)
-	}
-	if r, ok := p.Role(u.ID); ok {
-		ev.Actor.Role = r.Name
-	}
-	ev.Outcome = audit.Success
-	s.record(ctx, ev)
-	return u, nil
+	return s.signInAfterFirstFactor(ctx, u, FactorIdentity, meta)
 }

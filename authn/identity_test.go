@@ -106,11 +106,11 @@ func (e *idEnv) confirm(t *testing.T, email string) authn.Identity {
 }
 
 // signIn runs a whole sign-in flow with the provider's current user.
-func (e *idEnv) signIn(t *testing.T, provider string, meta authn.Meta) (authn.User, error) {
+func (e *idEnv) signIn(t *testing.T, provider string, meta authn.Meta) (authn.SignInResult, error) {
 	t.Helper()
 	start, err := e.svc.StartIdentitySignIn(context.Background(), e.tenant.ID, provider)
 	require.NoError(t, err)
-	return e.svc.AuthenticateIdentity(context.Background(), e.login(t, start), meta)
+	return e.svc.SignInWithIdentity(context.Background(), e.login(t, start), meta)
 }
 
 // lastLogin returns the newest login event.
@@ -162,13 +162,16 @@ func TestLinkConfirmAndSignIn(t *testing.T) {
 
 			signed, err := e.signIn(t, provider, meta)
 			require.NoError(t, err)
-			assert.Equal(t, u.ID, signed.ID)
+			require.NotNil(t, signed.Session, "signed in through the password's flow: a session")
+			assert.Equal(t, u.ID, signed.Session.User)
+			assert.Equal(t, []authn.Factor{authn.FactorIdentity}, signed.Session.Factors)
+			assert.NotEmpty(t, signed.Token.Reveal())
 			ev := e.lastLogin(t)
 			assert.Equal(t, audit.Success, ev.Outcome)
 			assert.Equal(t, "login.identity", ev.Action)
 			assert.Equal(t, "identity", ev.Details["factor"])
-			assert.Equal(t, provider, ev.Details["provider"])
 			assert.Equal(t, u.ID, ev.Actor.User)
+			assert.Equal(t, signed.Session.ID, ev.Actor.Session)
 
 			var actions []string
 			for _, ev := range e.events(t, audit.KindChange) {
@@ -246,7 +249,7 @@ func TestLinkingNeedsTheSessionThatStartedIt(t *testing.T) {
 
 	start, err = e.svc.StartLink(ctx, s1, "corp")
 	require.NoError(t, err)
-	_, err = e.svc.AuthenticateIdentity(ctx, e.login(t, start), authn.Meta{})
+	_, err = e.svc.SignInWithIdentity(ctx, e.login(t, start), authn.Meta{})
 	assert.ErrorIs(t, err, authn.ErrFlowInvalid, "a link flow cannot sign in")
 
 	ids, err := e.svc.Identities(ctx, e.session(bob), bob.ID)
@@ -330,10 +333,10 @@ func TestFlowStateAndReplay(t *testing.T) {
 		cb := e.login(t, start)
 		bad := cb
 		bad.State = strings.ToUpper(cb.State)
-		_, err = e.svc.AuthenticateIdentity(ctx, bad, authn.Meta{})
+		_, err = e.svc.SignInWithIdentity(ctx, bad, authn.Meta{})
 		assert.ErrorIs(t, err, authn.ErrFlowInvalid)
 		assert.Equal(t, "state_mismatch", e.lastLogin(t).Reason)
-		_, err = e.svc.AuthenticateIdentity(ctx, cb, authn.Meta{})
+		_, err = e.svc.SignInWithIdentity(ctx, cb, authn.Meta{})
 		assert.ErrorIs(t, err, authn.ErrFlowInvalid, "a flow is consumed by its first callback, even a failed one")
 	})
 	t.Run("state of another flow", func(t *testing.T) {
@@ -343,17 +346,17 @@ func TestFlowStateAndReplay(t *testing.T) {
 		require.NoError(t, err)
 		cbA, cbB := e.login(t, a), e.login(t, b)
 		cbA.State = cbB.State
-		_, err = e.svc.AuthenticateIdentity(ctx, cbA, authn.Meta{})
+		_, err = e.svc.SignInWithIdentity(ctx, cbA, authn.Meta{})
 		assert.ErrorIs(t, err, authn.ErrFlowInvalid, "the state is bound to the browser's flow cookie")
 	})
 	t.Run("replayed callback", func(t *testing.T) {
 		start, err := e.svc.StartIdentitySignIn(ctx, e.tenant.ID, "corp")
 		require.NoError(t, err)
 		cb := e.login(t, start)
-		_, err = e.svc.AuthenticateIdentity(ctx, cb, authn.Meta{})
+		_, err = e.svc.SignInWithIdentity(ctx, cb, authn.Meta{})
 		require.NoError(t, err)
 		exchanges := e.op.Exchanges()
-		_, err = e.svc.AuthenticateIdentity(ctx, cb, authn.Meta{})
+		_, err = e.svc.SignInWithIdentity(ctx, cb, authn.Meta{})
 		assert.ErrorIs(t, err, authn.ErrFlowInvalid)
 		assert.Equal(t, exchanges, e.op.Exchanges(), "a replay never reaches the provider")
 	})
@@ -361,14 +364,14 @@ func TestFlowStateAndReplay(t *testing.T) {
 		first, err := e.svc.StartIdentitySignIn(ctx, e.tenant.ID, "corp")
 		require.NoError(t, err)
 		used := e.login(t, first)
-		_, err = e.svc.AuthenticateIdentity(ctx, used, authn.Meta{})
+		_, err = e.svc.SignInWithIdentity(ctx, used, authn.Meta{})
 		require.NoError(t, err)
 		// The code goes with a fresh flow of the attacker's own browser.
 		second, err := e.svc.StartIdentitySignIn(ctx, e.tenant.ID, "corp")
 		require.NoError(t, err)
 		cb := e.login(t, second)
 		cb.Code = used.Code
-		_, err = e.svc.AuthenticateIdentity(ctx, cb, authn.Meta{})
+		_, err = e.svc.SignInWithIdentity(ctx, cb, authn.Meta{})
 		assert.ErrorIs(t, err, authn.ErrInvalidCredentials)
 		assert.Equal(t, "identity_invalid", e.lastLogin(t).Reason)
 	})
@@ -379,7 +382,7 @@ func TestFlowStateAndReplay(t *testing.T) {
 		require.NoError(t, err)
 		cbA, cbB := e.login(t, a), e.login(t, b)
 		cbB.Code = cbA.Code // an unredeemed code, but issued for a's challenge
-		_, err = e.svc.AuthenticateIdentity(ctx, cbB, authn.Meta{})
+		_, err = e.svc.SignInWithIdentity(ctx, cbB, authn.Meta{})
 		assert.ErrorIs(t, err, authn.ErrInvalidCredentials)
 	})
 	t.Run("expired flow", func(t *testing.T) {
@@ -387,12 +390,12 @@ func TestFlowStateAndReplay(t *testing.T) {
 		require.NoError(t, err)
 		cb := e.login(t, start)
 		e.clock.Advance(authn.DefaultFlowTTL)
-		_, err = e.svc.AuthenticateIdentity(ctx, cb, authn.Meta{})
+		_, err = e.svc.SignInWithIdentity(ctx, cb, authn.Meta{})
 		assert.ErrorIs(t, err, authn.ErrFlowInvalid)
 	})
 	t.Run("malformed or foreign flow cookie", func(t *testing.T) {
 		for _, flow := range []string{"", "csflw_", "csinv_AAAA", strings.Repeat("a", 500)} {
-			_, err := e.svc.AuthenticateIdentity(ctx, authn.Callback{Flow: flow, State: "x", Code: "y"}, authn.Meta{})
+			_, err := e.svc.SignInWithIdentity(ctx, authn.Callback{Flow: flow, State: "x", Code: "y"}, authn.Meta{})
 			assert.ErrorIs(t, err, authn.ErrFlowInvalid, "%q", flow)
 		}
 	})
@@ -423,8 +426,9 @@ func TestAnotherUsersEmailNeverSignsInOrLinks(t *testing.T) {
 	e.confirm(t, "attacker@example.com")
 	signed, err := e.signIn(t, "corp", authn.Meta{})
 	require.NoError(t, err)
-	assert.Equal(t, attacker.ID, signed.ID)
-	assert.NotEqual(t, victim.ID, signed.ID)
+	require.NotNil(t, signed.Session)
+	assert.Equal(t, attacker.ID, signed.Session.User)
+	assert.NotEqual(t, victim.ID, signed.Session.User)
 
 	ids, err := e.svc.Identities(ctx, e.admin, victim.ID)
 	require.NoError(t, err)
@@ -641,4 +645,29 @@ func TestIdentityOptionsAreChecked(t *testing.T) {
 	_, err = oidc.New(context.Background(), oidc.Config{Name: "x", Issuer: "https://x.example", ClientID: "c",
 		RedirectURL: callbackURL, Algorithms: []string{"none"}})
 	assert.ErrorIs(t, err, oidc.ErrConfig)
+}
+
+// A linked identity is a first factor like the password: a user with a second factor
+// gets a pending sign-in, and the session holds both factors.
+func TestIdentitySignInOwesTheSecondFactor(t *testing.T) {
+	ctx := context.Background()
+	e := newIdentityEnv(t)
+	u := e.onboard(t, "ann@example.com", access.KindAgent)
+	e.op.SetUser(ann)
+	_, err := e.link(t, e.session(u), "corp")
+	require.NoError(t, err)
+	e.confirm(t, "ann@example.com")
+	authn.SetSecondFactor(e.svc, &authn.TestSecondFactor{Enrolled: map[uuid.UUID]bool{u.ID: true}, Code: "123456"})
+
+	meta := authn.Meta{IP: netip.MustParseAddr("203.0.113.7")}
+	res, err := e.signIn(t, "corp", meta)
+	require.NoError(t, err)
+	require.NotNil(t, res.Pending, "a second factor is owed")
+	assert.Nil(t, res.Session)
+	_, err = e.svc.CompleteSignIn(ctx, res.PendingToken.Reveal(), authn.FactorTOTP, "000000", meta)
+	assert.ErrorIs(t, err, authn.ErrInvalidCredentials)
+	done, err := e.svc.CompleteSignIn(ctx, res.PendingToken.Reveal(), authn.FactorTOTP, "123456", meta)
+	require.NoError(t, err)
+	require.NotNil(t, done.Session)
+	assert.Equal(t, []authn.Factor{authn.FactorIdentity, authn.FactorTOTP}, done.Session.Factors)
 }
