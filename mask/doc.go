@@ -12,8 +12,13 @@
 // A [Masker] is built for one kind of viewer. Without the right it masks;
 // with it, every method returns its input unchanged:
 //
-//	m := mask.ForViewer(policy.Check(subject, access.SeeMaskedFields, project))
+//	m := mask.ForViewer(policy.CheckIn(subject, access.SeeMaskedFields, call.Project))
 //	row.Caller = m.Phone(call.Caller)
+//
+// Decide per record's project: "see masked fields" is a project right, and
+// policy.CheckIn with no project (uuid.Nil) is true only for a viewer who may see
+// them in every project, so a masker built without a project never unmasks one
+// project's records for a viewer who may see only another's.
 //
 // The package takes the policy's answer as a plain bool and imports nothing
 // from callshield, so it can be used, tested and reviewed on its own, and

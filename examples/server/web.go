@@ -47,6 +47,7 @@ func newWeb(a *app) (*web, error) {
 		"has":        slices.Contains[[]string, string],
 		"hasID":      slices.Contains[[]uuid.UUID, uuid.UUID],
 		"join":       strings.Join,
+		"list":       func(v ...string) []string { return v },
 		"mul":        func(a, b int) int { return a * b },
 		"memberOf":   func(m map[uuid.UUID]uuid.UUID, id uuid.UUID) bool { _, ok := m[id]; return ok },
 		"overrideOf": func(m map[uuid.UUID]uuid.UUID, id uuid.UUID) uuid.UUID { return m[id] },
