@@ -90,6 +90,9 @@ func wire(ctx context.Context, cfg config, stdout io.Writer, logger *slog.Logger
 		return nil, err
 	}
 	chain := audit.Chain{Key: key}
+	if key == nil {
+		logger.Warn("audit chain without a key: set CALLSHIELD_AUDIT_KEY or -audit-key-file so that an edit of the database cannot be re-chained")
+	}
 
 	// 3. The storage adapter and its embedded migrations.
 	store, err := sqlstore.New(db, dialect, sqlstore.Options{Chain: chain})

@@ -54,6 +54,8 @@ type Store struct {
 	accounts map[uuid.UUID]*authnState
 	// identities holds linked identities and their flows (identity.go).
 	identities identityState
+	// tokens holds every tenant's API tokens and their usage (token.go).
+	tokens tokenState
 	// sessions holds sessions, pending sign-ins and session settings (session.go).
 	sessions sessionState
 }
