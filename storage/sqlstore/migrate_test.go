@@ -4,11 +4,11 @@ import (
 	"bufio"
 	"context"
 	"database/sql"
-	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -147,13 +147,18 @@ func TestMigrationFilesSuitOtherTools(t *testing.T) {
 	}
 	require.GreaterOrEqual(t, len(names[0]), 3)
 	assert.Equal(t, []string{"0001_access.up.sql", "0002_audit.up.sql", "0003_authn.up.sql"}, names[0][:3])
+	// Numbers are assigned to pieces of work ahead of landing (0006 to 0012), so a
+	// number may be missing while its work is in flight; they only increase.
 	for i, n := range names[0] {
-		assert.Regexp(t, fmt.Sprintf(`^%04d_[a-z0-9_]+\.up\.sql$`, i+1), n, "numbered without gaps")
+		assert.Regexp(t, `^[0-9]{4}_[a-z0-9_]+\.up\.sql$`, n)
+		if i > 0 {
+			assert.Less(t, names[0][i-1][:4], n[:4], "numbered in increasing order")
+		}
 	}
 	assert.Equal(t, names[0], names[1])
 }
 
-// shippedVersions returns 1..N for the N migration files the dialect ships.
+// shippedVersions returns the versions of the migration files the dialect ships.
 func shippedVersions(t *testing.T, d sqlstore.Dialect) []int64 {
 	t.Helper()
 	fsys, err := sqlstore.Migrations(d)
@@ -161,8 +166,10 @@ func shippedVersions(t *testing.T, d sqlstore.Dialect) []int64 {
 	entries, err := fs.ReadDir(fsys, ".")
 	require.NoError(t, err)
 	out := make([]int64, len(entries))
-	for i := range entries {
-		out[i] = int64(i + 1)
+	for i, e := range entries {
+		v, err := strconv.ParseInt(e.Name()[:4], 10, 64)
+		require.NoError(t, err)
+		out[i] = v
 	}
 	return out
 }
