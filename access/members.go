@@ -247,6 +247,29 @@ func (t *memberTable) grant(m *memberSlot, project uuid.UUID) (uint16, bool) {
 	return 0, false
 }
 
+// everywhere reports whether the member holds r in every project of the tenant: their
+// tenant role holds SeeAllProjects and r, and so does every override role of theirs.
+// It does not allocate.
+func (t *memberTable) everywhere(s *memberSlot, r Right) bool {
+	if s.flags&slotSeeAll == 0 || !t.rights[s.role].Has(r) {
+		return false
+	}
+	n := int(s.n)
+	for i := 0; i < n && i < inlineGrants; i++ {
+		if !t.rights[s.inline[i].role].Has(r) {
+			return false
+		}
+	}
+	if n > inlineGrants {
+		for _, g := range t.overflow[s.more : int(s.more)+n-inlineGrants] {
+			if !t.rights[g.role].Has(r) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // grants returns all of a member's project grants, sorted by project.
 func (t *memberTable) grants(m *memberSlot) []slotGrant {
 	gs := t.setOf(m).packed(m, nil)

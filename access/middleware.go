@@ -23,9 +23,17 @@ type Guard struct {
 	// Audit records every denial (kind "access", action "access.denied"). If nil,
 	// denials are not recorded.
 	Audit EventRecorder
-	// Project returns the project a request is about. If nil, or for routes without a
-	// project, it returns uuid.Nil and the tenant-wide right is checked. A returned
-	// error is answered 400 and nothing else runs.
+	// Project returns the project a request is about (from its path, query or the
+	// record it names). A returned error is answered 400 and nothing else runs.
+	//
+	// If Project is nil, or returns uuid.Nil, the request is about no project in
+	// particular, and a project-scoped right ([RightInfo.ProjectScoped]: recordings,
+	// masked fields, reports, ...) passes only for a subject who holds it in every
+	// project ([Policy.CheckIn]): a supervisor of Sales cannot open
+	// /recordings/{id} of Support through a route that does not name the project.
+	// Routes serving a project's data should therefore always set Project; a
+	// tenant-wide right (UserManagement, ManageCompany, ...) is decided on the tenant
+	// role either way.
 	Project func(*http.Request) (uuid.UUID, error)
 }
 
@@ -53,8 +61,9 @@ func (g *Guard) policyFor(ctx context.Context, tenant uuid.UUID) (*Policy, error
 }
 
 // Require returns middleware that lets a request through only if its subject holds
-// right r in the request's project (see [Guard.Project] and [Policy.Check]), from an
-// address the tenant allows ([Policy.AllowsIP]).
+// right r in the request's project (see [Guard.Project] and [Policy.CheckIn]: without a
+// project, a project-scoped right is needed in every project), from an address the
+// tenant allows ([Policy.AllowsIP]).
 //
 // Answers, all with a JSON body {"error": "..."}: no subject in the context is 401
 // "unauthenticated"; a project that cannot be read from the request is 400
@@ -62,6 +71,20 @@ func (g *Guard) policyFor(ctx context.Context, tenant uuid.UUID) (*Policy, error
 // denied right or address is 403 "forbidden", recorded as an audit event. The allowed
 // request continues with the policy in its context ([PolicyFrom]).
 func (g *Guard) Require(r Right) func(http.Handler) http.Handler {
+	return g.require(r, (*Policy).CheckIn, g.Project)
+}
+
+// RequireTenant is [Guard.Require] for a tenant-level operation decided on the
+// subject's tenant role alone ([Policy.Check] with the zero project), whatever right it
+// needs: creating a project (ManageProjects), a page listing what the subject may open.
+// Guard.Project is not consulted. Never guard a route serving a project's data with it:
+// a supervisor of Sales holds ListenRecordings in their tenant role.
+func (g *Guard) RequireTenant(r Right) func(http.Handler) http.Handler {
+	return g.require(r, (*Policy).Check, nil)
+}
+
+func (g *Guard) require(r Right, check func(*Policy, Subject, Right, uuid.UUID) bool,
+	projectOf func(*http.Request) (uuid.UUID, error)) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 			ctx := req.Context()
@@ -71,9 +94,9 @@ func (g *Guard) Require(r Right) func(http.Handler) http.Handler {
 				return
 			}
 			project := uuid.Nil
-			if g.Project != nil {
+			if projectOf != nil {
 				var err error
-				if project, err = g.Project(req); err != nil {
+				if project, err = projectOf(req); err != nil {
 					WriteError(w, http.StatusBadRequest, "bad_project")
 					return
 				}
@@ -89,7 +112,7 @@ func (g *Guard) Require(r Right) func(http.Handler) http.Handler {
 				reason = "account_disabled"
 			case !p.AllowsIP(s, s.IP):
 				reason = "ip_not_allowed"
-			case !p.Check(s, r, project):
+			case !check(p, s, r, project):
 				reason = "missing_right"
 			}
 			if reason != "" {

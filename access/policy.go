@@ -107,13 +107,26 @@ func (p *Policy) Version() int64 {
 // Check reports whether s holds right r in project. It is the decision every request
 // makes: a map lookup and a bit test, with no allocation and no storage call.
 //
-// With the zero project (uuid.Nil) it checks the user's tenant role: use it for
-// tenant-wide rights (ManageRoles, UserManagement, ...). With a project it checks the
-// user's rights in that project: their project-role override if they have one, else
-// their tenant role, if they are a member of the project or their tenant role holds
-// SeeAllProjects. Everything else is denied: another tenant's subject, an unknown user,
-// project or right, the zero Right, and every right of a member whose account may not
-// sign in ([Member.Disabled]: blocked, archived, invited).
+// How r is decided depends on whether it is project-scoped ([RightInfo.ProjectScoped]):
+//
+//   - A tenant-wide right (UserManagement, ManageRoles, ManageCompany, SeeAllProjects,
+//     ...) is decided on the user's tenant role alone, whatever project is named: a
+//     project override role never grants it.
+//   - A project-scoped right (ListenRecordings, SeeMaskedFields, ViewAllCalls, ...) in
+//     a project is decided by the user's override role in that project if they have
+//     one, else by their tenant role, if they are a member of the project or their
+//     tenant role holds SeeAllProjects.
+//   - A project-scoped right with the zero project (uuid.Nil) is the tenant-level
+//     answer: their tenant role holds it. That is right for tenant-level decisions
+//     (may they create projects, should the menu show "Reports") and wrong for any
+//     record of a project: a supervisor of Sales only holds ListenRecordings in their
+//     tenant role, not in Support. To decide about a project's data use the record's
+//     project, or [Policy.CheckIn], which answers the zero project with "in every
+//     project"; [Guard.Require] does.
+//
+// Everything else is denied: another tenant's subject, an unknown user, project or
+// right, the zero Right, and every right of a member whose account may not sign in
+// ([Member.Disabled]: blocked, archived, invited).
 func (p *Policy) Check(s Subject, r Right, project uuid.UUID) bool {
 	if p == nil || s.Tenant != p.tenant {
 		return false
@@ -123,9 +136,15 @@ func (p *Policy) Check(s Subject, r Right, project uuid.UUID) bool {
 	if m == nil || m.flags&slotDisabled != 0 {
 		return false
 	}
-	if project == uuid.Nil {
+	if project == uuid.Nil || !r.projectScoped() {
 		return t.rights[m.role].Has(r)
 	}
+	return p.inProject(m, r, project)
+}
+
+// inProject decides a project-scoped right in a project (see Check).
+func (p *Policy) inProject(m *memberSlot, r Right, project uuid.UUID) bool {
+	t := &p.members
 	if role, ok := t.grant(m, project); ok {
 		return t.rights[role].Has(r)
 	}
@@ -135,6 +154,33 @@ func (p *Policy) Check(s Subject, r Right, project uuid.UUID) bool {
 		}
 	}
 	return false
+}
+
+// CheckIn is [Policy.Check] for decisions about a project's data, where a project-scoped
+// right must never be granted for "no project": with a project it answers as Check;
+// with the zero project it reports whether s holds a project-scoped r in every project
+// of the tenant (their tenant role holds SeeAllProjects and r, and none of their
+// override roles lacks r). A tenant-wide right is decided on the tenant role either
+// way. A supervisor of Sales therefore passes CheckIn(s, ListenRecordings, sales) and
+// fails CheckIn(s, ListenRecordings, uuid.Nil); an Admin passes both. It is what
+// [Guard.Require] decides with, and what a host should pass to mask.ForViewer when it
+// cannot name the record's project. It does not allocate.
+func (p *Policy) CheckIn(s Subject, r Right, project uuid.UUID) bool {
+	if p == nil || s.Tenant != p.tenant {
+		return false
+	}
+	t := &p.members
+	m := t.find(s.User)
+	if m == nil || m.flags&slotDisabled != 0 {
+		return false
+	}
+	if !r.projectScoped() {
+		return t.rights[m.role].Has(r)
+	}
+	if project == uuid.Nil {
+		return t.everywhere(m, r)
+	}
+	return p.inProject(m, r, project)
 }
 
 // AllowsIP reports whether s may work from ip: the tenant's allowlist is empty, ip is in
@@ -244,7 +290,10 @@ func (sc Scope) Allows(tenant, project, owner uuid.UUID) bool {
 // Scope tells the host which records s may read under right r: the projects whose
 // records are all readable, and (for rights marked OwnFallback, such as ViewAllCalls)
 // the projects where only s's own records are. Holders of SeeAllProjects get every
-// project of the tenant. An unknown subject or right gets the empty scope.
+// project of the tenant. The projects are always those s sees (their memberships, or
+// every project with SeeAllProjects); in each, r is decided as [Policy.Check] decides
+// it there, so a tenant-wide right follows the tenant role and a project override
+// grants only project-scoped rights. An unknown subject or right gets the empty scope.
 //
 // Scope allocates; call it once per query, not per row.
 func (p *Policy) Scope(s Subject, r Right) Scope {
@@ -258,7 +307,14 @@ func (p *Policy) Scope(s Subject, r Right) Scope {
 		return Scope{}
 	}
 	sc := Scope{Tenant: p.tenant, User: s.User}
-	add := func(project uuid.UUID, rights *RightSet) {
+	// A tenant-wide right is decided on the tenant role in every project the subject
+	// sees, as Check decides it; a project-scoped one by the role in the project.
+	scoped := r.projectScoped()
+	add := func(project uuid.UUID, role uint16) {
+		if !scoped {
+			role = m.role
+		}
+		rights := &t.rights[role]
 		switch {
 		case rights.Has(r):
 			sc.Projects = append(sc.Projects, project)
@@ -272,12 +328,12 @@ func (p *Policy) Scope(s Subject, r Right) Scope {
 			if !ok {
 				role = m.role
 			}
-			add(project, &t.rights[role])
+			add(project, role)
 		}
 		return sc
 	}
 	for _, g := range t.grants(m) {
-		add(g.project, &t.rights[g.role])
+		add(g.project, g.role)
 	}
 	return sc
 }

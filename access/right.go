@@ -72,8 +72,14 @@ type RightInfo struct {
 	// OwnFallback marks a "view all" right: a project member without it still sees
 	// their own records in that project (see [Policy.Scope]).
 	OwnFallback bool
-	// ProjectScoped is false for rights that only make sense tenant-wide
-	// (ManageCompany, ...); they are checked with the nil project.
+	// ProjectScoped marks a right that can differ between projects (listening to
+	// recordings, seeing masked fields, ...): it is decided in the project a request
+	// is about, by the user's project override role there if they have one. A right
+	// that is not project-scoped (ManageCompany, UserManagement, ManageRoles, ...) is
+	// tenant-wide: [Policy.Check] decides it on the user's tenant role alone, whatever
+	// project is named, and a project override role holding it grants nothing by it.
+	// Register host rights about project data with ProjectScoped true; the zero value
+	// makes a right tenant-wide.
 	ProjectScoped bool
 }
 
@@ -107,6 +113,21 @@ var catalog struct {
 	// size is len(*infos): rights at or above it are not in the catalog and are
 	// denied even by the Admin role's all-ones set.
 	size atomic.Int32
+	// scoped has the bit of every ProjectScoped right, set before the right's
+	// index is published through size.
+	scoped [MaxRights / 64]atomic.Uint64
+}
+
+// projectScoped reports whether r is a ProjectScoped right of the catalog: one bit
+// test, for the decision path.
+func (r Right) projectScoped() bool {
+	return int(r) < MaxRights && catalog.scoped[r>>6].Load()&(1<<(r&63)) != 0
+}
+
+func markScoped(info RightInfo) {
+	if info.ProjectScoped {
+		catalog.scoped[info.Right>>6].Or(1 << (info.Right & 63))
+	}
 }
 
 func init() {
@@ -115,6 +136,7 @@ func init() {
 	for _, ri := range builtinRights {
 		infos[ri.Right] = ri
 		byName[ri.Name] = ri.Right
+		markScoped(ri)
 	}
 	if len(byName) != int(numBuiltin)-1 {
 		panic("access: built-in right catalog out of order")
@@ -161,6 +183,7 @@ func RegisterRight(info RightInfo) (Right, error) {
 		byName[k] = v
 	}
 	byName[info.Name] = info.Right
+	markScoped(info)
 	catalog.infos.Store(&newInfos)
 	catalog.byName.Store(&byName)
 	catalog.size.Store(int32(len(newInfos)))

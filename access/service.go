@@ -53,7 +53,9 @@ func System(tenant uuid.UUID) Subject {
 
 func (s *Service) now() time.Time { return s.clock().UTC().Truncate(time.Microsecond) }
 
-// authorize loads the actor's tenant policy and checks right r (in project, if not nil).
+// authorize loads the actor's tenant policy and checks right r with [Policy.Check]: in
+// project if it is not nil, else in the actor's tenant role (a tenant-level operation
+// such as creating a project needs ManageProjects in the tenant role).
 func (s *Service) authorize(ctx context.Context, actor Subject, tenant uuid.UUID, r Right, project uuid.UUID) (*Policy, error) {
 	if actor.Tenant != tenant || tenant == uuid.Nil {
 		return nil, fmt.Errorf("%w: actor of another tenant", ErrForbidden)
@@ -62,7 +64,14 @@ func (s *Service) authorize(ctx context.Context, actor Subject, tenant uuid.UUID
 	if err != nil {
 		return nil, err
 	}
-	if !actor.system && !p.Check(actor, r, project) {
+	if project != uuid.Nil && !p.HasProject(project) {
+		// Another tenant's project, or none: "not found" for everyone (ASVS 8.2.2).
+		return nil, fmt.Errorf("access: project %w", storage.ErrNotFound)
+	}
+	if actor.system {
+		return p, nil
+	}
+	if !p.Check(actor, r, project) {
 		return nil, fmt.Errorf("%w: %s required", ErrForbidden, r)
 	}
 	return p, nil
@@ -491,8 +500,8 @@ func (s *Service) SetMember(ctx context.Context, actor Subject, user, role uuid.
 			return m, nil
 		}
 		oldRole = old.role.Name
-		if !grantable(p, actor, &old.rights) {
-			return Member{}, fmt.Errorf("%w: cannot change the role of a user with rights the actor does not hold", ErrForbidden)
+		if !p.CanManage(actor, user) {
+			return Member{}, fmt.Errorf("%w: cannot change the role of a user with rights the actor does not hold (tenant role or project overrides)", ErrForbidden)
 		}
 		if old.role.Kind == KindAdmin && cr.role.Kind != KindAdmin && adminCount(p) <= 1 {
 			return Member{}, ErrLastAdmin
@@ -524,8 +533,8 @@ func (s *Service) RemoveMember(ctx context.Context, actor Subject, user uuid.UUI
 	if old == nil {
 		return fmt.Errorf("access: remove member: %w", storage.ErrNotFound)
 	}
-	if !grantable(p, actor, &old.rights) {
-		return fmt.Errorf("%w: cannot remove a user with rights the actor does not hold", ErrForbidden)
+	if !p.CanManage(actor, user) {
+		return fmt.Errorf("%w: cannot remove a user with rights the actor does not hold (tenant role or project overrides)", ErrForbidden)
 	}
 	if old.role.Kind == KindAdmin && adminCount(p) <= 1 {
 		return ErrLastAdmin
@@ -543,23 +552,27 @@ func (s *Service) RemoveMember(ctx context.Context, actor Subject, user uuid.UUI
 }
 
 // AddProjectMember makes a tenant member a member of a project, optionally with a role
-// override for that project (uuid.Nil for none). It needs ManageProjects in the project,
-// and the actor must hold every right of the override role.
+// override for that project (uuid.Nil for none), or changes their override. It needs
+// ManageProjects in the project; the actor must hold every right of the override role
+// and stand at or above the user ([Policy.CanManage]: every right of their tenant role
+// and of all their project overrides), so that a project lead cannot give an Admin the
+// Agent role in their project. authn's invitations follow the same rule
+// ([Policy.CanInviteToProject]).
 func (s *Service) AddProjectMember(ctx context.Context, actor Subject, project, user, role uuid.UUID) (ProjectMember, error) {
 	p, err := s.authorize(ctx, actor, actor.Tenant, ManageProjects, project)
 	if err != nil {
 		return ProjectMember{}, err
 	}
+	target, member := p.standing(user)
+	if !member {
+		return ProjectMember{}, fmt.Errorf("access: add project member: member %w", storage.ErrNotFound)
+	}
+	if err := p.projectMemberRule(actor, project, &target, role); err != nil {
+		return ProjectMember{}, fmt.Errorf("access: add project member: %w", err)
+	}
 	override := ""
 	if role != uuid.Nil {
-		cr := p.roles[role]
-		if cr == nil {
-			return ProjectMember{}, fmt.Errorf("access: add project member: role %w", storage.ErrNotFound)
-		}
-		if !grantable(p, actor, &cr.rights) {
-			return ProjectMember{}, fmt.Errorf("%w: cannot assign a role with rights the actor does not hold", ErrForbidden)
-		}
-		override = cr.role.Name
+		override = p.roles[role].role.Name
 	}
 	ev, err := s.event(p, actor, "project.member_set", audit.Target{Type: "user", ID: user.String()},
 		[]audit.Change{{Field: "project", New: project.String()}, {Field: "role_override", New: override}})
@@ -576,11 +589,14 @@ func (s *Service) AddProjectMember(ctx context.Context, actor Subject, project, 
 }
 
 // RemoveProjectMember removes a user from a project. It needs ManageProjects in the
-// project.
+// project, and the actor must stand at or above the user ([Policy.CanManage]).
 func (s *Service) RemoveProjectMember(ctx context.Context, actor Subject, project, user uuid.UUID) error {
 	p, err := s.authorize(ctx, actor, actor.Tenant, ManageProjects, project)
 	if err != nil {
 		return err
+	}
+	if _, member := p.standing(user); member && !p.CanManage(actor, user) {
+		return fmt.Errorf("%w: cannot remove a user with rights the actor does not hold from a project", ErrForbidden)
 	}
 	ev, err := s.event(p, actor, "project.member_remove", audit.Target{Type: "user", ID: user.String()},
 		[]audit.Change{{Field: "project", Old: project.String()}})

@@ -12,8 +12,13 @@
 // A [Masker] is built for one kind of viewer. Without the right it masks;
 // with it, every method returns its input unchanged:
 //
-//	m := mask.ForViewer(policy.Check(subject, access.SeeMaskedFields, project))
+//	m := mask.ForViewer(policy.CheckIn(subject, access.SeeMaskedFields, call.Project))
 //	row.Caller = m.Phone(call.Caller)
+//
+// Decide per record's project: "see masked fields" is a project right, and
+// policy.CheckIn with no project (uuid.Nil) is true only for a viewer who may see
+// them in every project, so a masker built without a project never unmasks one
+// project's records for a viewer who may see only another's.
 //
 // The package takes the policy's answer as a plain bool and imports nothing
 // from callshield, so it can be used, tested and reviewed on its own, and
@@ -103,9 +108,13 @@
 // a valid Luhn check digit) and phone numbers (seven digits or more) in
 // text and masks each in place. Digit groups may be split by any Unicode
 // space or dash, the minus sign, invisible separators and short runs such
-// as " - "; card numbers also by commas between groups of four. It is a
-// heuristic that errs towards masking: dates and order numbers of seven
-// digits or more are masked too.
+// as " - "; card numbers by any layout people type or paste: line breaks
+// and indents, several spaces, _ | : ; * , and middle dots, glued to other
+// digits, or inside an e-mail's domain (a fuzz test generates such layouts
+// of Luhn-valid numbers and checks that no more than the last four digits
+// ever show). It is a heuristic that errs towards masking: dates and order
+// numbers of seven digits or more are masked too, and so are lists of
+// numbers that could hide a card number. UUIDs are kept.
 // It does not detect IBANs, names or document numbers; keep those in
 // tagged fields.
 //

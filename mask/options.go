@@ -19,7 +19,7 @@ import (
 type Options struct {
 	// Reveal, if true, makes the Masker pass every value through unchanged.
 	// Set it from the viewer's "see masked fields" right, for example
-	// policy.Check(subject, access.SeeMaskedFields, project). The zero value,
+	// policy.CheckIn(subject, access.SeeMaskedFields, project). The zero value,
 	// false, masks. [ForViewer] and [Masker.ForViewer] set it for you.
 	Reveal bool
 

@@ -41,6 +41,7 @@ func Run(t *testing.T, newStores Factory) {
 	t.Run("access", func(t *testing.T) { runAccess(t, newStores) })
 	t.Run("audit", func(t *testing.T) { runAudit(t, newStores) })
 	t.Run("authn", func(t *testing.T) { runAuthn(t, newStores) })
+	t.Run("sessions", func(t *testing.T) { runSessions(t, newStores) })
 }
 
 // testCase is one check of the suite: its name says what it proves.
