@@ -57,7 +57,7 @@ type Engine struct {
 	// cache holds a *tenantPolicy per tenant that the store knows: an entry is made
 	// only after the store answered for the tenant, so that requests naming random
 	// tenant IDs cannot grow it.
-	cache sync.Map
+	cache                                    sync.Map
 	loads, refreshes, compactions, evictions atomic.Int64
 	total                                    atomic.Int64 // bytes of the cached policies
 	evicting                                 sync.Mutex

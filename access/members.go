@@ -251,7 +251,7 @@ func (t *memberTable) grant(m *memberSlot, project uuid.UUID) (uint16, bool) {
 // tenant role holds SeeAllProjects and r, and so does every override role of theirs.
 // It does not allocate.
 func (t *memberTable) everywhere(s *memberSlot, r Right) bool {
-	if s.flags&slotSeeAll == 0 || !t.rights[s.role].Has(r) {
+	if !t.seeAll(s) || !t.rights[s.role].Has(r) {
 		return false
 	}
 	n := int(s.n)
@@ -261,7 +261,7 @@ func (t *memberTable) everywhere(s *memberSlot, r Right) bool {
 		}
 	}
 	if n > inlineGrants {
-		for _, g := range t.overflow[s.more : int(s.more)+n-inlineGrants] {
+		for _, g := range t.setOf(s).overflow[s.more : int(s.more)+n-inlineGrants] {
 			if !t.rights[g.role].Has(r) {
 				return false
 			}
