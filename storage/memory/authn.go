@@ -492,6 +492,7 @@ func (s *Store) DeleteUser(ctx context.Context, tenant, user uuid.UUID, from []a
 			t.Email = ""
 			as.tickets[id] = t
 		}
+		s.identities.deleteUser(tenant, user)
 		return true, nil
 	})
 }

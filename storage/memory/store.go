@@ -52,6 +52,8 @@ type Store struct {
 	// accounts holds each tenant's authn data (users, tickets, settings), created
 	// with the tenant's first account mutation.
 	accounts map[uuid.UUID]*authnState
+	// identities holds linked identities and their flows (identity.go).
+	identities identityState
 	// tokens holds every tenant's API tokens and their usage (token.go).
 	tokens tokenState
 	// sessions holds sessions, pending sign-ins and session settings (session.go).
