@@ -388,6 +388,54 @@ func TestEndToEnd(t *testing.T) {
 	admin.must(200, "GET", "/api/v1/audit/recordings", nil, &recs)
 	assert.Subset(t, recs.actions(), []string{"recording.listen:success", "recording.download:success", "recording.listen:denied"})
 
+	// Sessions: a second sign-in of the supervisor is listed and can be ended; an agent
+	// workplace session carries what the dialer reports; the active-sessions report
+	// shows both kinds; logout ends the session.
+	sup2 := newClient(t, srv.base)
+	sup2.login("supervisor@demo.test", demoPassword)
+	type sessionsBody struct {
+		Sessions []struct {
+			ID, User, Kind string
+			Current        bool
+			Workplace      *struct {
+				Status, Queue string
+				CallID        string `json:"call_id"`
+			} `json:"workplace"`
+		}
+	}
+	var mine sessionsBody
+	sup.must(200, "GET", "/api/v1/me/sessions", nil, &mine)
+	require.Len(t, mine.Sessions, 2)
+	var other string
+	for _, x := range mine.Sessions {
+		if !x.Current {
+			other = x.ID
+		}
+	}
+	require.NotEmpty(t, other)
+	sup.must(204, "DELETE", "/api/v1/sessions/"+other, nil, nil)
+	sup2.must(401, "GET", "/api/v1/me", nil, nil)
+	desk := newClient(t, srv.base)
+	desk.must(200, "POST", "/api/v1/login", map[string]string{"tenant": "demo", "email": "agent2@demo.test", "password": demoPassword, "kind": "workplace"}, nil)
+	desk.must(200, "PUT", "/api/v1/me/workplace", map[string]string{"status": "on call", "queue": "Support Italia", "call_id": "c-1234"}, nil)
+	agent.must(404, "PUT", "/api/v1/me/workplace", map[string]string{"status": "ready"}, nil) // an admin-interface session
+	var active sessionsBody
+	admin.must(200, "GET", "/api/v1/sessions", nil, &active)
+	kinds := map[string]bool{}
+	sawDesk := false
+	for _, x := range active.Sessions {
+		kinds[x.Kind] = true
+		if x.Workplace != nil && x.Workplace.CallID == "c-1234" {
+			sawDesk = x.Workplace.Status == "on call" && x.Workplace.Queue == "Support Italia"
+		}
+	}
+	assert.True(t, kinds["admin"] && kinds["workplace"], "both kinds in the report")
+	assert.True(t, sawDesk, "the workplace state is in the report: %+v", active)
+	agent.must(403, "GET", "/api/v1/sessions", nil, nil)
+	desk.must(200, "POST", "/api/v1/logout", nil, nil)
+	desk.must(401, "GET", "/api/v1/me", nil, nil)
+	anon.must(400, "POST", "/api/v1/login/totp", map[string]string{"code": "123456"}, nil)
+
 	// The IP allowlist: through the trusted proxy, an outside address is refused (also
 	// at sign-in), an inside one works, and the Admin's role ignores the list.
 	admin.must(200, "PUT", "/api/v1/settings/allowed-ips", map[string]any{"allowed_ips": []string{"203.0.113.0/24"}}, nil)

@@ -89,6 +89,7 @@ func (w *web) routes(mux *http.ServeMux) {
 	w.page(mux, "GET /projects", "projects", access.ManageProjects, w.projects)
 	w.page(mux, "GET /settings", "settings", access.ManageCompany, w.settings)
 	w.page(mux, "GET /profile", "profile", 0, w.profile)
+	w.page(mux, "GET /sessions", "sessions", access.ViewSessions, w.sessions)
 	for _, rep := range auditReports {
 		w.page(mux, "GET /audit/"+rep.Path, "audit", rep.Right, w.audit(rep))
 	}
@@ -125,6 +126,7 @@ func nav(p *access.Policy, s access.Subject, dev bool) []navItem {
 	add(access.ManageRoles, "/roles", "Roles")
 	add(access.ManageProjects, "/projects", "Projects")
 	add(access.ManageCompany, "/settings", "Settings")
+	add(access.ViewSessions, "/sessions", "Active sessions")
 	for _, rep := range auditReports {
 		add(rep.Right, "/audit/"+rep.Path, rep.Title)
 	}
@@ -186,7 +188,7 @@ type titled interface{ title() string }
 
 var titles = map[string]string{
 	"calls": "Calls", "users": "Users", "roles": "Roles and rights", "projects": "Projects",
-	"settings": "Company settings", "profile": "Your profile", "outbox": "Outbox (dev mode)",
+	"settings": "Company settings", "profile": "Your profile", "sessions": "Active sessions", "outbox": "Outbox (dev mode)",
 	"login": "Sign in", "invite": "Accept your invitation",
 }
 
@@ -307,7 +309,8 @@ func (w *web) calls(r *http.Request, s access.Subject, p *access.Policy) (any, e
 			pg.Masked = true
 		}
 	}
-	pg.CanExport = p.Check(s, access.ExportReports, uuid.Nil)
+	// The export of one project needs the right there; of all, in every project.
+	pg.CanExport = p.CheckIn(s, access.ExportReports, pg.Project)
 	return pg, nil
 }
 
@@ -422,15 +425,41 @@ func (w *web) settings(r *http.Request, s access.Subject, p *access.Policy) (any
 	if err != nil {
 		return nil, err
 	}
-	st, err := w.a.accounts.Settings(r.Context(), s.Tenant)
+	st, err := w.a.settingsOf(r, s.Tenant)
 	if err != nil {
 		return nil, err
 	}
-	return settingsPage{AllowedIPs: strings.Join(prefixStrings(ps), "\n"), Settings: settingsOf(st), YourIP: s.IP.String()}, nil
+	return settingsPage{AllowedIPs: strings.Join(prefixStrings(ps), "\n"), Settings: st, YourIP: s.IP.String()}, nil
+}
+
+type sessionsPage struct {
+	Sessions []sessionJSON
+	Names    map[uuid.UUID]string
+	CanEnd   bool
 }
 
 func (w *web) profile(r *http.Request, s access.Subject, p *access.Policy) (any, error) {
-	return nil, nil
+	ss, err := w.a.accounts.MySessions(r.Context(), s)
+	if err != nil {
+		return nil, err
+	}
+	pg := sessionsPage{CanEnd: true}
+	for _, x := range ss {
+		pg.Sessions = append(pg.Sessions, sessionOf(x, s.Session))
+	}
+	return pg, nil
+}
+
+func (w *web) sessions(r *http.Request, s access.Subject, p *access.Policy) (any, error) {
+	ss, err := w.a.accounts.ActiveSessions(r.Context(), s)
+	if err != nil {
+		return nil, err
+	}
+	pg := sessionsPage{Names: w.userNames(r.Context(), s), CanEnd: p.Check(s, access.UserManagement, uuid.Nil)}
+	for _, x := range ss {
+		pg.Sessions = append(pg.Sessions, sessionOf(x, s.Session))
+	}
+	return pg, nil
 }
 
 type auditPage struct {

@@ -50,7 +50,6 @@ type app struct {
 	pguard   *access.Guard // project rights: the project comes from the request
 	outbox   *authn.Outbox // dev mode: mails are kept here and shown on /outbox
 	accounts *authn.Service
-	sessions *shimSessions // SHIM(#9): replaced by authn sessions
 	tenants  *tenantDirectory
 	calls    callStore
 	web      *web
@@ -162,10 +161,8 @@ func assemble(cfg config, store backend, chain audit.Chain, calls callStore, clo
 		mailer = m
 	}
 
-	// Sessions. SHIM(#9): an in-process session table until authn's sessions land.
-	a.sessions = newShimSessions(clock)
-
-	// Accounts: invitations, passwords, sign-in, the user lifecycle. The mailed link
+	// Accounts: invitations, passwords, sign-in with throttling, sessions, the user
+	// lifecycle (blocking a user ends their sessions). The mailed link
 	// carries its secret in the URL fragment, which browsers never send to a server.
 	var err error
 	a.accounts, err = authn.NewService(store, a.engine, authn.Options{
@@ -177,9 +174,8 @@ func assemble(cfg config, store backend, chain audit.Chain, calls callStore, clo
 			}
 			return cfg.PublicURL + "/" + page + "#" + tok.Reveal()
 		},
-		Audit:    a.recorder,
-		Sessions: a.sessions,
-		Clock:    clock,
+		Audit: a.recorder,
+		Clock: clock,
 	})
 	if err != nil {
 		return nil, err
