@@ -16,11 +16,14 @@ import (
 // URL, and keep Token in a short-lived cookie (HttpOnly, Secure, SameSite=Lax, path of
 // the callback, expiring at ExpiresAt) until the callback, which passes it back. The
 // flow's state, nonce and PKCE verifier are derived from Token, so a callback is only
-// accepted from the browser that started the flow.
+// accepted from the browser that started the flow. [FlowCookie] writes the cookie.
 type IdentityFlowStart struct {
 	URL       string
 	Token     LinkToken
 	ExpiresAt time.Time
+	// TTL is how long the flow is valid from its start (IdentityOptions.FlowTTL): the
+	// cookie's Max-Age, which unlike ExpiresAt does not depend on the client's clock.
+	TTL time.Duration
 }
 
 // Callback is what the provider's redirect brings back to the host's callback
@@ -73,7 +76,8 @@ func (s *Service) startFlow(ctx context.Context, tenant uuid.UUID, purpose FlowP
 	if err := s.store.CreateIdentityFlow(ctx, f); err != nil {
 		return IdentityFlowStart{}, fmt.Errorf("authn: start identity flow: %w", err)
 	}
-	return IdentityFlowStart{URL: p.AuthCodeURL(fs.state, fs.nonce, fs.verifier), Token: tok, ExpiresAt: f.ExpiresAt}, nil
+	return IdentityFlowStart{URL: p.AuthCodeURL(fs.state, fs.nonce, fs.verifier), Token: tok, ExpiresAt: f.ExpiresAt,
+		TTL: s.opts.Identity.FlowTTL}, nil
 }
 
 // flowFailure is a failed callback: the error for the caller, the reason for the

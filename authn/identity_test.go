@@ -3,7 +3,10 @@ package authn_test
 import (
 	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
@@ -670,4 +673,38 @@ func TestIdentitySignInOwesTheSecondFactor(t *testing.T) {
 	require.NoError(t, err)
 	require.NotNil(t, done.Session)
 	assert.Equal(t, []authn.Factor{authn.FactorIdentity, authn.FactorTOTP}, done.Session.Factors)
+}
+
+func TestFlowCookie(t *testing.T) {
+	e := newIdentityEnv(t)
+	start, err := e.svc.StartIdentitySignIn(context.Background(), e.tenant.ID, "corp")
+	require.NoError(t, err)
+	rec := httptest.NewRecorder()
+	authn.FlowCookie{}.Set(rec, start)
+	cookies := rec.Result().Cookies()
+	require.Len(t, cookies, 1)
+	ck := cookies[0]
+	assert.Equal(t, "__Host-callshield_flow", ck.Name)
+	assert.Equal(t, start.Token.Reveal(), ck.Value)
+	assert.True(t, ck.Secure)
+	assert.True(t, ck.HttpOnly)
+	assert.Equal(t, http.SameSiteLaxMode, ck.SameSite, "sent on the provider's redirect back")
+	assert.Equal(t, "/", ck.Path)
+	assert.Empty(t, ck.Domain)
+	assert.Equal(t, int(authn.DefaultFlowTTL/time.Second), ck.MaxAge)
+
+	code, state, err := e.op.Login(start.URL)
+	require.NoError(t, err)
+	r := httptest.NewRequest(http.MethodGet, callbackURL+"?state="+url.QueryEscape(state)+"&code="+url.QueryEscape(code), nil)
+	r.AddCookie(ck)
+	cb := authn.FlowCookie{}.Callback(r)
+	assert.Equal(t, authn.Callback{Flow: start.Token.Reveal(), State: state, Code: code}, cb)
+
+	rec = httptest.NewRecorder()
+	authn.FlowCookie{Insecure: true}.Clear(rec)
+	cleared := rec.Result().Cookies()
+	require.Len(t, cleared, 1)
+	assert.Equal(t, "callshield_flow_dev", cleared[0].Name)
+	assert.False(t, cleared[0].Secure)
+	assert.Less(t, cleared[0].MaxAge, 0)
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callshield/callshield/audit"
 	"github.com/callshield/callshield/authn"
 	"github.com/callshield/callshield/storage"
 	"github.com/google/uuid"
@@ -27,6 +28,7 @@ import (
 func identityGroups() []group {
 	return []group{
 		{"identities", identityCases},
+		{"identity units of work", identityUnitCases},
 		{"identity concurrency", identityConcurrencyCases},
 	}
 }
@@ -353,6 +355,56 @@ var identityCases = []testCase{
 		f.assertAccountsUnchanged(home, tn.ID)
 		_, err = f.s.Authn.ConsumeIdentityFlow(f.ctx, tn.ID, fl.TokenHash, flowAt)
 		assert.NoError(t, err, "the flow is still there for its tenant")
+	}},
+}
+
+// identityMutations are the identity mutations of u, each succeeding once in order.
+func identityMutations(u authn.User) (pending authn.Identity, ms []authnMutation) {
+	pending = identityValue(u, "https://i.example", "unit")
+	return pending, []authnMutation{
+		{"CreateIdentity", func(f *fx, ev audit.Event) error {
+			return f.s.Authn.CreateIdentity(f.ctx, pending, linkedAt, ev)
+		}},
+		{"ConfirmIdentity", func(f *fx, ev audit.Event) error {
+			_, err := f.s.Authn.ConfirmIdentity(f.ctx, u.Tenant, pending.ConfirmHash, confirmAt, ev)
+			return err
+		}},
+		{"DeleteIdentity", func(f *fx, ev audit.Event) error {
+			return f.s.Authn.DeleteIdentity(f.ctx, u.Tenant, u.ID, pending.ID, false, ev)
+		}},
+	}
+}
+
+var identityUnitCases = []testCase{
+	// Each identity mutation and its event are one transaction: with an event that
+	// cannot be appended (its ID is stored already, or it is of another tenant) the
+	// mutation does not happen either; with a good event it appends exactly that event.
+	{"every identity mutation happens together with its event, or not at all", func(t *testing.T, f *fx) {
+		tn := f.createTenant("Identity units")
+		other := f.createTenant("Identity units other")
+		u, _ := f.activeUser(tn, "ann@example.com")
+		pending, ms := identityMutations(u)
+		read := func() (authn.Identity, error) { return f.s.Authn.Identity(f.ctx, tn.ID, pending.ID) }
+		for _, m := range ms {
+			before, beforeErr := read()
+			events := f.allEvents(tn.ID)
+			dup := changeEvent(t, tn.ID, "dup.event")
+			dup.ID = events[len(events)-1].ID
+			assert.ErrorIs(t, m.do(f, dup), storage.ErrConflict, "%s with an event ID already stored", m.name)
+			assert.ErrorIs(t, m.do(f, changeEvent(t, other.ID, "cross.tenant")), audit.ErrInvalidEvent, "%s with another tenant's event", m.name)
+			after, afterErr := read()
+			assert.Equal(t, beforeErr == nil, afterErr == nil, "%s: nothing changed", m.name)
+			assert.Equal(t, before.Status, after.Status, "%s: nothing changed", m.name)
+			assert.Len(t, f.allEvents(tn.ID), len(events), m.name)
+
+			ev := fullEvent(t, tn.ID, later)
+			require.NoError(t, m.do(f, ev), m.name)
+			all := f.allEvents(tn.ID)
+			if assert.Len(t, all, len(events)+1, "%s: one event appended", m.name) {
+				assertEvent(t, ev, all[len(all)-1])
+			}
+			verifyChain(t, f.s.Chain, all)
+		}
 	}},
 }
 
