@@ -14,7 +14,20 @@ func (a *app) routes(mux *http.ServeMux) {
 	// Sign-in and the caller.
 	a.public(mux, "POST /api/v1/login", a.login)
 	a.api(mux, "POST /api/v1/logout", 0, tenantWide, a.logout)
+	a.public(mux, "POST /api/v1/login/totp", a.loginTOTP)
 	a.api(mux, "GET /api/v1/me", 0, tenantWide, a.me)
+
+	// Sessions: one's own, the active-sessions report, the agent workplace.
+	a.api(mux, "GET /api/v1/me/sessions", 0, tenantWide, a.mySessions)
+	a.api(mux, "DELETE /api/v1/sessions/{id}", 0, tenantWide, a.endSession)
+	a.api(mux, "GET /api/v1/sessions", access.ViewSessions, tenantWide, a.activeSessions)
+	a.api(mux, "PUT /api/v1/me/workplace", 0, tenantWide, a.putWorkplace)
+
+	// API tokens and their usage.
+	a.api(mux, "POST /api/v1/me/token", 0, tenantWide, a.issueToken)
+	a.api(mux, "GET /api/v1/me/token", 0, tenantWide, a.myToken)
+	a.api(mux, "DELETE /api/v1/me/token", 0, tenantWide, a.revokeToken)
+	a.api(mux, "GET /api/v1/api-usage", 0, tenantWide, a.apiUsage)
 
 	// Invitations and users.
 	a.api(mux, "POST /api/v1/invitations", access.UserManagement, tenantWide, a.invite)
