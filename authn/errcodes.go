@@ -35,6 +35,16 @@ var authnErrors = []access.ErrorMapping{
 	{Err: ErrSessionLimit, Status: http.StatusConflict, Code: "session_limit"},
 	{Err: ErrReauthRequired, Status: http.StatusUnauthorized, Code: "reauthentication_required"},
 	{Err: ErrRestrictedSession, Status: http.StatusForbidden, Code: "two_factor_enrolment_required"},
+	// Linked identities (OIDC).
+	{Err: ErrFlowInvalid, Status: http.StatusBadRequest, Code: "sign_in_flow_invalid"},
+	{Err: ErrIdentityInvalid, Status: http.StatusUnauthorized, Code: "identity_invalid"},
+	{Err: ErrUnknownProvider, Status: http.StatusNotFound, Code: "unknown_provider"},
+	{Err: ErrIdentityTaken, Status: http.StatusConflict, Code: "identity_taken"},
+	{Err: ErrIdentityLinked, Status: http.StatusConflict, Code: "identity_linked"},
+	{Err: ErrLastSignInMethod, Status: http.StatusConflict, Code: "last_sign_in_method"},
+	{Err: ErrSessionRequired, Status: http.StatusForbidden, Code: "session_required"},
+	{Err: ErrSealerKey, Status: http.StatusInternalServerError, Code: "internal"},
+	{Err: ErrSealedToken, Status: http.StatusInternalServerError, Code: "internal"},
 	// Configuration and stored-data errors: the host's set-up is wrong.
 	{Err: ErrInvalidPolicy, Status: http.StatusInternalServerError, Code: "internal"},
 	{Err: ErrMalformedHash, Status: http.StatusInternalServerError, Code: "internal"},
