@@ -409,7 +409,9 @@ func (s *Service) IdentityToken(ctx context.Context, actor access.Subject, ident
 
 // StartIdentitySignIn starts signing in to a tenant (known from the sign-in page)
 // with the named provider. The flow expires after IdentityOptions.FlowTTL; its secret
-// goes into a cookie (see [IdentityFlowStart]).
+// goes into a cookie (see [IdentityFlowStart]). Anyone can start flows, and each is a
+// row until it is used or expires (expired ones are removed as new ones start): rate-limit
+// the endpoint per client address as any unauthenticated one.
 func (s *Service) StartIdentitySignIn(ctx context.Context, tenant uuid.UUID, provider string) (IdentityFlowStart, error) {
 	if tenant == uuid.Nil {
 		return IdentityFlowStart{}, fmt.Errorf("authn: start identity sign-in: tenant %w", storage.ErrNotFound)

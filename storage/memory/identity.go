@@ -27,8 +27,8 @@ import (
 // identityState holds every tenant's identities and flows. Its maps are made on first
 // write; the store's lock guards it.
 type identityState struct {
-	flows    map[flowKey]authn.IdentityFlow
-	ids      map[uuid.UUID]map[uuid.UUID]authn.Identity // tenant → identity ID → identity
+	flows    map[uuid.UUID]map[[32]byte]authn.IdentityFlow // tenant → token hash → flow
+	ids      map[uuid.UUID]map[uuid.UUID]authn.Identity    // tenant → identity ID → identity
 	subjects map[subjectKey]uuid.UUID
 	confirms map[flowKey]uuid.UUID // (tenant, confirmation hash) → identity ID
 }
@@ -45,7 +45,7 @@ type subjectKey struct {
 
 func (is *identityState) init() {
 	if is.flows == nil {
-		is.flows = make(map[flowKey]authn.IdentityFlow)
+		is.flows = make(map[uuid.UUID]map[[32]byte]authn.IdentityFlow)
 		is.ids = make(map[uuid.UUID]map[uuid.UUID]authn.Identity)
 		is.subjects = make(map[subjectKey]uuid.UUID)
 		is.confirms = make(map[flowKey]uuid.UUID)
@@ -65,18 +65,22 @@ func (s *Store) CreateIdentityFlow(ctx context.Context, f authn.IdentityFlow) er
 	}
 	is := &s.identities
 	is.init()
-	k := flowKey{f.Tenant, f.TokenHash}
-	if _, dup := is.flows[k]; dup {
+	flows := is.flows[f.Tenant]
+	if flows == nil {
+		flows = make(map[[32]byte]authn.IdentityFlow)
+		is.flows[f.Tenant] = flows
+	}
+	if _, dup := flows[f.TokenHash]; dup {
 		return fmt.Errorf("memory: identity flow: %w", storage.ErrConflict)
 	}
 	created := utc(f.CreatedAt)
-	for fk, old := range is.flows {
-		if fk.tenant == f.Tenant && old.ExpiresAt.Before(created) {
-			delete(is.flows, fk)
+	for h, old := range flows {
+		if old.ExpiresAt.Before(created) {
+			delete(flows, h)
 		}
 	}
 	f.CreatedAt, f.ExpiresAt = created, utc(f.ExpiresAt)
-	is.flows[k] = f
+	flows[f.TokenHash] = f
 	return nil
 }
 
@@ -88,12 +92,11 @@ func (s *Store) ConsumeIdentityFlow(ctx context.Context, tenant uuid.UUID, token
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	k := flowKey{tenant, tokenHash}
-	f, ok := s.identities.flows[k]
+	f, ok := s.identities.flows[tenant][tokenHash]
 	if !ok || !utc(now).Before(f.ExpiresAt) {
 		return authn.IdentityFlow{}, fmt.Errorf("memory: identity flow: %w", authn.ErrFlowInvalid)
 	}
-	delete(s.identities.flows, k)
+	delete(s.identities.flows[tenant], tokenHash)
 	return f, nil
 }
 
