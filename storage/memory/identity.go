@@ -30,10 +30,10 @@ type identityState struct {
 	flows    map[uuid.UUID]map[[32]byte]authn.IdentityFlow // tenant → token hash → flow
 	ids      map[uuid.UUID]map[uuid.UUID]authn.Identity    // tenant → identity ID → identity
 	subjects map[subjectKey]uuid.UUID
-	confirms map[flowKey]uuid.UUID // (tenant, confirmation hash) → identity ID
+	confirms map[confirmKey]uuid.UUID // (tenant, confirmation hash) → identity ID
 }
 
-type flowKey struct {
+type confirmKey struct {
 	tenant uuid.UUID
 	hash   [32]byte
 }
@@ -48,7 +48,7 @@ func (is *identityState) init() {
 		is.flows = make(map[uuid.UUID]map[[32]byte]authn.IdentityFlow)
 		is.ids = make(map[uuid.UUID]map[uuid.UUID]authn.Identity)
 		is.subjects = make(map[subjectKey]uuid.UUID)
-		is.confirms = make(map[flowKey]uuid.UUID)
+		is.confirms = make(map[confirmKey]uuid.UUID)
 	}
 }
 
@@ -122,7 +122,7 @@ func (s *Store) CreateIdentity(ctx context.Context, id authn.Identity, now time.
 		if _, dup := tenantIDs[id.ID]; dup {
 			return false, fmt.Errorf("memory: identity %s: %w", id.ID, storage.ErrConflict)
 		}
-		if _, dup := is.confirms[flowKey{id.Tenant, id.ConfirmHash}]; dup {
+		if _, dup := is.confirms[confirmKey{id.Tenant, id.ConfirmHash}]; dup {
 			return false, fmt.Errorf("memory: identity confirmation hash: %w", storage.ErrConflict)
 		}
 		sk := subjectKey{id.Tenant, id.Issuer, id.Subject}
@@ -142,7 +142,7 @@ func (s *Store) CreateIdentity(ctx context.Context, id authn.Identity, now time.
 		id.SealedToken = bytes.Clone(id.SealedToken)
 		tenantIDs[id.ID] = id
 		is.subjects[sk] = id.ID
-		is.confirms[flowKey{id.Tenant, id.ConfirmHash}] = id.ID
+		is.confirms[confirmKey{id.Tenant, id.ConfirmHash}] = id.ID
 		return false, nil
 	})
 }
@@ -152,7 +152,7 @@ func (is *identityState) remove(id authn.Identity) {
 	delete(is.ids[id.Tenant], id.ID)
 	delete(is.subjects, subjectKey{id.Tenant, id.Issuer, id.Subject})
 	if id.ConfirmHash != [32]byte{} {
-		delete(is.confirms, flowKey{id.Tenant, id.ConfirmHash})
+		delete(is.confirms, confirmKey{id.Tenant, id.ConfirmHash})
 	}
 }
 
@@ -170,7 +170,7 @@ func (is *identityState) deleteUser(tenant, user uuid.UUID) {
 func (s *Store) IdentityByConfirmation(ctx context.Context, tenant uuid.UUID, confirmHash [32]byte) (authn.Identity, error) {
 	var id authn.Identity
 	err := s.read(ctx, tenant, func(*tenantState) error {
-		iid, ok := s.identities.confirms[flowKey{tenant, confirmHash}]
+		iid, ok := s.identities.confirms[confirmKey{tenant, confirmHash}]
 		if !ok {
 			return fmt.Errorf("memory: identity by confirmation: %w", storage.ErrNotFound)
 		}
@@ -188,7 +188,7 @@ func (s *Store) ConfirmIdentity(ctx context.Context, tenant uuid.UUID, confirmHa
 	now = utc(now)
 	err := s.unitOfWork(ctx, tenant, ev, authn.ErrTicketInvalid, func(*tenantState) (bool, error) {
 		is := &s.identities
-		iid, ok := is.confirms[flowKey{tenant, confirmHash}]
+		iid, ok := is.confirms[confirmKey{tenant, confirmHash}]
 		if !ok {
 			return false, fmt.Errorf("memory: identity confirmation: %w", authn.ErrTicketInvalid)
 		}
@@ -197,7 +197,7 @@ func (s *Store) ConfirmIdentity(ctx context.Context, tenant uuid.UUID, confirmHa
 		if !now.Before(cur.ConfirmExpiresAt) || !ok || u.Status == authn.StatusDeleted {
 			return false, fmt.Errorf("memory: identity confirmation: %w", authn.ErrTicketInvalid)
 		}
-		delete(is.confirms, flowKey{tenant, confirmHash})
+		delete(is.confirms, confirmKey{tenant, confirmHash})
 		cur.Status, cur.ConfirmedAt, cur.ConfirmHash, cur.ConfirmExpiresAt = authn.IdentityActive, now, [32]byte{}, time.Time{}
 		is.ids[tenant][iid] = cur
 		id = cloneIdentity(cur)
