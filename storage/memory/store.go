@@ -69,6 +69,7 @@ type tenantState struct {
 	members        map[uuid.UUID]access.Member
 	projectMembers map[uuid.UUID]map[uuid.UUID]access.ProjectMember // project → user
 	allowlist      []netip.Prefix
+	changes        *changeLog // the policy change log (policylog.go)
 }
 
 // New returns an empty store.
