@@ -256,6 +256,22 @@ func (s *Store) Identities(ctx context.Context, tenant, user uuid.UUID) ([]authn
 	return out, err
 }
 
+// SetIdentityToken replaces the sealed token of the user's active identity id.
+func (s *Store) SetIdentityToken(ctx context.Context, tenant, user, id uuid.UUID, sealed []byte, ev audit.Event) error {
+	return s.unitOfWork(ctx, tenant, ev, nil, func(*tenantState) (bool, error) {
+		cur, ok := s.identities.ids[tenant][id]
+		if !ok || cur.User != user || cur.Status != authn.IdentityActive {
+			return false, notFound("active identity", id)
+		}
+		cur.SealedToken = bytes.Clone(sealed)
+		if len(cur.SealedToken) == 0 {
+			cur.SealedToken = nil
+		}
+		s.identities.ids[tenant][id] = cur
+		return false, nil
+	})
+}
+
 // DeleteIdentity removes the user's identity id; with keepSignIn, not the user's last
 // way to sign in (authn.ErrLastSignInMethod).
 func (s *Store) DeleteIdentity(ctx context.Context, tenant, user, id uuid.UUID, keepSignIn bool, ev audit.Event) error {
