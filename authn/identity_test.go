@@ -585,15 +585,31 @@ func TestIdentitySecretsStayOutOfEventsAndRows(t *testing.T) {
 	js, _ := json.Marshal(tok)
 	assert.Equal(t, `"[REDACTED]"`, string(js))
 
+	// A sign-in that brings a new refresh token replaces the kept one.
+	_, err = e.signIn(t, "corp", authn.Meta{})
+	require.NoError(t, err)
+	renewed, err := e.svc.IdentityToken(ctx, s, confirmed.ID)
+	require.NoError(t, err)
+	assert.NotEqual(t, tok.Reveal(), renewed.Reveal())
+	assert.True(t, strings.HasPrefix(renewed.Reveal(), "rt-"))
+	var renewals int
+	for _, ev := range e.events(t, audit.KindChange) {
+		if ev.Action == "identity.token" {
+			renewals++
+		}
+	}
+	assert.Equal(t, 1, renewals)
+
 	stored, err := e.store.Identity(ctx, e.tenant.ID, linked.ID)
 	require.NoError(t, err)
 	require.NotEmpty(t, stored.SealedToken)
+	assert.NotContains(t, string(stored.SealedToken), renewed.Reveal(), "sealed at rest")
 	assert.NotContains(t, string(stored.SealedToken), tok.Reveal(), "sealed at rest")
 	_, err = e.sealer.Open(stored.SealedToken, []byte("another row"))
 	assert.ErrorIs(t, err, authn.ErrSealedToken, "bound to its row")
 
 	m, _ := e.outbox.Last("ann@example.com")
-	secrets := []string{tok.Reveal(), cb.Flow, cb.Code, cb.State, confirmRE.FindString(m.Text)}
+	secrets := []string{tok.Reveal(), renewed.Reveal(), cb.Flow, cb.Code, cb.State, confirmRE.FindString(m.Text)}
 	var all []audit.Event
 	for _, k := range []audit.Kind{audit.KindChange, audit.KindLogin} {
 		all = append(all, e.events(t, k)...)
