@@ -168,6 +168,11 @@ func TestBrowser(t *testing.T) {
 	assert.Contains(t, events, "GET /calls")
 	assert.Contains(t, events, "body.password=[REDACTED]", "the sign-in's password is redacted in the action log")
 	shot(t, ctx, "action-log")
+	for _, page := range []string{"projects", "roles", "settings", "sessions"} {
+		require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(srv.base+"/"+page), chromedp.WaitVisible(chromedp.CSS(`main h1`))))
+		shot(t, ctx, "page-"+page)
+	}
+
 	// The profile: create the API token, shown once; use it; see it in the API usage.
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.Navigate(srv.base+"/profile"),

@@ -129,6 +129,9 @@ func wire(ctx context.Context, cfg config, stdout io.Writer, logger *slog.Logger
 			return nil, fmt.Errorf("seed: %w", err)
 		}
 	}
+
+	// 6. Periodic jobs: session cleanup, the retention purge of archived users.
+	a.startJobs()
 	return a, nil
 }
 
