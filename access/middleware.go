@@ -2,11 +2,9 @@ package access
 
 import (
 	"context"
-	"errors"
 	"net/http"
 
 	"github.com/callshield/callshield/audit"
-	"github.com/callshield/callshield/storage"
 	"github.com/google/uuid"
 )
 
@@ -104,20 +102,20 @@ func (g *Guard) require(r Right, check func(*Policy, Subject, Right, uuid.UUID) 
 			ctx := req.Context()
 			s, ok := SubjectFrom(ctx)
 			if !ok {
-				WriteError(w, http.StatusUnauthorized, "unauthenticated")
+				WriteErrorFor(w, ErrNoSubject)
 				return
 			}
 			project := uuid.Nil
 			if projectOf != nil {
 				var err error
 				if project, err = projectOf(req); err != nil {
-					WriteError(w, http.StatusBadRequest, "bad_project")
+					WriteErrorFor(w, ErrBadProject)
 					return
 				}
 			}
 			p, err := g.policyFor(ctx, s.Tenant)
 			if err != nil {
-				WriteError(w, http.StatusServiceUnavailable, "unavailable")
+				WriteErrorFor(w, ErrUnavailable)
 				return
 			}
 			reason := ""
@@ -131,7 +129,7 @@ func (g *Guard) require(r Right, check func(*Policy, Subject, Right, uuid.UUID) 
 			}
 			if reason != "" {
 				g.recordDenial(ctx, p, s, r, project, reason, req)
-				WriteError(w, http.StatusForbidden, "forbidden")
+				WriteErrorFor(w, ErrForbidden)
 				return
 			}
 			next.ServeHTTP(w, req.WithContext(WithPolicy(ctx, p)))
@@ -176,26 +174,4 @@ func WriteError(w http.ResponseWriter, status int, code string) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_, _ = w.Write([]byte(`{"error":"` + code + `"}` + "\n"))
-}
-
-// ErrorCode returns the code WriteError would write for err's kind, for hosts that
-// answer errors of [Service] methods themselves.
-func ErrorCode(err error) (status int, code string) {
-	switch {
-	case err == nil:
-		return http.StatusOK, ""
-	case errors.Is(err, ErrForbidden), errors.Is(err, ErrLastAdmin), errors.Is(err, ErrBuiltinRole):
-		return http.StatusForbidden, "forbidden"
-	case errors.Is(err, ErrInvalidName), errors.Is(err, ErrInvalidPrefix), errors.Is(err, ErrUnknownRight):
-		return http.StatusBadRequest, "invalid"
-	case errors.Is(err, ErrRoleInUse):
-		return http.StatusConflict, "role_in_use"
-	case errors.Is(err, storage.ErrNotFound):
-		return http.StatusNotFound, "not_found"
-	case errors.Is(err, storage.ErrConflict):
-		return http.StatusConflict, "conflict"
-	case errors.Is(err, storage.ErrStale):
-		return http.StatusConflict, "stale"
-	}
-	return http.StatusInternalServerError, "internal"
 }

@@ -95,7 +95,8 @@
 //     identity); [Service.RemoveIdentity] lets a user manager remove another user's
 //     identities (manage-above rule). Every change is in the change log, without tokens.
 //   - Provider tokens are not kept unless IdentityOptions.TokenSealer is set; then the
-//     refresh token is sealed with AES-256-GCM, bound to tenant, user and identity.
+//     refresh token is sealed with AES-256-GCM, bound to tenant, user and identity, and
+//     replaced when a sign-in brings a new one ([Service.IdentityToken] opens it).
 //   - [Service.SignInWithIdentity] is the password's flow with another first factor:
 //     throttling, status, allowlist, second factor, session. An unknown or pending
 //     identity is [ErrInvalidCredentials], as a wrong password is.

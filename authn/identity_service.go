@@ -409,7 +409,9 @@ func (s *Service) IdentityToken(ctx context.Context, actor access.Subject, ident
 
 // StartIdentitySignIn starts signing in to a tenant (known from the sign-in page)
 // with the named provider. The flow expires after IdentityOptions.FlowTTL; its secret
-// goes into a cookie (see [IdentityFlowStart]).
+// goes into a cookie (see [IdentityFlowStart]). Anyone can start flows, and each is a
+// row until it is used or expires (expired ones are removed as new ones start): rate-limit
+// the endpoint per client address as any unauthenticated one.
 func (s *Service) StartIdentitySignIn(ctx context.Context, tenant uuid.UUID, provider string) (IdentityFlowStart, error) {
 	if tenant == uuid.Nil {
 		return IdentityFlowStart{}, fmt.Errorf("authn: start identity sign-in: tenant %w", storage.ErrNotFound)
@@ -430,19 +432,19 @@ func (s *Service) StartIdentitySignIn(ctx context.Context, tenant uuid.UUID, pro
 // a pending identity counts as a failure, and a success resets it. Failures before the
 // account is known (a flow, token or identity that does not verify) are not counted
 // against any account, as an unknown e-mail is not.
-func (s *Service) identityFirstFactor(ctx context.Context, cb Callback, meta Meta) (User, error) {
+func (s *Service) identityFirstFactor(ctx context.Context, cb Callback, meta Meta) (User, Identity, ProviderToken, error) {
 	ev := audit.Event{Kind: audit.KindLogin, Action: "login.identity",
 		Actor: audit.Actor{IP: meta.IP, UserAgent: meta.UserAgent}, Details: map[string]string{"factor": string(FactorIdentity)}}
 	// outside: the address is outside the tenant's allowlist, so every failure is
 	// answered ErrIPNotAllowed, as passwordFactor does.
 	outside := false
-	fail := func(reason string, err error) (User, error) {
+	fail := func(reason string, err error) (User, Identity, ProviderToken, error) {
 		ev.Outcome, ev.Reason = audit.Failure, reason
 		s.record(ctx, ev)
 		if outside && errors.Is(err, ErrInvalidCredentials) {
 			err = ErrIPNotAllowed
 		}
-		return User{}, err
+		return User{}, Identity{}, ProviderToken{}, err
 	}
 	f, ext, ff := s.completeFlow(ctx, FlowSignIn, uuid.Nil, cb)
 	if f.Tenant != uuid.Nil {
@@ -457,7 +459,7 @@ func (s *Service) identityFirstFactor(ctx context.Context, cb Callback, meta Met
 			err = ErrInvalidCredentials
 		}
 		if !ff.found {
-			return User{}, err // no flow, so no tenant known to record in
+			return User{}, Identity{}, ProviderToken{}, err // no flow, so no tenant known to record in
 		}
 		return fail(ff.reason, err)
 	}
@@ -497,7 +499,7 @@ func (s *Service) identityFirstFactor(ctx context.Context, cb Callback, meta Met
 	if err := s.resetThrottle(ctx, f.Tenant, u.ID, throttleFirst); err != nil {
 		return fail("storage_error", err)
 	}
-	return u, nil
+	return u, id, ext.RefreshToken, nil
 }
 
 // SignInWithIdentity signs a user in with a linked identity: the callback of a flow
@@ -509,10 +511,34 @@ func (s *Service) identityFirstFactor(ctx context.Context, cb Callback, meta Met
 // and a user who may not sign in are ErrInvalidCredentials; a callback that does not
 // match its flow is ErrFlowInvalid; a client outside the tenant's allowlist
 // ErrIPNotAllowed.
+//
+// With IdentityOptions.TokenSealer set, a refresh token the provider issues at sign-in
+// replaces the identity's sealed one once the sign-in succeeded (a failure to store it
+// does not fail the sign-in: the old token stays).
 func (s *Service) SignInWithIdentity(ctx context.Context, cb Callback, meta Meta) (SignInResult, error) {
-	u, err := s.identityFirstFactor(ctx, cb, meta)
+	u, id, refresh, err := s.identityFirstFactor(ctx, cb, meta)
 	if err != nil {
 		return SignInResult{}, err
 	}
-	return s.signInAfterFirstFactor(ctx, u, FactorIdentity, meta)
+	res, err := s.signInAfterFirstFactor(ctx, u, FactorIdentity, meta)
+	if err == nil && s.opts.Identity.TokenSealer != nil && !refresh.IsZero() {
+		s.keepToken(ctx, u, id, refresh, meta)
+	}
+	return res, err
+}
+
+// keepToken seals and stores a new provider refresh token of an identity.
+func (s *Service) keepToken(ctx context.Context, u User, id Identity, refresh ProviderToken, meta Meta) {
+	sealed, err := s.opts.Identity.TokenSealer.Seal([]byte(refresh.Reveal()), identityAAD(id))
+	if err != nil {
+		return
+	}
+	ev := audit.Event{Tenant: u.Tenant, Kind: audit.KindChange, Action: "identity.token",
+		Actor: audit.Actor{User: u.ID, IP: meta.IP, UserAgent: meta.UserAgent}, Target: userTarget(u),
+		Outcome: audit.Success, Details: map[string]string{"identity": id.ID.String(), "provider": id.Provider},
+		Changes: []audit.Change{audit.Secret("refresh_token")}}
+	if audit.Prepare(&ev, s.now()) != nil {
+		return
+	}
+	_ = s.store.SetIdentityToken(ctx, u.Tenant, u.ID, id.ID, sealed, ev)
 }

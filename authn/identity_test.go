@@ -585,15 +585,31 @@ func TestIdentitySecretsStayOutOfEventsAndRows(t *testing.T) {
 	js, _ := json.Marshal(tok)
 	assert.Equal(t, `"[REDACTED]"`, string(js))
 
+	// A sign-in that brings a new refresh token replaces the kept one.
+	_, err = e.signIn(t, "corp", authn.Meta{})
+	require.NoError(t, err)
+	renewed, err := e.svc.IdentityToken(ctx, s, confirmed.ID)
+	require.NoError(t, err)
+	assert.NotEqual(t, tok.Reveal(), renewed.Reveal())
+	assert.True(t, strings.HasPrefix(renewed.Reveal(), "rt-"))
+	var renewals int
+	for _, ev := range e.events(t, audit.KindChange) {
+		if ev.Action == "identity.token" {
+			renewals++
+		}
+	}
+	assert.Equal(t, 1, renewals)
+
 	stored, err := e.store.Identity(ctx, e.tenant.ID, linked.ID)
 	require.NoError(t, err)
 	require.NotEmpty(t, stored.SealedToken)
+	assert.NotContains(t, string(stored.SealedToken), renewed.Reveal(), "sealed at rest")
 	assert.NotContains(t, string(stored.SealedToken), tok.Reveal(), "sealed at rest")
 	_, err = e.sealer.Open(stored.SealedToken, []byte("another row"))
 	assert.ErrorIs(t, err, authn.ErrSealedToken, "bound to its row")
 
 	m, _ := e.outbox.Last("ann@example.com")
-	secrets := []string{tok.Reveal(), cb.Flow, cb.Code, cb.State, confirmRE.FindString(m.Text)}
+	secrets := []string{tok.Reveal(), renewed.Reveal(), cb.Flow, cb.Code, cb.State, confirmRE.FindString(m.Text)}
 	var all []audit.Event
 	for _, k := range []audit.Kind{audit.KindChange, audit.KindLogin} {
 		all = append(all, e.events(t, k)...)
@@ -707,4 +723,53 @@ func TestFlowCookie(t *testing.T) {
 	assert.Equal(t, "callshield_flow_dev", cleared[0].Name)
 	assert.False(t, cleared[0].Secure)
 	assert.Less(t, cleared[0].MaxAge, 0)
+}
+
+// An identity is linked per tenant: a sign-in at another tenant does not find it, and
+// the same provider account may be linked to a user of each tenant.
+func TestIdentityIsPerTenant(t *testing.T) {
+	ctx := context.Background()
+	e := newIdentityEnv(t)
+	u := e.onboard(t, "ann@example.com", access.KindAgent)
+	e.op.SetUser(ann)
+	_, err := e.link(t, e.session(u), "corp")
+	require.NoError(t, err)
+	e.confirm(t, "ann@example.com")
+
+	other, err := e.acc.CreateTenant(ctx, "Other Call Center")
+	require.NoError(t, err)
+	roles, err := e.store.Roles(ctx, other.ID)
+	require.NoError(t, err)
+	kinds := map[access.RoleKind]uuid.UUID{}
+	for _, r := range roles {
+		kinds[r.Kind] = r.ID
+	}
+	otherAdmin := access.Subject{Tenant: other.ID, User: uuid.New()}
+	_, err = e.acc.SetMember(ctx, access.System(other.ID), otherAdmin.User, kinds[access.KindAdmin])
+	require.NoError(t, err)
+
+	start, err := e.svc.StartIdentitySignIn(ctx, other.ID, "corp")
+	require.NoError(t, err)
+	_, err = e.svc.SignInWithIdentity(ctx, e.login(t, start), authn.Meta{})
+	assert.ErrorIs(t, err, authn.ErrInvalidCredentials, "tenant A's link does not sign in at tenant B")
+
+	_, err = e.svc.Invite(ctx, otherAdmin, authn.InviteRequest{Email: "ann@other.example", Name: "Ann", Role: kinds[access.KindAgent]})
+	require.NoError(t, err)
+	v, err := e.svc.AcceptInvitation(ctx, e.linkFor(t, "ann@other.example"), authn.NewPassword(goodPassword), authn.Meta{})
+	require.NoError(t, err)
+	_, err = e.link(t, e.session(v), "corp")
+	require.NoError(t, err, "the same provider account links to a user of another tenant")
+	e.confirm(t, "ann@other.example")
+	start, err = e.svc.StartIdentitySignIn(ctx, other.ID, "corp")
+	require.NoError(t, err)
+	res, err := e.svc.SignInWithIdentity(ctx, e.login(t, start), authn.Meta{})
+	require.NoError(t, err)
+	assert.Equal(t, v.ID, res.Session.User)
+	assert.Equal(t, other.ID, res.Session.Tenant)
+
+	// A flow of tenant A cannot complete a link in tenant B's session.
+	start, err = e.svc.StartLink(ctx, e.session(u), "corp")
+	require.NoError(t, err)
+	_, err = e.svc.CompleteLink(ctx, e.session(v), e.login(t, start))
+	assert.ErrorIs(t, err, authn.ErrFlowInvalid)
 }

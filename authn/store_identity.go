@@ -53,6 +53,9 @@ type IdentityStore interface {
 	// Identities returns the user's identities, oldest first (then by ID); none is an
 	// empty list, an unknown tenant storage.ErrNotFound.
 	Identities(ctx context.Context, tenant, user uuid.UUID) ([]Identity, error)
+	// SetIdentityToken replaces the sealed provider token of the user's active identity
+	// id (storage.ErrNotFound if the user has no such active identity).
+	SetIdentityToken(ctx context.Context, tenant, user, id uuid.UUID, sealed []byte, ev audit.Event) error
 	// DeleteIdentity removes the user's identity id (storage.ErrNotFound if the user
 	// has no such identity). With keepSignIn, removing an active identity when the user
 	// would be left with neither a password hash nor another active identity is

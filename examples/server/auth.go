@@ -79,6 +79,13 @@ func (a *app) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		m := authn.Meta{IP: access.ClientIP(r, a.cfg.TrustedProxies), UserAgent: r.UserAgent()}
 		ctx := context.WithValue(r.Context(), metaKey{}, m)
+		if strings.HasPrefix(r.Header.Get("Authorization"), "Bearer ") {
+			// An integration: the token middleware authenticates and authorizes
+			// (integrations right, allowlist, the user's current status), logs the call
+			// and counts it. Its 401/403 bodies are reshaped into the API's errors.
+			wrapGuard(a.tokens.Middleware, next).ServeHTTP(w, r.WithContext(ctx))
+			return
+		}
 		if tok := a.sessionCookie().Read(r); tok != "" {
 			v, err := a.accounts.ValidateSession(ctx, tok, authn.Request{Meta: m, Path: r.URL.Path}, touchInterval)
 			switch {

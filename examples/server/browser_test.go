@@ -168,6 +168,33 @@ func TestBrowser(t *testing.T) {
 	assert.Contains(t, events, "GET /calls")
 	assert.Contains(t, events, "body.password=[REDACTED]", "the sign-in's password is redacted in the action log")
 	shot(t, ctx, "action-log")
+	for _, page := range []string{"projects", "roles", "settings", "sessions"} {
+		require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(srv.base+"/"+page), chromedp.WaitVisible(chromedp.CSS(`main h1`))))
+		shot(t, ctx, "page-"+page)
+	}
+
+	// The profile: create the API token, shown once; use it; see it in the API usage.
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(srv.base+"/profile"),
+		chromedp.WaitVisible(chromedp.CSS(`#token-form`)),
+		chromedp.Click(chromedp.CSS(`#token-form button`)),
+		chromedp.WaitVisible(chromedp.CSS(`#token-secret`)),
+	))
+	secret, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#token-secret code`)))
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(secret, "cst_"), secret)
+	shot(t, ctx, "profile-token")
+	api := newClient(t, srv.base)
+	api.hdr.Set("Authorization", "Bearer "+secret)
+	for range 3 {
+		api.must(200, "GET", "/api/v1/calls?limit=1", nil, nil)
+	}
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(srv.base+"/usage"), chromedp.WaitVisible(chromedp.CSS(`#usage`))))
+	usage, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#usage`)))
+	require.NoError(t, err)
+	assert.Contains(t, usage, "Ada Admin")
+	shot(t, ctx, "api-usage")
+
 	// Invite a user from the page; the invitation mail lands in the dev outbox.
 	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(srv.base+"/users"), chromedp.WaitVisible(chromedp.CSS(`#invite-form`))))
 	_, err = chromedp.Run(ctx, chromedp.Evaluate[string](`(() => {

@@ -197,6 +197,7 @@ type eventsBody struct {
 	Events []struct {
 		Action, Outcome, Reason, Kind string
 		User                          string
+		Token                         string
 		Target                        *struct{ Type, ID, Name string }
 		Details                       map[string]string
 	}
@@ -300,6 +301,48 @@ func TestEndToEnd(t *testing.T) {
 	var ninaMe meBody
 	nina.must(200, "GET", "/api/v1/me", nil, &ninaMe)
 	assert.Equal(t, "Agent", ninaMe.Role.Name)
+
+	// API tokens: an Agent lacks the integrations right; a role that has it gets one
+	// token, shown once, usable only in the Authorization header; its calls are logged
+	// and counted.
+	nina.must(403, "POST", "/api/v1/me/token", map[string]string{"name": "CRM"}, nil)
+	var integ struct{ ID string }
+	admin.must(201, "POST", "/api/v1/roles", map[string]any{"name": "Agent with API", "rights": []string{"integrations.manage", "profile.edit"}}, &integ)
+	admin.must(200, "PUT", "/api/v1/users/"+ninaMe.User.ID+"/role", map[string]string{"role": integ.ID}, nil)
+	var tok struct{ ID, Token string }
+	nina.must(201, "POST", "/api/v1/me/token", map[string]string{"name": "CRM sync"}, &tok)
+	require.True(t, strings.HasPrefix(tok.Token, "cst_"), tok.Token)
+	bearer := newClient(t, srv.base)
+	bearer.hdr.Set("Authorization", "Bearer "+tok.Token)
+	var viaToken meBody
+	bearer.must(200, "GET", "/api/v1/me", nil, &viaToken)
+	assert.Equal(t, ninaMe.User.ID, viaToken.User.ID)
+	bearer.must(200, "GET", "/api/v1/calls?limit=5", nil, nil)
+	var wrongTok errBody
+	bad := newClient(t, srv.base)
+	bad.hdr.Set("Authorization", "Bearer "+tok.Token[:len(tok.Token)-1]+"x")
+	bad.must(401, "GET", "/api/v1/me", nil, &wrongTok)
+	assert.Equal(t, "invalid_token", wrongTok.Error.Code)
+	bearer.must(401, "GET", "/api/v1/me?token="+tok.Token, nil, nil) // never from a URL
+	var usage struct {
+		Usage []struct {
+			Token    string
+			Requests int
+		}
+	}
+	nina.must(200, "GET", "/api/v1/api-usage", nil, &usage)
+	require.NotEmpty(t, usage.Usage)
+	assert.Equal(t, tok.ID, usage.Usage[0].Token)
+	assert.GreaterOrEqual(t, usage.Usage[0].Requests, 2)
+	var tokActions eventsBody
+	admin.must(200, "GET", "/api/v1/audit/actions?limit=100&user="+ninaMe.User.ID, nil, &tokActions)
+	byToken := 0
+	for _, ev := range tokActions.Events {
+		if ev.Token == tok.ID {
+			byToken++
+		}
+	}
+	assert.GreaterOrEqual(t, byToken, 2, "token calls are in the action log with the token")
 
 	// An agent is denied the users list (403, recorded), sees only own calls masked.
 	var denied errBody
@@ -456,6 +499,7 @@ func TestEndToEnd(t *testing.T) {
 	ninaID := ninaMe.User.ID
 	admin.must(200, "POST", "/api/v1/users/"+ninaID+"/block", nil, nil)
 	nina.must(401, "GET", "/api/v1/me", nil, nil)
+	bearer.must(401, "GET", "/api/v1/me", nil, nil) // and her token
 	again := newClient(t, srv.base)
 	again.must(401, "POST", "/api/v1/login", map[string]string{"tenant": "demo", "email": newEmail, "password": ninaPassword}, nil)
 	admin.must(200, "POST", "/api/v1/users/"+ninaID+"/archive", nil, nil)
@@ -510,7 +554,7 @@ func TestEndToEnd(t *testing.T) {
 	require.NoError(t, srv2.stop())
 
 	// No secret in clear in the database files or the server's output.
-	secrets := []string{demoPassword, ninaPassword, token}
+	secrets := []string{demoPassword, ninaPassword, token, tok.Token}
 	for _, c := range []*client{admin, nina, agent, sup} {
 		u, _ := http.NewRequest("GET", srv.base, nil)
 		for _, ck := range c.http.Jar.Cookies(u.URL) {

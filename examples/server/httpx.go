@@ -14,6 +14,7 @@ import (
 	"github.com/callshield/callshield/audit"
 	"github.com/callshield/callshield/authn"
 	"github.com/callshield/callshield/storage"
+	"github.com/callshield/callshield/token"
 	"github.com/google/uuid"
 )
 
@@ -96,6 +97,20 @@ func errorStatus(err error) (int, string, string) {
 		return http.StatusNotFound, "user_deleted", "the user was deleted; reports about them are no longer possible"
 	case errors.Is(err, authn.ErrWrongPassword):
 		return http.StatusBadRequest, "wrong_password", "the current password is wrong"
+	case errors.Is(err, token.ErrExists):
+		return http.StatusConflict, "token_exists", "you already have an API token; regenerate it instead"
+	case errors.Is(err, token.ErrNoToken):
+		return http.StatusNotFound, "no_token", "no active API token"
+	case errors.Is(err, token.ErrForbidden):
+		return http.StatusForbidden, "forbidden", "you may not do this"
+	case errors.Is(err, token.ErrInvalidName), errors.Is(err, token.ErrInvalidExpiry), errors.Is(err, token.ErrInvalidPeriod):
+		return http.StatusBadRequest, "invalid", cleanMessage(err)
+	case errors.Is(err, authn.ErrPendingInvalid):
+		return http.StatusUnauthorized, "sign_in_expired", "the sign-in expired; sign in again"
+	case errors.Is(err, authn.ErrSessionInvalid):
+		return http.StatusUnauthorized, "unauthenticated", "sign in first"
+	case errors.Is(err, authn.ErrReauthRequired):
+		return http.StatusForbidden, "reauth_required", "confirm your password first"
 	case errors.Is(err, storage.ErrNotFound):
 		return http.StatusNotFound, "not_found", "not found"
 	case errors.Is(err, storage.ErrStale):
@@ -257,6 +272,9 @@ func (a *app) actionLog(next http.Handler) http.Handler {
 		r = r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info))
 		next.ServeHTTP(sw, r)
 		s, ok := access.SubjectFrom(r.Context())
+		if ok && s.Token != uuid.Nil {
+			return // the token middleware logged the call already
+		}
 		if !ok {
 			// A sign-in creates its subject during the request.
 			if s, ok = info.subject, info.subject.Valid(); !ok {
@@ -336,6 +354,7 @@ func (w *guardWriter) Write(b []byte) (int, error) {
 		"unauthenticated": "sign in first",
 		"forbidden":       "you may not do this (missing right or address not allowed)",
 		"bad_project":     "the project ID is not valid",
+		"invalid_token":   "the API token is missing, invalid, revoked or expired",
 		"unavailable":     "the access policy could not be loaded; try again",
 	}[g.Error]
 	if msg == "" {

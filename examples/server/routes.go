@@ -23,6 +23,12 @@ func (a *app) routes(mux *http.ServeMux) {
 	a.api(mux, "GET /api/v1/sessions", access.ViewSessions, tenantWide, a.activeSessions)
 	a.api(mux, "PUT /api/v1/me/workplace", 0, tenantWide, a.putWorkplace)
 
+	// API tokens and their usage.
+	a.api(mux, "POST /api/v1/me/token", 0, tenantWide, a.issueToken)
+	a.api(mux, "GET /api/v1/me/token", 0, tenantWide, a.myToken)
+	a.api(mux, "DELETE /api/v1/me/token", 0, tenantWide, a.revokeToken)
+	a.api(mux, "GET /api/v1/api-usage", 0, tenantWide, a.apiUsage)
+
 	// Invitations and users.
 	a.api(mux, "POST /api/v1/invitations", access.UserManagement, tenantWide, a.invite)
 	a.public(mux, "POST /api/v1/invitations/accept", a.acceptInvitation)

@@ -90,6 +90,7 @@ func (w *web) routes(mux *http.ServeMux) {
 	w.page(mux, "GET /settings", "settings", access.ManageCompany, w.settings)
 	w.page(mux, "GET /profile", "profile", 0, w.profile)
 	w.page(mux, "GET /sessions", "sessions", access.ViewSessions, w.sessions)
+	w.page(mux, "GET /usage", "usage", 0, w.usage)
 	for _, rep := range auditReports {
 		w.page(mux, "GET /audit/"+rep.Path, "audit", rep.Right, w.audit(rep))
 	}
@@ -129,6 +130,9 @@ func nav(p *access.Policy, s access.Subject, dev bool) []navItem {
 	add(access.ViewSessions, "/sessions", "Active sessions")
 	for _, rep := range auditReports {
 		add(rep.Right, "/audit/"+rep.Path, rep.Title)
+	}
+	if p.Check(s, access.UserManagement, uuid.Nil) || p.Check(s, access.Integrations, uuid.Nil) {
+		items = append(items, navItem{"/usage", "API usage"})
 	}
 	if dev {
 		add(access.UserManagement, "/outbox", "Outbox")
@@ -436,6 +440,9 @@ type sessionsPage struct {
 	Sessions []sessionJSON
 	Names    map[uuid.UUID]string
 	CanEnd   bool
+	// The profile's API token card.
+	CanToken bool
+	Token    *tokenJSON
 }
 
 func (w *web) profile(r *http.Request, s access.Subject, p *access.Policy) (any, error) {
@@ -443,9 +450,56 @@ func (w *web) profile(r *http.Request, s access.Subject, p *access.Policy) (any,
 	if err != nil {
 		return nil, err
 	}
-	pg := sessionsPage{CanEnd: true}
+	pg := sessionsPage{CanEnd: true, CanToken: p.Check(s, access.Integrations, uuid.Nil)}
 	for _, x := range ss {
 		pg.Sessions = append(pg.Sessions, sessionOf(x, s.Session))
+	}
+	if pg.CanToken {
+		if t, err := w.a.tokens.Current(r.Context(), s, s.User); err == nil {
+			tj := tokenOf(t)
+			pg.Token = &tj
+		}
+	}
+	return pg, nil
+}
+
+type usagePage struct {
+	Rows  []usageJSON
+	Names map[uuid.UUID]string
+	Chart []chartBar
+	From  string
+	To    string
+	All   bool
+}
+
+func (pg usagePage) title() string { return "API usage" }
+
+func (w *web) usage(r *http.Request, s access.Subject, p *access.Policy) (any, error) {
+	q, err := w.a.usageQuery(r)
+	if err != nil {
+		return nil, err
+	}
+	all := p.Check(s, access.UserManagement, uuid.Nil)
+	if q.User == uuid.Nil && !all {
+		q.User = s.User
+	}
+	if err := w.a.tokens.Flush(r.Context()); err != nil {
+		return nil, err
+	}
+	rows, err := w.a.tokens.Usage(r.Context(), s, q)
+	if err != nil {
+		return nil, err
+	}
+	pg := usagePage{Names: w.userNames(r.Context(), s), From: string(q.From), To: string(q.To), All: all}
+	perDay := map[string]int{}
+	for _, u := range rows {
+		pg.Rows = append(pg.Rows, usageJSON{Day: string(u.Day), User: u.User, Token: u.Token, Requests: u.Requests, Errors: u.Errors, LastUsed: u.LastUsed})
+		perDay[string(u.Day)] += int(u.Requests)
+	}
+	from, err1 := time.Parse("2006-01-02", string(q.From))
+	to, err2 := time.Parse("2006-01-02", string(q.To))
+	if err1 == nil && err2 == nil && !to.Before(from) && to.Sub(from) <= 62*24*time.Hour {
+		pg.Chart = bars(from, to.AddDate(0, 0, 1), perDay)
 	}
 	return pg, nil
 }
@@ -494,6 +548,7 @@ func (w *web) audit(rep auditReport) pageFunc {
 		if err != nil {
 			return nil, err
 		}
+		w.a.settleActionLog(r.Context())
 		page, err := audit.Search(r.Context(), w.a.store, s.Tenant, auditScope(p, s), q, r.URL.Query().Get("cursor"))
 		if err != nil {
 			return nil, err
@@ -544,20 +599,26 @@ func (w *web) dailyChart(ctx context.Context, s access.Subject, p *access.Policy
 		counts[e.Time.UTC().Format("2006-01-02")]++
 		n++
 	}
-	var bars []chartBar
+	return bars(from, to, counts)
+}
+
+// bars lays out one bar per day from `from` up to `to` (exclusive) with the counts by
+// YYYY-MM-DD.
+func bars(from, to time.Time, counts map[string]int) []chartBar {
+	var out []chartBar
 	top := 1
 	for d := from; d.Before(to); d = d.AddDate(0, 0, 1) {
 		c := counts[d.Format("2006-01-02")]
 		top = max(top, c)
-		bars = append(bars, chartBar{Day: d.Format("01-02"), Count: c})
+		out = append(out, chartBar{Day: d.Format("01-02"), Count: c})
 	}
-	for i := range bars {
-		bars[i].H = bars[i].Count * 90 / top
-		bars[i].X = i * 40
-		bars[i].Y = 100 - bars[i].H
-		bars[i].LabelX = i*40 + 15
+	for i := range out {
+		out[i].H = out[i].Count * 90 / top
+		out[i].X = i * 40
+		out[i].Y = 100 - out[i].H
+		out[i].LabelX = i*40 + 15
 	}
-	return bars
+	return out
 }
 
 func (w *web) outbox(r *http.Request, s access.Subject, p *access.Policy) (any, error) {

@@ -27,13 +27,13 @@ import (
 // identityState holds every tenant's identities and flows. Its maps are made on first
 // write; the store's lock guards it.
 type identityState struct {
-	flows    map[flowKey]authn.IdentityFlow
-	ids      map[uuid.UUID]map[uuid.UUID]authn.Identity // tenant → identity ID → identity
+	flows    map[uuid.UUID]map[[32]byte]authn.IdentityFlow // tenant → token hash → flow
+	ids      map[uuid.UUID]map[uuid.UUID]authn.Identity    // tenant → identity ID → identity
 	subjects map[subjectKey]uuid.UUID
-	confirms map[flowKey]uuid.UUID // (tenant, confirmation hash) → identity ID
+	confirms map[confirmKey]uuid.UUID // (tenant, confirmation hash) → identity ID
 }
 
-type flowKey struct {
+type confirmKey struct {
 	tenant uuid.UUID
 	hash   [32]byte
 }
@@ -45,10 +45,10 @@ type subjectKey struct {
 
 func (is *identityState) init() {
 	if is.flows == nil {
-		is.flows = make(map[flowKey]authn.IdentityFlow)
+		is.flows = make(map[uuid.UUID]map[[32]byte]authn.IdentityFlow)
 		is.ids = make(map[uuid.UUID]map[uuid.UUID]authn.Identity)
 		is.subjects = make(map[subjectKey]uuid.UUID)
-		is.confirms = make(map[flowKey]uuid.UUID)
+		is.confirms = make(map[confirmKey]uuid.UUID)
 	}
 }
 
@@ -65,18 +65,22 @@ func (s *Store) CreateIdentityFlow(ctx context.Context, f authn.IdentityFlow) er
 	}
 	is := &s.identities
 	is.init()
-	k := flowKey{f.Tenant, f.TokenHash}
-	if _, dup := is.flows[k]; dup {
+	flows := is.flows[f.Tenant]
+	if flows == nil {
+		flows = make(map[[32]byte]authn.IdentityFlow)
+		is.flows[f.Tenant] = flows
+	}
+	if _, dup := flows[f.TokenHash]; dup {
 		return fmt.Errorf("memory: identity flow: %w", storage.ErrConflict)
 	}
 	created := utc(f.CreatedAt)
-	for fk, old := range is.flows {
-		if fk.tenant == f.Tenant && old.ExpiresAt.Before(created) {
-			delete(is.flows, fk)
+	for h, old := range flows {
+		if old.ExpiresAt.Before(created) {
+			delete(flows, h)
 		}
 	}
 	f.CreatedAt, f.ExpiresAt = created, utc(f.ExpiresAt)
-	is.flows[k] = f
+	flows[f.TokenHash] = f
 	return nil
 }
 
@@ -88,12 +92,11 @@ func (s *Store) ConsumeIdentityFlow(ctx context.Context, tenant uuid.UUID, token
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	k := flowKey{tenant, tokenHash}
-	f, ok := s.identities.flows[k]
+	f, ok := s.identities.flows[tenant][tokenHash]
 	if !ok || !utc(now).Before(f.ExpiresAt) {
 		return authn.IdentityFlow{}, fmt.Errorf("memory: identity flow: %w", authn.ErrFlowInvalid)
 	}
-	delete(s.identities.flows, k)
+	delete(s.identities.flows[tenant], tokenHash)
 	return f, nil
 }
 
@@ -119,7 +122,7 @@ func (s *Store) CreateIdentity(ctx context.Context, id authn.Identity, now time.
 		if _, dup := tenantIDs[id.ID]; dup {
 			return false, fmt.Errorf("memory: identity %s: %w", id.ID, storage.ErrConflict)
 		}
-		if _, dup := is.confirms[flowKey{id.Tenant, id.ConfirmHash}]; dup {
+		if _, dup := is.confirms[confirmKey{id.Tenant, id.ConfirmHash}]; dup {
 			return false, fmt.Errorf("memory: identity confirmation hash: %w", storage.ErrConflict)
 		}
 		sk := subjectKey{id.Tenant, id.Issuer, id.Subject}
@@ -139,7 +142,7 @@ func (s *Store) CreateIdentity(ctx context.Context, id authn.Identity, now time.
 		id.SealedToken = bytes.Clone(id.SealedToken)
 		tenantIDs[id.ID] = id
 		is.subjects[sk] = id.ID
-		is.confirms[flowKey{id.Tenant, id.ConfirmHash}] = id.ID
+		is.confirms[confirmKey{id.Tenant, id.ConfirmHash}] = id.ID
 		return false, nil
 	})
 }
@@ -149,7 +152,7 @@ func (is *identityState) remove(id authn.Identity) {
 	delete(is.ids[id.Tenant], id.ID)
 	delete(is.subjects, subjectKey{id.Tenant, id.Issuer, id.Subject})
 	if id.ConfirmHash != [32]byte{} {
-		delete(is.confirms, flowKey{id.Tenant, id.ConfirmHash})
+		delete(is.confirms, confirmKey{id.Tenant, id.ConfirmHash})
 	}
 }
 
@@ -167,7 +170,7 @@ func (is *identityState) deleteUser(tenant, user uuid.UUID) {
 func (s *Store) IdentityByConfirmation(ctx context.Context, tenant uuid.UUID, confirmHash [32]byte) (authn.Identity, error) {
 	var id authn.Identity
 	err := s.read(ctx, tenant, func(*tenantState) error {
-		iid, ok := s.identities.confirms[flowKey{tenant, confirmHash}]
+		iid, ok := s.identities.confirms[confirmKey{tenant, confirmHash}]
 		if !ok {
 			return fmt.Errorf("memory: identity by confirmation: %w", storage.ErrNotFound)
 		}
@@ -185,7 +188,7 @@ func (s *Store) ConfirmIdentity(ctx context.Context, tenant uuid.UUID, confirmHa
 	now = utc(now)
 	err := s.unitOfWork(ctx, tenant, ev, authn.ErrTicketInvalid, func(*tenantState) (bool, error) {
 		is := &s.identities
-		iid, ok := is.confirms[flowKey{tenant, confirmHash}]
+		iid, ok := is.confirms[confirmKey{tenant, confirmHash}]
 		if !ok {
 			return false, fmt.Errorf("memory: identity confirmation: %w", authn.ErrTicketInvalid)
 		}
@@ -194,7 +197,7 @@ func (s *Store) ConfirmIdentity(ctx context.Context, tenant uuid.UUID, confirmHa
 		if !now.Before(cur.ConfirmExpiresAt) || !ok || u.Status == authn.StatusDeleted {
 			return false, fmt.Errorf("memory: identity confirmation: %w", authn.ErrTicketInvalid)
 		}
-		delete(is.confirms, flowKey{tenant, confirmHash})
+		delete(is.confirms, confirmKey{tenant, confirmHash})
 		cur.Status, cur.ConfirmedAt, cur.ConfirmHash, cur.ConfirmExpiresAt = authn.IdentityActive, now, [32]byte{}, time.Time{}
 		is.ids[tenant][iid] = cur
 		id = cloneIdentity(cur)
@@ -251,6 +254,22 @@ func (s *Store) Identities(ctx context.Context, tenant, user uuid.UUID) ([]authn
 		return nil
 	})
 	return out, err
+}
+
+// SetIdentityToken replaces the sealed token of the user's active identity id.
+func (s *Store) SetIdentityToken(ctx context.Context, tenant, user, id uuid.UUID, sealed []byte, ev audit.Event) error {
+	return s.unitOfWork(ctx, tenant, ev, nil, func(*tenantState) (bool, error) {
+		cur, ok := s.identities.ids[tenant][id]
+		if !ok || cur.User != user || cur.Status != authn.IdentityActive {
+			return false, notFound("active identity", id)
+		}
+		cur.SealedToken = bytes.Clone(sealed)
+		if len(cur.SealedToken) == 0 {
+			cur.SealedToken = nil
+		}
+		s.identities.ids[tenant][id] = cur
+		return false, nil
+	})
 }
 
 // DeleteIdentity removes the user's identity id; with keepSignIn, not the user's last

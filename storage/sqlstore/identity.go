@@ -207,6 +207,24 @@ func (s *Store) Identities(ctx context.Context, tenant, user uuid.UUID) ([]authn
 	return ids, nil
 }
 
+// SetIdentityToken replaces the sealed token of the user's active identity id, in one
+// conditional UPDATE.
+func (s *Store) SetIdentityToken(ctx context.Context, tenant, user, id uuid.UUID, sealed []byte, ev audit.Event) error {
+	var arg any
+	if len(sealed) > 0 {
+		arg = sealed
+	}
+	return s.authnTx(ctx, "set identity token", tenant, ev, false, nil, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx,
+			"UPDATE cs_identities SET token_sealed = $4 WHERE tenant_id = $1 AND id = $2 AND user_id = $3 AND status = 'active'",
+			tenant, id, user, arg)
+		if err != nil {
+			return err
+		}
+		return affected(res, storage.ErrNotFound)
+	})
+}
+
 // DeleteIdentity removes the user's identity id; with keepSignIn, not the user's last
 // way to sign in (authn.ErrLastSignInMethod), counted under the tenant lock.
 func (s *Store) DeleteIdentity(ctx context.Context, tenant, user, id uuid.UUID, keepSignIn bool, ev audit.Event) error {

@@ -321,6 +321,30 @@ var identityCases = []testCase{
 		_, err := f.s.Authn.Identity(f.ctx, tn.ID, c.ID)
 		assert.NoError(t, err)
 	}},
+	{"an active identity's sealed token is replaced", func(t *testing.T, f *fx) {
+		tn := f.createTenant("Identity tokens")
+		u, _ := f.activeUser(tn, "ann@example.com")
+		bob, _ := f.activeUser(tn, "bob@example.com")
+		active := f.confirmed(u, "https://i.example", "a")
+		pending := f.link(u, "https://i.example", "p")
+		set := func(user, id uuid.UUID, sealed []byte) error {
+			return f.s.Authn.SetIdentityToken(f.ctx, tn.ID, user, id, sealed, changeEvent(t, tn.ID, "identity.token"))
+		}
+		events := len(f.allEvents(tn.ID))
+		require.NoError(t, set(u.ID, active.ID, []byte{9, 8, 7}))
+		got, err := f.s.Authn.Identity(f.ctx, tn.ID, active.ID)
+		require.NoError(t, err)
+		assert.Equal(t, []byte{9, 8, 7}, got.SealedToken)
+		assert.Len(t, f.allEvents(tn.ID), events+1)
+		require.NoError(t, set(u.ID, active.ID, nil))
+		got, err = f.s.Authn.Identity(f.ctx, tn.ID, active.ID)
+		require.NoError(t, err)
+		assert.Empty(t, got.SealedToken, "nil clears it")
+		assert.ErrorIs(t, set(u.ID, pending.ID, []byte{1}), storage.ErrNotFound, "a pending identity")
+		assert.ErrorIs(t, set(bob.ID, active.ID, []byte{1}), storage.ErrNotFound, "another user's")
+		assert.ErrorIs(t, set(u.ID, newID(), []byte{1}), storage.ErrNotFound)
+		assert.Len(t, f.allEvents(tn.ID), events+2, "refused writes append nothing")
+	}},
 	{"no identity method crosses tenants", func(t *testing.T, f *fx) {
 		tn := f.createTenant("Identity home")
 		other := f.createTenant("Identity elsewhere")
@@ -345,6 +369,8 @@ var identityCases = []testCase{
 		assert.ErrorIs(t, err, authn.ErrTicketInvalid)
 		err = f.s.Authn.DeleteIdentity(f.ctx, other.ID, u.ID, active.ID, false, changeEvent(t, other.ID, "identity.remove"))
 		assert.ErrorIs(t, err, storage.ErrNotFound)
+		err = f.s.Authn.SetIdentityToken(f.ctx, other.ID, u.ID, active.ID, []byte{1}, changeEvent(t, other.ID, "identity.token"))
+		assert.ErrorIs(t, err, storage.ErrNotFound)
 		_, err = f.s.Authn.ConsumeIdentityFlow(f.ctx, other.ID, fl.TokenHash, flowAt)
 		assert.ErrorIs(t, err, authn.ErrFlowInvalid)
 		stranger := u
@@ -368,6 +394,9 @@ func identityMutations(u authn.User) (pending authn.Identity, ms []authnMutation
 		{"ConfirmIdentity", func(f *fx, ev audit.Event) error {
 			_, err := f.s.Authn.ConfirmIdentity(f.ctx, u.Tenant, pending.ConfirmHash, confirmAt, ev)
 			return err
+		}},
+		{"SetIdentityToken", func(f *fx, ev audit.Event) error {
+			return f.s.Authn.SetIdentityToken(f.ctx, u.Tenant, u.ID, pending.ID, []byte{1, 2}, ev)
 		}},
 		{"DeleteIdentity", func(f *fx, ev audit.Event) error {
 			return f.s.Authn.DeleteIdentity(f.ctx, u.Tenant, u.ID, pending.ID, false, ev)

@@ -67,7 +67,16 @@ document.addEventListener("submit", async (ev) => {
     const method = form.getAttribute("data-api");
     const body = method === "DELETE" ? undefined : formJSON(form);
     const res = await call(method, form.getAttribute("action"), body);
-    if (res.ok) after(form); else showError(form, res);
+    if (!res.ok) { showError(form, res); return; }
+    const field = form.getAttribute("data-show");
+    if (field && res.data) {
+      // A secret shown once (the API token): display it instead of reloading.
+      const box = document.getElementById(field + "-secret");
+      box.querySelector("[data-result]").textContent = res.data[field];
+      box.classList.remove("hidden");
+      return;
+    }
+    after(form);
   } else if (form.hasAttribute("data-login")) {
     ev.preventDefault();
     const res = await call("POST", form.action, formJSON(form));
