@@ -294,7 +294,7 @@ func TestEndToEnd(t *testing.T) {
 	ninaPassword := "granite lantern orbit 4412 meadow"
 	anon.must(200, "POST", "/api/v1/invitations/accept", map[string]string{"token": token, "name": "Nina", "password": ninaPassword}, nil)
 	// The link is single use.
-	anon.must(400, "POST", "/api/v1/invitations/accept", map[string]string{"token": token, "name": "Nina", "password": ninaPassword}, nil)
+	anon.must(410, "POST", "/api/v1/invitations/accept", map[string]string{"token": token, "name": "Nina", "password": ninaPassword}, nil)
 
 	nina := newClient(t, srv.base)
 	nina.login(newEmail, ninaPassword)
@@ -514,7 +514,8 @@ func TestEndToEnd(t *testing.T) {
 		assert.NotEqual(t, ninaID, u.ID, "the purged user is gone from the list")
 	}
 	var gone errBody
-	admin.must(404, "POST", "/api/v1/users/"+ninaID+"/unblock", nil, &gone)
+	admin.must(410, "POST", "/api/v1/users/"+ninaID+"/unblock", nil, &gone)
+	assert.Equal(t, "user_deleted", gone.Error.Code)
 
 	// The logs show it all.
 	var changes eventsBody
