@@ -142,9 +142,12 @@ func (e *Engine) Policy(ctx context.Context, tenant uuid.UUID) (*Policy, error) 
 		cur = tp.current.Load()
 		if cur != nil {
 			checked := tp.checked.Load()
-			if checked != 0 && checked >= e.listenSince.Load() && now < e.lease.Load() &&
-				cur.version >= tp.notified.Load() {
+			if checked != 0 && checked >= e.listenSince.Load() && now < e.lease.Load() {
 				tp.touch(now)
+				if n := tp.notified.Load(); n > cur.version {
+					// Announced: refresh to it without asking for the version.
+					return e.reload(ctx, tp, tenant, n, now)
+				}
 				return cur, nil
 			}
 			if e.opts.MaxStaleness > 0 && now-checked < int64(e.opts.MaxStaleness) {
@@ -349,6 +352,13 @@ func (e *Engine) Notified(tenant uuid.UUID, version int64) {
 		}
 	}
 }
+
+// Now returns the time of the engine's Clock; a change listener stamps its heartbeats
+// with it.
+func (e *Engine) Now() time.Time { return e.opts.Clock() }
+
+// ListenLease returns the engine's ListenLease.
+func (e *Engine) ListenLease() time.Duration { return e.opts.ListenLease }
 
 // Listening reports whether a change listener currently vouches for the cache.
 func (e *Engine) Listening() bool {

@@ -13,13 +13,27 @@ type EventRecorder interface {
 	Record(ctx context.Context, e audit.Event) error
 }
 
+// EventQueue queues audit events for batched storing; *audit.Writer implements it.
+type EventQueue interface {
+	Enqueue(e audit.Event) error
+}
+
 // Guard builds the authorization middleware. Engine is required; the other fields are
 // optional.
 type Guard struct {
 	// Engine serves the tenants' current policies.
 	Engine *Engine
-	// Audit records every denial (kind "access", action "access.denied"). If nil,
-	// denials are not recorded.
+	// Denials queues every denial (kind "access", action "access.denied") for a
+	// batched writer, normally an *audit.Writer: the request is answered without
+	// waiting on the tenant's audit chain, so a caller flooding denied requests costs
+	// one batched append per few hundred denials instead of one transaction each, and
+	// cannot serialise sign-ins and changes behind them. Every denial is still
+	// recorded (ASVS 16.3.2) unless the Writer refuses it: its queue stayed full for
+	// its MaxBlock (set MaxBlock negative so that a denial never waits), counted in
+	// its Stats.Refused. Denials takes precedence over Audit.
+	Denials EventQueue
+	// Audit records every denial synchronously, one store append per denial, when
+	// Denials is nil. If both are nil, denials are not recorded.
 	Audit EventRecorder
 	// Project returns the project a request is about (from its path, query or the
 	// record it names). A returned error is answered 400 and nothing else runs.
@@ -124,7 +138,7 @@ func (g *Guard) require(r Right, check func(*Policy, Subject, Right, uuid.UUID) 
 }
 
 func (g *Guard) recordDenial(ctx context.Context, p *Policy, s Subject, r Right, project uuid.UUID, reason string, req *http.Request) {
-	if g.Audit == nil {
+	if g.Audit == nil && g.Denials == nil {
 		return
 	}
 	role := ""
@@ -145,6 +159,10 @@ func (g *Guard) recordDenial(ctx context.Context, p *Policy, s Subject, r Right,
 	}
 	// The request is denied whether or not the event could be stored; a storage
 	// failure here must not turn a denial into anything else.
+	if g.Denials != nil {
+		_ = g.Denials.Enqueue(ev) // a refusal is counted in the Writer's Stats.Refused
+		return
+	}
 	_ = g.Audit.Record(context.WithoutCancel(ctx), ev)
 }
 
