@@ -23,6 +23,14 @@ func (a *app) routes(mux *http.ServeMux) {
 	a.api(mux, "GET /api/v1/sessions", access.ViewSessions, tenantWide, a.activeSessions)
 	a.api(mux, "PUT /api/v1/me/workplace", 0, tenantWide, a.putWorkplace)
 
+	// Linked identities (Google, Facebook, an OpenID Connect issuer).
+	mux.HandleFunc("GET /auth/{provider}/start", a.identitySignInStart)
+	mux.HandleFunc("GET /auth/callback", a.identityCallback)
+	a.api(mux, "GET /api/v1/me/identities", 0, tenantWide, a.myIdentities)
+	a.api(mux, "POST /api/v1/me/identities/{provider}", 0, tenantWide, a.linkIdentity)
+	a.api(mux, "DELETE /api/v1/me/identities/{id}", 0, tenantWide, a.unlinkIdentity)
+	a.public(mux, "POST /api/v1/identities/confirm", a.confirmIdentity)
+
 	// API tokens and their usage.
 	a.api(mux, "POST /api/v1/me/token", 0, tenantWide, a.issueToken)
 	a.api(mux, "GET /api/v1/me/token", 0, tenantWide, a.myToken)
