@@ -30,7 +30,7 @@ import (
 // tenant's policy version.
 const PolicyChannel = "callshield_policy"
 
-// Options configure a [PolicyListener]. The zero value is valid.
+// Options configure a [Listener]. The zero value is valid.
 type Options struct {
 	// Heartbeat is how often the listener sends itself a heartbeat through the
 	// channel; each one that comes back renews the engine's trust in its cache for
