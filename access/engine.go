@@ -306,7 +306,7 @@ func (e *Engine) Invalidate(tenant uuid.UUID) {
 }
 
 // ListenStarted tells the engine that a change listener (such as
-// sqlstore.PolicyListener) is subscribed to every tenant's change notifications
+// pglisten.Listener) is subscribed to every tenant's change notifications
 // since at (a time of the engine's Clock taken before subscribing). Entries confirmed
 // before at still read the version once. The cache is trusted without version reads
 // only after [Engine.ListenConfirmed].

@@ -124,12 +124,11 @@ var sentinelAnswers = map[string]answer{
 	"storage.ErrConflict": {storage.ErrConflict, 409, "conflict"},
 	"storage.ErrStale":    {storage.ErrStale, 409, "stale"},
 
-	"sqlstore.ErrInvalidDialect":    {sqlstore.ErrInvalidDialect, internal, "internal"},
-	"sqlstore.ErrForeignKeysOff":    {sqlstore.ErrForeignKeysOff, internal, "internal"},
-	"sqlstore.ErrSchema":            {sqlstore.ErrSchema, internal, "internal"},
-	"sqlstore.ErrTenantMismatch":    {sqlstore.ErrTenantMismatch, internal, "internal"},
-	"sqlstore.ErrCorrupt":           {sqlstore.ErrCorrupt, internal, "internal"},
-	"sqlstore.ErrListenUnsupported": {sqlstore.ErrListenUnsupported, internal, "internal"},
+	"sqlstore.ErrInvalidDialect": {sqlstore.ErrInvalidDialect, internal, "internal"},
+	"sqlstore.ErrForeignKeysOff": {sqlstore.ErrForeignKeysOff, internal, "internal"},
+	"sqlstore.ErrSchema":         {sqlstore.ErrSchema, internal, "internal"},
+	"sqlstore.ErrTenantMismatch": {sqlstore.ErrTenantMismatch, internal, "internal"},
+	"sqlstore.ErrCorrupt":        {sqlstore.ErrCorrupt, internal, "internal"},
 
 	"mask.ErrUnknownKind":     {mask.ErrUnknownKind, internal, "internal"},
 	"mask.ErrUnsupportedType": {mask.ErrUnsupportedType, internal, "internal"},

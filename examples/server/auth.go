@@ -405,3 +405,20 @@ func (a *app) projectNames(ctx context.Context, tenant uuid.UUID) (map[uuid.UUID
 	}
 	return m, nil
 }
+
+// reauth: POST /api/v1/me/reauth {password} proves the password again, for operations
+// that need a recent proof (two-factor enrolment and turning it off).
+func (a *app) reauth(w http.ResponseWriter, r *http.Request) error {
+	s, _ := subject(r)
+	var req struct {
+		Password authn.Password `json:"password"`
+	}
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	if err := a.accounts.Reauthenticate(r.Context(), s, req.Password, meta(r)); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

@@ -83,6 +83,9 @@ func (w *web) routes(mux *http.ServeMux) {
 	})
 	mux.HandleFunc("GET /login", w.login)
 	mux.HandleFunc("GET /invite", w.invite)
+	mux.HandleFunc("GET /confirm-identity", func(rw http.ResponseWriter, r *http.Request) {
+		w.render(rw, http.StatusOK, "confirm", view{Title: "Confirm your linked account", Dev: w.a.cfg.Dev})
+	})
 	w.page(mux, "GET /calls", "calls", 0, w.calls)
 	w.page(mux, "GET /users", "users", access.UserManagement, w.users)
 	w.page(mux, "GET /roles", "roles", access.ManageRoles, w.roles)
@@ -109,6 +112,8 @@ type view struct {
 	Data    any
 	Flash   string
 	Message string // for the error page
+	// Workplace is the agent workplace state of a workplace session (nil otherwise).
+	Workplace *workplaceJSON
 }
 
 type navItem struct {
@@ -184,6 +189,10 @@ func (w *web) page(mux *http.ServeMux, pattern, tmpl string, right access.Right,
 		if t, ok := data.(titled); ok {
 			v.Title = t.title()
 		}
+		if sess, ok := currentSession(r); ok && sess.Kind == authn.SessionWorkplace {
+			wp := sess.Workplace
+			v.Workplace = &workplaceJSON{Status: wp.Status, StatusSince: wp.StatusSince, Queue: wp.Queue, CallID: wp.CallID}
+		}
 		w.render(rw, http.StatusOK, tmpl, v)
 	})))
 }
@@ -230,7 +239,9 @@ func (w *web) login(rw http.ResponseWriter, r *http.Request) {
 	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.Contains(next, "\\") {
 		next = "/calls" // never redirect off-site
 	}
-	w.render(rw, http.StatusOK, "login", view{Title: titles["login"], Dev: w.a.cfg.Dev, Data: map[string]string{"Next": next, "Tenant": demoSlug}})
+	data := map[string]any{"Next": next, "Tenant": demoSlug, "Providers": w.a.providerLinks(demoSlug),
+		"Second": r.URL.Query().Get("second") == "1"}
+	w.render(rw, http.StatusOK, "login", view{Title: titles["login"], Dev: w.a.cfg.Dev, Data: data})
 }
 
 // invite: the invitation page; its script reads the secret from the URL fragment.
@@ -443,6 +454,10 @@ type sessionsPage struct {
 	// The profile's API token card.
 	CanToken bool
 	Token    *tokenJSON
+	// The profile's linked accounts.
+	Identities []identityJSON
+	Providers  []string
+	Linked     bool // back from linking: a confirmation mail was sent
 }
 
 func (w *web) profile(r *http.Request, s access.Subject, p *access.Policy) (any, error) {
@@ -454,6 +469,15 @@ func (w *web) profile(r *http.Request, s access.Subject, p *access.Policy) (any,
 	for _, x := range ss {
 		pg.Sessions = append(pg.Sessions, sessionOf(x, s.Session))
 	}
+	ids, err := w.a.accounts.Identities(r.Context(), s, s.User)
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range ids {
+		pg.Identities = append(pg.Identities, identityJSON{ID: id.ID, Provider: id.Provider, Email: id.Email, Status: string(id.Status)})
+	}
+	pg.Providers = w.a.accounts.IdentityProviders()
+	pg.Linked = r.URL.Query().Get("linked") == "1"
 	if pg.CanToken {
 		if t, err := w.a.tokens.Current(r.Context(), s, s.User); err == nil {
 			tj := tokenOf(t)

@@ -193,17 +193,27 @@ func assemble(cfg config, store backend, chain audit.Chain, calls callStore, clo
 	// its queue (which holds the token calls' action-log events): closers run in order.
 	a.closers = append([]func(context.Context) error{a.tokens.Close}, a.closers...)
 
+	// Linked identities: the providers the flags configure (none by default).
+	providers, err := identityProviders(context.Background(), cfg)
+	if err != nil {
+		return nil, err
+	}
+
 	a.accounts, err = authn.NewService(store, a.engine, authn.Options{
 		Mailer: mailer,
 		LinkURL: func(p authn.Purpose, tok authn.LinkToken) string {
 			page := "invite"
-			if p == authn.PurposePasswordReset {
+			switch p {
+			case authn.PurposePasswordReset:
 				page = "reset"
+			case authn.PurposeIdentityConfirm:
+				page = "confirm-identity"
 			}
 			return cfg.PublicURL + "/" + page + "#" + tok.Reveal()
 		},
 		Audit:    a.recorder,
 		Sessions: a.tokens, // blocking, archiving or removing a user revokes their token
+		Identity: authn.IdentityOptions{Providers: providers},
 		Clock:    clock,
 	})
 	if err != nil {

@@ -68,6 +68,8 @@ document.addEventListener("submit", async (ev) => {
     const body = method === "DELETE" ? undefined : formJSON(form);
     const res = await call(method, form.getAttribute("action"), body);
     if (!res.ok) { showError(form, res); return; }
+    const follow = form.getAttribute("data-follow");
+    if (follow && res.data && res.data[follow]) { window.location.assign(res.data[follow]); return; }
     const field = form.getAttribute("data-show");
     if (field && res.data) {
       // A secret shown once (the API token): display it instead of reloading.
@@ -95,6 +97,13 @@ document.addEventListener("submit", async (ev) => {
     if (body.code) body.code = body.code.replace(/\s+/g, "");
     const res = await call("POST", form.action, body);
     if (res.ok) after(form); else showError(form, res);
+  } else if (form.hasAttribute("data-confirm-identity")) {
+    ev.preventDefault();
+    const res = await call("POST", form.action, formJSON(form));
+    if (res.ok) {
+      form.classList.add("hidden");
+      document.getElementById("confirm-done").classList.remove("hidden");
+    } else showError(form, res);
   } else if (form.hasAttribute("data-accept")) {
     ev.preventDefault();
     const res = await call("POST", form.action, formJSON(form));
@@ -128,6 +137,11 @@ function markRules(violations) {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
+  const confirmForm = document.getElementById("confirm-form");
+  if (confirmForm) {
+    confirmForm.querySelector("[name=token]").value = decodeURIComponent(window.location.hash.slice(1));
+    history.replaceState(null, "", window.location.pathname);
+  }
   const accept = document.getElementById("accept-form");
   if (accept) {
     accept.querySelector("[name=token]").value = decodeURIComponent(window.location.hash.slice(1));

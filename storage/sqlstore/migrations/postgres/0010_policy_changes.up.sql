@@ -13,7 +13,7 @@
 --
 -- Every increment of a tenant's policy version also notifies the channel
 -- callshield_policy with the payload '<tenant id> <version>', delivered when the
--- transaction commits (sqlstore.PolicyListener).
+-- transaction commits (pglisten.Listener).
 
 CREATE TABLE cs_policy_changes (
     tenant_id uuid   NOT NULL REFERENCES cs_tenants (id),

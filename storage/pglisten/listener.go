@@ -1,4 +1,11 @@
-package sqlstore
+// Package pglisten keeps an access.Engine's policy cache fresh through PostgreSQL
+// LISTEN/NOTIFY (the notifications of sqlstore's migration 0010). It is a package of
+// its own because it needs the pgx driver, which storage/sqlstore never imports (the
+// host picks its driver); a host on PostgreSQL imports pgx anyway.
+//
+//	l, err := pglisten.New(db, engine, pglisten.Options{})
+//	go l.Run(ctx) // one per process
+package pglisten
 
 import (
 	"context"
@@ -11,6 +18,8 @@ import (
 	"strings"
 	"time"
 
+	"database/sql"
+
 	"github.com/callshield/callshield/access"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -21,12 +30,8 @@ import (
 // tenant's policy version.
 const PolicyChannel = "callshield_policy"
 
-// ErrListenUnsupported: change notifications need PostgreSQL (SQLite has none; engines
-// on SQLite keep reading the policy version, see access.EngineOptions).
-var ErrListenUnsupported = errors.New("sqlstore: policy notifications need PostgreSQL")
-
-// ListenerOptions configure a [PolicyListener]. The zero value is valid.
-type ListenerOptions struct {
+// Options configure a [Listener]. The zero value is valid.
+type Options struct {
 	// Heartbeat is how often the listener sends itself a heartbeat through the
 	// channel; each one that comes back renews the engine's trust in its cache for
 	// the engine's ListenLease. If zero, a third of the engine's ListenLease.
@@ -41,7 +46,7 @@ type ListenerOptions struct {
 	Logger *slog.Logger
 }
 
-// PolicyListener keeps an [access.Engine]'s cache fresh through PostgreSQL LISTEN/NOTIFY
+// Listener keeps an [access.Engine]'s cache fresh through PostgreSQL LISTEN/NOTIFY
 // on one dedicated connection taken from the Store's pool: run one per process. While
 // it is subscribed and its heartbeats come back, the engine serves requests without
 // reading the policy version (no round trip), and refreshes a tenant as soon as its
@@ -50,21 +55,20 @@ type ListenerOptions struct {
 // heartbeats stop coming back and the engine falls back within its ListenLease, the
 // bound between a commit on another instance and its enforcement here. It never fails
 // open: without a fresh confirmation every request reads the version.
-type PolicyListener struct {
-	s      *Store
+type Listener struct {
+	db     *sql.DB
 	engine *access.Engine
-	opts   ListenerOptions
+	opts   Options
 	id     string
 }
 
-// NewPolicyListener returns a listener for engine over s (a PostgreSQL Store, else
-// [ErrListenUnsupported]). Call Run to start it.
-func NewPolicyListener(s *Store, engine *access.Engine, opts ListenerOptions) (*PolicyListener, error) {
-	if s.d != Postgres {
-		return nil, ErrListenUnsupported
-	}
-	if engine == nil {
-		return nil, errors.New("sqlstore: policy listener without an engine")
+// New returns a listener for engine over db, a handle of the pgx stdlib driver on the
+// database of the engine's sqlstore.Store (migrated to 0010 or later). Call Run to
+// start it. (SQLite has no notifications: engines there read the policy version, see
+// access.EngineOptions.)
+func New(db *sql.DB, engine *access.Engine, opts Options) (*Listener, error) {
+	if db == nil || engine == nil {
+		return nil, errors.New("pglisten: nil *sql.DB or engine")
 	}
 	if opts.Heartbeat <= 0 {
 		opts.Heartbeat = engine.ListenLease() / 3
@@ -84,12 +88,12 @@ func NewPolicyListener(s *Store, engine *access.Engine, opts ListenerOptions) (*
 	}
 	var b [8]byte
 	_, _ = rand.Read(b[:])
-	return &PolicyListener{s: s, engine: engine, opts: opts, id: hex.EncodeToString(b[:])}, nil
+	return &Listener{db: db, engine: engine, opts: opts, id: hex.EncodeToString(b[:])}, nil
 }
 
 // Run listens until ctx ends, reconnecting after failures, and returns ctx's error.
 // The engine trusts its cache only while Run is subscribed and confirmed.
-func (l *PolicyListener) Run(ctx context.Context) error {
+func (l *Listener) Run(ctx context.Context) error {
 	wait := l.opts.RetryMin
 	for {
 		start := time.Now()
@@ -98,7 +102,7 @@ func (l *PolicyListener) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		l.opts.Logger.Warn("sqlstore: policy listener lost its connection; engines read versions until it is back",
+		l.opts.Logger.Warn("pglisten: listener lost its connection; engines read versions until it is back",
 			"err", err, "retry_in", wait)
 		if time.Since(start) > l.opts.RetryMax {
 			wait = l.opts.RetryMin // it had been up a while: start over
@@ -114,8 +118,8 @@ func (l *PolicyListener) Run(ctx context.Context) error {
 
 // listen subscribes on one dedicated connection and handles notifications until the
 // connection fails or ctx ends.
-func (l *PolicyListener) listen(ctx context.Context) error {
-	conn, err := l.s.db.Conn(ctx)
+func (l *Listener) listen(ctx context.Context) error {
+	conn, err := l.db.Conn(ctx)
 	if err != nil {
 		return err
 	}
@@ -125,7 +129,7 @@ func (l *PolicyListener) listen(ctx context.Context) error {
 	return conn.Raw(func(dc any) error {
 		sc, ok := dc.(*stdlib.Conn)
 		if !ok {
-			return fmt.Errorf("sqlstore: policy listener needs the pgx stdlib driver, not %T", dc)
+			return fmt.Errorf("pglisten: listener needs the pgx stdlib driver, not %T", dc)
 		}
 		pc := sc.Conn()
 		// Entries confirmed before this moment may predate the subscription.
@@ -147,11 +151,11 @@ func (l *PolicyListener) listen(ctx context.Context) error {
 
 // heartbeats sends a heartbeat now and every Heartbeat until ctx ends. A heartbeat
 // goes through another connection of the pool, as a change's notification would.
-func (l *PolicyListener) heartbeats(ctx context.Context) {
+func (l *Listener) heartbeats(ctx context.Context) {
 	for {
 		payload := "hb " + l.id + " " + strconv.FormatInt(l.engine.Now().UnixNano(), 10)
-		if _, err := l.s.db.ExecContext(ctx, "SELECT pg_notify($1, $2)", PolicyChannel, payload); err != nil && ctx.Err() == nil {
-			l.opts.Logger.Warn("sqlstore: policy listener heartbeat failed", "err", err)
+		if _, err := l.db.ExecContext(ctx, "SELECT pg_notify($1, $2)", PolicyChannel, payload); err != nil && ctx.Err() == nil {
+			l.opts.Logger.Warn("pglisten: listener heartbeat failed", "err", err)
 		}
 		select {
 		case <-ctx.Done():
@@ -163,7 +167,7 @@ func (l *PolicyListener) heartbeats(ctx context.Context) {
 
 // handle applies one notification: a tenant's new version, or a heartbeat (only this
 // listener's own count: another process's clock says nothing about this one's).
-func (l *PolicyListener) handle(payload string) {
+func (l *Listener) handle(payload string) {
 	if rest, ok := strings.CutPrefix(payload, "hb "); ok {
 		id, nanos, ok := strings.Cut(rest, " ")
 		if !ok || id != l.id {

@@ -1,7 +1,8 @@
-package sqlstore_test
+package pglisten_test
 
 import (
 	"context"
+	"database/sql"
 	"runtime"
 	"slices"
 	"sync"
@@ -15,8 +16,24 @@ import (
 
 	"github.com/callshield/callshield/access"
 	"github.com/callshield/callshield/internal/pgtest"
+	"github.com/callshield/callshield/storage/pglisten"
 	"github.com/callshield/callshield/storage/sqlstore"
 )
+
+// newStores returns n migrated PostgreSQL stores on one fresh schema, each over its own
+// handle (as n app instances would have), with their handles.
+func newStores(t *testing.T, n int) ([]*sqlstore.Store, []*sql.DB) {
+	t.Helper()
+	dbs := pgtest.Handles(t, n)
+	var out []*sqlstore.Store
+	for _, db := range dbs {
+		s, err := sqlstore.New(db, sqlstore.Postgres, sqlstore.Options{})
+		require.NoError(t, err)
+		require.NoError(t, s.Migrate(context.Background()))
+		out = append(out, s)
+	}
+	return out, dbs
+}
 
 // versionCounter counts the policy version reads an engine makes.
 type versionCounter struct {
@@ -72,8 +89,8 @@ func provision(t *testing.T, s *sqlstore.Store) (tenant, agent, agentRole, super
 // B through the notification, with no version read on B while its listener is
 // healthy. The commit→enforcement delay is measured over 100 changes; the bound it
 // must keep is B's ListenLease (a lagging listener falls back to version reads then).
-func TestPolicyListenerTwoInstances(t *testing.T) {
-	stores := newStores(t, sqlstore.Postgres, 2, sqlstore.Options{})
+func TestTwoInstances(t *testing.T) {
+	stores, dbs := newStores(t, 2)
 	a, b := stores[0], stores[1]
 	ctx := context.Background()
 	tenant, agent, agentRole, supervisorRole := provision(t, a)
@@ -81,7 +98,7 @@ func TestPolicyListenerTwoInstances(t *testing.T) {
 
 	counter := &versionCounter{Store: b}
 	engB := access.NewEngine(counter, access.EngineOptions{})
-	l, err := sqlstore.NewPolicyListener(b, engB, sqlstore.ListenerOptions{})
+	l, err := pglisten.New(dbs[1], engB, pglisten.Options{})
 	require.NoError(t, err)
 	runCtx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -139,15 +156,16 @@ func (c *manualClock) Add(d time.Duration) {
 // The listener fails safe: when its heartbeats stop coming back (a stuck connection, a
 // lagging queue) the engine reads versions again once ListenLease has passed, and the
 // moment the listener stops or its connection is killed, at once.
-func TestPolicyListenerFailsSafe(t *testing.T) {
-	s := newStore(t, sqlstore.Postgres)
+func TestFailsSafe(t *testing.T) {
+	stores, dbs := newStores(t, 1)
+	s := stores[0]
 	ctx := context.Background()
 	tenant, _, _, _ := provision(t, s)
 	clk := &manualClock{t: time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)}
 	counter := &versionCounter{Store: s}
 	e := access.NewEngine(counter, access.EngineOptions{Clock: clk.Now, ListenLease: time.Second})
 	beats := make(chan time.Time)
-	l, err := sqlstore.NewPolicyListener(s, e, sqlstore.ListenerOptions{
+	l, err := pglisten.New(dbs[0], e, pglisten.Options{
 		After: func(time.Duration) <-chan time.Time { return beats }, // heartbeats and retries wait for the test
 	})
 	require.NoError(t, err)
@@ -177,7 +195,7 @@ func TestPolicyListenerFailsSafe(t *testing.T) {
 
 	// The listener's connection is killed: the engine stops trusting at once.
 	_, err = pgtest.DB(t).ExecContext(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "+
-		"WHERE datname = current_database() AND query = 'LISTEN "+sqlstore.PolicyChannel+"' AND pid <> pg_backend_pid()")
+		"WHERE datname = current_database() AND query = 'LISTEN "+pglisten.PolicyChannel+"' AND pid <> pg_backend_pid()")
 	require.NoError(t, err)
 	eventually(t, 10*time.Second, func() bool { return !e.Listening() }, "a lost connection stops the trust")
 	before := counter.reads.Load()
@@ -203,8 +221,7 @@ func TestPolicyListenerFailsSafe(t *testing.T) {
 	assert.False(t, e.Listening(), "a stopped listener vouches for nothing")
 }
 
-func TestPolicyListenerNeedsPostgres(t *testing.T) {
-	s := newStore(t, sqlstore.SQLite)
-	_, err := sqlstore.NewPolicyListener(s, access.NewEngine(s, access.EngineOptions{}), sqlstore.ListenerOptions{})
-	assert.ErrorIs(t, err, sqlstore.ErrListenUnsupported)
+func TestNewNeedsADatabaseAndAnEngine(t *testing.T) {
+	_, err := pglisten.New(nil, access.NewEngine(nil, access.EngineOptions{}), pglisten.Options{})
+	assert.Error(t, err)
 }
