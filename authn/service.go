@@ -53,6 +53,9 @@ type Options struct {
 	ProductName string
 	// Clock returns the current time. If nil, time.Now is used.
 	Clock func() time.Time
+	// Identity configures linked identities (sign-in with Google, Facebook or another
+	// OpenID Connect provider). The zero value offers no provider.
+	Identity IdentityOptions
 	// Rand is the source of link secrets. If nil, crypto/rand is used. Inject one only in
 	// tests.
 	Rand io.Reader
@@ -85,6 +88,10 @@ func NewService(store Store, engine *access.Engine, opts Options) (*Service, err
 	}
 	if opts.Rand == nil {
 		opts.Rand = rand.Reader
+	}
+	var err error
+	if opts.Identity, err = opts.Identity.withDefaults(); err != nil {
+		return nil, err
 	}
 	return &Service{store: store, engine: engine, opts: opts}, nil
 }
@@ -183,9 +190,17 @@ func (s *Service) authorizeOver(ctx context.Context, actor access.Subject, targe
 	return p, nil
 }
 
-// canManage checks that actor holds every right of the role target is judged by (see
-// [Service.judgedRole]).
+// canManage checks that actor stands at or above target: for a member, the rule of
+// access ([access.Policy.CanManage]: every right of their tenant role and of each of
+// their project overrides); for someone else, every right of the role they are judged
+// by (see [Service.judgedRole]).
 func (s *Service) canManage(ctx context.Context, p *access.Policy, actor access.Subject, target uuid.UUID) error {
+	if _, member := p.Role(target); member {
+		if !p.CanManage(actor, target) {
+			return fmt.Errorf("%w: the user holds rights the actor does not", ErrForbidden)
+		}
+		return nil
+	}
 	role, err := s.judgedRole(ctx, p, actor.Tenant, target)
 	if err != nil {
 		return err
@@ -260,7 +275,9 @@ type Invitation struct {
 }
 
 // Invite invites a user by e-mail, or re-invites an invited user (voiding the earlier
-// link). It needs UserManagement and every right of the role; a re-invite also needs
+// link). It needs UserManagement and every right of the role; each project of
+// req.Projects needs what adding the user to it directly would
+// ([access.Policy.CanInviteToProject]: ManageProjects in the project); a re-invite also needs
 // every right of the role the pending invitation promises (of the Admin role if it
 // expired), so that nobody voids the invitation of a user above them. The link is
 // valid for the tenant's InvitationTTL (7 days by default) and is mailed; it is never
@@ -274,8 +291,10 @@ func (s *Service) Invite(ctx context.Context, actor access.Subject, req InviteRe
 		return Invitation{}, fmt.Errorf("%w: role unknown or above the actor's rights", ErrForbidden)
 	}
 	for _, pr := range req.Projects {
-		if !p.HasProject(pr) {
-			return Invitation{}, fmt.Errorf("authn: invite: project %w", storage.ErrNotFound)
+		// The rule of access.Service.AddProjectMember: an invitation grants only what
+		// its author could grant directly.
+		if err := p.CanInviteToProject(actor, pr, req.Role); err != nil {
+			return Invitation{}, fmt.Errorf("authn: invite: %w", err)
 		}
 	}
 	email, err := NormalizeEmail(req.Email)
