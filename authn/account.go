@@ -70,7 +70,7 @@ func (s *Service) passwordFactor(ctx context.Context, tenant uuid.UUID, email st
 		// hashing queue would make "busy" mean "this account exists".
 		busy := s.opts.Hasher.DummyVerify(ctx, pw)
 		p, perr := s.engine.Policy(ctx, tenant)
-		if errors.Is(perr, storage.ErrNotFound) {
+		if tenant == uuid.Nil || errors.Is(perr, storage.ErrNotFound) {
 			// No such tenant, so no login log to write to: recording would start an
 			// audit chain for every tenant ID an attacker makes up.
 			if busy != nil {

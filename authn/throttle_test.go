@@ -269,3 +269,11 @@ func TestThrottleLockTimingLikeWrongPassword(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, l.Locked, "it was locked throughout")
 }
+
+// The nil tenant (a sign-in page that could not resolve the tenant) is answered like
+// an unknown one, not with a storage error from the throttle.
+func TestSignInNilTenant(t *testing.T) {
+	e := newEnv(t)
+	_, err := e.svc.SignIn(context.Background(), uuid.Nil, "ann@example.com", authn.NewPassword(goodPassword), ip("198.51.100.1"))
+	assert.ErrorIs(t, err, authn.ErrInvalidCredentials)
+}
