@@ -42,93 +42,6 @@ var allRights = func() RightSet {
 	return s
 }()
 
-// Compile builds a Policy from d. Memberships that refer to unknown roles, projects or
-// users, and right names not in the catalog, grant nothing: compilation never fails and
-// never widens access. Of duplicate project memberships the first one counts.
-//
-// A member marked [Member.Disabled] (their account may not sign in) holds no right:
-// Check and Scope deny them everything, AllowsIP judges their address by the allowlist
-// alone, and they can grant nothing. They keep their role and projects, so that
-// [Policy.Role] still tells who may manage them.
-func Compile(d PolicyData) *Policy {
-	p := &Policy{
-		tenant:   d.Tenant.ID,
-		name:     d.Tenant.Name,
-		version:  d.Version,
-		projects: make(map[uuid.UUID]struct{}, len(d.Projects)),
-		roles:    make(map[uuid.UUID]*compiledRole, len(d.Roles)),
-		allow:    NewAllowlist(d.Allowlist),
-	}
-	t := &p.members
-	for _, r := range d.Roles {
-		if r.Tenant != d.Tenant.ID || len(t.roles) > 0xffff {
-			continue
-		}
-		if _, dup := p.roles[r.ID]; dup {
-			continue
-		}
-		cr := &compiledRole{role: r, idx: uint16(len(t.roles))}
-		if r.Kind == KindAdmin {
-			cr.rights = allRights
-		} else {
-			for _, name := range r.Rights {
-				if right, err := ParseRight(name); err == nil {
-					cr.rights.Add(right)
-				}
-			}
-		}
-		p.roles[r.ID] = cr
-		t.roles = append(t.roles, cr)
-		t.rights = append(t.rights, cr.rights)
-	}
-	for _, pr := range d.Projects {
-		if pr.Tenant == d.Tenant.ID {
-			p.projects[pr.ID] = struct{}{}
-			p.all = append(p.all, pr.ID)
-		}
-	}
-	slices.SortFunc(p.all, compareUUID)
-	p.all = slices.Compact(p.all)
-	members := make(map[uuid.UUID]uint16, len(d.Members))
-	var disabled map[uuid.UUID]bool
-	for _, m := range d.Members {
-		cr := p.roles[m.Role]
-		if m.Tenant != d.Tenant.ID || cr == nil {
-			continue
-		}
-		members[m.User] = cr.idx
-		if m.Disabled {
-			if disabled == nil {
-				disabled = make(map[uuid.UUID]bool)
-			}
-			disabled[m.User] = true
-		} else if disabled != nil {
-			delete(disabled, m.User)
-		}
-	}
-	grants := make(map[uuid.UUID][]slotGrant)
-	for _, pm := range d.ProjectMembers {
-		base, ok := members[pm.User]
-		if pm.Tenant != d.Tenant.ID || !ok {
-			continue
-		}
-		if _, ok := p.projects[pm.Project]; !ok {
-			continue
-		}
-		role := base
-		if pm.Role != uuid.Nil {
-			cr := p.roles[pm.Role]
-			if cr == nil {
-				continue // an override to an unknown role grants nothing
-			}
-			role = cr.idx
-		}
-		grants[pm.User] = append(grants[pm.User], slotGrant{project: pm.Project, role: role})
-	}
-	t.build(members, grants, disabled)
-	return p
-}
-
 // memberRights returns the rights the user holds through their tenant role: none for a
 // non-member or a disabled member.
 func (p *Policy) memberRights(user uuid.UUID) *RightSet {
@@ -235,7 +148,7 @@ func (p *Policy) inProject(m *memberSlot, r Right, project uuid.UUID) bool {
 	if role, ok := t.grant(m, project); ok {
 		return t.rights[role].Has(r)
 	}
-	if m.flags&slotSeeAll != 0 {
+	if t.seeAll(m) {
 		if _, ok := p.projects[project]; ok {
 			return t.rights[m.role].Has(r)
 		}
@@ -409,7 +322,7 @@ func (p *Policy) Scope(s Subject, r Right) Scope {
 			sc.OwnProjects = append(sc.OwnProjects, project)
 		}
 	}
-	if m.flags&slotSeeAll != 0 {
+	if t.seeAll(m) {
 		for _, project := range p.all {
 			role, ok := t.grant(m, project)
 			if !ok {

@@ -81,27 +81,34 @@ type RightInfo struct {
 	// Register host rights about project data with ProjectScoped true; the zero value
 	// makes a right tenant-wide.
 	ProjectScoped bool
+	// DefaultFor lists the default roles (KindSupervisor, KindAgent) that hold this
+	// right in every tenant created after it was registered: a host right such as
+	// "crm.edit" can be given to the Supervisor role of new tenants without code at
+	// tenant creation. The Admin role holds every right anyway; KindAdmin and
+	// KindCustom here change nothing. Existing tenants' roles are not changed:
+	// administrators edit those (or the host migrates them with UpdateRole).
+	DefaultFor []RoleKind
 }
 
 var builtinRights = [...]RightInfo{
-	{UserManagement, "users.manage", "Invite, block, archive and remove users; change their roles.", false, false},
-	{SeeAllProjects, "projects.see_all", "See every project's data regardless of membership.", false, false},
-	{EditProfile, "profile.edit", "Edit one's own profile, password and two-factor settings.", false, false},
-	{IgnoreAllowedIPs, "ip.ignore_allowlist", "Work from any address, bypassing the IP allowlist.", false, false},
-	{Integrations, "integrations.manage", "Manage external resources, integrations, webhooks and hold an API token.", false, true},
-	{SeeMaskedFields, "fields.see_masked", "See personal data such as client phone numbers unmasked.", false, true},
-	{ViewChangeLog, "audit.change_log.view", "Read the change log.", false, false},
-	{ViewActionLog, "audit.action_log.view", "Read the action log.", false, false},
-	{ViewLoginLog, "audit.login_log.view", "Read the login log.", false, false},
-	{ViewSessions, "sessions.view", "See users' active sessions.", false, false},
-	{ViewReports, "reports.view", "See statistics and reports.", false, true},
-	{ExportReports, "reports.export", "Export reports.", false, true},
-	{ListenRecordings, "recordings.listen", "Listen to call recordings.", false, true},
-	{DownloadRecordings, "recordings.download", "Download call recordings.", false, true},
-	{ViewAllCalls, "calls.view_all", "See every call of one's projects (else only one's own).", true, true},
-	{ManageRoles, "roles.manage", "Create, edit and delete roles.", false, false},
-	{ManageProjects, "projects.manage", "Create, edit and delete projects and their members.", false, true},
-	{ManageCompany, "company.manage", "Edit company settings, including the IP allowlist.", false, false},
+	{UserManagement, "users.manage", "Invite, block, archive and remove users; change their roles.", false, false, nil},
+	{SeeAllProjects, "projects.see_all", "See every project's data regardless of membership.", false, false, nil},
+	{EditProfile, "profile.edit", "Edit one's own profile, password and two-factor settings.", false, false, nil},
+	{IgnoreAllowedIPs, "ip.ignore_allowlist", "Work from any address, bypassing the IP allowlist.", false, false, nil},
+	{Integrations, "integrations.manage", "Manage external resources, integrations, webhooks and hold an API token.", false, true, nil},
+	{SeeMaskedFields, "fields.see_masked", "See personal data such as client phone numbers unmasked.", false, true, nil},
+	{ViewChangeLog, "audit.change_log.view", "Read the change log.", false, false, nil},
+	{ViewActionLog, "audit.action_log.view", "Read the action log.", false, false, nil},
+	{ViewLoginLog, "audit.login_log.view", "Read the login log.", false, false, nil},
+	{ViewSessions, "sessions.view", "See users' active sessions.", false, false, nil},
+	{ViewReports, "reports.view", "See statistics and reports.", false, true, nil},
+	{ExportReports, "reports.export", "Export reports.", false, true, nil},
+	{ListenRecordings, "recordings.listen", "Listen to call recordings.", false, true, nil},
+	{DownloadRecordings, "recordings.download", "Download call recordings.", false, true, nil},
+	{ViewAllCalls, "calls.view_all", "See every call of one's projects (else only one's own).", true, true, nil},
+	{ManageRoles, "roles.manage", "Create, edit and delete roles.", false, false, nil},
+	{ManageProjects, "projects.manage", "Create, edit and delete projects and their members.", false, true, nil},
+	{ManageCompany, "company.manage", "Edit company settings, including the IP allowlist.", false, false, nil},
 }
 
 // The catalog is append-only: registered rights are never removed or renumbered, so a
@@ -177,6 +184,7 @@ func RegisterRight(info RightInfo) (Right, error) {
 		return noRight, ErrTooManyRights
 	}
 	info.Right = Right(len(infos))
+	info.DefaultFor = append([]RoleKind(nil), info.DefaultFor...)
 	newInfos := append(infos[:len(infos):len(infos)], info)
 	byName := make(map[string]Right, len(old)+1)
 	for k, v := range old {

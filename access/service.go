@@ -142,12 +142,21 @@ func newID() (uuid.UUID, error) {
 // DefaultRoles returns the rights of the default roles created with every tenant:
 // Admin holds every right (also those registered later); Supervisor sees statistics,
 // reports, recordings and all calls of their projects; Agent sees only their own calls
-// and widget data, without masked fields.
+// and widget data, without masked fields. Host rights registered with
+// [RightInfo.DefaultFor] are added to the roles they name.
 func DefaultRoles() map[RoleKind][]Right {
-	return map[RoleKind][]Right{
+	d := map[RoleKind][]Right{
 		KindSupervisor: {EditProfile, ViewReports, ExportReports, ListenRecordings, DownloadRecordings, ViewAllCalls, SeeMaskedFields},
 		KindAgent:      {EditProfile},
 	}
+	for _, ri := range Rights() {
+		for _, k := range ri.DefaultFor {
+			if k == KindSupervisor || k == KindAgent {
+				d[k] = append(d[k], ri.Right)
+			}
+		}
+	}
+	return d
 }
 
 func rightNames(rights []Right) ([]string, RightSet, error) {
@@ -289,8 +298,11 @@ func (s *Service) CreateRole(ctx context.Context, actor Subject, spec RoleSpec) 
 	return r, nil
 }
 
-// UpdateRole replaces a role's name and rights. It needs ManageRoles; rights added must
-// be ones the actor holds; the Admin role cannot be edited (ErrBuiltinRole). version is
+// UpdateRole replaces a role's name and rights. It needs ManageRoles; rights added or
+// removed must be ones the actor holds (someone with only ManageRoles cannot strip
+// ListenRecordings from the Supervisor role: that would demote every Supervisor, whom
+// they could not demote one by one); a right whose name this process has not
+// registered may be removed by anyone allowed to edit the role; the Admin role cannot be edited (ErrBuiltinRole). version is
 // the role's Version as the actor saw it (storage.ErrStale if it moved since); pass 0 to
 // update whatever is current.
 func (s *Service) UpdateRole(ctx context.Context, actor Subject, id uuid.UUID, version int64, spec RoleSpec) (Role, error) {
@@ -316,15 +328,25 @@ func (s *Service) UpdateRole(ctx context.Context, actor Subject, id uuid.UUID, v
 	if r.Kind == KindAdmin {
 		return Role{}, fmt.Errorf("%w: the Admin role holds every right", ErrBuiltinRole)
 	}
-	var added RightSet
+	// Only rights the actor holds may change, added or removed: stripping a right the
+	// actor lacks from a role held by users above them would demote those users,
+	// which SetMember refuses (nobody manages a user above them).
+	var changed RightSet
 	for _, n := range names {
 		if !slices.Contains(r.Rights, n) {
 			rr, _ := ParseRight(n)
-			added.Add(rr)
+			changed.Add(rr)
 		}
 	}
-	if !grantable(p, actor, &added) {
-		return Role{}, fmt.Errorf("%w: cannot grant rights the actor does not hold", ErrForbidden)
+	for _, n := range r.Rights {
+		if !slices.Contains(names, n) {
+			if rr, err := ParseRight(n); err == nil {
+				changed.Add(rr)
+			}
+		}
+	}
+	if !grantable(p, actor, &changed) {
+		return Role{}, fmt.Errorf("%w: cannot grant or remove rights the actor does not hold", ErrForbidden)
 	}
 	var changes []audit.Change
 	if ch, ok := audit.Changed("name", r.Name, name); ok {
@@ -349,9 +371,9 @@ func (s *Service) UpdateRole(ctx context.Context, actor Subject, id uuid.UUID, v
 	return r, nil
 }
 
-// DeleteRole deletes a custom role. It needs ManageRoles. A default role fails with
-// ErrBuiltinRole, a role still assigned to a user or project membership with
-// ErrRoleInUse.
+// DeleteRole deletes a custom role. It needs ManageRoles and every right of the role
+// (as for editing it). A default role fails with ErrBuiltinRole, a role still assigned
+// to a user or project membership with ErrRoleInUse.
 func (s *Service) DeleteRole(ctx context.Context, actor Subject, id uuid.UUID) error {
 	p, err := s.authorize(ctx, actor, actor.Tenant, ManageRoles, uuid.Nil)
 	if err != nil {
@@ -363,6 +385,9 @@ func (s *Service) DeleteRole(ctx context.Context, actor Subject, id uuid.UUID) e
 	}
 	if r.Kind != KindCustom {
 		return fmt.Errorf("%w: %s cannot be deleted", ErrBuiltinRole, r.Name)
+	}
+	if cr := p.roles[id]; cr != nil && !grantable(p, actor, &cr.rights) {
+		return fmt.Errorf("%w: cannot delete a role with rights the actor does not hold", ErrForbidden)
 	}
 	ev, err := s.event(p, actor, "role.delete", audit.Target{Type: "role", ID: id.String(), Name: r.Name},
 		[]audit.Change{{Field: "name", Old: r.Name}, {Field: "rights", Old: strings.Join(r.Rights, ",")}})

@@ -257,7 +257,7 @@ func TestInvalidInput(t *testing.T) {
 	assert.Equal(t, 1, pe.Index)
 	status, code := access.ErrorCode(err)
 	assert.Equal(t, 400, status)
-	assert.Equal(t, "invalid", code)
+	assert.Equal(t, "invalid_prefix", code)
 }
 
 func TestOtherTenantsIDsAreNotFound(t *testing.T) {

@@ -70,6 +70,37 @@
 // one interval. Cross-origin state-changing requests are refused by Go's
 // http.CrossOriginProtection before the session is read.
 //
+// # Linked identities
+//
+// A user may link an account at Google, Facebook or any OpenID Connect issuer
+// ([IdentityProvider]; package authn/oidc implements them) from their profile and then
+// sign in with it. authn speaks no OAuth itself, so a host without social sign-in
+// compiles none; it owns what decides who signs in:
+//
+//   - Linking ([Service.StartLink], [Service.CompleteLink]) needs a user signed in with a
+//     session. Each authorization-code flow has a 256-bit secret the browser keeps in a
+//     short-lived cookie; the state, nonce and PKCE verifier are derived from it (HMAC),
+//     and only its SHA-256 is stored, with the flow's purpose, provider, session and
+//     user and a 10-minute expiry. The callback consumes the flow (single use, before
+//     the code is redeemed), checks the state in constant time and that the session and
+//     user are the ones that started it, and has the provider redeem the code with the
+//     verifier and verify the ID token.
+//   - A new identity is pending until the user opens the link mailed to their account's
+//     address ([Service.ConfirmIdentity]: hashed, single use, 24 hours); a pending
+//     identity does not sign in.
+//   - Identities are keyed by (issuer, subject), never by e-mail, and nothing is ever
+//     linked because an e-mail matches: the provider's address is kept for display only.
+//     One (issuer, subject) belongs to at most one user of a tenant, settled by the store.
+//   - [Service.Unlink] keeps a way to sign in (a password or another confirmed
+//     identity); [Service.RemoveIdentity] lets a user manager remove another user's
+//     identities (manage-above rule). Every change is in the change log, without tokens.
+//   - Provider tokens are not kept unless IdentityOptions.TokenSealer is set; then the
+//     refresh token is sealed with AES-256-GCM, bound to tenant, user and identity, and
+//     replaced when a sign-in brings a new one ([Service.IdentityToken] opens it).
+//   - [Service.SignInWithIdentity] is the password's flow with another first factor:
+//     throttling, status, allowlist, second factor, session. An unknown or pending
+//     identity is [ErrInvalidCredentials], as a wrong password is.
+//
 // # Lifecycle
 //
 // [Service.Block] turns access off while keeping the user's data for reports;

@@ -53,6 +53,9 @@ type Options struct {
 	ProductName string
 	// Clock returns the current time. If nil, time.Now is used.
 	Clock func() time.Time
+	// Identity configures linked identities (sign-in with Google, Facebook or another
+	// OpenID Connect provider). The zero value offers no provider.
+	Identity IdentityOptions
 	// Rand is the source of link secrets. If nil, crypto/rand is used. Inject one only in
 	// tests.
 	Rand io.Reader
@@ -85,6 +88,10 @@ func NewService(store Store, engine *access.Engine, opts Options) (*Service, err
 	}
 	if opts.Rand == nil {
 		opts.Rand = rand.Reader
+	}
+	var err error
+	if opts.Identity, err = opts.Identity.withDefaults(); err != nil {
+		return nil, err
 	}
 	return &Service{store: store, engine: engine, opts: opts}, nil
 }

@@ -32,7 +32,13 @@ type Settings struct {
 	// 15-character floor, whatever is stored: a tenant must not get shorter passwords
 	// for a protection it does not have.
 	RequireTwoFactor bool
-	// InvitationTTL is how long an invitation link is valid. Default 7 days.
+	// InvitationTTL is how long an invitation link is valid: 1 hour to 30 days,
+	// default 7 days. The product promises 7 days; a tenant may deliberately choose
+	// longer (up to 30 days, for invitees who are slow to start) or shorter. Longer
+	// means a mailed link stays usable longer if the mailbox is read by someone else,
+	// so the value is the tenant administrator's decision, recorded in the change
+	// log, and the invitation mail states the exact expiry. Show the tenant's value
+	// in the product, not "7 days".
 	InvitationTTL time.Duration
 	// ResetTTL is how long a password-reset link is valid. Default 1 hour.
 	ResetTTL time.Duration

@@ -22,7 +22,8 @@ import (
 //   - E-mails are unique per tenant among users that are not deleted
 //     (storage.ErrConflict).
 type Store interface {
-	SessionStore // sessions, pending sign-ins, session settings (store_session.go)
+	IdentityStore // linked identities (store_identity.go)
+	SessionStore  // sessions, pending sign-ins, session settings (store_session.go)
 
 	// Settings returns a tenant's stored settings, or storage.ErrNotFound if none were
 	// ever stored (the defaults apply).
