@@ -449,12 +449,17 @@ func (s *Service) authorizeFor(ctx context.Context, actor access.Subject, user u
 	if err != nil {
 		return nil, err
 	}
-	role, ok := p.Role(user)
-	if !ok {
-		// Not a member (removed, or only invited): only who holds every right
-		// manages them, as in authn.
-		role, ok = adminRole(p)
+	if _, member := p.Role(user); member {
+		// The manage-above rule of access and authn: every right of the user's
+		// tenant role and of each of their project overrides.
+		if !p.CanManage(actor, user) {
+			return nil, fmt.Errorf("%w: the user holds rights the actor does not", ErrForbidden)
+		}
+		return p, nil
 	}
+	// Not a member (removed, or only invited): only who holds every right manages
+	// them, as in authn.
+	role, ok := adminRole(p)
 	if !ok || !p.CanAssignRole(actor, role.ID) {
 		return nil, fmt.Errorf("%w: the user holds rights the actor does not", ErrForbidden)
 	}
