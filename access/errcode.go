@@ -49,6 +49,7 @@ var accessErrors = []ErrorMapping{
 	{ErrRoleInUse, http.StatusConflict, "role_in_use"},
 	{ErrInvalidName, http.StatusBadRequest, "invalid_name"},
 	{ErrInvalidPrefix, http.StatusBadRequest, "invalid_prefix"},
+	{ErrInvalidTenantName, http.StatusBadRequest, "invalid_tenant_name"},
 	{ErrUnknownRight, http.StatusBadRequest, "unknown_right"},
 	// Start-up errors of the right catalog: the host's program is wrong.
 	{ErrRightExists, http.StatusInternalServerError, "internal"},

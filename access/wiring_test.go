@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/callshield/callshield/access"
+	"github.com/callshield/callshield/storage"
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -46,4 +47,35 @@ func TestHostWiring(t *testing.T) {
 	assert.Equal(t, sup.Version, got.Version, "nothing changed, nothing written")
 	admin, _ := p.RoleByKind(access.KindAdmin)
 	assert.True(t, admin.Has(crmEdit), "the Admin kind holds every right")
+}
+
+// TestResolveTenantBySlugOrDomain (issue 14, item 13): a sign-in page finds its tenant
+// by the slug typed in or the Host the request came to. Names are normalised,
+// ManageCompany sets them, another tenant's name is a conflict.
+func TestResolveTenantBySlugOrDomain(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	_, err := w.svc.SetTenantNames(ctx, w.supervisor, access.TenantNames{Slug: "acme"})
+	assert.ErrorIs(t, err, access.ErrForbidden, "it needs ManageCompany")
+	names, err := w.svc.SetTenantNames(ctx, w.admin, access.TenantNames{Slug: " Acme ", Domains: []string{"Calls.Acme.COM.", "calls.acme.com:443"}})
+	require.NoError(t, err)
+	assert.Equal(t, access.TenantNames{Slug: "acme", Domains: []string{"calls.acme.com"}}, names)
+	for _, in := range []string{"acme", "ACME", "calls.acme.com", "Calls.Acme.com:8443", "calls.acme.com."} {
+		got, err := w.svc.ResolveTenant(ctx, in)
+		require.NoError(t, err, in)
+		assert.Equal(t, w.tenant.ID, got.ID, in)
+	}
+	for _, in := range []string{"", "nope", "ac me", "-acme", "a..b", "acme\x00", "ünï.com"} {
+		_, err := w.svc.ResolveTenant(ctx, in)
+		assert.ErrorIs(t, err, storage.ErrNotFound, "%q", in)
+	}
+	for _, bad := range []access.TenantNames{{Slug: "a.b"}, {Domains: []string{"nodot"}}, {Slug: "-x"}, {Domains: []string{"a_b.com"}}} {
+		_, err := w.svc.SetTenantNames(ctx, w.admin, bad)
+		assert.ErrorIs(t, err, access.ErrInvalidTenantName, "%v", bad)
+	}
+	otherSvc := access.NewService(w.store, w.engine, access.ServiceOptions{})
+	t2, err := otherSvc.CreateTenant(ctx, "Other")
+	require.NoError(t, err)
+	_, err = otherSvc.SetTenantNames(ctx, access.System(t2.ID), access.TenantNames{Slug: "acme"})
+	assert.ErrorIs(t, err, storage.ErrConflict, "one tenant's name")
 }

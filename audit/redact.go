@@ -56,3 +56,17 @@ func scrubSegment(m *mask.Masker, seg string) string {
 	// '*' is allowed in a path segment (RFC 3986 sub-delims): keep the mask readable.
 	return strings.ReplaceAll(url.PathEscape(s), "%2A", "*")
 }
+
+// ScrubPath returns a request path (escaped or not) as it may be stored outside an
+// event, such as a session's last URL: each segment that holds a secret
+// ([SecretValue]) replaced by RedactedValue, and personal data in the others masked
+// with the default rules of package mask, as [ActionEvent] records a path. It does not
+// know the route's wildcards; where the *http.Request is at hand, [RequestPath] also
+// redacts the segments of sensitive wildcards.
+func ScrubPath(p string) string {
+	seg := strings.Split(p, "/")
+	for i, s := range seg {
+		seg[i] = scrubValue(nil, s)
+	}
+	return strings.Join(seg, "/")
+}

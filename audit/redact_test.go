@@ -114,3 +114,8 @@ func TestSlogBridgeLooksAtValues(t *testing.T) {
 	}
 	assert.Contains(t, out.String(), "**** **** **** 1111")
 }
+
+func TestScrubPath(t *testing.T) {
+	assert.Equal(t, "/accept/[REDACTED]/customers/+39********88/x", audit.ScrubPath("/accept/"+testLink+"/customers/+390612345588/x"))
+	assert.Equal(t, "/calls/01a2b3c4-65ad-73de-9a7e-446655440000", audit.ScrubPath("/calls/01a2b3c4-65ad-73de-9a7e-446655440000"))
+}

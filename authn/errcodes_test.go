@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"go/ast"
 	"go/parser"
-	"go/token"
+	gotoken "go/token"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -21,6 +21,7 @@ import (
 	"github.com/callshield/callshield/mask"
 	"github.com/callshield/callshield/storage"
 	"github.com/callshield/callshield/storage/sqlstore"
+	"github.com/callshield/callshield/token"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -39,19 +40,20 @@ const internal = http.StatusInternalServerError
 // Those answered 500 "internal" are programming, configuration or integrity errors a
 // client cannot act on.
 var sentinelAnswers = map[string]answer{
-	"access.ErrForbidden":        {access.ErrForbidden, 403, "forbidden"},
-	"access.ErrRoleInUse":        {access.ErrRoleInUse, 409, "role_in_use"},
-	"access.ErrBuiltinRole":      {access.ErrBuiltinRole, 403, "builtin_role"},
-	"access.ErrInvalidName":      {access.ErrInvalidName, 400, "invalid_name"},
-	"access.ErrInvalidPrefix":    {access.ErrInvalidPrefix, 400, "invalid_prefix"},
-	"access.ErrNoSubject":        {access.ErrNoSubject, 401, "unauthenticated"},
-	"access.ErrLastAdmin":        {access.ErrLastAdmin, 409, "last_admin"},
-	"access.ErrUnknownRight":     {access.ErrUnknownRight, 400, "unknown_right"},
-	"access.ErrRightExists":      {access.ErrRightExists, internal, "internal"},
-	"access.ErrInvalidRightName": {access.ErrInvalidRightName, internal, "internal"},
-	"access.ErrTooManyRights":    {access.ErrTooManyRights, internal, "internal"},
-	"access.ErrBadProject":       {access.ErrBadProject, 400, "bad_project"},
-	"access.ErrUnavailable":      {access.ErrUnavailable, 503, "unavailable"},
+	"access.ErrForbidden":         {access.ErrForbidden, 403, "forbidden"},
+	"access.ErrRoleInUse":         {access.ErrRoleInUse, 409, "role_in_use"},
+	"access.ErrBuiltinRole":       {access.ErrBuiltinRole, 403, "builtin_role"},
+	"access.ErrInvalidName":       {access.ErrInvalidName, 400, "invalid_name"},
+	"access.ErrInvalidPrefix":     {access.ErrInvalidPrefix, 400, "invalid_prefix"},
+	"access.ErrNoSubject":         {access.ErrNoSubject, 401, "unauthenticated"},
+	"access.ErrLastAdmin":         {access.ErrLastAdmin, 409, "last_admin"},
+	"access.ErrUnknownRight":      {access.ErrUnknownRight, 400, "unknown_right"},
+	"access.ErrRightExists":       {access.ErrRightExists, internal, "internal"},
+	"access.ErrInvalidRightName":  {access.ErrInvalidRightName, internal, "internal"},
+	"access.ErrTooManyRights":     {access.ErrTooManyRights, internal, "internal"},
+	"access.ErrBadProject":        {access.ErrBadProject, 400, "bad_project"},
+	"access.ErrInvalidTenantName": {access.ErrInvalidTenantName, 400, "invalid_tenant_name"},
+	"access.ErrUnavailable":       {access.ErrUnavailable, 503, "unavailable"},
 
 	"authn.ErrInvalidCredentials":   {authn.ErrInvalidCredentials, 401, "invalid_credentials"},
 	"authn.ErrInvalidEmail":         {authn.ErrInvalidEmail, 400, "invalid_email"},
@@ -119,6 +121,20 @@ var sentinelAnswers = map[string]answer{
 	"audit.ErrNotFlushed":      {audit.ErrNotFlushed, 503, "unavailable"},
 	"audit.ErrParams":          {audit.ErrParams, 400, "invalid_parameters"},
 
+	"token.ErrInvalid":       {token.ErrInvalid, 401, "invalid_token"},
+	"token.ErrMalformed":     {token.ErrMalformed, 401, "invalid_token"},
+	"token.ErrChecksum":      {token.ErrChecksum, 401, "invalid_token"},
+	"token.ErrUnknown":       {token.ErrUnknown, 401, "invalid_token"},
+	"token.ErrRevoked":       {token.ErrRevoked, 401, "invalid_token"},
+	"token.ErrExpired":       {token.ErrExpired, 401, "invalid_token"},
+	"token.ErrUserInactive":  {token.ErrUserInactive, 401, "invalid_token"},
+	"token.ErrForbidden":     {token.ErrForbidden, 403, "forbidden"},
+	"token.ErrExists":        {token.ErrExists, 409, "token_exists"},
+	"token.ErrNoToken":       {token.ErrNoToken, 404, "no_token"},
+	"token.ErrInvalidName":   {token.ErrInvalidName, 400, "invalid_name"},
+	"token.ErrInvalidExpiry": {token.ErrInvalidExpiry, 400, "invalid_expiry"},
+	"token.ErrInvalidPeriod": {token.ErrInvalidPeriod, 400, "invalid_period"},
+
 	"storage.ErrNotFound": {storage.ErrNotFound, 404, "not_found"},
 	"storage.ErrConflict": {storage.ErrConflict, 409, "conflict"},
 	"storage.ErrStale":    {storage.ErrStale, 409, "stale"},
@@ -140,13 +156,13 @@ var sentinelAnswers = map[string]answer{
 
 // sentinelDirs are the packages whose sentinels the SDK's mapping must know, relative
 // to the module root.
-var sentinelDirs = []string{"access", "authn", "authn/totp", "audit", "storage", "storage/sqlstore", "mask"}
+var sentinelDirs = []string{"access", "authn", "authn/totp", "audit", "storage", "storage/sqlstore", "mask", "token"}
 
 // exportedSentinels parses a package's non-test sources and returns "pkg.ErrX" for
 // every exported package-level variable named Err...
 func exportedSentinels(t *testing.T, dir string) []string {
 	t.Helper()
-	fset := token.NewFileSet()
+	fset := gotoken.NewFileSet()
 	files, err := filepath.Glob(filepath.Join("..", dir, "*.go"))
 	require.NoError(t, err)
 	var out []string
@@ -160,7 +176,7 @@ func exportedSentinels(t *testing.T, dir string) []string {
 		require.NoError(t, err)
 		for _, d := range af.Decls {
 			gd, ok := d.(*ast.GenDecl)
-			if !ok || gd.Tok != token.VAR {
+			if !ok || gd.Tok != gotoken.VAR {
 				continue
 			}
 			for _, spec := range gd.Specs {

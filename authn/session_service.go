@@ -154,11 +154,12 @@ func (s *Service) ValidateSession(ctx context.Context, token string, r Request, 
 		return Validated{}, ErrIPNotAllowed
 	}
 	if touchEvery > 0 && !now.Before(sess.LastSeen.Add(touchEvery)) {
-		t := SessionTouch{IP: addrString(r.IP), UserAgent: r.UserAgent, URL: r.Path}
+		// The last URL is stored in a column: no link token or card number in it.
+		t := SessionTouch{IP: addrString(r.IP), UserAgent: r.UserAgent, URL: audit.ScrubPath(r.Path)}
 		if _, err := s.store.TouchSession(ctx, tenant, sess.ID, now, now.Add(-touchEvery).Add(time.Microsecond), t); err != nil {
 			return Validated{}, fmt.Errorf("authn: touch session: %w", err)
 		}
-		sess.LastSeen, sess.IP, sess.UserAgent, sess.LastURL = now, r.IP, r.UserAgent, r.Path
+		sess.LastSeen, sess.IP, sess.UserAgent, sess.LastURL = now, r.IP, r.UserAgent, t.URL
 	}
 	return Validated{Session: sess, Subject: subj, Policy: p}, nil
 }

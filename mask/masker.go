@@ -31,6 +31,7 @@ type config struct {
 	cardLast  int
 	docLast   int
 	region    string
+	national  NationalParser // set with region
 }
 
 var (

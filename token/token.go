@@ -8,6 +8,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/callshield/callshield/access"
 	"github.com/google/uuid"
 )
 
@@ -33,8 +34,10 @@ var (
 	// not active (wraps ErrInvalid).
 	ErrUserInactive = fmt.Errorf("%w: user may not act", ErrInvalid)
 
-	// ErrForbidden: the acting subject lacks the right the operation needs.
-	ErrForbidden = errors.New("token: forbidden")
+	// ErrForbidden: the acting subject lacks the right the operation needs. It is
+	// access.ErrForbidden itself (as authn.ErrForbidden is), so that errors.Is matches
+	// either name.
+	ErrForbidden = access.ErrForbidden
 	// ErrExists: the user already has an active token; regenerate it instead.
 	ErrExists = errors.New("token: the user already has an active token")
 	// ErrNoToken: the user has no active token.

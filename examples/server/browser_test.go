@@ -89,6 +89,12 @@ func shot(t *testing.T, ctx context.Context, name string) {
 // signIn fills the sign-in page and waits for the calls page.
 func signIn(t *testing.T, ctx context.Context, base, email, password string) {
 	t.Helper()
+	signInAs(t, ctx, base, email, password, "admin")
+}
+
+// signInAs signs in to the given interface ("admin" or "workplace").
+func signInAs(t *testing.T, ctx context.Context, base, email, password, kind string) {
+	t.Helper()
 	sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	err := chromedp.Do(sctx,
@@ -96,6 +102,7 @@ func signIn(t *testing.T, ctx context.Context, base, email, password string) {
 		chromedp.WaitVisible(chromedp.CSS(`#login-form`)),
 		chromedp.SendKeys(chromedp.CSS(`#login-form input[name=email]`), email),
 		chromedp.SendKeys(chromedp.CSS(`#login-form input[name=password]`), password),
+		chromedp.Evaluate[chromedp.Void](`document.querySelector("#login-form select[name=kind]").value = "`+kind+`"`),
 		chromedp.Click(chromedp.CSS(`#login-submit`)),
 		chromedp.WaitVisible(chromedp.CSS(`#calls`)),
 	)
@@ -125,8 +132,18 @@ func TestBrowser(t *testing.T) {
 	ctx := browser(t)
 	srv := startServer(t, "-db", filepath.Join(t.TempDir(), "demo.db"), "-admin-password", demoPassword)
 
-	// The agent: masked numbers, no admin pages in the menu.
-	signIn(t, ctx, srv.base, "agent@demo.test", demoPassword)
+	// The agent, at the agent workplace: masked numbers, no admin pages in the menu, the
+	// workplace status bar.
+	signInAs(t, ctx, srv.base, "agent@demo.test", demoPassword, "workplace")
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.SendKeys(chromedp.CSS(`#workplace-form input[name=queue]`), "Sales Italia"),
+		chromedp.Evaluate[chromedp.Void](`document.querySelector("#workplace-form select[name=status]").value = "on call"`),
+		chromedp.Click(chromedp.CSS(`#workplace-form button`)),
+		chromedp.WaitVisible(chromedp.CSS(`#workplace-form .muted`)),
+	))
+	since, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#workplace-form .muted`)))
+	require.NoError(t, err)
+	assert.Contains(t, since, "on call since")
 	shot(t, ctx, "calls-agent")
 	ps := phones(t, ctx)
 	require.NotEmpty(t, ps)

@@ -78,7 +78,8 @@ func newFakeIssuer(t *testing.T, subject string) *fakeIssuer {
 		_ = json.NewEncoder(w).Encode(map[string]any{"access_token": "at", "token_type": "Bearer", "expires_in": 3600,
 			"id_token": f.idToken(t, r.PostForm.Get("client_id"), got[0])})
 	})
-	f.srv = httptest.NewServer(mux)
+	f.srv = httptest.NewUnstartedServer(mux)
+	f.srv.Start()
 	t.Cleanup(f.srv.Close)
 	return f
 }

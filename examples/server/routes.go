@@ -16,6 +16,7 @@ func (a *app) routes(mux *http.ServeMux) {
 	a.api(mux, "POST /api/v1/logout", 0, tenantWide, a.logout)
 	a.public(mux, "POST /api/v1/login/totp", a.loginTOTP)
 	a.api(mux, "GET /api/v1/me", 0, tenantWide, a.me)
+	a.api(mux, "POST /api/v1/me/reauth", 0, tenantWide, a.reauth)
 
 	// Sessions: one's own, the active-sessions report, the agent workplace.
 	a.api(mux, "GET /api/v1/me/sessions", 0, tenantWide, a.mySessions)

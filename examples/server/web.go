@@ -112,6 +112,8 @@ type view struct {
 	Data    any
 	Flash   string
 	Message string // for the error page
+	// Workplace is the agent workplace state of a workplace session (nil otherwise).
+	Workplace *workplaceJSON
 }
 
 type navItem struct {
@@ -186,6 +188,10 @@ func (w *web) page(mux *http.ServeMux, pattern, tmpl string, right access.Right,
 		v := view{Title: titles[tmpl], Active: r.URL.Path, Me: &me, Nav: nav(p, s, w.a.cfg.Dev), Dev: w.a.cfg.Dev, Data: data}
 		if t, ok := data.(titled); ok {
 			v.Title = t.title()
+		}
+		if sess, ok := currentSession(r); ok && sess.Kind == authn.SessionWorkplace {
+			wp := sess.Workplace
+			v.Workplace = &workplaceJSON{Status: wp.Status, StatusSince: wp.StatusSince, Queue: wp.Queue, CallID: wp.CallID}
 		}
 		w.render(rw, http.StatusOK, tmpl, v)
 	})))

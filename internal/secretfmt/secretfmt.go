@@ -20,13 +20,15 @@ const (
 	Session       = "cssn_"  // session IDs (authn)
 	PendingSignIn = "cspsi_" // a sign-in waiting for its second factor (authn)
 	IdentityFlow  = "csflw_" // linked-identity (OAuth/OIDC) sign-in flows (authn)
+	// IdentityConfirm marks the mailed links that confirm a linked identity (authn).
+	IdentityConfirm = "csidc_"
 	// ShimSession marks the session cookies of examples/server's interim session
 	// shim; drop it when the example uses authn's sessions (Session).
 	ShimSession = "css_"
 )
 
 // prefixes lists every constant above.
-var prefixes = [...]string{Invitation, PasswordReset, APIToken, Session, PendingSignIn, IdentityFlow, ShimSession}
+var prefixes = [...]string{Invitation, PasswordReset, APIToken, Session, PendingSignIn, IdentityFlow, IdentityConfirm, ShimSession}
 
 // Prefixes returns the prefixes of callshield's secrets, for a secret scanner's rules.
 func Prefixes() []string { return append([]string(nil), prefixes[:]...) }

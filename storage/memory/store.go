@@ -58,6 +58,8 @@ type Store struct {
 	tokens tokenState
 	// sessions holds sessions, pending sign-ins and session settings (session.go).
 	sessions sessionState
+	// tenantNames holds the tenants' slugs and domains (tenant_names.go).
+	tenantNames tenantNameState
 }
 
 // tenantState is one tenant's access data.

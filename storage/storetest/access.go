@@ -29,6 +29,7 @@ func accessGroups() []group {
 		{"units of work", unitOfWorkCases},
 		{"concurrency", accessConcurrencyCases},
 		{"policy changes", policyChangeCases},
+		{"tenant names", tenantNameCases},
 	}
 }
 
