@@ -22,6 +22,8 @@ import (
 //   - E-mails are unique per tenant among users that are not deleted
 //     (storage.ErrConflict).
 type Store interface {
+	TwoFactorStore // second factors: store_twofactor.go
+
 	// Settings returns a tenant's stored settings, or storage.ErrNotFound if none were
 	// ever stored (the defaults apply).
 	Settings(ctx context.Context, tenant uuid.UUID) (Settings, error)

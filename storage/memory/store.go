@@ -52,6 +52,8 @@ type Store struct {
 	// accounts holds each tenant's authn data (users, tickets, settings), created
 	// with the tenant's first account mutation.
 	accounts map[uuid.UUID]*authnState
+	// twoFactor holds every tenant's second factors (twofactor.go).
+	twoFactor twoFactorState
 }
 
 // tenantState is one tenant's access data.

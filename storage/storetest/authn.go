@@ -71,6 +71,7 @@ func authnGroups() []group {
 		{"units of work", authnUnitCases},
 		{"concurrency", authnConcurrencyCases},
 		{"last Admin", lastAdminCases},
+		{"two-factor", twoFactorCases}, {"two-factor concurrency", twoFactorConcurrencyCases}, // twofactor.go
 	}
 }
 
