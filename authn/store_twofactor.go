@@ -56,13 +56,14 @@ type TwoFactorStore interface {
 	// storage.ErrNotFound.
 	TwoFactorEnrolment(ctx context.Context, tenant, user uuid.UUID) (TwoFactorEnrolment, error)
 	// EnableTwoFactor confirms the user's pending enrolment if, and only if, it is
-	// still the one whose sealed secret is f.Sealed and it is open at f.EnabledAt
+	// still the one whose sealed secret is pending and it is open at f.EnabledAt
 	// (ExpiresAt after it): it deletes the enrolment, stores f as the active factor
-	// (with f.LastStep, the confirming code's step), stores the recovery-code hashes
-	// (each 32 bytes; any other length is an error and nothing changes) and appends ev,
-	// all or nothing. Otherwise (no such enrolment, replaced, expired, confirmed
-	// meanwhile) it returns storage.ErrNotFound and changes nothing.
-	EnableTwoFactor(ctx context.Context, f TwoFactor, recovery [][]byte, ev audit.Event) error
+	// (f.Sealed, the secret sealed anew for the active row, and f.LastStep, the
+	// confirming code's step), stores the recovery-code hashes (each 32 bytes; any
+	// other length is an error and nothing changes) and appends ev, all or nothing.
+	// Otherwise (no such enrolment, replaced, expired, confirmed meanwhile) it returns
+	// storage.ErrNotFound and changes nothing.
+	EnableTwoFactor(ctx context.Context, f TwoFactor, pending []byte, recovery [][]byte, ev audit.Event) error
 	// TwoFactor returns the user's active factor, or storage.ErrNotFound.
 	TwoFactor(ctx context.Context, tenant, user uuid.UUID) (TwoFactor, error)
 	// UseTOTPStep records step as the user's last used step if, and only if, it is

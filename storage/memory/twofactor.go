@@ -103,9 +103,9 @@ func (s *Store) TwoFactorEnrolment(ctx context.Context, tenant, user uuid.UUID) 
 	return e, err
 }
 
-// EnableTwoFactor turns the pending enrolment whose sealed secret is f.Sealed, open at
-// f.EnabledAt, into the active factor with its recovery codes.
-func (s *Store) EnableTwoFactor(ctx context.Context, f authn.TwoFactor, recovery [][]byte, ev audit.Event) error {
+// EnableTwoFactor turns the pending enrolment whose sealed secret is pending, open at
+// f.EnabledAt, into the active factor f with its recovery codes.
+func (s *Store) EnableTwoFactor(ctx context.Context, f authn.TwoFactor, pending []byte, recovery [][]byte, ev audit.Event) error {
 	hashes, err := checkHashes(recovery)
 	if err != nil {
 		return err
@@ -117,7 +117,7 @@ func (s *Store) EnableTwoFactor(ctx context.Context, f authn.TwoFactor, recovery
 		s.twoFactor.init()
 		k := twoFactorKey{f.Tenant, f.User}
 		e, ok := s.twoFactor.pending[k]
-		if !ok || !bytes.Equal(e.Sealed, f.Sealed) || !e.ExpiresAt.After(utc(f.EnabledAt)) {
+		if !ok || !bytes.Equal(e.Sealed, pending) || !e.ExpiresAt.After(utc(f.EnabledAt)) {
 			return false, notFound("open two-factor enrolment of user", f.User)
 		}
 		if _, on := s.twoFactor.active[k]; on { // unreachable: an enrolment is refused then

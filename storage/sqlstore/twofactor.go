@@ -21,7 +21,7 @@ import (
 //     $step; whoever changes the row wins, every other call finds no row;
 //   - a recovery code: DELETE FROM cs_recovery_codes WHERE … AND code_hash = $hash;
 //   - confirming an enrolment: DELETE FROM cs_two_factor_enrolments WHERE … AND
-//     sealed_secret = $sealed AND expires_at > $now, the first statement of the
+//     sealed_secret = $pending AND expires_at > $now, the first statement of the
 //     transaction that then inserts the factor and its codes.
 //
 // Mutations other than UseTOTPStep run as authnTx units of work (the tenant's row lock,
@@ -91,16 +91,16 @@ func (s *Store) TwoFactorEnrolment(ctx context.Context, tenant, user uuid.UUID) 
 	return e, nil
 }
 
-// EnableTwoFactor turns the pending enrolment whose sealed secret is f.Sealed, open at
-// f.EnabledAt, into the active factor with its recovery codes.
-func (s *Store) EnableTwoFactor(ctx context.Context, f authn.TwoFactor, recovery [][]byte, ev audit.Event) error {
+// EnableTwoFactor turns the pending enrolment whose sealed secret is pending, open at
+// f.EnabledAt, into the active factor f with its recovery codes.
+func (s *Store) EnableTwoFactor(ctx context.Context, f authn.TwoFactor, pending []byte, recovery [][]byte, ev audit.Event) error {
 	if err := checkRecoveryHashes(recovery); err != nil {
 		return err
 	}
 	return s.authnTx(ctx, "enable two-factor", f.Tenant, ev, false, nil, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx,
 			"DELETE FROM cs_two_factor_enrolments WHERE tenant_id = $1 AND user_id = $2 AND sealed_secret = $3 AND expires_at > $4",
-			f.Tenant, f.User, f.Sealed, s.d.timeArg(f.EnabledAt))
+			f.Tenant, f.User, pending, s.d.timeArg(f.EnabledAt))
 		if err != nil {
 			return err
 		}

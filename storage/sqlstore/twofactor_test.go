@@ -36,7 +36,7 @@ func TestTwoFactorRaceAcrossInstances(t *testing.T) {
 			CreatedAt: now, ExpiresAt: now.Add(10 * time.Minute)}, evs.ev(tn.ID, "two_factor.start")))
 		code := make([]byte, 32)
 		_, _ = rand.Read(code)
-		require.NoError(t, stores[1].EnableTwoFactor(ctx, authn.TwoFactor{Tenant: tn.ID, User: u.ID, Sealed: sealed, LastStep: 1000, EnabledAt: now},
+		require.NoError(t, stores[1].EnableTwoFactor(ctx, authn.TwoFactor{Tenant: tn.ID, User: u.ID, Sealed: sealed, LastStep: 1000, EnabledAt: now}, sealed,
 			[][]byte{code}, evs.ev(tn.ID, "two_factor.enable")))
 
 		uses := make([]audit.Event, racers)

@@ -1,7 +1,6 @@
 package storetest
 
 import (
-	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
@@ -49,7 +48,7 @@ var twoFactorCases = []testCase{
 		assert.Equal(t, 2, countActions(f, tn.ID, "two_factor.start"))
 
 		// The replaced enrolment can no longer be confirmed.
-		err = f.s.Authn.EnableTwoFactor(f.ctx, factorOf(e, e.CreatedAt.Add(time.Minute)), recoveryHashes(3), changeEvent(t, tn.ID, "two_factor.enable"))
+		err = f.s.Authn.EnableTwoFactor(f.ctx, factorOf(e, e.CreatedAt.Add(time.Minute)), e.Sealed, recoveryHashes(3), changeEvent(t, tn.ID, "two_factor.enable"))
 		assert.ErrorIs(t, err, storage.ErrNotFound)
 		assert.Zero(t, countActions(f, tn.ID, "two_factor.enable"))
 	}},
@@ -61,7 +60,7 @@ var twoFactorCases = []testCase{
 		codes := recoveryHashes(10)
 		tf := factorOf(e, e.CreatedAt.Add(time.Minute))
 		tf.LastStep = 59116013
-		require.NoError(t, f.s.Authn.EnableTwoFactor(f.ctx, tf, codes, changeEvent(t, tn.ID, "two_factor.enable")))
+		require.NoError(t, f.s.Authn.EnableTwoFactor(f.ctx, tf, e.Sealed, codes, changeEvent(t, tn.ID, "two_factor.enable")))
 
 		got, err := f.s.Authn.TwoFactor(f.ctx, tn.ID, u.ID)
 		require.NoError(t, err)
@@ -80,7 +79,7 @@ var twoFactorCases = []testCase{
 		assert.Equal(t, []uuid.UUID{u.ID}, users)
 
 		// Again: the enrolment is gone.
-		err = f.s.Authn.EnableTwoFactor(f.ctx, tf, codes, changeEvent(t, tn.ID, "two_factor.enable"))
+		err = f.s.Authn.EnableTwoFactor(f.ctx, tf, e.Sealed, codes, changeEvent(t, tn.ID, "two_factor.enable"))
 		assert.ErrorIs(t, err, storage.ErrNotFound)
 		assert.Equal(t, 1, countActions(f, tn.ID, "two_factor.enable"))
 		// A new enrolment while the factor is on is refused.
@@ -93,24 +92,28 @@ var twoFactorCases = []testCase{
 		u, _ := f.activeUser(tn, "ann@example.com")
 		e := enrolmentValue(u, at(time.Hour))
 		require.NoError(t, f.s.Authn.SetTwoFactorEnrolment(f.ctx, e, changeEvent(t, tn.ID, "two_factor.start")))
-		for name, tf := range map[string]authn.TwoFactor{
-			"at the expiry":    factorOf(e, e.ExpiresAt),
-			"after the expiry": factorOf(e, e.ExpiresAt.Add(time.Second)),
-			"other sealed":     factorOf(enrolmentValue(u, at(time.Hour)), e.CreatedAt.Add(time.Minute)),
-			"other user":       func() authn.TwoFactor { x := factorOf(e, e.CreatedAt); x.User = newID(); return x }(),
-			"other tenant's ID": func() authn.TwoFactor {
+		other := enrolmentValue(u, at(time.Hour))
+		for name, c := range map[string]struct {
+			tf      authn.TwoFactor
+			pending []byte
+		}{
+			"at the expiry":    {factorOf(e, e.ExpiresAt), e.Sealed},
+			"after the expiry": {factorOf(e, e.ExpiresAt.Add(time.Second)), e.Sealed},
+			"other sealed":     {factorOf(e, e.CreatedAt.Add(time.Minute)), other.Sealed},
+			"other user":       {func() authn.TwoFactor { x := factorOf(e, e.CreatedAt); x.User = newID(); return x }(), e.Sealed},
+			"other tenant's ID": {func() authn.TwoFactor {
 				x := factorOf(e, e.CreatedAt)
 				x.Tenant = f.createTenant("2FA other").ID
 				return x
-			}(),
+			}(), e.Sealed},
 		} {
-			err := f.s.Authn.EnableTwoFactor(f.ctx, tf, recoveryHashes(2), changeEvent(t, tf.Tenant, "two_factor.enable"))
+			err := f.s.Authn.EnableTwoFactor(f.ctx, c.tf, c.pending, recoveryHashes(2), changeEvent(t, c.tf.Tenant, "two_factor.enable"))
 			assert.ErrorIs(t, err, storage.ErrNotFound, name)
 		}
 		// Hashes that are not 32 bytes are refused, even for a valid enrolment.
-		err := f.s.Authn.EnableTwoFactor(f.ctx, factorOf(e, e.CreatedAt), [][]byte{make([]byte, 32), {1, 2}}, changeEvent(t, tn.ID, "two_factor.enable"))
+		err := f.s.Authn.EnableTwoFactor(f.ctx, factorOf(e, e.CreatedAt), e.Sealed, [][]byte{make([]byte, 32), {1, 2}}, changeEvent(t, tn.ID, "two_factor.enable"))
 		assert.Error(t, err)
-		err = f.s.Authn.EnableTwoFactor(f.ctx, factorOf(e, e.CreatedAt), [][]byte{nil}, changeEvent(t, tn.ID, "two_factor.enable"))
+		err = f.s.Authn.EnableTwoFactor(f.ctx, factorOf(e, e.CreatedAt), e.Sealed, [][]byte{nil}, changeEvent(t, tn.ID, "two_factor.enable"))
 		assert.Error(t, err)
 		_, err = f.s.Authn.TwoFactor(f.ctx, tn.ID, u.ID)
 		assert.ErrorIs(t, err, storage.ErrNotFound)
@@ -265,7 +268,7 @@ var twoFactorCases = []testCase{
 			x.Tenant = other
 			err = f.s.Authn.SetTwoFactorEnrolment(f.ctx, x, changeEvent(t, other, "two_factor.start"))
 			assert.ErrorIs(t, err, storage.ErrNotFound)
-			err = f.s.Authn.EnableTwoFactor(f.ctx, factorOf(x, e.CreatedAt), recoveryHashes(2), changeEvent(t, other, "two_factor.enable"))
+			err = f.s.Authn.EnableTwoFactor(f.ctx, factorOf(x, e.CreatedAt), x.Sealed, recoveryHashes(2), changeEvent(t, other, "two_factor.enable"))
 			assert.ErrorIs(t, err, storage.ErrNotFound)
 		}
 		f.assertUnchanged(before, a.ID)
@@ -350,7 +353,7 @@ var twoFactorConcurrencyCases = []testCase{
 		raceAll(t, 100, func(i int) error {
 			tf := factorOf(e, e.CreatedAt.Add(time.Minute))
 			tf.LastStep = int64(i)
-			err := f.s.Authn.EnableTwoFactor(f.ctx, tf, recoveryHashes(2), changeEvent(t, tn.ID, "two_factor.enable"))
+			err := f.s.Authn.EnableTwoFactor(f.ctx, tf, e.Sealed, recoveryHashes(2), changeEvent(t, tn.ID, "two_factor.enable"))
 			if err == nil {
 				wins.Add(1)
 				return nil
@@ -395,9 +398,12 @@ func enrolmentValue(u authn.User, at time.Time) authn.TwoFactorEnrolment {
 	return authn.TwoFactorEnrolment{Tenant: u.Tenant, User: u.ID, Sealed: sealed, CreatedAt: at, ExpiresAt: at.Add(10 * time.Minute)}
 }
 
-// factorOf is the factor that confirms e at `at`.
+// factorOf is the factor that confirms e at `at`: its secret sealed anew (other bytes
+// than e's, as the service seals the active secret under other associated data).
 func factorOf(e authn.TwoFactorEnrolment, at time.Time) authn.TwoFactor {
-	return authn.TwoFactor{Tenant: e.Tenant, User: e.User, Sealed: bytes.Clone(e.Sealed), EnabledAt: at}
+	sealed := make([]byte, len(e.Sealed))
+	_, _ = rand.Read(sealed)
+	return authn.TwoFactor{Tenant: e.Tenant, User: e.User, Sealed: sealed, EnabledAt: at}
 }
 
 // recoveryHashes returns n random 32-byte hashes.
@@ -425,7 +431,7 @@ func (f *fx) twoFactorUserOf(u authn.User, lastStep int64) {
 	require.NoError(f.t, f.s.Authn.SetTwoFactorEnrolment(f.ctx, e, changeEvent(f.t, u.Tenant, "two_factor.start")))
 	tf := factorOf(e, e.CreatedAt.Add(time.Minute))
 	tf.LastStep = lastStep
-	require.NoError(f.t, f.s.Authn.EnableTwoFactor(f.ctx, tf, recoveryHashes(10), changeEvent(f.t, u.Tenant, "two_factor.enable")))
+	require.NoError(f.t, f.s.Authn.EnableTwoFactor(f.ctx, tf, e.Sealed, recoveryHashes(10), changeEvent(f.t, u.Tenant, "two_factor.enable")))
 }
 
 // countActions counts the tenant's events of an action.
