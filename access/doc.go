@@ -14,6 +14,12 @@
 // Projects isolate data: a subject sees a project's records only as its member, or with
 // [SeeAllProjects].
 //
+// A member whose account may not sign in (blocked, archived, invited: [Member.Disabled],
+// set by a store that also keeps authn accounts) holds no right at all in the compiled
+// policy, so that a blocked user is denied by every check without the caller having to
+// look at their status. The authn store moves the tenant's policy version with every
+// status change, so the change applies on every instance's next request.
+//
 // # Deciding
 //
 // An [Engine] keeps one compiled, immutable [Policy] per tenant. [Policy.Check] is the

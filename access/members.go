@@ -44,8 +44,9 @@ type memberSlot struct {
 }
 
 const (
-	slotUsed   = 1 << iota
-	slotSeeAll // the tenant role holds SeeAllProjects
+	slotUsed     = 1 << iota
+	slotSeeAll   // the tenant role holds SeeAllProjects (never set with slotDisabled)
+	slotDisabled // Member.Disabled: the member holds no right
 )
 
 func (t *memberTable) hash(u uuid.UUID) uint64 {
@@ -99,8 +100,9 @@ func (t *memberTable) grants(s *memberSlot) []slotGrant {
 }
 
 // build fills the table. members maps each user to their tenant role index;
-// grants holds each user's project grants (in input order, possibly with duplicates).
-func (t *memberTable) build(members map[uuid.UUID]uint16, grants map[uuid.UUID][]slotGrant) {
+// grants holds each user's project grants (in input order, possibly with duplicates);
+// disabled marks the members who hold no right.
+func (t *memberTable) build(members map[uuid.UUID]uint16, grants map[uuid.UUID][]slotGrant, disabled map[uuid.UUID]bool) {
 	var seed [16]byte
 	_, _ = rand.Read(seed[:]) // crypto/rand.Read never fails (it crashes the program instead)
 	t.k0, t.k1 = binary.LittleEndian.Uint64(seed[:8]), binary.LittleEndian.Uint64(seed[8:])
@@ -122,7 +124,9 @@ func (t *memberTable) build(members map[uuid.UUID]uint16, grants map[uuid.UUID][
 		}
 		s := &t.slots[i]
 		s.user, s.role, s.flags, s.n = user, role, slotUsed, uint32(len(gs))
-		if t.rights[role].Has(SeeAllProjects) {
+		if disabled[user] {
+			s.flags |= slotDisabled
+		} else if t.rights[role].Has(SeeAllProjects) {
 			s.flags |= slotSeeAll
 		}
 		copy(s.inline[:], gs)

@@ -85,6 +85,8 @@ func (g *Guard) Require(r Right) func(http.Handler) http.Handler {
 			}
 			reason := ""
 			switch {
+			case p.disabled(s.User):
+				reason = "account_disabled"
 			case !p.AllowsIP(s, s.IP):
 				reason = "ip_not_allowed"
 			case !p.Check(s, r, project):

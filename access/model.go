@@ -65,6 +65,15 @@ type Member struct {
 	Role      uuid.UUID
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	// Disabled reports that the member's account may not sign in: a store that also
+	// keeps authn accounts sets it on every read (Member, Members, LoadPolicy) when
+	// the member's user exists and is not active (invited, blocked, archived,
+	// deleted). A member without an account (a host using access without authn) is
+	// never disabled. [Compile] grants a disabled member no right at all, so that a
+	// blocked user is denied by the policy itself, whichever caller asks; their role
+	// still tells who may manage them. It is derived, never stored: SetMember ignores
+	// it.
+	Disabled bool
 }
 
 // ProjectMember makes a tenant member a member of a project. Role, when not zero,

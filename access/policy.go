@@ -45,6 +45,11 @@ var allRights = func() RightSet {
 // Compile builds a Policy from d. Memberships that refer to unknown roles, projects or
 // users, and right names not in the catalog, grant nothing: compilation never fails and
 // never widens access. Of duplicate project memberships the first one counts.
+//
+// A member marked [Member.Disabled] (their account may not sign in) holds no right:
+// Check and Scope deny them everything, AllowsIP judges their address by the allowlist
+// alone, and they can grant nothing. They keep their role and projects, so that
+// [Policy.Role] still tells who may manage them.
 func Compile(d PolicyData) *Policy {
 	p := &Policy{
 		tenant:   d.Tenant.ID,
@@ -85,12 +90,21 @@ func Compile(d PolicyData) *Policy {
 	slices.SortFunc(p.all, compareUUID)
 	p.all = slices.Compact(p.all)
 	members := make(map[uuid.UUID]uint16, len(d.Members))
+	var disabled map[uuid.UUID]bool
 	for _, m := range d.Members {
 		cr := p.roles[m.Role]
 		if m.Tenant != d.Tenant.ID || cr == nil {
 			continue
 		}
 		members[m.User] = cr.idx
+		if m.Disabled {
+			if disabled == nil {
+				disabled = make(map[uuid.UUID]bool)
+			}
+			disabled[m.User] = true
+		} else if disabled != nil {
+			delete(disabled, m.User)
+		}
 	}
 	grants := make(map[uuid.UUID][]slotGrant)
 	for _, pm := range d.ProjectMembers {
@@ -111,11 +125,26 @@ func Compile(d PolicyData) *Policy {
 		}
 		grants[pm.User] = append(grants[pm.User], slotGrant{project: pm.Project, role: role})
 	}
-	t.build(members, grants)
+	t.build(members, grants, disabled)
 	return p
 }
 
-// memberRole returns the user's tenant role, or nil for a non-member.
+// memberRights returns the rights the user holds through their tenant role: none for a
+// non-member or a disabled member.
+func (p *Policy) memberRights(user uuid.UUID) *RightSet {
+	if p == nil {
+		return &noRights
+	}
+	if s := p.members.find(user); s != nil && s.flags&slotDisabled == 0 {
+		return &p.members.rights[s.role]
+	}
+	return &noRights
+}
+
+var noRights RightSet
+
+// memberRole returns the user's tenant role, or nil for a non-member. A disabled
+// member's role is returned too: it is their standing, not their rights.
 func (p *Policy) memberRole(user uuid.UUID) *compiledRole {
 	if p == nil {
 		return nil
@@ -170,14 +199,15 @@ func (p *Policy) Version() int64 {
 // user's rights in that project: their project-role override if they have one, else
 // their tenant role, if they are a member of the project or their tenant role holds
 // SeeAllProjects. Everything else is denied: another tenant's subject, an unknown user,
-// project or right, the zero Right.
+// project or right, the zero Right, and every right of a member whose account may not
+// sign in ([Member.Disabled]: blocked, archived, invited).
 func (p *Policy) Check(s Subject, r Right, project uuid.UUID) bool {
 	if p == nil || s.Tenant != p.tenant {
 		return false
 	}
 	t := &p.members
 	m := t.find(s.User)
-	if m == nil {
+	if m == nil || m.flags&slotDisabled != 0 {
 		return false
 	}
 	if project == uuid.Nil {
@@ -195,17 +225,26 @@ func (p *Policy) Check(s Subject, r Right, project uuid.UUID) bool {
 }
 
 // AllowsIP reports whether s may work from ip: the tenant's allowlist is empty, ip is in
-// it, or s's tenant role holds IgnoreAllowedIPs. It denies unknown subjects. Check it at
-// login and on every request (ASVS 8.2.4).
+// it, or s's tenant role holds IgnoreAllowedIPs (a disabled member holds no right, so
+// only the allowlist speaks for them). It denies unknown subjects. Check it at login and
+// on every request (ASVS 8.2.4).
 func (p *Policy) AllowsIP(s Subject, ip netip.Addr) bool {
 	if p == nil || s.Tenant != p.tenant {
 		return false
 	}
-	cr := p.memberRole(s.User)
-	if cr == nil {
+	if p.memberRole(s.User) == nil {
 		return false
 	}
-	return cr.rights.Has(IgnoreAllowedIPs) || p.allow.Allows(ip)
+	return p.memberRights(s.User).Has(IgnoreAllowedIPs) || p.allow.Allows(ip)
+}
+
+// disabled reports whether user is a member marked [Member.Disabled].
+func (p *Policy) disabled(user uuid.UUID) bool {
+	if p == nil {
+		return false
+	}
+	s := p.members.find(user)
+	return s != nil && s.flags&slotDisabled != 0
 }
 
 // RoleAllowsIP reports whether a holder of the tenant role may act from ip: the role
@@ -302,7 +341,7 @@ func (p *Policy) Scope(s Subject, r Right) Scope {
 	t := &p.members
 	m := t.find(s.User)
 	info, ok := r.Info()
-	if m == nil || !ok {
+	if m == nil || !ok || m.flags&slotDisabled != 0 {
 		return Scope{}
 	}
 	sc := Scope{Tenant: p.tenant, User: s.User}

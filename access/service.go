@@ -73,12 +73,12 @@ func grantable(p *Policy, actor Subject, set *RightSet) bool {
 	if actor.system {
 		return true
 	}
-	cr := p.memberRole(actor.User)
-	if cr == nil {
+	if p.memberRole(actor.User) == nil {
 		return false
 	}
+	held := p.memberRights(actor.User)
 	for i := range set {
-		if set[i]&^cr.rights[i] != 0 {
+		if set[i]&^held[i] != 0 {
 			return false
 		}
 	}

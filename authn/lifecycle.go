@@ -31,6 +31,10 @@ func (s *Service) transition(ctx context.Context, actor access.Subject, user uui
 	if err := s.store.SetStatus(ctx, actor.Tenant, user, from, to, s.now(), ev); err != nil {
 		return fmt.Errorf("authn: %s: %w", action, err)
 	}
+	// The store moved the tenant's policy version with the status (a user who may not
+	// sign in holds no right: access.Member.Disabled); other instances see it on their
+	// next version check, this one at once.
+	s.engine.Invalidate(actor.Tenant)
 	if endSessions {
 		return s.endSessions(ctx, actor.Tenant, user, uuid.Nil)
 	}

@@ -103,9 +103,13 @@
 // a valid Luhn check digit) and phone numbers (seven digits or more) in
 // text and masks each in place. Digit groups may be split by any Unicode
 // space or dash, the minus sign, invisible separators and short runs such
-// as " - "; card numbers also by commas between groups of four. It is a
-// heuristic that errs towards masking: dates and order numbers of seven
-// digits or more are masked too.
+// as " - "; card numbers by any layout people type or paste: line breaks
+// and indents, several spaces, _ | : ; * , and middle dots, glued to other
+// digits, or inside an e-mail's domain (a fuzz test generates such layouts
+// of Luhn-valid numbers and checks that no more than the last four digits
+// ever show). It is a heuristic that errs towards masking: dates and order
+// numbers of seven digits or more are masked too, and so are lists of
+// numbers that could hide a card number. UUIDs are kept.
 // It does not detect IBANs, names or document numbers; keep those in
 // tagged fields.
 //

@@ -28,9 +28,23 @@ const minTextDigits = 7
 //     dash, the minus sign U+2212, and the invisible soft hyphen and
 //     zero-width characters;
 //   - a number with 12 to 19 digits, no "+", only spaces and dashes between
-//     them and a valid Luhn check digit is a card number; otherwise, with
-//     at least seven digits, a phone number. So dates (2024-01-15), order
-//     numbers and amounts of seven or more digits are masked too;
+//     them and a valid Luhn check digit is a card number; with other
+//     separators (dots, slashes, brackets) all its digits are masked;
+//     otherwise, with at least seven digits, a phone number. So dates
+//     (2024-01-15), order numbers and amounts of seven or more digits are
+//     masked too;
+//   - card numbers keep no layout in text, so Scrub also reads digit
+//     chains: groups of digits (of any script) joined by runs of up to 16
+//     separators — any Unicode space, line breaks and indents included, the
+//     separators above, and _ | : ; * , / \ [ ] > # = ~ quotes, middle dots
+//     and bullets. A chain of 12 digits or more in which some 12 to 19
+//     consecutive ASCII digits pass the Luhn check (or that has digits of
+//     another script) is masked as one number: as a card if it is exactly
+//     one Luhn-valid number of 12 to 19 digits, otherwise every digit, unless
+//     it is exactly the number the rules above read, which they mask. So a
+//     card number split across lines, by several spaces, bars or
+//     underscores, or glued to other digits never shows more than its last
+//     four digits; lists of numbers that form such a chain are masked whole;
 //   - groups of four digits joined by commas (each optionally followed by
 //     one space), the last group one to four digits, 12 to 19 digits in
 //     all, are a card number if they pass the Luhn check: 4111,1111,1111,1111
@@ -41,7 +55,11 @@ const minTextDigits = 7
 //     the one list in ten of 3 to 5 four-digit numbers that happens to
 //     pass the check, which is masked like a card;
 //   - digits of other scripts (Arabic-Indic, full-width, ...) in such a run
-//     are all masked.
+//     are all masked;
+//   - an e-mail address keeps its domain, unless the domain holds a chain
+//     that may be a card number: then its digits are masked too;
+//   - a UUID in canonical form (8-4-4-4-12 hexadecimal digits, at least one
+//     of them a letter) is an identifier and is kept whole.
 //
 // National numbers in text are masked in place, never parsed with
 // Options.DefaultRegion. Text with nothing to mask is returned as is,
@@ -54,6 +72,10 @@ func (m *Masker) Scrub(s string) string {
 	spans := emailSpans(s)
 	var b strings.Builder
 	last := 0
+	// Chains read from a digit before noChain hold no card number: a chain
+	// read from a later digit of them is part of one, so is not read again
+	// (Scrub stays linear in len(s)).
+	noChain := 0
 	emit := func(start, end int, masked string) {
 		if b.Cap() == 0 {
 			b.Grow(len(s))
@@ -65,7 +87,7 @@ func (m *Masker) Scrub(s string) string {
 	for i := 0; i < len(s); {
 		if len(spans) > 0 && i == spans[0][0] {
 			end := spans[0][1]
-			emit(i, end, m.Email(s[i:end]))
+			emit(i, end, m.emailIn(s[i:end]))
 			spans = spans[1:]
 			i = end
 			continue
@@ -76,8 +98,39 @@ func (m *Masker) Scrub(s string) string {
 		}
 		c := s[i]
 		if c < utf8.RuneSelf && c-'0' > 9 && c != '+' && c != '(' {
+			if isHexLetter(c) && (i == 0 || !isAlnumASCII(rune(s[i-1]))) && uuidAt(s[:limit], i) {
+				i += uuidLen
+				continue
+			}
 			i++ // cannot start a number: skip the calls below
 			continue
+		}
+		if c-'0' <= 9 && (i == 0 || !isAlnumASCII(rune(s[i-1]))) && uuidAt(s[:limit], i) {
+			i += uuidLen
+			continue
+		}
+		d := i // the first digit
+		if c == '+' || c == '(' {
+			d++
+		}
+		if d >= noChain && d < limit {
+			if r, _ := utf8.DecodeRuneInString(s[d:]); unicode.IsDigit(r) {
+				end, digits, ascii, card := chainAt(s[:limit], d)
+				if !card {
+					noChain = end
+				} else if numEnd, _, _, _ := numberAt(s[:limit], i); numEnd != end {
+					// The chain is more than the number the phone rules
+					// read from here: mask it as one number, a card if it
+					// is one, otherwise every digit.
+					if ascii && digits <= maxCardDigits && luhnValid(s[d:end]) {
+						emit(d, end, m.cardIn(s[d:end], digits))
+					} else {
+						emit(d, end, m.maskDigits(s[d:end]))
+					}
+					i = end
+					continue
+				}
+			}
 		}
 		if c-'0' <= 9 {
 			if end, digits, ok := commaCardAt(s[:limit], i); ok {
@@ -108,6 +161,24 @@ func (m *Masker) Scrub(s string) string {
 	b.WriteString(s[last:])
 	return b.String()
 }
+
+// emailIn masks an e-mail address found in text. Its domain is shown, except
+// when it holds a digit chain that may be a card number
+// ("john@4111-1111-1111-1111.example"): then its digits are masked too.
+func (m *Masker) emailIn(addr string) string {
+	out := m.Email(addr)
+	at := strings.LastIndexByte(addr, '@')
+	if at < 0 || !containsCard(addr[at+1:]) {
+		return out
+	}
+	oat := strings.LastIndexByte(out, '@')
+	if oat < 0 {
+		return m.maskDigits(out)
+	}
+	return out[:oat+1] + m.maskDigits(out[oat+1:])
+}
+
+func isHexLetter(c byte) bool { return c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' }
 
 // Separators allowed between two digits of a number in text.
 const (
@@ -243,8 +314,14 @@ func (m *Masker) textNumber(s string, digits int, ascii bool) string {
 	if !ascii || len(s) > maxPhoneLen {
 		return m.maskDigits(s)
 	}
-	if s[0] != '+' && digits >= 12 && digits <= 19 && cardSeparators(s) && luhnValid(s) {
-		return m.cardIn(s, digits)
+	if s[0] != '+' && digits >= minCardDigits && digits <= maxCardDigits && luhnValid(s) {
+		if cardSeparators(s) {
+			return m.cardIn(s, digits)
+		}
+		// It may be a card number written with dots, slashes or brackets:
+		// the phone rules would show a "00" prefix, a calling code and more
+		// than its last four digits.
+		return m.maskDigits(s)
 	}
 	l, ok := scanPhone(s)
 	if !ok {

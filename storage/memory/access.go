@@ -262,6 +262,7 @@ func (s *Store) SetMember(ctx context.Context, m access.Member, ev audit.Event) 
 			return notFound("role", m.Role)
 		}
 		m.CreatedAt, m.UpdatedAt = utc(m.CreatedAt), utc(m.UpdatedAt)
+		m.Disabled = false // derived from the account on every read, never stored
 		if cur, ok := ts.members[m.User]; ok {
 			m.CreatedAt = cur.CreatedAt
 			if ts.roles[m.Role].Kind != access.KindAdmin && ts.lastAdmin(s.accountsOf(m.Tenant), m.User) {
@@ -281,6 +282,7 @@ func (s *Store) Member(ctx context.Context, tenant, user uuid.UUID) (access.Memb
 		if m, ok = ts.members[user]; !ok {
 			return notFound("member", user)
 		}
+		m.Disabled = !canSignIn(s.accountsOf(tenant), user)
 		return nil
 	})
 	return m, err
@@ -290,7 +292,7 @@ func (s *Store) Member(ctx context.Context, tenant, user uuid.UUID) (access.Memb
 func (s *Store) Members(ctx context.Context, tenant uuid.UUID) ([]access.Member, error) {
 	var ms []access.Member
 	err := s.read(ctx, tenant, func(ts *tenantState) error {
-		ms = ts.sortedMembers()
+		ms = ts.sortedMembers(s.accountsOf(tenant))
 		return nil
 	})
 	return ms, err
@@ -417,7 +419,7 @@ func (s *Store) LoadPolicy(ctx context.Context, tenant uuid.UUID) (access.Policy
 			Version:   ts.policyVersion,
 			Roles:     ts.sortedRoles(),
 			Projects:  ts.sortedProjects(),
-			Members:   ts.sortedMembers(),
+			Members:   ts.sortedMembers(s.accountsOf(tenant)),
 			Allowlist: slices.Clone(ts.allowlist),
 		}
 		for _, p := range pd.Projects {
@@ -541,9 +543,12 @@ func (ts *tenantState) sortedProjects() []access.Project {
 	return ps
 }
 
-func (ts *tenantState) sortedMembers() []access.Member {
+// sortedMembers returns the members ordered by user ID, each marked Disabled when
+// their account in as may not sign in.
+func (ts *tenantState) sortedMembers(as *authnState) []access.Member {
 	ms := make([]access.Member, 0, len(ts.members))
 	for _, m := range ts.members {
+		m.Disabled = !canSignIn(as, m.User)
 		ms = append(ms, m)
 	}
 	slices.SortFunc(ms, func(a, b access.Member) int { return bytes.Compare(a.User[:], b.User[:]) })

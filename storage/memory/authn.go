@@ -419,7 +419,9 @@ func (s *Store) ReplacePasswordHash(ctx context.Context, tenant, user uuid.UUID,
 }
 
 // SetStatus moves the user from `from` to `to` at `at` (StatusAt, UpdatedAt,
-// Version+1) if the stored status is `from`. A stored status other than `from`, a
+// Version+1) if the stored status is `from`, and increments the tenant's policy
+// version: whether the user may sign in decides whether their membership grants
+// anything (access.Member.Disabled). A stored status other than `from`, a
 // `to` of StatusDeleted, a `from` of StatusDeleted or a status that is not one of
 // authn's is authn.ErrInvalidTransition; an unknown user storage.ErrNotFound. Moving
 // the tenant's last Admin who can sign in from active to another status is
@@ -444,7 +446,7 @@ func (s *Store) SetStatus(ctx context.Context, tenant, user uuid.UUID, from, to 
 		at := utc(at)
 		cur.Status, cur.StatusAt, cur.UpdatedAt, cur.Version = to, at, at, cur.Version+1
 		as.users[user] = cur
-		return false, nil
+		return true, nil
 	})
 }
 

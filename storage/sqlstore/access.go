@@ -374,11 +374,18 @@ func (s *Store) DeleteProject(ctx context.Context, tenant, id uuid.UUID, ev audi
 
 // Members.
 
-const memberColumns = "tenant_id, user_id, role_id, created_at, updated_at"
+// memberSelect reads members (m) with Member.Disabled derived from their account (u):
+// a member whose authn user exists and is not active holds no right. The join is on
+// cs_users' primary key.
+const memberSelect = "SELECT m.tenant_id, m.user_id, m.role_id, m.created_at, m.updated_at, " +
+	"CASE WHEN u.id IS NOT NULL AND u.status <> 'active' THEN 1 ELSE 0 END " +
+	"FROM cs_members m LEFT JOIN cs_users u ON u.tenant_id = m.tenant_id AND u.id = m.user_id "
 
 func scanMember(r scanner) (access.Member, error) {
 	var m access.Member
-	err := r.Scan(&m.Tenant, &m.User, &m.Role, timeCol{&m.CreatedAt}, timeCol{&m.UpdatedAt})
+	var disabled int
+	err := r.Scan(&m.Tenant, &m.User, &m.Role, timeCol{&m.CreatedAt}, timeCol{&m.UpdatedAt}, &disabled)
+	m.Disabled = disabled != 0
 	return m, err
 }
 
@@ -414,7 +421,7 @@ func (s *Store) SetMember(ctx context.Context, m access.Member, ev audit.Event) 
 // Member returns a user's tenant membership, or storage.ErrNotFound.
 func (s *Store) Member(ctx context.Context, tenant, user uuid.UUID) (access.Member, error) {
 	m, err := scanMember(s.db.QueryRowContext(ctx,
-		"SELECT "+memberColumns+" FROM cs_members WHERE tenant_id = $1 AND user_id = $2", tenant, user))
+		memberSelect+"WHERE m.tenant_id = $1 AND m.user_id = $2", tenant, user))
 	if err != nil {
 		return access.Member{}, wrapRead("member", err)
 	}
@@ -438,7 +445,7 @@ func (s *Store) Members(ctx context.Context, tenant uuid.UUID) ([]access.Member,
 // compares uuid values as bytes; SQLite compares their fixed-width lower-case hex).
 func members(ctx context.Context, q queryer, tenant uuid.UUID) ([]access.Member, error) {
 	return collect(ctx, q, scanMembers,
-		"SELECT "+memberColumns+" FROM cs_members WHERE tenant_id = $1 ORDER BY user_id", tenant)
+		memberSelect+"WHERE m.tenant_id = $1 ORDER BY m.user_id", tenant)
 }
 
 // RemoveMember deletes the user's tenant membership and all their project memberships,

@@ -24,8 +24,8 @@ var _ authn.Store = (*Store)(nil)
 // cs_authn_settings).
 //
 // Every mutation is one transaction (see authnTx) whose first statement locks the
-// tenant's row: AcceptInvitation and DeleteUser, which change memberships, increment
-// its policy version as access mutations do; the others take the same row lock with
+// tenant's row: AcceptInvitation, DeleteUser and SetStatus, which change memberships or
+// whether they grant anything, increment its policy version as access mutations do; the others take the same row lock with
 // SELECT ... FOR NO KEY UPDATE (SQLite's write transaction serialises them anyway).
 // The tenant's mutations, access and authn alike, are therefore serialised, the checks
 // a mutation makes still hold at its commit, and every transaction takes its locks in
@@ -40,8 +40,8 @@ var _ authn.Store = (*Store)(nil)
 //
 // The choices the contract leaves open are those of storage/memory and are held by
 // storage/storetest: an unknown tenant is storage.ErrNotFound, except for
-// AcceptInvitation and ResetPassword (authn.ErrTicketInvalid); only AcceptInvitation
-// and DeleteUser change the policy version; revocations touch open tickets only
+// AcceptInvitation and ResetPassword (authn.ErrTicketInvalid); only AcceptInvitation,
+// DeleteUser and SetStatus change the policy version; revocations touch open tickets only
 // (authn.Ticket.Open); AcceptInvitation sets UpdatedAt with StatusAt, the password
 // methods change the hash only; a tombstone is never written again (UpdateUser,
 // ReplacePasswordHash, CreateTicket: authn.ErrUserDeleted; SetStatus, DeleteUser:
@@ -320,7 +320,9 @@ func (s *Store) ReplacePasswordHash(ctx context.Context, tenant, user uuid.UUID,
 }
 
 // SetStatus moves the user from `from` to `to` at `at` (StatusAt, UpdatedAt,
-// Version+1), conditional on the stored status being `from`. A stored status other
+// Version+1), conditional on the stored status being `from`, and increments the
+// tenant's policy version: the status decides whether the user's membership grants
+// anything (access.Member.Disabled), so every instance must recompile. A stored status other
 // than `from`, a `to` or `from` of StatusDeleted, or a status that is not one of
 // authn's is authn.ErrInvalidTransition; an unknown user storage.ErrNotFound. Moving
 // the tenant's last Admin who can sign in from active to another status is
@@ -329,7 +331,7 @@ func (s *Store) SetStatus(ctx context.Context, tenant, user uuid.UUID, from, to 
 	if !from.Valid() || !to.Valid() || from == authn.StatusDeleted || to == authn.StatusDeleted {
 		return fmt.Errorf("sqlstore: set status %q to %q (use DeleteUser to delete): %w", from, to, authn.ErrInvalidTransition)
 	}
-	return s.authnTx(ctx, "set status", tenant, ev, false, nil, func(tx *sql.Tx) error {
+	return s.authnTx(ctx, "set status", tenant, ev, true, nil, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx,
 			"UPDATE cs_users SET status = $4, status_at = $5, updated_at = $5, version = version + 1 "+
 				"WHERE tenant_id = $1 AND id = $2 AND status = $3",

@@ -25,9 +25,10 @@ import (
 //   - A mutation of an unknown tenant is storage.ErrNotFound; AcceptInvitation and
 //     ResetPassword answer authn.ErrTicketInvalid for every unusable link, an unknown
 //     tenant included, so that a link tells nothing.
-//   - Only AcceptInvitation and DeleteUser change the policy version (they change
-//     memberships); every authn mutation appends exactly its event, RevokeTickets even
-//     when no ticket was open.
+//   - Only AcceptInvitation, DeleteUser and SetStatus change the policy version (they
+//     change memberships, or whether a membership grants anything: see
+//     disabledMemberCases); every authn mutation appends exactly its event,
+//     RevokeTickets even when no ticket was open.
 //   - A ticket is open at t when it is unused, unrevoked and ExpiresAt is after t
 //     (authn.Ticket.Open); a link used at the very instant it expires is invalid.
 //     Revocations (re-invite, new reset link, RevokeTickets, DeleteUser) touch open
@@ -71,6 +72,7 @@ func authnGroups() []group {
 		{"units of work", authnUnitCases},
 		{"concurrency", authnConcurrencyCases},
 		{"last Admin", lastAdminCases},
+		{"disabled members", disabledMemberCases},
 		{"two-factor", twoFactorCases}, {"two-factor concurrency", twoFactorConcurrencyCases}, // twofactor.go
 	}
 }
@@ -964,9 +966,10 @@ var lifecycleCases = []testCase{
 		assert.ErrorIs(t, err, storage.ErrNotFound)
 		f.assertAccountsUnchanged(before, tn.ID)
 	}},
-	// Blocking and archiving keep the memberships (reports still work) and do not
-	// change the policy; sessions and tokens check the status on every request.
-	{"SetStatus moves a user from the stored status only, keeping memberships and the policy version", func(t *testing.T, f *fx) {
+	// Blocking and archiving keep the memberships (reports still work) but the policy
+	// changes: a blocked member holds no right (access.Member.Disabled), so the
+	// policy version moves and every instance recompiles.
+	{"SetStatus moves a user from the stored status only, keeping memberships and moving the policy version", func(t *testing.T, f *fx) {
 		tn := f.createTenant("Acme")
 		p := f.createProject(tn.ID, "Sales")
 		u, _ := f.activeUser(tn, "ann@example.com", p.ID)
@@ -981,7 +984,12 @@ var lifecycleCases = []testCase{
 		assert.Equal(t, ev.ID, f.lastEventID(tn.ID))
 		after, err := f.s.Access.LoadPolicy(f.ctx, tn.ID)
 		require.NoError(t, err)
-		assert.Equal(t, pd, after, "memberships and policy version are kept")
+		assert.Equal(t, pd.Version+1, after.Version, "the policy version is incremented once")
+		require.Len(t, after.Members, 1)
+		assert.True(t, after.Members[0].Disabled, "the blocked member is disabled")
+		after.Members[0].Disabled = false
+		pd.Version = after.Version
+		assert.Equal(t, pd, after, "memberships are kept")
 		assert.Equal(t, hashOf(u.Email), f.passwordHash(tn.ID, u.ID), "the password is kept")
 
 		before := f.accounts(tn.ID, []uuid.UUID{u.ID})
@@ -1359,7 +1367,7 @@ var authnUnitCases = []testCase{
 	// version only if it changes memberships.
 	{"every authn mutation happens together with its event, or not at all", func(t *testing.T, f *fx) {
 		p := f.accountsTenant("Acme")
-		bumps := map[string]bool{"AcceptInvitation": true, "DeleteUser": true}
+		bumps := map[string]bool{"AcceptInvitation": true, "DeleteUser": true, "SetStatus": true}
 		for _, m := range authnMutations(p) {
 			before := p.snapshot(f)
 			dup := changeEvent(t, p.ID, "dup.event")

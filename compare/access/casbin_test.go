@@ -1,7 +1,6 @@
 package access_test
 
 import (
-	"encoding/binary"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -17,18 +16,39 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/callshield/callshield/access"
+	"github.com/callshield/callshield/internal/accessbench"
 )
 
 // This file holds Casbin, the reference used to check access.Policy: a differential test
-// on random policies, and the helpers the benchmarks share with it. Casbin is used in
-// tests only; the library itself never imports it.
+// on random policies, and the helpers the benchmarks share with it. It lives in the
+// compare module so that Casbin is no dependency of callshield.
+//
+// Three Casbin setups express callshield's model; all three must decide exactly like
+// access.Policy.Check (TestCasbinDifferential holds each to it):
+//
+//   - domains: RBAC with domains as the Casbin documentation introduces it. A project
+//     is a domain, a policy line "p, role, project, right" grants a role a right in one
+//     project, so each role's rights are copied into every project (and the tenant-wide
+//     domain), and a grouping line "g, user, role, project" gives a user a role inside
+//     one project. Casbin's matcher runs over every policy line, so it pays for the
+//     projects.
+//   - expert: what a Casbin expert writes for rights that do not depend on the domain:
+//     "p = sub, act" with g(r.sub, p.sub, r.dom). One policy line per role and right.
+//   - keymatch: the domain kept in the policy as "*", matched with keyMatch.
+//
+// The reserved domain casbinTenantDomain stands for the zero project (tenant-wide
+// rights, checked against the tenant role).
+type casbinSetup struct {
+	name  string
+	model string
+	// perDomain: policy lines name each domain (domains); else one line per role and
+	// right (expert, without a domain; keymatch, with "*").
+	perDomain bool
+	wildcard  bool
+}
 
-// casbinModel is Casbin's RBAC-with-domains model, the closest standard expression of
-// callshield's model: a project is a domain, a policy line "p, role, project, right"
-// grants a role a right in one project, and a grouping line "g, user, role, project"
-// gives a user a role inside one project. The reserved domain casbinTenantDomain stands
-// for the zero project (tenant-wide rights, checked against the tenant role).
-const casbinModel = `
+var (
+	setupDomains = casbinSetup{name: "domains", perDomain: true, model: `
 [request_definition]
 r = sub, dom, act
 
@@ -43,11 +63,48 @@ e = some(where (p.eft == allow))
 
 [matchers]
 m = g(r.sub, p.sub, r.dom) && r.dom == p.dom && r.act == p.act
-`
+`}
+	setupExpert = casbinSetup{name: "expert", model: `
+[request_definition]
+r = sub, dom, act
+
+[policy_definition]
+p = sub, act
+
+[role_definition]
+g = _, _, _
+
+[policy_effect]
+e = some(where (p.eft == allow))
+
+[matchers]
+m = g(r.sub, p.sub, r.dom) && r.act == p.act
+`}
+	setupKeyMatch = casbinSetup{name: "keymatch", wildcard: true, model: `
+[request_definition]
+r = sub, dom, act
+
+[policy_definition]
+p = sub, dom, act
+
+[role_definition]
+g = _, _, _
+
+[policy_effect]
+e = some(where (p.eft == allow))
+
+[matchers]
+m = g(r.sub, p.sub, r.dom) && keyMatch(r.dom, p.dom) && r.act == p.act
+`}
+	casbinSetups = []casbinSetup{setupDomains, setupExpert, setupKeyMatch}
+)
 
 // casbinTenantDomain is the Casbin domain of tenant-wide checks (the zero project). It
-// cannot collide with a project: those are named by their UUID.
-const casbinTenantDomain = "*tenant*"
+// cannot collide with a project: those are named by their UUID. It holds no "*": with
+// keyMatch(r.dom, p.dom) in the matcher Casbin also matches the grouping lines'
+// domains with keyMatch, and a "*" there would grant the tenant role in every project
+// (the differential test caught "*tenant*" doing so).
+const casbinTenantDomain = "tenant"
 
 // Casbin puts users and roles in one namespace and treats HasLink(x, x) as true, so the
 // names are prefixed: a user ID can then never be mistaken for a role ID. Users carry
@@ -63,11 +120,11 @@ func casbinDomain(project uuid.UUID) string {
 	return project.String()
 }
 
-// newCasbinEnforcer builds an enforcer of casbinModel holding the given policy ("p") and
-// grouping ("g") lines, loaded in bulk.
-func newCasbinEnforcer(tb testing.TB, cached bool, pLines, gLines [][]string) casbin.IEnforcer {
+// newCasbinEnforcer builds an enforcer of the setup's model holding the given policy
+// ("p") and grouping ("g") lines, loaded in bulk.
+func newCasbinEnforcer(tb testing.TB, setup casbinSetup, cached bool, pLines, gLines [][]string) casbin.IEnforcer {
 	tb.Helper()
-	m, err := model.NewModelFromString(casbinModel)
+	m, err := model.NewModelFromString(setup.model)
 	require.NoError(tb, err)
 	var e casbin.IEnforcer
 	if cached {
@@ -87,29 +144,6 @@ func newCasbinEnforcer(tb testing.TB, cached bool, pLines, gLines [][]string) ca
 	return e
 }
 
-// randUUID returns a UUIDv7-shaped identifier drawn from r, so that a seed reproduces a
-// whole policy.
-func randUUID(r *rand.Rand) uuid.UUID {
-	var u uuid.UUID
-	binary.LittleEndian.PutUint64(u[:8], r.Uint64())
-	binary.LittleEndian.PutUint64(u[8:], r.Uint64())
-	u[6] = u[6]&0x0f | 0x70
-	u[8] = u[8]&0x3f | 0x80
-	return u
-}
-
-// diffRights is the built-in catalog without SeeAllProjects, whose "every project"
-// meaning the domain model does not express. It is listed rather than taken from
-// access.Rights so that a host right registered by another test cannot change what a
-// seed generates.
-var diffRights = []access.Right{
-	access.UserManagement, access.EditProfile, access.IgnoreAllowedIPs, access.Integrations,
-	access.SeeMaskedFields, access.ViewChangeLog, access.ViewActionLog, access.ViewLoginLog,
-	access.ViewSessions, access.ViewReports, access.ExportReports, access.ListenRecordings,
-	access.DownloadRecordings, access.ViewAllCalls, access.ManageRoles, access.ManageProjects,
-	access.ManageCompany,
-}
-
 // casbinLines translates d into Casbin lines by the documented semantics of
 // access.Compile and access.Policy.Check, written out independently of their code:
 //
@@ -123,7 +157,7 @@ var diffRights = []access.Right{
 //     in that project (it does not fall back to the tenant role);
 //   - a membership of a user who is not a member, or of a project of another tenant or
 //     no project at all, grants nothing.
-func casbinLines(d access.PolicyData) (pLines, gLines [][]string) {
+func casbinLines(setup casbinSetup, d access.PolicyData) (pLines, gLines [][]string) {
 	t := d.Tenant.ID
 	roles := map[uuid.UUID][]access.Right{}
 	for _, r := range d.Roles {
@@ -147,9 +181,16 @@ func casbinLines(d access.PolicyData) (pLines, gLines [][]string) {
 		}
 	}
 	for id, rights := range roles {
-		for _, dom := range domains {
-			for _, right := range rights {
-				pLines = append(pLines, []string{casbinRole(id), dom, right.String()})
+		for _, right := range rights {
+			switch {
+			case setup.perDomain:
+				for _, dom := range domains {
+					pLines = append(pLines, []string{casbinRole(id), dom, right.String()})
+				}
+			case setup.wildcard:
+				pLines = append(pLines, []string{casbinRole(id), "*", right.String()})
+			default:
+				pLines = append(pLines, []string{casbinRole(id), right.String()})
 			}
 		}
 	}
@@ -190,8 +231,8 @@ type diffWorld struct {
 // projects and users, right names not in the catalog. Every slice is shuffled, since the
 // order of a store's rows must not matter.
 func newDiffWorld(r *rand.Rand) *diffWorld {
-	w := &diffWorld{other: randUUID(r)}
-	t := randUUID(r)
+	w := &diffWorld{other: accessbench.RandUUID(r)}
+	t := accessbench.RandUUID(r)
 	d := &w.data
 	d.Tenant = access.Tenant{ID: t, Name: "t"}
 	d.Version = r.Int64N(100) + 1
@@ -199,9 +240,9 @@ func newDiffWorld(r *rand.Rand) *diffWorld {
 	kinds := []access.RoleKind{access.KindCustom, access.KindCustom, access.KindSupervisor, access.KindAgent}
 	var roles, foreignRoles []uuid.UUID
 	for i := range 1 + r.IntN(6) {
-		role := access.Role{ID: randUUID(r), Tenant: t, Name: fmt.Sprintf("role%d", i), Kind: kinds[r.IntN(len(kinds))]}
+		role := access.Role{ID: accessbench.RandUUID(r), Tenant: t, Name: fmt.Sprintf("role%d", i), Kind: kinds[r.IntN(len(kinds))]}
 		density := r.Float64()
-		for _, right := range diffRights {
+		for _, right := range accessbench.Rights {
 			if r.Float64() < density {
 				role.Rights = append(role.Rights, right.String())
 			}
@@ -215,8 +256,8 @@ func newDiffWorld(r *rand.Rand) *diffWorld {
 	}
 	for range r.IntN(2) {
 		// Another tenant's role granting everything: it must grant nothing here.
-		role := access.Role{ID: randUUID(r), Tenant: w.other, Name: "foreign", Kind: access.KindCustom}
-		for _, right := range diffRights {
+		role := access.Role{ID: accessbench.RandUUID(r), Tenant: w.other, Name: "foreign", Kind: access.KindCustom}
+		for _, right := range accessbench.Rights {
 			role.Rights = append(role.Rights, right.String())
 		}
 		foreignRoles = append(foreignRoles, role.ID)
@@ -225,7 +266,7 @@ func newDiffWorld(r *rand.Rand) *diffWorld {
 	pickRole := func() uuid.UUID {
 		switch n := r.IntN(20); {
 		case n == 0:
-			return randUUID(r) // unknown
+			return accessbench.RandUUID(r) // unknown
 		case n == 1 && len(foreignRoles) > 0:
 			return foreignRoles[r.IntN(len(foreignRoles))]
 		default:
@@ -234,18 +275,18 @@ func newDiffWorld(r *rand.Rand) *diffWorld {
 	}
 
 	for range r.IntN(9) {
-		p := access.Project{ID: randUUID(r), Tenant: t}
+		p := access.Project{ID: accessbench.RandUUID(r), Tenant: t}
 		w.projects = append(w.projects, p.ID)
 		d.Projects = append(d.Projects, p)
 	}
 	for range r.IntN(3) {
-		p := access.Project{ID: randUUID(r), Tenant: w.other}
+		p := access.Project{ID: accessbench.RandUUID(r), Tenant: w.other}
 		w.foreignProjects = append(w.foreignProjects, p.ID)
 		d.Projects = append(d.Projects, p)
 	}
 
 	for range r.IntN(21) {
-		u := randUUID(r)
+		u := accessbench.RandUUID(r)
 		w.users = append(w.users, u)
 		switch n := r.IntN(20); {
 		case n == 0:
@@ -271,13 +312,13 @@ func newDiffWorld(r *rand.Rand) *diffWorld {
 		}
 		if r.IntN(5) == 0 {
 			// memberships of a project of another tenant, and of no project at all
-			fp := randUUID(r)
+			fp := accessbench.RandUUID(r)
 			if len(w.foreignProjects) > 0 {
 				fp = w.foreignProjects[r.IntN(len(w.foreignProjects))]
 			}
 			d.ProjectMembers = append(d.ProjectMembers,
 				access.ProjectMember{Tenant: t, Project: fp, User: u, Role: roles[0]},
-				access.ProjectMember{Tenant: t, Project: randUUID(r), User: u})
+				access.ProjectMember{Tenant: t, Project: accessbench.RandUUID(r), User: u})
 		}
 	}
 	shuffle(r, d.Roles)
@@ -309,7 +350,7 @@ func (w *diffWorld) query(r *rand.Rand, tenantWide bool) diffQuery {
 	q := diffQuery{sub: access.Subject{Tenant: w.data.Tenant.ID}}
 	switch n := r.IntN(20); {
 	case n == 0 || len(w.users) == 0:
-		q.sub.User = randUUID(r)
+		q.sub.User = accessbench.RandUUID(r)
 	case n == 1:
 		q.sub.Tenant = w.other
 		q.sub.User = w.users[r.IntN(len(w.users))]
@@ -324,14 +365,14 @@ func (w *diffWorld) query(r *rand.Rand, tenantWide bool) diffQuery {
 	case n == 2:
 		q.right = access.SeeAllProjects // held by no role here: denied everywhere
 	default:
-		q.right = diffRights[r.IntN(len(diffRights))]
+		q.right = accessbench.Rights[r.IntN(len(accessbench.Rights))]
 	}
 	if tenantWide {
 		return q
 	}
 	switch n := r.IntN(20); {
 	case n == 0 || len(w.projects) == 0:
-		q.project = randUUID(r)
+		q.project = accessbench.RandUUID(r)
 	case n == 1 && len(w.foreignProjects) > 0:
 		q.project = w.foreignProjects[r.IntN(len(w.foreignProjects))]
 	default:
@@ -368,8 +409,8 @@ func describe(pLines, gLines [][]string) string {
 // runDifferential compares access.Policy.Check with Casbin's Enforce on random worlds.
 func runDifferential(t *testing.T, tenantWide bool) {
 	r := diffRand(t)
-	// Casbin decides in tens of microseconds here (it evaluates its matcher per policy
-	// line), so this is sized to take a few seconds.
+	// Casbin decides in microseconds to tens of microseconds here (it evaluates its
+	// matcher per policy line), so this is sized to take a few seconds.
 	iterations, queries := 200, 50
 	if testing.Short() {
 		iterations = 40
@@ -378,16 +419,23 @@ func runDifferential(t *testing.T, tenantWide bool) {
 	for it := range iterations {
 		w := newDiffWorld(r)
 		pol := access.Compile(w.data)
-		pLines, gLines := casbinLines(w.data)
-		e := newCasbinEnforcer(t, false, pLines, gLines)
+		enforcers := make([]casbin.IEnforcer, len(casbinSetups))
+		for i, setup := range casbinSetups {
+			pLines, gLines := casbinLines(setup, w.data)
+			enforcers[i] = newCasbinEnforcer(t, setup, false, pLines, gLines)
+		}
 		for range queries {
 			q := w.query(r, tenantWide)
-			want, err := e.Enforce(casbinUser(q.sub.Tenant, q.sub.User), casbinDomain(q.project), q.right.String())
-			require.NoError(t, err)
 			got := pol.Check(q.sub, q.right, q.project)
-			if got != want {
-				require.Failf(t, "decision differs from Casbin",
-					"iteration %d: %s = %v, Casbin says %v\npolicy:\n%s", it, q, got, want, describe(pLines, gLines))
+			for i, e := range enforcers {
+				want, err := e.Enforce(casbinUser(q.sub.Tenant, q.sub.User), casbinDomain(q.project), q.right.String())
+				require.NoError(t, err)
+				if got != want {
+					pLines, gLines := casbinLines(casbinSetups[i], w.data)
+					require.Failf(t, "decision differs from Casbin",
+						"iteration %d, setup %s: %s = %v, Casbin says %v\npolicy:\n%s",
+						it, casbinSetups[i].name, q, got, want, describe(pLines, gLines))
+				}
 			}
 			total++
 			if got {
@@ -395,14 +443,14 @@ func runDifferential(t *testing.T, tenantWide bool) {
 			}
 		}
 	}
-	t.Logf("%d decisions agreed, %d allowed", total, allowed)
+	t.Logf("%d decisions agreed with %d Casbin setups each, %d allowed", total, len(casbinSetups), allowed)
 	// A differential test that only ever denies proves little.
 	assert.Greater(t, allowed, total/20, "too few allowed decisions to be meaningful")
 	assert.Less(t, allowed, total*19/20, "too few denied decisions to be meaningful")
 }
 
-// TestCasbinDifferential checks that access.Policy.Check decides exactly like Casbin's
-// RBAC-with-domains model on random policies and random questions about projects,
+// TestCasbinDifferential checks that access.Policy.Check decides exactly like each of
+// the Casbin setups (domains, expert, keymatch) on 200 random policies and random questions about projects,
 // including unknown users, projects and rights, another tenant's rows and subjects, and
 // memberships whose override role is unknown.
 func TestCasbinDifferential(t *testing.T) {
@@ -411,7 +459,7 @@ func TestCasbinDifferential(t *testing.T) {
 
 // TestCasbinDifferentialTenantWide does the same for the zero project, which checks a
 // member's tenant role whatever their project memberships; Casbin models it as the
-// reserved domain "*tenant*".
+// reserved domain "tenant".
 func TestCasbinDifferentialTenantWide(t *testing.T) {
 	runDifferential(t, true)
 }
@@ -429,7 +477,7 @@ func TestTenantWideIgnoresProjects(t *testing.T) {
 		without := access.Compile(bare)
 		for _, u := range w.users {
 			s := access.Subject{Tenant: w.data.Tenant.ID, User: u}
-			for _, right := range diffRights {
+			for _, right := range accessbench.Rights {
 				require.Equal(t, without.Check(s, right, uuid.Nil), with.Check(s, right, uuid.Nil),
 					"user %s, right %s", u, right)
 			}

@@ -1,0 +1,374 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/smtp"
+	"strings"
+
+	"github.com/callshield/callshield/access"
+	"github.com/callshield/callshield/audit"
+	"github.com/callshield/callshield/authn"
+	"github.com/callshield/callshield/storage"
+	"github.com/google/uuid"
+)
+
+// maxBody bounds every request body the API reads.
+const maxBody = 1 << 20
+
+// apiError is the body of every error answer: {"error": {"code": ..., "message": ...}}.
+type apiError struct {
+	Error apiErrorBody `json:"error"`
+}
+
+type apiErrorBody struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	// Violations lists the broken password rules of a weak_password error.
+	Violations []violation `json:"violations,omitempty"`
+}
+
+type violation struct {
+	Rule  string `json:"rule"`
+	Limit int    `json:"limit,omitempty"`
+	Word  string `json:"word,omitempty"`
+}
+
+// errBadRequest marks input the handler itself refused.
+var errBadRequest = errors.New("bad request")
+
+// badRequest returns an error answered 400 with msg (a fixed text, never user input).
+func badRequest(msg string) error {
+	return &httpError{status: http.StatusBadRequest, code: "bad_request", msg: msg}
+}
+
+type httpError struct {
+	status    int
+	code, msg string
+}
+
+func (e *httpError) Error() string { return e.msg }
+func (e *httpError) Unwrap() error { return errBadRequest }
+
+// errorStatus maps an SDK error to its HTTP status, code and message.
+//
+// SHIM(#14): a local mapping until the SDK-wide error→HTTP mapping lands; the messages
+// never name which of e-mail, password, status or address was wrong.
+func errorStatus(err error) (int, string, string) {
+	var he *httpError
+	var pe *authn.PasswordError
+	switch {
+	case errors.As(err, &he):
+		return he.status, he.code, he.msg
+	case errors.As(err, &pe):
+		return http.StatusBadRequest, "weak_password", "the password does not meet the policy"
+	case errors.Is(err, authn.ErrInvalidCredentials):
+		return http.StatusUnauthorized, "invalid_credentials", "wrong tenant, e-mail or password"
+	case errors.Is(err, access.ErrNoSubject):
+		return http.StatusUnauthorized, "unauthenticated", "sign in first"
+	case errors.Is(err, authn.ErrBusy):
+		return http.StatusServiceUnavailable, "busy", "the server is busy; try again in a moment"
+	case errors.Is(err, authn.ErrTicketInvalid):
+		return http.StatusBadRequest, "link_invalid", "the link is invalid or has expired"
+	case errors.Is(err, authn.ErrInvalidEmail), errors.Is(err, authn.ErrInvalidName),
+		errors.Is(err, access.ErrInvalidName), errors.Is(err, access.ErrInvalidPrefix),
+		errors.Is(err, access.ErrUnknownRight), errors.Is(err, authn.ErrInvalidSettings),
+		errors.Is(err, audit.ErrInvalidQuery), errors.Is(err, authn.ErrPasswordTooLong),
+		errors.Is(err, authn.ErrEmptyPassword):
+		return http.StatusBadRequest, "invalid", cleanMessage(err)
+	case errors.Is(err, access.ErrForbidden), errors.Is(err, authn.ErrForbidden):
+		return http.StatusForbidden, "forbidden", "you may not do this"
+	case errors.Is(err, access.ErrLastAdmin):
+		return http.StatusConflict, "last_admin", "the company's last Admin cannot be removed, blocked or demoted"
+	case errors.Is(err, access.ErrBuiltinRole):
+		return http.StatusConflict, "builtin_role", "the default roles cannot be deleted, and Admin cannot be edited"
+	case errors.Is(err, access.ErrRoleInUse):
+		return http.StatusConflict, "role_in_use", "the role is still assigned"
+	case errors.Is(err, authn.ErrUserExists):
+		return http.StatusConflict, "user_exists", "a user with this e-mail exists"
+	case errors.Is(err, authn.ErrInvalidTransition):
+		return http.StatusConflict, "invalid_transition", "not possible in the user's current status"
+	case errors.Is(err, authn.ErrUserDeleted):
+		return http.StatusNotFound, "user_deleted", "the user was deleted; reports about them are no longer possible"
+	case errors.Is(err, authn.ErrWrongPassword):
+		return http.StatusBadRequest, "wrong_password", "the current password is wrong"
+	case errors.Is(err, storage.ErrNotFound):
+		return http.StatusNotFound, "not_found", "not found"
+	case errors.Is(err, storage.ErrStale):
+		return http.StatusConflict, "stale", "changed meanwhile; reload and try again"
+	case errors.Is(err, storage.ErrConflict):
+		return http.StatusConflict, "conflict", "already exists"
+	}
+	return http.StatusInternalServerError, "internal", "internal error"
+}
+
+// cleanMessage returns the error's text for a 400 answer: SDK validation errors name
+// the rule, never a secret.
+func cleanMessage(err error) string {
+	msg := err.Error()
+	if len(msg) > 200 {
+		msg = msg[:200]
+	}
+	return msg
+}
+
+// writeError answers err in the API's error shape.
+func (a *app) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	status, code, msg := errorStatus(err)
+	if status == http.StatusInternalServerError {
+		a.log.Error("request failed", "method", r.Method, "route", r.Pattern, "err", err)
+	}
+	body := apiError{Error: apiErrorBody{Code: code, Message: msg}}
+	var pe *authn.PasswordError
+	if errors.As(err, &pe) {
+		for _, v := range pe.Violations {
+			body.Error.Violations = append(body.Error.Violations, violation{Rule: string(v.Rule), Limit: v.Limit, Word: v.Word})
+		}
+	}
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	writeJSON(w, status, body)
+}
+
+// writeJSON answers v as JSON with status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(true)
+	_ = enc.Encode(v)
+}
+
+// readJSON decodes the request body into v, refusing unknown fields and trailing data.
+func readJSON(r *http.Request, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+		return &httpError{status: http.StatusUnsupportedMediaType, code: "unsupported_media_type", msg: "send application/json"}
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return badRequest("the body is not the JSON this endpoint expects")
+	}
+	if dec.More() {
+		return badRequest("trailing data after the JSON body")
+	}
+	return nil
+}
+
+// pathID parses the route's {name} wildcard as a UUID.
+func pathID(r *http.Request, name string) (uuid.UUID, error) {
+	id, err := uuid.Parse(r.PathValue(name))
+	if err != nil {
+		// An ID that cannot exist is reported like one that does not exist.
+		return uuid.Nil, storage.ErrNotFound
+	}
+	return id, nil
+}
+
+// requestProject is the project Guard's Project function: the {project} route
+// wildcard, else the ?project= query parameter, else none (the tenant-wide right).
+func requestProject(r *http.Request) (uuid.UUID, error) {
+	v := r.PathValue("project")
+	if v == "" {
+		v = r.URL.Query().Get("project")
+	}
+	if v == "" {
+		return uuid.Nil, nil
+	}
+	return uuid.Parse(v)
+}
+
+// securityHeaders sets the headers every answer carries: a strict Content Security
+// Policy without inline script, no framing, no referrer (invitation secrets sit in
+// URL fragments, and nothing else should leak either), no MIME sniffing, and
+// cross-origin isolation of the window and of resources.
+func securityHeaders(next http.Handler) http.Handler {
+	const csp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+		"media-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", csp)
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		h.Set("Cross-Origin-Resource-Policy", "same-origin")
+		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// crossOrigin refuses state-changing requests (POST, PUT, DELETE, ...) that a browser
+// marks as cross-site (Sec-Fetch-Site) or whose Origin is not this host: the CSRF
+// protection of net/http. Requests without either header (API clients with a Bearer
+// token, curl) pass; they carry no ambient cookie of a victim's browser.
+func crossOrigin(next http.Handler) http.Handler {
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusForbidden, apiError{Error: apiErrorBody{Code: "cross_origin", Message: "cross-origin request refused"}})
+	}))
+	return cop.Handler(next)
+}
+
+// statusWriter remembers the status a handler answered with.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// actionLog records every authenticated API call in the action log (URL, method,
+// route, parameters with secrets redacted, outcome), through the batched Writer.
+func (a *app) actionLog(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body []byte
+		if r.Body != nil && r.ContentLength != 0 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+			b, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+			if err != nil {
+				a.writeError(w, r, badRequest("could not read the body"))
+				return
+			}
+			body = b
+			r.Body = io.NopCloser(bytes.NewReader(b))
+		}
+		sw := &statusWriter{ResponseWriter: w}
+		info := &requestInfo{}
+		r = r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info))
+		next.ServeHTTP(sw, r)
+		s, ok := access.SubjectFrom(r.Context())
+		if !ok {
+			// A sign-in creates its subject during the request.
+			if s, ok = info.subject, info.subject.Valid(); !ok {
+				return
+			}
+		}
+		opts := audit.ActionOptions{}
+		if len(body) > 0 {
+			if vals, err := audit.ParamsFromJSON(body); err == nil {
+				opts.Body = vals
+			}
+		}
+		ev := audit.ActionEvent(r, opts)
+		ev.Tenant = s.Tenant
+		ev.Actor.User, ev.Actor.IP, ev.Actor.Session, ev.Actor.Token = s.User, s.IP, s.Session, s.Token
+		if p := info.policy; p != nil {
+			if role, ok := p.Role(s.User); ok {
+				ev.Actor.Role = role.Name
+			}
+		}
+		if sw.status == 0 {
+			sw.status = http.StatusOK
+		}
+		ev.Outcome = audit.ActionOutcome(sw.status)
+		if err := a.writer.Enqueue(ev); err != nil {
+			a.log.Warn("action log event not queued", "err", err)
+		}
+	})
+}
+
+type requestInfoKey struct{}
+
+// requestInfo carries what the handler learnt back to the action log: the policy the
+// request was decided with, and the subject a sign-in created.
+type requestInfo struct {
+	policy  *access.Policy
+	subject access.Subject
+}
+
+// noteRequest records the request's policy for its action-log event.
+func noteRequest(r *http.Request, p *access.Policy, s access.Subject) {
+	if info, ok := r.Context().Value(requestInfoKey{}).(*requestInfo); ok {
+		if p != nil {
+			info.policy = p
+		}
+		if s.Valid() {
+			info.subject = s
+		}
+	}
+}
+
+// guardWriter reshapes the error bodies access.Guard writes ({"error": "code"}) into
+// the API's shape. SHIM(#14): goes away with the SDK-wide error mapping.
+type guardWriter struct {
+	http.ResponseWriter
+	passed bool // the Guard let the request through: write as is
+	status int
+}
+
+func (w *guardWriter) WriteHeader(code int) {
+	if w.passed {
+		w.ResponseWriter.WriteHeader(code)
+		return
+	}
+	w.status = code
+}
+
+func (w *guardWriter) Write(b []byte) (int, error) {
+	if w.passed {
+		return w.ResponseWriter.Write(b)
+	}
+	var g struct {
+		Error string `json:"error"`
+	}
+	_ = json.Unmarshal(b, &g)
+	msg := map[string]string{
+		"unauthenticated": "sign in first",
+		"forbidden":       "you may not do this (missing right or address not allowed)",
+		"bad_project":     "the project ID is not valid",
+		"unavailable":     "the access policy could not be loaded; try again",
+	}[g.Error]
+	if msg == "" {
+		msg = g.Error
+	}
+	code := g.Error
+	if w.status == http.StatusBadRequest && code == "bad_project" {
+		// a malformed ID: the project does not exist
+		w.status, code, msg = http.StatusNotFound, "not_found", "not found"
+	}
+	writeJSON(w.ResponseWriter, w.status, apiError{Error: apiErrorBody{Code: code, Message: msg}})
+	return len(b), nil
+}
+
+// wrapGuard applies a Guard's Require middleware with the API's error shape.
+func wrapGuard(mw func(http.Handler) http.Handler, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gw := &guardWriter{ResponseWriter: w}
+		inner := http.HandlerFunc(func(_ http.ResponseWriter, r2 *http.Request) {
+			gw.passed = true
+			next.ServeHTTP(w, r2)
+		})
+		mw(inner).ServeHTTP(gw, r)
+	})
+}
+
+func smtpAuth(cfg config) smtp.Auth {
+	host := cfg.SMTPAddr
+	if i := strings.LastIndexByte(host, ':'); i >= 0 {
+		host = host[:i]
+	}
+	return smtp.PlainAuth("", cfg.SMTPUser, cfg.SMTPPassword, host)
+}
+
+func isNotFound(err error) bool     { return errors.Is(err, storage.ErrNotFound) }
+func isIPNotAllowed(err error) bool { return errors.Is(err, authn.ErrIPNotAllowed) }

@@ -1,0 +1,185 @@
+// Command server is callshield's example call-center back office: the whole SDK wired
+// into one runnable program with a JSON API and a server-rendered web UI.
+//
+//	go run ./examples/server
+//
+// starts it on 127.0.0.1:8080 with an embedded SQLite database (callshield-demo.db),
+// migrates the schema and, on the first start, seeds a demo tenant "demo" whose admin
+// is admin@demo.test (the password is printed once). The wiring reads top to bottom in
+// wire.go; the handlers live in files named after their area (api_users.go, calls.go,
+// web.go, ...). See README.md beside this file.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// config is everything the flags and environment set.
+type config struct {
+	Addr           string
+	DB             string // SQLite file
+	Postgres       string // PostgreSQL DSN; when set, used instead of SQLite
+	TrustedProxies []netip.Prefix
+	Dev            bool
+	PublicURL      string // the base of links in mails; default http://ADDR
+	AdminPassword  string // the demo admin's password on first start; random if empty
+	AuditKeyFile   string // where the audit chain's HMAC key lives; default DB + ".auditkey"
+	Seed           bool
+
+	SMTPAddr, SMTPFrom, SMTPUser, SMTPPassword string
+	SMTPInsecureNoTLS                          bool
+
+	OIDC oidcConfig
+}
+
+// oidcConfig holds the identity providers a tenant's users may link (wired when linked
+// identities are available in the SDK).
+type oidcConfig struct {
+	GoogleClientID, GoogleClientSecret     string
+	FacebookClientID, FacebookClientSecret string
+	Issuer, ClientID, ClientSecret         string
+}
+
+type prefixList []netip.Prefix
+
+func (p *prefixList) String() string {
+	s := make([]string, len(*p))
+	for i, x := range *p {
+		s[i] = x.String()
+	}
+	return strings.Join(s, ",")
+}
+
+func (p *prefixList) Set(v string) error {
+	x, err := netip.ParsePrefix(strings.TrimSpace(v))
+	if err != nil {
+		a, err2 := netip.ParseAddr(strings.TrimSpace(v))
+		if err2 != nil {
+			return fmt.Errorf("not a CIDR prefix or address: %q", v)
+		}
+		x = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+	}
+	*p = append(*p, x.Masked())
+	return nil
+}
+
+// parseConfig reads the flags in args and the environment (getenv).
+func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
+	var c config
+	var proxies prefixList
+	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.Addr, "addr", "127.0.0.1:8080", "listen address")
+	fs.StringVar(&c.DB, "db", "callshield-demo.db", "SQLite database file")
+	fs.StringVar(&c.Postgres, "postgres", "", "PostgreSQL DSN (instead of SQLite), e.g. postgres://user@host/db")
+	fs.Var(&proxies, "trusted-proxy", "CIDR of a reverse proxy whose X-Forwarded-For is believed (repeatable)")
+	fs.BoolVar(&c.Dev, "dev", true, "development mode: mails go to an outbox page, cookies may travel over plain HTTP on loopback")
+	fs.StringVar(&c.PublicURL, "public-url", "", "base URL of links in mails (default http://ADDR)")
+	fs.StringVar(&c.AdminPassword, "admin-password", getenv("CALLSHIELD_DEMO_ADMIN_PASSWORD"), "password of admin@demo.test on first start (default: random, printed once; env CALLSHIELD_DEMO_ADMIN_PASSWORD)")
+	fs.StringVar(&c.AuditKeyFile, "audit-key-file", "", "file holding the audit chain's HMAC key, created if missing (default: DB file + .auditkey; env CALLSHIELD_AUDIT_KEY overrides)")
+	fs.BoolVar(&c.Seed, "seed", true, "seed the demo tenant on first start")
+	fs.StringVar(&c.SMTPAddr, "smtp-addr", "", "SMTP relay host:port (used when -dev=false)")
+	fs.StringVar(&c.SMTPFrom, "smtp-from", "callshield@localhost", "sender address of mails")
+	fs.StringVar(&c.SMTPUser, "smtp-user", "", "SMTP user (the password comes from env CALLSHIELD_SMTP_PASSWORD)")
+	fs.BoolVar(&c.SMTPInsecureNoTLS, "smtp-insecure-no-tls", false, "send without STARTTLS (a relay on localhost only)")
+	fs.StringVar(&c.OIDC.GoogleClientID, "google-client-id", "", "Google OAuth client ID (secret: env CALLSHIELD_GOOGLE_CLIENT_SECRET)")
+	fs.StringVar(&c.OIDC.FacebookClientID, "facebook-client-id", "", "Facebook app ID (secret: env CALLSHIELD_FACEBOOK_CLIENT_SECRET)")
+	fs.StringVar(&c.OIDC.Issuer, "oidc-issuer", "", "issuer URL of a generic OpenID Connect provider")
+	fs.StringVar(&c.OIDC.ClientID, "oidc-client-id", "", "client ID at the generic provider (secret: env CALLSHIELD_OIDC_CLIENT_SECRET)")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	c.TrustedProxies = proxies
+	c.SMTPPassword = getenv("CALLSHIELD_SMTP_PASSWORD")
+	c.OIDC.GoogleClientSecret = getenv("CALLSHIELD_GOOGLE_CLIENT_SECRET")
+	c.OIDC.FacebookClientSecret = getenv("CALLSHIELD_FACEBOOK_CLIENT_SECRET")
+	c.OIDC.ClientSecret = getenv("CALLSHIELD_OIDC_CLIENT_SECRET")
+	c.PublicURL = strings.TrimRight(c.PublicURL, "/") // empty: set from the listener in run
+	if c.AuditKeyFile == "" && c.Postgres == "" {
+		c.AuditKeyFile = c.DB + ".auditkey"
+	}
+	if !c.Dev && c.SMTPAddr == "" {
+		return c, errors.New("-dev=false needs -smtp-addr (mails must go somewhere)")
+	}
+	return c, nil
+}
+
+func main() {
+	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	cfg, err := parseConfig(os.Args[1:], os.Getenv, os.Stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return
+		}
+		fmt.Fprintln(os.Stderr, "server:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg, os.Stdout, logger); err != nil {
+		logger.Error("server stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+// run wires the server, serves until ctx ends, then shuts down gracefully: it stops
+// accepting requests, waits for those in flight, and flushes the audit queue.
+func run(ctx context.Context, cfg config, stdout io.Writer, logger *slog.Logger) error {
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	if cfg.PublicURL == "" {
+		cfg.PublicURL = "http://" + ln.Addr().String()
+	}
+	a, err := wire(ctx, cfg, stdout, logger)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           a.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	fmt.Fprintf(stdout, "callshield demo listening on http://%s\n", ln.Addr())
+
+	select {
+	case <-ctx.Done():
+	case err = <-serveErr:
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	if serr := srv.Shutdown(shutdownCtx); serr != nil && err == nil {
+		err = serr
+	}
+	if cerr := a.close(shutdownCtx); cerr != nil && err == nil {
+		err = cerr
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}

@@ -1,0 +1,245 @@
+package main
+
+// The wiring of the example server, top to bottom: database, audit, access, mail,
+// accounts and sessions, host data, seed, HTTP. Copy the parts you need.
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // the PostgreSQL driver, for -postgres
+	_ "modernc.org/sqlite"             // embedded SQLite, no cgo
+
+	"github.com/callshield/callshield/access"
+	"github.com/callshield/callshield/audit"
+	"github.com/callshield/callshield/authn"
+	"github.com/callshield/callshield/storage/sqlstore"
+)
+
+// backend is what the SDK's services need from storage: one adapter implements all of
+// it over one database (storage/sqlstore; storage/memory in the benchmarks).
+type backend interface {
+	access.Store
+	authn.Store
+	audit.Retainer
+}
+
+// app is the wired server.
+type app struct {
+	cfg   config
+	log   *slog.Logger
+	clock func() time.Time
+
+	store    backend
+	chain    audit.Chain
+	recorder *audit.Recorder // synchronous: security-relevant events
+	writer   *audit.Writer   // batched: the action log of every API call
+	engine   *access.Engine
+	access   *access.Service
+	guard    *access.Guard // tenant-wide rights
+	pguard   *access.Guard // project rights: the project comes from the request
+	outbox   *authn.Outbox // dev mode: mails are kept here and shown on /outbox
+	accounts *authn.Service
+	sessions *shimSessions // SHIM(#9): replaced by authn sessions
+	tenants  *tenantDirectory
+	calls    callStore
+	web      *web
+
+	handler http.Handler
+	closers []func(context.Context) error
+}
+
+// wire builds the server described by cfg on a SQL database.
+func wire(ctx context.Context, cfg config, stdout io.Writer, logger *slog.Logger) (*app, error) {
+	// 1. The database: embedded SQLite by default, PostgreSQL with -postgres. The program
+	// opens the *sql.DB and owns it; the adapter only uses it.
+	var (
+		db      *sql.DB
+		dialect sqlstore.Dialect
+		err     error
+	)
+	if cfg.Postgres != "" {
+		db, err = sql.Open("pgx", cfg.Postgres)
+		dialect = sqlstore.Postgres
+		db.SetMaxOpenConns(20)
+		db.SetMaxIdleConns(20)
+	} else {
+		db, err = sql.Open("sqlite", sqlstore.SQLiteDSN(cfg.DB))
+		dialect = sqlstore.SQLite
+		db.SetMaxIdleConns(4)
+	}
+	if err != nil {
+		return nil, err
+	}
+
+	// 2. The audit chain's key: an HMAC key kept outside the database, so that someone
+	// who can write to the database cannot recompute the chain after editing it.
+	key, err := auditKey(cfg)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	chain := audit.Chain{Key: key}
+
+	// 3. The storage adapter and its embedded migrations.
+	store, err := sqlstore.New(db, dialect, sqlstore.Options{Chain: chain})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := store.Migrate(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+
+	// 4. The host's own data (call records) lives in its own table beside callshield's.
+	calls := &sqlCalls{db: db, dialect: dialect}
+	if err := calls.migrate(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("migrate calls: %w", err)
+	}
+
+	a, err := assemble(cfg, store, chain, calls, time.Now, logger)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	a.closers = append(a.closers, func(context.Context) error { return db.Close() })
+
+	// 5. The demo tenant, on the first start.
+	if cfg.Seed {
+		if err := seed(ctx, a, stdout); err != nil {
+			_ = a.close(ctx)
+			return nil, fmt.Errorf("seed: %w", err)
+		}
+	}
+	return a, nil
+}
+
+// assemble wires the SDK's services and the HTTP handler over a store. wire calls it
+// with the SQL adapter; the benchmarks with the memory store.
+func assemble(cfg config, store backend, chain audit.Chain, calls callStore, clock func() time.Time, logger *slog.Logger) (*app, error) {
+	a := &app{cfg: cfg, log: logger, clock: clock, store: store, chain: chain, calls: calls}
+
+	// Audit: Record for security-relevant events (the caller learns if it was not
+	// stored); a Writer with group commit for the high-volume action log. Closing the
+	// Writer flushes its queue (graceful shutdown, see app.close).
+	a.recorder = audit.NewRecorder(store, audit.Options{Clock: clock})
+	a.writer = audit.NewWriter(store, audit.WriterOptions{Clock: clock, Logger: logger})
+	a.closers = append(a.closers, a.writer.Close)
+
+	// Access: one Engine serves every tenant's compiled policy; the Service changes
+	// roles, projects, memberships and allowlists; Guards are the middleware. The
+	// project Guard reads the project from the route ({project}) or ?project=.
+	a.engine = access.NewEngine(store, access.EngineOptions{Clock: clock})
+	a.access = access.NewService(store, a.engine, access.ServiceOptions{Clock: clock})
+	a.guard = &access.Guard{Engine: a.engine, Audit: a.recorder}
+	a.pguard = &access.Guard{Engine: a.engine, Audit: a.recorder, Project: requestProject}
+
+	// Mail: in dev mode mails go to an outbox page; otherwise to an SMTP relay.
+	var mailer authn.Mailer
+	if cfg.Dev {
+		a.outbox = &authn.Outbox{}
+		mailer = a.outbox
+	} else {
+		m := &authn.SMTPMailer{Addr: cfg.SMTPAddr, From: cfg.SMTPFrom, InsecureNoTLS: cfg.SMTPInsecureNoTLS}
+		if cfg.SMTPUser != "" {
+			m.Auth = smtpAuth(cfg)
+		}
+		mailer = m
+	}
+
+	// Sessions. SHIM(#9): an in-process session table until authn's sessions land.
+	a.sessions = newShimSessions(clock)
+
+	// Accounts: invitations, passwords, sign-in, the user lifecycle. The mailed link
+	// carries its secret in the URL fragment, which browsers never send to a server.
+	var err error
+	a.accounts, err = authn.NewService(store, a.engine, authn.Options{
+		Mailer: mailer,
+		LinkURL: func(p authn.Purpose, tok authn.LinkToken) string {
+			page := "invite"
+			if p == authn.PurposePasswordReset {
+				page = "reset"
+			}
+			return cfg.PublicURL + "/" + page + "#" + tok.Reveal()
+		},
+		Audit:    a.recorder,
+		Sessions: a.sessions,
+		Clock:    clock,
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.tenants = newTenantDirectory(store) // SHIM(#14): tenant-by-slug lookup
+
+	// HTTP: the routes, then the chain every request passes: security headers,
+	// cross-origin protection for state-changing requests, the client address (through
+	// trusted proxies only), and the session that becomes an access.Subject.
+	a.web, err = newWeb(a)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	a.routes(mux)
+	var h http.Handler = mux
+	h = a.authenticate(h)
+	h = crossOrigin(h)
+	h = securityHeaders(h)
+	a.handler = h
+	return a, nil
+}
+
+// close flushes the audit queue and closes the database, in that order.
+func (a *app) close(ctx context.Context) error {
+	var errs []error
+	for _, c := range a.closers {
+		if err := c(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// auditKey returns the audit chain's HMAC key: CALLSHIELD_AUDIT_KEY (hex), else the
+// key file (created with 32 random bytes on first start), else none for PostgreSQL
+// without either (the chain is then plain SHA-256; a warning says so).
+func auditKey(cfg config) ([]byte, error) {
+	if v := os.Getenv("CALLSHIELD_AUDIT_KEY"); v != "" {
+		k, err := hex.DecodeString(strings.TrimSpace(v))
+		if err != nil || len(k) < 32 {
+			return nil, errors.New("CALLSHIELD_AUDIT_KEY must be at least 32 bytes in hex")
+		}
+		return k, nil
+	}
+	if cfg.AuditKeyFile == "" {
+		return nil, nil
+	}
+	if b, err := os.ReadFile(cfg.AuditKeyFile); err == nil {
+		k, err := hex.DecodeString(strings.TrimSpace(string(b)))
+		if err != nil || len(k) < 32 {
+			return nil, fmt.Errorf("%s: not a hex key of at least 32 bytes", cfg.AuditKeyFile)
+		}
+		return k, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	k := make([]byte, 32)
+	if _, err := rand.Read(k); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(cfg.AuditKeyFile, []byte(hex.EncodeToString(k)+"\n"), 0o600); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
