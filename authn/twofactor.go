@@ -202,7 +202,8 @@ func (s *Service) StartTwoFactor(ctx context.Context, actor access.Subject) (Two
 // Errors: ErrEnrolmentInvalid when there is no open enrolment (expired, replaced,
 // confirmed already: start again), ErrInvalidCode for a wrong, malformed or reused code
 // (the enrolment stays open until it expires), ErrTwoFactorNotConfigured, and
-// ErrSessionInvalid when the session ended meanwhile (2FA is on then; sign in again).
+// ErrSessionInvalid when the session ended before it could be rotated: two-factor is
+// on then, and RecoveryCodes is set in the result all the same, to be shown.
 func (s *Service) ConfirmTwoFactor(ctx context.Context, actor access.Subject, code string) (TwoFactorEnabled, error) {
 	if err := sessionActor(actor); err != nil {
 		return TwoFactorEnabled{}, err
