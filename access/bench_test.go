@@ -155,3 +155,22 @@ func newLite(prefixes []netip.Prefix) *bart.Lite {
 	}
 	return lite
 }
+
+// BenchmarkCompile measures Compile of the generated tenant and reports the compiled
+// policy's memory per member (B/member: the member table, its index and the grants
+// beyond the inline ones, as the engine's budget counts them).
+func BenchmarkCompile(b *testing.B) {
+	for _, size := range benchSizes[1:] {
+		b.Run(size.name, func(b *testing.B) {
+			w := accessbench.NewWorld(size.members)
+			d := w.PolicyData()
+			w = nil
+			var p *access.Policy
+			b.ReportAllocs()
+			for b.Loop() {
+				p = access.Compile(d)
+			}
+			b.ReportMetric(float64(access.PolicyBytes(p))/float64(size.members), "B/member")
+		})
+	}
+}

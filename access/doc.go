@@ -42,7 +42,19 @@
 // [ClientIP] finds the client address, believing X-Forwarded-For only through trusted
 // proxies. [Guard.Require] is the middleware: 401 without a subject, 403 (and an audit
 // event) for a denied right or address, 503 when the policy cannot be loaded (fail
-// closed).
+// closed). Set [Guard.Project] on every route that serves a project's data: without a
+// project, a project-scoped right passes only for who holds it in every project
+// ([Policy.CheckIn]); [Guard.RequireTenant] is the explicit tenant-level check.
+//
+// Errors: [ErrorCode] is the SDK's one mapping from every sentinel (access, audit,
+// storage, and those authn and token register with [RegisterErrors]) to an HTTP status
+// and a stable code; [WriteErrorFor] answers with it.
+//
+// # Tenants before sign-in
+//
+// [Service.ResolveTenant] finds the tenant of a sign-in page by its slug or the
+// request's Host ([TenantNames], set with [Service.SetTenantNames]); authn's
+// Service.Provision creates a tenant with its names and first Admin in one call.
 //
 // # Design notes
 //

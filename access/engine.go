@@ -3,6 +3,7 @@ package access
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -10,39 +11,76 @@ import (
 	"github.com/google/uuid"
 )
 
+// DefaultMaxBytes is the memory budget of an Engine's cached policies when
+// EngineOptions.MaxBytes is zero: 512 MiB, room for about ten million members.
+const DefaultMaxBytes = 512 << 20
+
+// DefaultListenLease is EngineOptions.ListenLease when zero.
+const DefaultListenLease = 250 * time.Millisecond
+
 // EngineOptions configure an [Engine]. The zero value is valid and is the strictest
 // setting.
 type EngineOptions struct {
 	// MaxStaleness bounds how long a cached policy is used without asking the store
 	// whether it changed. If zero, every [Engine.Policy] call reads the tenant's policy
-	// version (one indexed single-row read) and recompiles when it moved, so a change
+	// version (one indexed single-row read) and refreshes when it moved, so a change
 	// made by another app instance applies on that instance's next request. A positive
 	// value trades that for fewer reads: another instance's change applies within
 	// MaxStaleness. Changes made through this process's [Service] apply at once whatever
-	// the setting.
+	// the setting. With a healthy change listener (see [Engine.ListenStarted]) no
+	// version is read at all.
 	MaxStaleness time.Duration
+	// MaxBytes bounds the memory the cached policies hold (as estimated from their
+	// tables): when a load brings the total over it, the policies of the least
+	// recently used tenants are evicted until it fits again (the tenant just loaded is
+	// kept even if it alone exceeds the budget). An evicted tenant is loaded again on
+	// its next request. Zero means DefaultMaxBytes; a negative value, no bound.
+	MaxBytes int64
+	// ListenLease is how long one confirmation of a change listener vouches for the
+	// cache: the bound between a commit on another instance and its enforcement here
+	// while the listener is up (see [Engine.ListenConfirmed]). Zero means
+	// DefaultListenLease.
+	ListenLease time.Duration
 	// Clock returns the current time. If nil, time.Now is used.
 	Clock func() time.Time
 }
 
 // Engine serves each tenant's current compiled [Policy]. It caches one immutable
 // snapshot per tenant and replaces it when the tenant's policy version in the store
-// moves. It is safe for concurrent use; one Engine serves every tenant of the process.
+// moves: by applying the logged changes to a copy of the snapshot when the store is a
+// [ChangeStore] (work in proportion to the change), else by loading and compiling the
+// tenant. It is safe for concurrent use; one Engine serves every tenant of the process.
 type Engine struct {
-	store Store
-	opts  EngineOptions
+	store   Store
+	changes ChangeStore // nil: full loads only
+	opts    EngineOptions
 	// cache holds a *tenantPolicy per tenant that the store knows: an entry is made
 	// only after the store answered for the tenant, so that requests naming random
 	// tenant IDs cannot grow it.
-	cache sync.Map
-	loads atomic.Int64
+	cache                                    sync.Map
+	loads, refreshes, compactions, evictions atomic.Int64
+	total                                    atomic.Int64 // bytes of the cached policies
+	evicting                                 sync.Mutex
+	// The change listener's state, in unix nanoseconds of the Clock: the cache may be
+	// trusted without a version read while now < lease, for entries confirmed at or
+	// after listenSince (changes committed before the listener subscribed were not
+	// announced).
+	listenSince, lease atomic.Int64
+	bg                 sync.WaitGroup // compactions
+	compactMin         int            // overlay size that starts a compaction (at least)
 }
 
 type tenantPolicy struct {
 	load    sync.Mutex // one load at a time per tenant
 	current atomic.Pointer[Policy]
-	checked atomic.Int64 // unix nanoseconds of the last version check
+	checked atomic.Int64 // unix nanoseconds of the last version check; 0: check
 	gen     atomic.Int64 // incremented by Invalidate
+	// notified is the highest version a change listener announced.
+	notified   atomic.Int64
+	used       atomic.Int64 // unix nanoseconds of the last use, to the second
+	bytes      int64        // under load
+	evicted    bool         // under load: the entry left the cache
+	compacting atomic.Bool
 }
 
 // NewEngine returns an Engine reading policies from store.
@@ -50,7 +88,16 @@ func NewEngine(store Store, opts EngineOptions) *Engine {
 	if opts.Clock == nil {
 		opts.Clock = time.Now
 	}
-	return &Engine{store: store, opts: opts}
+	if opts.MaxBytes == 0 {
+		opts.MaxBytes = DefaultMaxBytes
+	}
+	if opts.ListenLease <= 0 {
+		opts.ListenLease = DefaultListenLease
+	}
+	e := &Engine{store: store, opts: opts, compactMin: 1024}
+	e.changes, _ = store.(ChangeStore)
+	e.listenSince.Store(1<<63 - 1)
+	return e
 }
 
 // entry returns the tenant's entry, making it if needed. Call it only for a tenant
@@ -68,10 +115,18 @@ func (e *Engine) cached(tenant uuid.UUID) *tenantPolicy {
 	return nil
 }
 
-// Policy returns the tenant's current policy. Unless the cached snapshot was confirmed
-// within MaxStaleness, it reads the tenant's policy version from the store and reloads
-// the policy if the version moved. On any storage error it returns the error and no
-// policy: callers deny (fail closed), they never fall back to a stale snapshot.
+// touch records a use of the entry for the eviction order, at most once a second.
+func (tp *tenantPolicy) touch(now int64) {
+	if now-tp.used.Load() > int64(time.Second) {
+		tp.used.Store(now)
+	}
+}
+
+// Policy returns the tenant's current policy. Unless a healthy change listener vouches
+// for the cached snapshot or it was confirmed within MaxStaleness, it reads the
+// tenant's policy version from the store and refreshes the policy if the version
+// moved. On any storage error it returns the error and no policy: callers deny (fail
+// closed), they never fall back to a stale snapshot.
 func (e *Engine) Policy(ctx context.Context, tenant uuid.UUID) (*Policy, error) {
 	if tenant == uuid.Nil {
 		return nil, fmt.Errorf("access: policy of the nil tenant")
@@ -85,8 +140,20 @@ func (e *Engine) Policy(ctx context.Context, tenant uuid.UUID) (*Policy, error) 
 		// must win over the confirmation below.
 		gen = tp.gen.Load()
 		cur = tp.current.Load()
-		if cur != nil && e.opts.MaxStaleness > 0 && now-tp.checked.Load() < int64(e.opts.MaxStaleness) {
-			return cur, nil
+		if cur != nil {
+			checked := tp.checked.Load()
+			if checked != 0 && checked >= e.listenSince.Load() && now < e.lease.Load() {
+				tp.touch(now)
+				if n := tp.notified.Load(); n > cur.version {
+					// Announced: refresh to it without asking for the version.
+					return e.reload(ctx, tp, tenant, n, now)
+				}
+				return cur, nil
+			}
+			if e.opts.MaxStaleness > 0 && now-checked < int64(e.opts.MaxStaleness) {
+				tp.touch(now)
+				return cur, nil
+			}
 		}
 	}
 	v, err := e.store.PolicyVersion(ctx, tenant)
@@ -97,6 +164,7 @@ func (e *Engine) Policy(ctx context.Context, tenant uuid.UUID) (*Policy, error) 
 	if tp == nil {
 		tp = e.entry(tenant)
 	}
+	tp.touch(now)
 	if cur != nil && cur.version == v {
 		tp.checked.Store(now)
 		if tp.gen.Load() != gen {
@@ -111,18 +179,38 @@ func (e *Engine) Policy(ctx context.Context, tenant uuid.UUID) (*Policy, error) 
 
 func (e *Engine) reload(ctx context.Context, tp *tenantPolicy, tenant uuid.UUID, atLeast, now int64) (*Policy, error) {
 	tp.load.Lock()
+	for tp.evicted {
+		// Evicted meanwhile: load into the tenant's live entry.
+		tp.load.Unlock()
+		tp = e.entry(tenant)
+		tp.load.Lock()
+	}
 	defer tp.load.Unlock()
-	if cur := tp.current.Load(); cur != nil && cur.version >= atLeast {
+	cur := tp.current.Load()
+	if cur != nil && cur.version >= atLeast {
 		return cur, nil // another caller loaded it meanwhile
 	}
 	gen := tp.gen.Load()
-	d, err := e.store.LoadPolicy(ctx, tenant)
-	if err != nil {
-		return nil, fmt.Errorf("access: load policy: %w", err)
+	var p *Policy
+	if cur != nil && e.changes != nil {
+		ch, err := e.changes.PolicyChanges(ctx, tenant, cur.version)
+		if err != nil {
+			return nil, fmt.Errorf("access: policy changes: %w", err)
+		}
+		if p = cur.apply(ch); p != nil {
+			e.refreshes.Add(1)
+		}
 	}
-	p := Compile(d)
-	e.loads.Add(1)
-	tp.current.Store(p)
+	full := p == nil
+	if full {
+		d, err := e.store.LoadPolicy(ctx, tenant)
+		if err != nil {
+			return nil, fmt.Errorf("access: load policy: %w", err)
+		}
+		p = Compile(d)
+		e.loads.Add(1)
+	}
+	e.install(tp, p)
 	if tp.gen.Load() == gen {
 		tp.checked.Store(now)
 	} else {
@@ -130,11 +218,86 @@ func (e *Engine) reload(ctx context.Context, tp *tenantPolicy, tenant uuid.UUID,
 		// next call checks the version again.
 		tp.checked.Store(0)
 	}
+	if p.overlaySize() >= max(e.compactMin, p.members.base.count()/16) && tp.compacting.CompareAndSwap(false, true) {
+		e.bg.Add(1)
+		go e.compact(tp, p)
+	}
+	if full {
+		e.evict(tp)
+	}
 	return p, nil
 }
 
+// install makes p the entry's policy; the caller holds tp.load.
+func (e *Engine) install(tp *tenantPolicy, p *Policy) {
+	tp.current.Store(p)
+	b := p.bytes()
+	e.total.Add(b - tp.bytes)
+	tp.bytes = b
+}
+
+// compact folds the overlay of from (the entry's policy when it started) into a new
+// base, off the request path, and installs it unless the entry moved to another base.
+func (e *Engine) compact(tp *tenantPolicy, from *Policy) {
+	defer e.bg.Done()
+	defer tp.compacting.Store(false)
+	c := from.compacted()
+	tp.load.Lock()
+	defer tp.load.Unlock()
+	if tp.evicted {
+		return
+	}
+	cur := tp.current.Load()
+	np := c
+	if cur != from {
+		if np = rebased(cur, from, c); np == nil {
+			return
+		}
+	}
+	e.install(tp, np)
+	e.compactions.Add(1)
+}
+
+// evict drops the least recently used tenants' policies while the cache holds more
+// than MaxBytes, keeping keep.
+func (e *Engine) evict(keep *tenantPolicy) {
+	if e.opts.MaxBytes < 0 || e.total.Load() <= e.opts.MaxBytes || !e.evicting.TryLock() {
+		return
+	}
+	defer e.evicting.Unlock()
+	type cand struct {
+		tenant uuid.UUID
+		tp     *tenantPolicy
+		used   int64
+	}
+	var cands []cand
+	e.cache.Range(func(k, v any) bool {
+		if tp := v.(*tenantPolicy); tp != keep {
+			cands = append(cands, cand{k.(uuid.UUID), tp, tp.used.Load()})
+		}
+		return true
+	})
+	slices.SortFunc(cands, func(a, b cand) int { return int(min(max(a.used-b.used, -1), 1)) })
+	for _, c := range cands {
+		if e.total.Load() <= e.opts.MaxBytes {
+			return
+		}
+		if !c.tp.load.TryLock() {
+			continue // being loaded: in use
+		}
+		if e.cache.CompareAndDelete(c.tenant, c.tp) {
+			c.tp.evicted = true
+			e.total.Add(-c.tp.bytes)
+			c.tp.bytes = 0
+			c.tp.current.Store(nil)
+			e.evictions.Add(1)
+		}
+		c.tp.load.Unlock()
+	}
+}
+
 // Invalidate drops the cached policy of a tenant so that the next [Engine.Policy]
-// reloads it. [Service] calls it after every change.
+// reads the version again (and refreshes). [Service] calls it after every change.
 func (e *Engine) Invalidate(tenant uuid.UUID) {
 	if tp := e.cached(tenant); tp != nil {
 		tp.gen.Add(1)
@@ -142,5 +305,84 @@ func (e *Engine) Invalidate(tenant uuid.UUID) {
 	}
 }
 
-// Loads returns how many times policies were compiled from the store, for metrics.
+// ListenStarted tells the engine that a change listener (such as
+// pglisten.Listener) is subscribed to every tenant's change notifications
+// since at (a time of the engine's Clock taken before subscribing). Entries confirmed
+// before at still read the version once. The cache is trusted without version reads
+// only after [Engine.ListenConfirmed].
+func (e *Engine) ListenStarted(at time.Time) {
+	e.lease.Store(0)
+	e.listenSince.Store(at.UnixNano())
+}
+
+// ListenConfirmed tells the engine that the listener received a heartbeat it sent at
+// sentAt through the same channel as the change notifications: every change committed
+// before sentAt has been announced (see [Engine.Notified]). The cache is then trusted
+// without version reads until sentAt + ListenLease; a listener that stops confirming
+// (a stuck connection, a lagging queue) therefore falls back to version reads within
+// ListenLease, never to a stale cache.
+func (e *Engine) ListenConfirmed(sentAt time.Time) {
+	until := sentAt.Add(e.opts.ListenLease).UnixNano()
+	for {
+		old := e.lease.Load()
+		if until <= old || e.lease.CompareAndSwap(old, until) {
+			return
+		}
+	}
+}
+
+// ListenStopped tells the engine that the listener lost its subscription: from now on
+// every request reads the policy version again (or uses MaxStaleness).
+func (e *Engine) ListenStopped() {
+	e.lease.Store(0)
+	e.listenSince.Store(1<<63 - 1)
+}
+
+// Notified tells the engine that a change of the tenant's policy committed at version:
+// the next [Engine.Policy] of the tenant refreshes.
+func (e *Engine) Notified(tenant uuid.UUID, version int64) {
+	tp := e.cached(tenant)
+	if tp == nil {
+		return
+	}
+	for {
+		old := tp.notified.Load()
+		if version <= old || tp.notified.CompareAndSwap(old, version) {
+			return
+		}
+	}
+}
+
+// Now returns the time of the engine's Clock; a change listener stamps its heartbeats
+// with it.
+func (e *Engine) Now() time.Time { return e.opts.Clock() }
+
+// ListenLease returns the engine's ListenLease.
+func (e *Engine) ListenLease() time.Duration { return e.opts.ListenLease }
+
+// Listening reports whether a change listener currently vouches for the cache.
+func (e *Engine) Listening() bool {
+	return e.opts.Clock().UnixNano() < e.lease.Load()
+}
+
+// EngineStats are counters of an [Engine], for metrics.
+type EngineStats struct {
+	Loads       int64 // full loads and compilations of a tenant's policy
+	Refreshes   int64 // incremental refreshes from the change log
+	Compactions int64 // overlays folded into a new base in the background
+	Evictions   int64 // tenants' policies evicted for the memory budget
+	Bytes       int64 // estimated memory of the cached policies
+	Tenants     int   // tenants cached
+}
+
+// Stats returns the engine's counters.
+func (e *Engine) Stats() EngineStats {
+	s := EngineStats{Loads: e.loads.Load(), Refreshes: e.refreshes.Load(), Compactions: e.compactions.Load(),
+		Evictions: e.evictions.Load(), Bytes: e.total.Load()}
+	e.cache.Range(func(any, any) bool { s.Tenants++; return true })
+	return s
+}
+
+// Loads returns how many times policies were compiled from a full load of the store,
+// for metrics (see [Engine.Stats] for the other counters).
 func (e *Engine) Loads() int64 { return e.loads.Load() }

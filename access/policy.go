@@ -42,93 +42,6 @@ var allRights = func() RightSet {
 	return s
 }()
 
-// Compile builds a Policy from d. Memberships that refer to unknown roles, projects or
-// users, and right names not in the catalog, grant nothing: compilation never fails and
-// never widens access. Of duplicate project memberships the first one counts.
-//
-// A member marked [Member.Disabled] (their account may not sign in) holds no right:
-// Check and Scope deny them everything, AllowsIP judges their address by the allowlist
-// alone, and they can grant nothing. They keep their role and projects, so that
-// [Policy.Role] still tells who may manage them.
-func Compile(d PolicyData) *Policy {
-	p := &Policy{
-		tenant:   d.Tenant.ID,
-		name:     d.Tenant.Name,
-		version:  d.Version,
-		projects: make(map[uuid.UUID]struct{}, len(d.Projects)),
-		roles:    make(map[uuid.UUID]*compiledRole, len(d.Roles)),
-		allow:    NewAllowlist(d.Allowlist),
-	}
-	t := &p.members
-	for _, r := range d.Roles {
-		if r.Tenant != d.Tenant.ID || len(t.roles) > 0xffff {
-			continue
-		}
-		if _, dup := p.roles[r.ID]; dup {
-			continue
-		}
-		cr := &compiledRole{role: r, idx: uint16(len(t.roles))}
-		if r.Kind == KindAdmin {
-			cr.rights = allRights
-		} else {
-			for _, name := range r.Rights {
-				if right, err := ParseRight(name); err == nil {
-					cr.rights.Add(right)
-				}
-			}
-		}
-		p.roles[r.ID] = cr
-		t.roles = append(t.roles, cr)
-		t.rights = append(t.rights, cr.rights)
-	}
-	for _, pr := range d.Projects {
-		if pr.Tenant == d.Tenant.ID {
-			p.projects[pr.ID] = struct{}{}
-			p.all = append(p.all, pr.ID)
-		}
-	}
-	slices.SortFunc(p.all, compareUUID)
-	p.all = slices.Compact(p.all)
-	members := make(map[uuid.UUID]uint16, len(d.Members))
-	var disabled map[uuid.UUID]bool
-	for _, m := range d.Members {
-		cr := p.roles[m.Role]
-		if m.Tenant != d.Tenant.ID || cr == nil {
-			continue
-		}
-		members[m.User] = cr.idx
-		if m.Disabled {
-			if disabled == nil {
-				disabled = make(map[uuid.UUID]bool)
-			}
-			disabled[m.User] = true
-		} else if disabled != nil {
-			delete(disabled, m.User)
-		}
-	}
-	grants := make(map[uuid.UUID][]slotGrant)
-	for _, pm := range d.ProjectMembers {
-		base, ok := members[pm.User]
-		if pm.Tenant != d.Tenant.ID || !ok {
-			continue
-		}
-		if _, ok := p.projects[pm.Project]; !ok {
-			continue
-		}
-		role := base
-		if pm.Role != uuid.Nil {
-			cr := p.roles[pm.Role]
-			if cr == nil {
-				continue // an override to an unknown role grants nothing
-			}
-			role = cr.idx
-		}
-		grants[pm.User] = append(grants[pm.User], slotGrant{project: pm.Project, role: role})
-	}
-	t.build(members, grants, disabled)
-	return p
-}
-
 // memberRights returns the rights the user holds through their tenant role: none for a
 // non-member or a disabled member.
 func (p *Policy) memberRights(user uuid.UUID) *RightSet {
@@ -194,13 +107,26 @@ func (p *Policy) Version() int64 {
 // Check reports whether s holds right r in project. It is the decision every request
 // makes: a map lookup and a bit test, with no allocation and no storage call.
 //
-// With the zero project (uuid.Nil) it checks the user's tenant role: use it for
-// tenant-wide rights (ManageRoles, UserManagement, ...). With a project it checks the
-// user's rights in that project: their project-role override if they have one, else
-// their tenant role, if they are a member of the project or their tenant role holds
-// SeeAllProjects. Everything else is denied: another tenant's subject, an unknown user,
-// project or right, the zero Right, and every right of a member whose account may not
-// sign in ([Member.Disabled]: blocked, archived, invited).
+// How r is decided depends on whether it is project-scoped ([RightInfo.ProjectScoped]):
+//
+//   - A tenant-wide right (UserManagement, ManageRoles, ManageCompany, SeeAllProjects,
+//     ...) is decided on the user's tenant role alone, whatever project is named: a
+//     project override role never grants it.
+//   - A project-scoped right (ListenRecordings, SeeMaskedFields, ViewAllCalls, ...) in
+//     a project is decided by the user's override role in that project if they have
+//     one, else by their tenant role, if they are a member of the project or their
+//     tenant role holds SeeAllProjects.
+//   - A project-scoped right with the zero project (uuid.Nil) is the tenant-level
+//     answer: their tenant role holds it. That is right for tenant-level decisions
+//     (may they create projects, should the menu show "Reports") and wrong for any
+//     record of a project: a supervisor of Sales only holds ListenRecordings in their
+//     tenant role, not in Support. To decide about a project's data use the record's
+//     project, or [Policy.CheckIn], which answers the zero project with "in every
+//     project"; [Guard.Require] does.
+//
+// Everything else is denied: another tenant's subject, an unknown user, project or
+// right, the zero Right, and every right of a member whose account may not sign in
+// ([Member.Disabled]: blocked, archived, invited).
 func (p *Policy) Check(s Subject, r Right, project uuid.UUID) bool {
 	if p == nil || s.Tenant != p.tenant {
 		return false
@@ -210,18 +136,51 @@ func (p *Policy) Check(s Subject, r Right, project uuid.UUID) bool {
 	if m == nil || m.flags&slotDisabled != 0 {
 		return false
 	}
-	if project == uuid.Nil {
+	if project == uuid.Nil || !r.projectScoped() {
 		return t.rights[m.role].Has(r)
 	}
+	return p.inProject(m, r, project)
+}
+
+// inProject decides a project-scoped right in a project (see Check).
+func (p *Policy) inProject(m *memberSlot, r Right, project uuid.UUID) bool {
+	t := &p.members
 	if role, ok := t.grant(m, project); ok {
 		return t.rights[role].Has(r)
 	}
-	if m.flags&slotSeeAll != 0 {
+	if t.seeAll(m) {
 		if _, ok := p.projects[project]; ok {
 			return t.rights[m.role].Has(r)
 		}
 	}
 	return false
+}
+
+// CheckIn is [Policy.Check] for decisions about a project's data, where a project-scoped
+// right must never be granted for "no project": with a project it answers as Check;
+// with the zero project it reports whether s holds a project-scoped r in every project
+// of the tenant (their tenant role holds SeeAllProjects and r, and none of their
+// override roles lacks r). A tenant-wide right is decided on the tenant role either
+// way. A supervisor of Sales therefore passes CheckIn(s, ListenRecordings, sales) and
+// fails CheckIn(s, ListenRecordings, uuid.Nil); an Admin passes both. It is what
+// [Guard.Require] decides with, and what a host should pass to mask.ForViewer when it
+// cannot name the record's project. It does not allocate.
+func (p *Policy) CheckIn(s Subject, r Right, project uuid.UUID) bool {
+	if p == nil || s.Tenant != p.tenant {
+		return false
+	}
+	t := &p.members
+	m := t.find(s.User)
+	if m == nil || m.flags&slotDisabled != 0 {
+		return false
+	}
+	if !r.projectScoped() {
+		return t.rights[m.role].Has(r)
+	}
+	if project == uuid.Nil {
+		return t.everywhere(m, r)
+	}
+	return p.inProject(m, r, project)
 }
 
 // AllowsIP reports whether s may work from ip: the tenant's allowlist is empty, ip is in
@@ -331,7 +290,10 @@ func (sc Scope) Allows(tenant, project, owner uuid.UUID) bool {
 // Scope tells the host which records s may read under right r: the projects whose
 // records are all readable, and (for rights marked OwnFallback, such as ViewAllCalls)
 // the projects where only s's own records are. Holders of SeeAllProjects get every
-// project of the tenant. An unknown subject or right gets the empty scope.
+// project of the tenant. The projects are always those s sees (their memberships, or
+// every project with SeeAllProjects); in each, r is decided as [Policy.Check] decides
+// it there, so a tenant-wide right follows the tenant role and a project override
+// grants only project-scoped rights. An unknown subject or right gets the empty scope.
 //
 // Scope allocates; call it once per query, not per row.
 func (p *Policy) Scope(s Subject, r Right) Scope {
@@ -345,7 +307,14 @@ func (p *Policy) Scope(s Subject, r Right) Scope {
 		return Scope{}
 	}
 	sc := Scope{Tenant: p.tenant, User: s.User}
-	add := func(project uuid.UUID, rights *RightSet) {
+	// A tenant-wide right is decided on the tenant role in every project the subject
+	// sees, as Check decides it; a project-scoped one by the role in the project.
+	scoped := r.projectScoped()
+	add := func(project uuid.UUID, role uint16) {
+		if !scoped {
+			role = m.role
+		}
+		rights := &t.rights[role]
 		switch {
 		case rights.Has(r):
 			sc.Projects = append(sc.Projects, project)
@@ -353,18 +322,18 @@ func (p *Policy) Scope(s Subject, r Right) Scope {
 			sc.OwnProjects = append(sc.OwnProjects, project)
 		}
 	}
-	if m.flags&slotSeeAll != 0 {
+	if t.seeAll(m) {
 		for _, project := range p.all {
 			role, ok := t.grant(m, project)
 			if !ok {
 				role = m.role
 			}
-			add(project, &t.rights[role])
+			add(project, role)
 		}
 		return sc
 	}
 	for _, g := range t.grants(m) {
-		add(g.project, &t.rights[g.role])
+		add(g.project, g.role)
 	}
 	return sc
 }

@@ -129,7 +129,9 @@ func TestCompileIgnoresDanglingAndForeignRows(t *testing.T) {
 		access.ProjectMember{Tenant: f.tenant, Project: f.projC, User: f.agent, Role: uuid.New()}) // unknown override
 	p := access.Compile(d)
 	assert.False(t, p.Check(access.Subject{Tenant: f.tenant, User: stranger}, access.EditProfile, uuid.Nil))
-	assert.False(t, p.Check(f.subject(f.agent), access.EditProfile, f.projC), "an override to an unknown role grants nothing")
+	assert.False(t, p.Check(f.subject(f.agent), access.ViewAllCalls, f.projC), "an override to an unknown role grants nothing")
+	assert.NotContains(t, p.Scope(f.subject(f.agent), access.ViewAllCalls).OwnProjects, f.projC,
+		"nor membership: no own-records fallback there")
 	assert.ElementsMatch(t, []uuid.UUID{f.projA, f.projB}, p.Projects(f.agent))
 	assert.Equal(t, int64(7), p.Version())
 }

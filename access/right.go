@@ -72,30 +72,43 @@ type RightInfo struct {
 	// OwnFallback marks a "view all" right: a project member without it still sees
 	// their own records in that project (see [Policy.Scope]).
 	OwnFallback bool
-	// ProjectScoped is false for rights that only make sense tenant-wide
-	// (ManageCompany, ...); they are checked with the nil project.
+	// ProjectScoped marks a right that can differ between projects (listening to
+	// recordings, seeing masked fields, ...): it is decided in the project a request
+	// is about, by the user's project override role there if they have one. A right
+	// that is not project-scoped (ManageCompany, UserManagement, ManageRoles, ...) is
+	// tenant-wide: [Policy.Check] decides it on the user's tenant role alone, whatever
+	// project is named, and a project override role holding it grants nothing by it.
+	// Register host rights about project data with ProjectScoped true; the zero value
+	// makes a right tenant-wide.
 	ProjectScoped bool
+	// DefaultFor lists the default roles (KindSupervisor, KindAgent) that hold this
+	// right in every tenant created after it was registered: a host right such as
+	// "crm.edit" can be given to the Supervisor role of new tenants without code at
+	// tenant creation. The Admin role holds every right anyway; KindAdmin and
+	// KindCustom here change nothing. Existing tenants' roles are not changed:
+	// administrators edit those (or the host migrates them with UpdateRole).
+	DefaultFor []RoleKind
 }
 
 var builtinRights = [...]RightInfo{
-	{UserManagement, "users.manage", "Invite, block, archive and remove users; change their roles.", false, false},
-	{SeeAllProjects, "projects.see_all", "See every project's data regardless of membership.", false, false},
-	{EditProfile, "profile.edit", "Edit one's own profile, password and two-factor settings.", false, false},
-	{IgnoreAllowedIPs, "ip.ignore_allowlist", "Work from any address, bypassing the IP allowlist.", false, false},
-	{Integrations, "integrations.manage", "Manage external resources, integrations, webhooks and hold an API token.", false, true},
-	{SeeMaskedFields, "fields.see_masked", "See personal data such as client phone numbers unmasked.", false, true},
-	{ViewChangeLog, "audit.change_log.view", "Read the change log.", false, false},
-	{ViewActionLog, "audit.action_log.view", "Read the action log.", false, false},
-	{ViewLoginLog, "audit.login_log.view", "Read the login log.", false, false},
-	{ViewSessions, "sessions.view", "See users' active sessions.", false, false},
-	{ViewReports, "reports.view", "See statistics and reports.", false, true},
-	{ExportReports, "reports.export", "Export reports.", false, true},
-	{ListenRecordings, "recordings.listen", "Listen to call recordings.", false, true},
-	{DownloadRecordings, "recordings.download", "Download call recordings.", false, true},
-	{ViewAllCalls, "calls.view_all", "See every call of one's projects (else only one's own).", true, true},
-	{ManageRoles, "roles.manage", "Create, edit and delete roles.", false, false},
-	{ManageProjects, "projects.manage", "Create, edit and delete projects and their members.", false, true},
-	{ManageCompany, "company.manage", "Edit company settings, including the IP allowlist.", false, false},
+	{UserManagement, "users.manage", "Invite, block, archive and remove users; change their roles.", false, false, nil},
+	{SeeAllProjects, "projects.see_all", "See every project's data regardless of membership.", false, false, nil},
+	{EditProfile, "profile.edit", "Edit one's own profile, password and two-factor settings.", false, false, nil},
+	{IgnoreAllowedIPs, "ip.ignore_allowlist", "Work from any address, bypassing the IP allowlist.", false, false, nil},
+	{Integrations, "integrations.manage", "Manage external resources, integrations, webhooks and hold an API token.", false, true, nil},
+	{SeeMaskedFields, "fields.see_masked", "See personal data such as client phone numbers unmasked.", false, true, nil},
+	{ViewChangeLog, "audit.change_log.view", "Read the change log.", false, false, nil},
+	{ViewActionLog, "audit.action_log.view", "Read the action log.", false, false, nil},
+	{ViewLoginLog, "audit.login_log.view", "Read the login log.", false, false, nil},
+	{ViewSessions, "sessions.view", "See users' active sessions.", false, false, nil},
+	{ViewReports, "reports.view", "See statistics and reports.", false, true, nil},
+	{ExportReports, "reports.export", "Export reports.", false, true, nil},
+	{ListenRecordings, "recordings.listen", "Listen to call recordings.", false, true, nil},
+	{DownloadRecordings, "recordings.download", "Download call recordings.", false, true, nil},
+	{ViewAllCalls, "calls.view_all", "See every call of one's projects (else only one's own).", true, true, nil},
+	{ManageRoles, "roles.manage", "Create, edit and delete roles.", false, false, nil},
+	{ManageProjects, "projects.manage", "Create, edit and delete projects and their members.", false, true, nil},
+	{ManageCompany, "company.manage", "Edit company settings, including the IP allowlist.", false, false, nil},
 }
 
 // The catalog is append-only: registered rights are never removed or renumbered, so a
@@ -107,6 +120,21 @@ var catalog struct {
 	// size is len(*infos): rights at or above it are not in the catalog and are
 	// denied even by the Admin role's all-ones set.
 	size atomic.Int32
+	// scoped has the bit of every ProjectScoped right, set before the right's
+	// index is published through size.
+	scoped [MaxRights / 64]atomic.Uint64
+}
+
+// projectScoped reports whether r is a ProjectScoped right of the catalog: one bit
+// test, for the decision path.
+func (r Right) projectScoped() bool {
+	return int(r) < MaxRights && catalog.scoped[r>>6].Load()&(1<<(r&63)) != 0
+}
+
+func markScoped(info RightInfo) {
+	if info.ProjectScoped {
+		catalog.scoped[info.Right>>6].Or(1 << (info.Right & 63))
+	}
 }
 
 func init() {
@@ -115,6 +143,7 @@ func init() {
 	for _, ri := range builtinRights {
 		infos[ri.Right] = ri
 		byName[ri.Name] = ri.Right
+		markScoped(ri)
 	}
 	if len(byName) != int(numBuiltin)-1 {
 		panic("access: built-in right catalog out of order")
@@ -155,12 +184,14 @@ func RegisterRight(info RightInfo) (Right, error) {
 		return noRight, ErrTooManyRights
 	}
 	info.Right = Right(len(infos))
+	info.DefaultFor = append([]RoleKind(nil), info.DefaultFor...)
 	newInfos := append(infos[:len(infos):len(infos)], info)
 	byName := make(map[string]Right, len(old)+1)
 	for k, v := range old {
 		byName[k] = v
 	}
 	byName[info.Name] = info.Right
+	markScoped(info)
 	catalog.infos.Store(&newInfos)
 	catalog.byName.Store(&byName)
 	catalog.size.Store(int32(len(newInfos)))

@@ -53,7 +53,9 @@ func System(tenant uuid.UUID) Subject {
 
 func (s *Service) now() time.Time { return s.clock().UTC().Truncate(time.Microsecond) }
 
-// authorize loads the actor's tenant policy and checks right r (in project, if not nil).
+// authorize loads the actor's tenant policy and checks right r with [Policy.Check]: in
+// project if it is not nil, else in the actor's tenant role (a tenant-level operation
+// such as creating a project needs ManageProjects in the tenant role).
 func (s *Service) authorize(ctx context.Context, actor Subject, tenant uuid.UUID, r Right, project uuid.UUID) (*Policy, error) {
 	if actor.Tenant != tenant || tenant == uuid.Nil {
 		return nil, fmt.Errorf("%w: actor of another tenant", ErrForbidden)
@@ -62,7 +64,14 @@ func (s *Service) authorize(ctx context.Context, actor Subject, tenant uuid.UUID
 	if err != nil {
 		return nil, err
 	}
-	if !actor.system && !p.Check(actor, r, project) {
+	if project != uuid.Nil && !p.HasProject(project) {
+		// Another tenant's project, or none: "not found" for everyone (ASVS 8.2.2).
+		return nil, fmt.Errorf("access: project %w", storage.ErrNotFound)
+	}
+	if actor.system {
+		return p, nil
+	}
+	if !p.Check(actor, r, project) {
 		return nil, fmt.Errorf("%w: %s required", ErrForbidden, r)
 	}
 	return p, nil
@@ -133,12 +142,21 @@ func newID() (uuid.UUID, error) {
 // DefaultRoles returns the rights of the default roles created with every tenant:
 // Admin holds every right (also those registered later); Supervisor sees statistics,
 // reports, recordings and all calls of their projects; Agent sees only their own calls
-// and widget data, without masked fields.
+// and widget data, without masked fields. Host rights registered with
+// [RightInfo.DefaultFor] are added to the roles they name.
 func DefaultRoles() map[RoleKind][]Right {
-	return map[RoleKind][]Right{
+	d := map[RoleKind][]Right{
 		KindSupervisor: {EditProfile, ViewReports, ExportReports, ListenRecordings, DownloadRecordings, ViewAllCalls, SeeMaskedFields},
 		KindAgent:      {EditProfile},
 	}
+	for _, ri := range Rights() {
+		for _, k := range ri.DefaultFor {
+			if k == KindSupervisor || k == KindAgent {
+				d[k] = append(d[k], ri.Right)
+			}
+		}
+	}
+	return d
 }
 
 func rightNames(rights []Right) ([]string, RightSet, error) {
@@ -280,8 +298,11 @@ func (s *Service) CreateRole(ctx context.Context, actor Subject, spec RoleSpec) 
 	return r, nil
 }
 
-// UpdateRole replaces a role's name and rights. It needs ManageRoles; rights added must
-// be ones the actor holds; the Admin role cannot be edited (ErrBuiltinRole). version is
+// UpdateRole replaces a role's name and rights. It needs ManageRoles; rights added or
+// removed must be ones the actor holds (someone with only ManageRoles cannot strip
+// ListenRecordings from the Supervisor role: that would demote every Supervisor, whom
+// they could not demote one by one); a right whose name this process has not
+// registered may be removed by anyone allowed to edit the role; the Admin role cannot be edited (ErrBuiltinRole). version is
 // the role's Version as the actor saw it (storage.ErrStale if it moved since); pass 0 to
 // update whatever is current.
 func (s *Service) UpdateRole(ctx context.Context, actor Subject, id uuid.UUID, version int64, spec RoleSpec) (Role, error) {
@@ -307,15 +328,25 @@ func (s *Service) UpdateRole(ctx context.Context, actor Subject, id uuid.UUID, v
 	if r.Kind == KindAdmin {
 		return Role{}, fmt.Errorf("%w: the Admin role holds every right", ErrBuiltinRole)
 	}
-	var added RightSet
+	// Only rights the actor holds may change, added or removed: stripping a right the
+	// actor lacks from a role held by users above them would demote those users,
+	// which SetMember refuses (nobody manages a user above them).
+	var changed RightSet
 	for _, n := range names {
 		if !slices.Contains(r.Rights, n) {
 			rr, _ := ParseRight(n)
-			added.Add(rr)
+			changed.Add(rr)
 		}
 	}
-	if !grantable(p, actor, &added) {
-		return Role{}, fmt.Errorf("%w: cannot grant rights the actor does not hold", ErrForbidden)
+	for _, n := range r.Rights {
+		if !slices.Contains(names, n) {
+			if rr, err := ParseRight(n); err == nil {
+				changed.Add(rr)
+			}
+		}
+	}
+	if !grantable(p, actor, &changed) {
+		return Role{}, fmt.Errorf("%w: cannot grant or remove rights the actor does not hold", ErrForbidden)
 	}
 	var changes []audit.Change
 	if ch, ok := audit.Changed("name", r.Name, name); ok {
@@ -340,9 +371,9 @@ func (s *Service) UpdateRole(ctx context.Context, actor Subject, id uuid.UUID, v
 	return r, nil
 }
 
-// DeleteRole deletes a custom role. It needs ManageRoles. A default role fails with
-// ErrBuiltinRole, a role still assigned to a user or project membership with
-// ErrRoleInUse.
+// DeleteRole deletes a custom role. It needs ManageRoles and every right of the role
+// (as for editing it). A default role fails with ErrBuiltinRole, a role still assigned
+// to a user or project membership with ErrRoleInUse.
 func (s *Service) DeleteRole(ctx context.Context, actor Subject, id uuid.UUID) error {
 	p, err := s.authorize(ctx, actor, actor.Tenant, ManageRoles, uuid.Nil)
 	if err != nil {
@@ -354,6 +385,9 @@ func (s *Service) DeleteRole(ctx context.Context, actor Subject, id uuid.UUID) e
 	}
 	if r.Kind != KindCustom {
 		return fmt.Errorf("%w: %s cannot be deleted", ErrBuiltinRole, r.Name)
+	}
+	if cr := p.roles[id]; cr != nil && !grantable(p, actor, &cr.rights) {
+		return fmt.Errorf("%w: cannot delete a role with rights the actor does not hold", ErrForbidden)
 	}
 	ev, err := s.event(p, actor, "role.delete", audit.Target{Type: "role", ID: id.String(), Name: r.Name},
 		[]audit.Change{{Field: "name", Old: r.Name}, {Field: "rights", Old: strings.Join(r.Rights, ",")}})
@@ -491,8 +525,8 @@ func (s *Service) SetMember(ctx context.Context, actor Subject, user, role uuid.
 			return m, nil
 		}
 		oldRole = old.role.Name
-		if !grantable(p, actor, &old.rights) {
-			return Member{}, fmt.Errorf("%w: cannot change the role of a user with rights the actor does not hold", ErrForbidden)
+		if !p.CanManage(actor, user) {
+			return Member{}, fmt.Errorf("%w: cannot change the role of a user with rights the actor does not hold (tenant role or project overrides)", ErrForbidden)
 		}
 		if old.role.Kind == KindAdmin && cr.role.Kind != KindAdmin && adminCount(p) <= 1 {
 			return Member{}, ErrLastAdmin
@@ -524,8 +558,8 @@ func (s *Service) RemoveMember(ctx context.Context, actor Subject, user uuid.UUI
 	if old == nil {
 		return fmt.Errorf("access: remove member: %w", storage.ErrNotFound)
 	}
-	if !grantable(p, actor, &old.rights) {
-		return fmt.Errorf("%w: cannot remove a user with rights the actor does not hold", ErrForbidden)
+	if !p.CanManage(actor, user) {
+		return fmt.Errorf("%w: cannot remove a user with rights the actor does not hold (tenant role or project overrides)", ErrForbidden)
 	}
 	if old.role.Kind == KindAdmin && adminCount(p) <= 1 {
 		return ErrLastAdmin
@@ -543,23 +577,27 @@ func (s *Service) RemoveMember(ctx context.Context, actor Subject, user uuid.UUI
 }
 
 // AddProjectMember makes a tenant member a member of a project, optionally with a role
-// override for that project (uuid.Nil for none). It needs ManageProjects in the project,
-// and the actor must hold every right of the override role.
+// override for that project (uuid.Nil for none), or changes their override. It needs
+// ManageProjects in the project; the actor must hold every right of the override role
+// and stand at or above the user ([Policy.CanManage]: every right of their tenant role
+// and of all their project overrides), so that a project lead cannot give an Admin the
+// Agent role in their project. authn's invitations follow the same rule
+// ([Policy.CanInviteToProject]).
 func (s *Service) AddProjectMember(ctx context.Context, actor Subject, project, user, role uuid.UUID) (ProjectMember, error) {
 	p, err := s.authorize(ctx, actor, actor.Tenant, ManageProjects, project)
 	if err != nil {
 		return ProjectMember{}, err
 	}
+	target, member := p.standing(user)
+	if !member {
+		return ProjectMember{}, fmt.Errorf("access: add project member: member %w", storage.ErrNotFound)
+	}
+	if err := p.projectMemberRule(actor, project, &target, role); err != nil {
+		return ProjectMember{}, fmt.Errorf("access: add project member: %w", err)
+	}
 	override := ""
 	if role != uuid.Nil {
-		cr := p.roles[role]
-		if cr == nil {
-			return ProjectMember{}, fmt.Errorf("access: add project member: role %w", storage.ErrNotFound)
-		}
-		if !grantable(p, actor, &cr.rights) {
-			return ProjectMember{}, fmt.Errorf("%w: cannot assign a role with rights the actor does not hold", ErrForbidden)
-		}
-		override = cr.role.Name
+		override = p.roles[role].role.Name
 	}
 	ev, err := s.event(p, actor, "project.member_set", audit.Target{Type: "user", ID: user.String()},
 		[]audit.Change{{Field: "project", New: project.String()}, {Field: "role_override", New: override}})
@@ -576,11 +614,14 @@ func (s *Service) AddProjectMember(ctx context.Context, actor Subject, project, 
 }
 
 // RemoveProjectMember removes a user from a project. It needs ManageProjects in the
-// project.
+// project, and the actor must stand at or above the user ([Policy.CanManage]).
 func (s *Service) RemoveProjectMember(ctx context.Context, actor Subject, project, user uuid.UUID) error {
 	p, err := s.authorize(ctx, actor, actor.Tenant, ManageProjects, project)
 	if err != nil {
 		return err
+	}
+	if _, member := p.standing(user); member && !p.CanManage(actor, user) {
+		return fmt.Errorf("%w: cannot remove a user with rights the actor does not hold from a project", ErrForbidden)
 	}
 	ev, err := s.event(p, actor, "project.member_remove", audit.Target{Type: "user", ID: user.String()},
 		[]audit.Change{{Field: "project", Old: project.String()}})

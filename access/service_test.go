@@ -257,7 +257,7 @@ func TestInvalidInput(t *testing.T) {
 	assert.Equal(t, 1, pe.Index)
 	status, code := access.ErrorCode(err)
 	assert.Equal(t, 400, status)
-	assert.Equal(t, "invalid", code)
+	assert.Equal(t, "invalid_prefix", code)
 }
 
 func TestOtherTenantsIDsAreNotFound(t *testing.T) {
@@ -286,13 +286,14 @@ func TestOtherTenantsIDsAreNotFound(t *testing.T) {
 	assert.ErrorIs(t, err, storage.ErrNotFound)
 	assert.ErrorIs(t, a.svc.DeleteRole(ctx, actorB, customA.ID), storage.ErrNotFound)
 	_, err = a.svc.RenameProject(ctx, actorB, project.ID, "hijacked")
-	assert.Error(t, err)
+	assert.ErrorIs(t, err, storage.ErrNotFound)
 	assert.ErrorIs(t, a.svc.DeleteProject(ctx, actorB, project.ID), storage.ErrNotFound)
 	_, err = a.svc.SetMember(ctx, actorB, a.agentID, customA.ID)
 	assert.ErrorIs(t, err, storage.ErrNotFound, "a role of another tenant")
 	assert.ErrorIs(t, a.svc.RemoveMember(ctx, actorB, a.agentID), storage.ErrNotFound)
 	_, err = a.svc.AddProjectMember(ctx, actorB, project.ID, adminB, uuid.Nil)
-	assert.Error(t, err)
+	assert.ErrorIs(t, err, storage.ErrNotFound)
+	assert.ErrorIs(t, a.svc.RemoveProjectMember(ctx, actorB, project.ID, a.agentID), storage.ErrNotFound)
 
 	// Nothing of A changed, and A's subject means nothing in B.
 	r, err := a.store.Role(ctx, a.tenant.ID, customA.ID)

@@ -27,6 +27,8 @@ import (
 //   - List methods of an unknown tenant return storage.ErrNotFound.
 //   - Creating stores Version 1; updates store UpdatedAt; Kind and CreatedAt never change.
 type Store interface {
+	TenantDirectory // tenants' slugs and domains (store_tenant_names.go)
+
 	// CreateTenant stores t (Version 1) with its initial roles.
 	CreateTenant(ctx context.Context, t Tenant, roles []Role, ev audit.Event) error
 	// Tenant returns a tenant.

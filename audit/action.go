@@ -11,17 +11,22 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/callshield/callshield/mask"
 )
 
 // SensitiveKeys are the parameter names whose values [ActionEvent] never records: a
 // parameter is redacted when its name contains one of them, compared case-insensitively
 // ("newPassword", "X-Api-Key", "card_number" and "otp_code" all match). Matching by
 // substring redacts some harmless names too ("company" contains "pan", "zipcode"
-// contains "code"); an audit log can afford to lose those, never a secret.
+// contains "code", "monkey" "key"); an audit log can afford to lose those, never a
+// secret. Names are the first check only: values are looked at too (see
+// [ActionEvent]).
 var SensitiveKeys = []string{
 	"password", "passwd", "pwd", "secret", "token", "api_key", "apikey", "api-key",
 	"authorization", "auth", "cookie", "session", "code", "otp", "totp", "recovery",
 	"card", "pan", "cvv", "cvc", "iban", "pin", "private", "credential", "signature",
+	"jwt", "key", "link", "bearer", "assertion",
 }
 
 // Detail keys that [ActionEvent] fills.
@@ -49,14 +54,31 @@ type ActionOptions struct {
 	// MaxParams bounds the number of parameters recorded. If zero,
 	// DefaultMaxParams.
 	MaxParams int
+	// Mask masks the personal data found in parameter values and path segments
+	// (card numbers, phone numbers, e-mail addresses) with its Scrub. If nil, the
+	// default rules of package mask apply (a card shows its last four digits, a
+	// phone number its calling code and last two). A revealing Masker
+	// (mask.ForViewer(true)) records them as sent. Secrets are redacted whatever
+	// the Masker.
+	Mask *mask.Masker
 }
 
 // ActionEvent returns the action-log event of an HTTP request: Kind KindAction, Action
 // "http.request", the user agent, and the details url (the path), method, route (the
 // ServeMux pattern), and one detail per parameter, "query.<name>" for the query string
-// and "body.<name>" for opts.Body, with values of sensitive names (see [SensitiveKeys])
-// replaced by [RedactedValue]. A path segment matched by a sensitive ServeMux wildcard
-// ("/invite/{token}") is redacted too.
+// and "body.<name>" for opts.Body.
+//
+// Each parameter value and path segment goes through one rule, by default:
+//   - the value of a sensitive name (see [SensitiveKeys]) is replaced by
+//     [RedactedValue], and so is a path segment matched by a sensitive ServeMux
+//     wildcard ("/invite/{token}", "/accept/{link}");
+//   - a value or segment that holds a secret ([SecretValue]: callshield's own
+//     token prefixes, a JWT) is replaced by RedactedValue whatever its name, and
+//     whether or not the router set a pattern ("/accept/csinv_…", "?q=eyJ…");
+//   - personal data in the others is masked with the rules of package mask
+//     (opts.Mask's Scrub): card numbers (Luhn) keep their last four digits, phone
+//     numbers their calling code and last two, e-mail addresses their first
+//     character and domain. UUIDs are kept.
 //
 // Headers are never recorded: not Authorization, not Cookie, not X-Api-Key. Parameter
 // names are turned into detail keys (lower-case, other characters as '_', at most 64
@@ -68,6 +90,7 @@ type ActionOptions struct {
 // response status if wanted. Then it enqueues the event ([Writer.Enqueue]).
 func ActionEvent(r *http.Request, opts ActionOptions) Event {
 	red := newRedactor(opts.SensitiveKeys)
+	red.mask = opts.Mask
 	e := Event{Kind: KindAction, Action: "http.request", Actor: Actor{UserAgent: r.UserAgent()}}
 	d := map[string]string{
 		DetailMethod: r.Method,
@@ -99,9 +122,13 @@ func ActionEvent(r *http.Request, opts ActionOptions) Event {
 			case red.sensitive(name):
 				d[key] = RedactedValue
 			case len(vs) == 1:
-				d[key] = vs[0]
+				d[key] = scrubValue(red.mask, vs[0])
 			default:
-				b, _ := json.Marshal(vs) // strings always marshal
+				out := make([]string, len(vs))
+				for i, v := range vs {
+					out[i] = scrubValue(red.mask, v)
+				}
+				b, _ := json.Marshal(out) // strings always marshal
 				d[key] = string(b)
 			}
 		}
@@ -135,8 +162,12 @@ func Sensitive(name string, extra ...string) bool {
 	return newRedactor(extra).sensitive(name)
 }
 
-// redactor matches parameter names against the sensitive keys.
-type redactor struct{ keys []string }
+// redactor matches parameter names against the sensitive keys, and masks values with
+// mask (the default rules if nil).
+type redactor struct {
+	keys []string
+	mask *mask.Masker
+}
 
 func newRedactor(extra []string) redactor {
 	keys := SensitiveKeys
@@ -161,24 +192,38 @@ func (r redactor) sensitive(name string) bool {
 	return false
 }
 
-// RequestPath returns the request's escaped path as [ActionEvent] records it: the
-// segments matched by ServeMux wildcards with sensitive names ([SensitiveKeys], plus
-// extra) replaced by RedactedValue, so that "/invite/{token}" never stores the token.
-// Use it wherever an event records a path.
+// RequestPath returns the request's escaped path as [ActionEvent] records it with the
+// default masking rules: the segments matched by ServeMux wildcards with sensitive names
+// ([SensitiveKeys], plus extra) and the segments that hold a secret ([SecretValue])
+// replaced by RedactedValue, so that neither "/invite/{token}" nor an unrouted
+// "/accept/csinv_…" ever stores the token, and personal data in the other segments
+// masked. Use it wherever an event records a path.
 func RequestPath(req *http.Request, extra ...string) string {
 	return newRedactor(extra).path(req)
 }
 
 // path returns the request's escaped path with the segments matched by sensitive
-// ServeMux wildcards replaced by RedactedValue.
+// ServeMux wildcards replaced by RedactedValue, and every other segment through
+// scrubValue.
 func (r redactor) path(req *http.Request) string {
 	if req.URL == nil {
 		return ""
 	}
+	seg := r.wildcards(req)
+	for i := range seg {
+		seg[i] = scrubSegment(r.mask, seg[i])
+	}
+	return strings.Join(seg, "/")
+}
+
+// wildcards returns the segments of the request's escaped path, those matched by
+// sensitive ServeMux wildcards replaced by RedactedValue.
+func (r redactor) wildcards(req *http.Request) []string {
 	p := req.URL.EscapedPath()
+	seg := strings.Split(p, "/")
 	pattern := req.Pattern
 	if pattern == "" {
-		return p
+		return seg
 	}
 	// A pattern is "[METHOD ][HOST]/PATH"; keep the path.
 	if i := strings.IndexByte(pattern, ' '); i >= 0 {
@@ -188,8 +233,6 @@ func (r redactor) path(req *http.Request) string {
 		pattern = pattern[i:]
 	}
 	pseg := strings.Split(pattern, "/")
-	seg := strings.Split(p, "/")
-	changed := false
 	for i, ps := range pseg {
 		if i >= len(seg) || !strings.HasPrefix(ps, "{") || !strings.HasSuffix(ps, "}") {
 			continue
@@ -200,15 +243,11 @@ func (r redactor) path(req *http.Request) string {
 		}
 		if strings.HasSuffix(ps, "...}") { // the rest of the path
 			seg = append(seg[:i], RedactedValue)
-		} else {
-			seg[i] = RedactedValue
+			break
 		}
-		changed = true
+		seg[i] = RedactedValue
 	}
-	if !changed {
-		return p
-	}
-	return strings.Join(seg, "/")
+	return seg
 }
 
 // paramKey returns a detail key for a parameter name, not yet used in d: prefix plus

@@ -6,8 +6,17 @@
 // address), who (the [Actor]: user, role, session, API token, address and browser),
 // what (kind, action, target, field-level [Change]s) and how it ended ([Outcome] and a
 // reason). Events never hold secrets: changes to secret fields are recorded with
-// [Secret], which keeps only the fact that the field changed, and [ActionEvent]
-// redacts secret parameters. The package is a leaf: it imports nothing of callshield.
+// [Secret], which keeps only the fact that the field changed; [Event.Sanitize], run on
+// every event, redacts any field whose value holds a secret ([SecretValue]:
+// callshield's own token prefixes, JWTs); [ActionEvent] and the slog bridge redact
+// parameters by name and by value and mask the personal data in them.
+//
+// The package imports two of callshield's: package mask, whose Scrub rules mask card
+// and phone numbers in parameter values (one definition of what a card number in text
+// looks like, rather than a second copy here), and internal/secretfmt, the one list of
+// callshield's secret prefixes, which the packages that mint secrets use too. Neither
+// imports anything of callshield, so there is no cycle; audit used to be a leaf, and
+// gave that up so that the action log masks with the same rules as the product.
 //
 // # Streams and kinds
 //

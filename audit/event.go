@@ -168,24 +168,29 @@ func (e *Event) Validate() error {
 // line-oriented log: invalid UTF-8 is replaced, control characters (CR, LF, ESC, ...)
 // are escaped as \xNN, and each field is cut to MaxFieldLen bytes. It is the defence
 // against log injection (OWASP Logging cheat sheet; ASVS 16.4.1) and the Recorder runs
-// it on every event.
+// it on every event. A field that holds a secret ([SecretValue]: one of callshield's
+// token prefixes, a JWT) becomes [RedactedValue], whichever code path built the event
+// (ASVS 16.2.5); a change whose Old or New was one is marked Redacted.
 func (e *Event) Sanitize() {
-	e.Actor.UserAgent = Clean(e.Actor.UserAgent)
-	e.Actor.Role = Clean(e.Actor.Role)
-	e.Target.ID = Clean(e.Target.ID)
-	e.Target.Name = Clean(e.Target.Name)
-	e.Reason = Clean(e.Reason)
+	e.Actor.UserAgent = redactSecret(Clean(e.Actor.UserAgent))
+	e.Actor.Role = redactSecret(Clean(e.Actor.Role))
+	e.Target.ID = redactSecret(Clean(e.Target.ID))
+	e.Target.Name = redactSecret(Clean(e.Target.Name))
+	e.Reason = redactSecret(Clean(e.Reason))
 	if len(e.Changes) > 0 {
 		cs := make([]Change, len(e.Changes))
 		for i, c := range e.Changes {
-			cs[i] = Change{Field: Clean(c.Field), Old: Clean(c.Old), New: Clean(c.New), Redacted: c.Redacted}
+			cs[i] = Change{Field: Clean(c.Field), Old: redactSecret(Clean(c.Old)), New: redactSecret(Clean(c.New)), Redacted: c.Redacted}
+			if cs[i].Old != Clean(c.Old) || cs[i].New != Clean(c.New) {
+				cs[i] = Change{Field: cs[i].Field, Redacted: true}
+			}
 		}
 		e.Changes = cs
 	}
 	if len(e.Details) > 0 {
 		d := make(map[string]string, len(e.Details))
 		for k, v := range e.Details {
-			d[k] = Clean(v)
+			d[k] = redactSecret(Clean(v))
 		}
 		e.Details = d
 	}

@@ -180,9 +180,9 @@ func ExampleExportCSV() {
 }
 
 // Build the action-log event of an API call: parameters are recorded, secrets
-// redacted, headers never.
+// redacted by name and by value, personal data masked, headers never.
 func ExampleActionEvent() {
-	r := httptest.NewRequest("POST", "/api/v1/users?page=2&access_token=abc", nil)
+	r := httptest.NewRequest("POST", "/api/v1/users?page=2&access_token=abc&q=4111111111111111&next=csinv_AZJ3q8m2Yc7kLpX0", nil)
 	r.Header.Set("Authorization", "Bearer never-recorded")
 	e := audit.ActionEvent(r, audit.ActionOptions{
 		Body: map[string][]string{"email": {"ann@example.com"}, "password": {"hunter2"}},
@@ -198,11 +198,13 @@ func ExampleActionEvent() {
 		fmt.Printf("%s=%s\n", k, e.Details[k])
 	}
 	// Output:
-	// body.email=ann@example.com
+	// body.email=a**@example.com
 	// body.password=[REDACTED]
 	// method=POST
 	// query.access_token=[REDACTED]
+	// query.next=[REDACTED]
 	// query.page=2
+	// query.q=************1111
 	// url=/api/v1/users
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/callshield/callshield/mask"
 	"github.com/google/uuid"
 )
 
@@ -174,14 +175,20 @@ type SlogOptions struct {
 	// audit records that do not become events (below Level, or that could not be
 	// enqueued, with an "audit_error" attribute). Those reach Next redacted as their
 	// event would be: the value of every attribute of the audit group whose name is
-	// [Sensitive] (a token or session field that is no UUID too) reads [RedactedValue],
-	// so that a full queue or a closed writer never sends a secret to the log. The
-	// same holds for audit attributes given with WithAttrs. If nil, such records are
-	// discarded.
+	// [Sensitive] or whose value is a [SecretValue] (a token or session field that is
+	// no UUID too) reads [RedactedValue], and the details and the message are masked
+	// as the event's are (Mask), so that a full queue or a closed writer never sends a
+	// secret or a card number to the log. The same holds for audit attributes given
+	// with WithAttrs. If nil, such records are discarded.
 	Next slog.Handler
 	// Level is the lowest level at which a record may be an audit event. If nil,
 	// every level.
 	Level slog.Leveler
+	// Mask masks the personal data in the details and the message of an event
+	// (card numbers, phone numbers, e-mail addresses), as [ActionOptions].Mask
+	// does for parameters; nil means the default rules of package mask. Secrets
+	// ([SecretValue]) are redacted whatever the Masker.
+	Mask *mask.Masker
 	// OnError, if not nil, is called when a marked record cannot become an event
 	// (a missing tenant, an invalid name, a full queue), besides the record being
 	// passed to Next. Failures are counted in [SlogHandler.Failed] too.
@@ -215,7 +222,8 @@ type slogField struct {
 //
 // The group's fields are listed with [SlogTenant] and the other Slog constants; its
 // other attributes become details (redacted, like [ActionEvent]'s parameters, when
-// their name is [Sensitive]), and the message becomes the detail "message". The
+// their name is [Sensitive] or their value a [SecretValue], and masked with
+// opts.Mask), and the message becomes the detail "message", masked too. The
 // record's time is the event's time. Records without the group go to opts.Next, so the
 // handler can wrap the program's usual handler.
 //
@@ -288,7 +296,7 @@ func (h *SlogHandler) Handle(ctx context.Context, r slog.Record) error {
 		}
 		return nil
 	}
-	e, err := recordEvent(r, fields)
+	e, err := recordEvent(r, fields, h.opts.Mask)
 	if err == nil {
 		err = h.w.Enqueue(e)
 	}
@@ -310,7 +318,7 @@ func (h *SlogHandler) Handle(ctx context.Context, r slog.Record) error {
 // redactRecord returns a copy of the marked record r for Next, with the values an
 // event would redact replaced (see [SlogOptions].Next).
 func (h *SlogHandler) redactRecord(r slog.Record) slog.Record {
-	out := slog.NewRecord(r.Time, r.Level, r.Message, r.PC)
+	out := slog.NewRecord(r.Time, r.Level, scrubValue(h.opts.Mask, r.Message), r.PC)
 	r.Attrs(func(a slog.Attr) bool {
 		out.AddAttrs(h.redact(h.groups, a))
 		return true
@@ -342,26 +350,46 @@ func (h *SlogHandler) redact(path []string, a slog.Attr) slog.Attr {
 		}
 		return slog.Attr{Key: a.Key, Value: slog.GroupValue(out...)}
 	}
-	if inGroup && a.Key != "" && redacted(strings.Join(append(slices.Clip(path[1:]), a.Key), "."), v) {
-		return slog.String(a.Key, RedactedValue)
+	if inGroup && a.Key != "" {
+		key := strings.Join(append(slices.Clip(path[1:]), a.Key), ".")
+		if redacted(key, v) {
+			return slog.String(a.Key, RedactedValue)
+		}
+		if !eventField(key) { // a detail: masked as recordEvent masks it
+			if s := v.String(); scrubValue(h.opts.Mask, s) != s {
+				return slog.String(a.Key, scrubValue(h.opts.Mask, s))
+			}
+		}
 	}
 	return slog.Attr{Key: a.Key, Value: v}
 }
 
+// eventField reports whether key is one of the marker group's fields that become the
+// event's own fields rather than details.
+func eventField(key string) bool {
+	switch key {
+	case SlogTenant, SlogKind, SlogAction, SlogOutcome, SlogReason, SlogUser, SlogRole, SlogIP, SlogUserAgent,
+		SlogSession, SlogToken, SlogTargetType, SlogTargetID, SlogTargetName, SlogProject:
+		return true
+	}
+	return false
+}
+
 // redacted reports whether the value of the marker group's field key is left out of
-// what reaches Next. A detail is redacted when its name is Sensitive, as recordEvent
-// redacts it; the event's own fields are kept, except a token or session field that is
-// no UUID: the event keeps it as an ID, and a value that is not one may be the secret.
+// what reaches Next. Any value that is a SecretValue is, as Event.Sanitize redacts it;
+// a detail is also redacted when its name is Sensitive, as recordEvent redacts it; the
+// event's own fields are kept otherwise, except a token or session field that is no
+// UUID: the event keeps it as an ID, and a value that is not one may be the secret.
 func redacted(key string, v slog.Value) bool {
 	switch key {
 	case SlogToken, SlogSession:
 		_, err := uuid.Parse(v.String())
 		return err != nil
-	case SlogTenant, SlogKind, SlogAction, SlogOutcome, SlogReason, SlogUser, SlogRole, SlogIP, SlogUserAgent,
-		SlogTargetType, SlogTargetID, SlogTargetName, SlogProject:
-		return false
 	}
-	return Sensitive(key)
+	if SecretValue(v.String()) {
+		return true
+	}
+	return !eventField(key) && Sensitive(key)
 }
 
 // auditFields returns the attributes under the marker group, keyed by their path
@@ -411,8 +439,9 @@ func (h *SlogHandler) auditFields(r slog.Record) (map[string]slog.Value, bool) {
 	return fields, marked
 }
 
-// recordEvent builds the event of a marked record.
-func recordEvent(r slog.Record, fields map[string]slog.Value) (Event, error) {
+// recordEvent builds the event of a marked record, masking its details and message
+// with m.
+func recordEvent(r slog.Record, fields map[string]slog.Value, m *mask.Masker) (Event, error) {
 	e := Event{Time: r.Time, Outcome: Success}
 	str := func(k string) string {
 		v, ok := fields[k]
@@ -468,10 +497,10 @@ func recordEvent(r slog.Record, fields map[string]slog.Value) (Event, error) {
 				e.Details[k] = RedactedValue
 				continue
 			}
-			e.Details[k] = v.String()
+			e.Details[k] = scrubValue(m, v.String())
 		}
 		if r.Message != "" {
-			e.Details["message"] = r.Message
+			e.Details["message"] = scrubValue(m, r.Message)
 		}
 	}
 	return e, nil

@@ -12,28 +12,53 @@ import (
 )
 
 // Authenticate checks an e-mail and password for a tenant and returns the user. It is
-// the password step of the sign-in flow.
+// the password step of the sign-in flow without the rest of it: [Service.SignIn] runs
+// this step and then makes a session (or a pending sign-in).
 //
 // Every failure the client can cause returns ErrInvalidCredentials after the same work:
 // an unknown e-mail is hashed against a dummy hash, and a blocked, archived or invited
 // user's password is verified before the status is looked at, so neither the answer nor
 // its timing tells which part was wrong (ASVS 6.3.8). The login log records the real
 // reason (unknown_user, wrong_password, user_blocked, ...); an attempt against a tenant
-// that does not exist is answered the same way and recorded nowhere. A correct password
-// from an address outside the tenant's allowlist returns ErrIPNotAllowed. A hash stored
+// that does not exist is answered the same way and recorded nowhere. A hash stored
 // with weaker parameters than the current ones (or imported bcrypt) is replaced on
 // success.
+//
+// The IP allowlist rule: from an address outside the tenant's allowlist, every attempt
+// that does not sign in is answered ErrIPNotAllowed, whatever was wrong (unknown
+// e-mail, wrong password, a user who may not sign in, a locked account, or a right
+// password of a user whose role does not bypass the allowlist). The answer from
+// outside therefore does not depend on the password, so the allowlist is no oracle for
+// guesses, and it tells nothing about which accounts exist or which roles bypass it:
+// only a right password of a user whose role bypasses the allowlist (ignore allowed IPs)
+// signs in from outside. Inside the allowlist (or with none) failures are
+// ErrInvalidCredentials as above.
 func (s *Service) Authenticate(ctx context.Context, tenant uuid.UUID, email string, pw Password, meta Meta) (User, error) {
+	u, _, err := s.passwordFactor(ctx, tenant, email, pw, meta)
+	return u, err
+}
+
+// passwordFactor is the password step: it verifies the password, then the user's
+// status and address, records the step's login-log event and returns the user and the
+// policy it was judged by.
+func (s *Service) passwordFactor(ctx context.Context, tenant uuid.UUID, email string, pw Password, meta Meta) (User, *access.Policy, error) {
 	ev := audit.Event{Tenant: tenant, Kind: audit.KindLogin, Action: "login.password",
-		Actor: audit.Actor{IP: meta.IP, UserAgent: meta.UserAgent}, Details: map[string]string{"factor": "password"}}
+		Actor: audit.Actor{IP: meta.IP, UserAgent: meta.UserAgent}, Details: map[string]string{"factor": string(FactorPassword)}}
 	norm, emailErr := NormalizeEmail(email)
 	if emailErr == nil {
 		ev.Target = audit.Target{Type: "user", Name: norm}
 	}
-	fail := func(reason string, err error) (User, error) {
+	// outside: the address is outside the tenant's allowlist, so every failure is
+	// answered ErrIPNotAllowed (see Authenticate). It is known only once the policy is
+	// read, after the password's hashing, which every path does first.
+	outside := false
+	fail := func(reason string, err error) (User, *access.Policy, error) {
 		ev.Outcome, ev.Reason = audit.Failure, reason
 		s.record(ctx, ev)
-		return User{}, err
+		if outside && errors.Is(err, ErrInvalidCredentials) {
+			err = ErrIPNotAllowed
+		}
+		return User{}, nil, err
 	}
 	var u User
 	var err error
@@ -44,14 +69,16 @@ func (s *Service) Authenticate(ctx context.Context, tenant uuid.UUID, email stri
 		// Busy exactly as a known account would be: otherwise a flood that fills the
 		// hashing queue would make "busy" mean "this account exists".
 		busy := s.opts.Hasher.DummyVerify(ctx, pw)
-		if _, perr := s.engine.Policy(ctx, tenant); errors.Is(perr, storage.ErrNotFound) {
+		p, perr := s.engine.Policy(ctx, tenant)
+		if errors.Is(perr, storage.ErrNotFound) {
 			// No such tenant, so no login log to write to: recording would start an
 			// audit chain for every tenant ID an attacker makes up.
 			if busy != nil {
-				return User{}, busy
+				return User{}, nil, busy
 			}
-			return User{}, ErrInvalidCredentials
+			return User{}, nil, ErrInvalidCredentials
 		}
+		outside = perr == nil && !p.Allowlist().Allows(meta.IP)
 		if busy != nil {
 			return fail("busy", busy)
 		}
@@ -61,31 +88,46 @@ func (s *Service) Authenticate(ctx context.Context, tenant uuid.UUID, email stri
 		return fail("storage_error", fmt.Errorf("authn: authenticate: %w", err))
 	}
 	ev.Actor.User, ev.Target.ID = u.ID, u.ID.String()
-	encoded, err := s.store.PasswordHash(ctx, tenant, u.ID)
+	lock, err := s.checkThrottle(ctx, tenant, u.ID, throttleFirst, meta.IP)
 	if err != nil {
-		return fail("storage_error", fmt.Errorf("authn: authenticate: %w", err))
+		return fail("storage_error", err)
+	}
+	encoded := ""
+	if lock == "" {
+		if encoded, err = s.store.PasswordHash(ctx, tenant, u.ID); err != nil {
+			return fail("storage_error", fmt.Errorf("authn: authenticate: %w", err))
+		}
 	}
 	var ok, rehash bool
-	if encoded == "" { // invited, or the password was erased by a forced reset
+	if encoded == "" { // invited, the password was erased by a forced reset, or throttled
 		err = s.opts.Hasher.DummyVerify(ctx, pw)
 	} else {
 		ok, rehash, err = s.opts.Hasher.Verify(ctx, pw, encoded)
 	}
+	p, perr := s.engine.Policy(ctx, tenant)
+	outside = perr == nil && !p.Allowlist().Allows(meta.IP)
 	if errors.Is(err, ErrBusy) {
 		return fail("busy", err) // not a failed sign-in: answer 503, the client retries
 	}
 	switch {
+	case lock != "":
+		return fail(lock, ErrInvalidCredentials) // not counted again: no password was tried
 	case !ok:
+		if terr := s.countFailure(ctx, tenant, u.ID, throttleFirst, meta.IP); terr != nil {
+			return fail("storage_error", terr)
+		}
 		return fail("wrong_password", ErrInvalidCredentials)
 	case !u.CanSignIn():
 		return fail("user_"+string(u.Status), ErrInvalidCredentials)
 	}
-	p, err := s.engine.Policy(ctx, tenant)
-	if err != nil {
-		return fail("policy_unavailable", err)
+	if perr != nil {
+		return fail("policy_unavailable", perr)
 	}
 	if !p.AllowsIP(access.Subject{Tenant: tenant, User: u.ID}, meta.IP) {
 		return fail("ip_not_allowed", ErrIPNotAllowed)
+	}
+	if err := s.resetThrottle(ctx, tenant, u.ID, throttleFirst); err != nil {
+		return fail("storage_error", err)
 	}
 	if rehash {
 		s.rehash(ctx, u, pw, encoded)
@@ -95,11 +137,12 @@ func (s *Service) Authenticate(ctx context.Context, tenant uuid.UUID, email stri
 	}
 	ev.Outcome = audit.Success
 	s.record(ctx, ev)
-	return u, nil
+	return u, p, nil
 }
 
-// ErrIPNotAllowed: the credentials were right but the client's address is outside the
-// tenant's IP allowlist (and the user's role does not bypass it).
+// ErrIPNotAllowed: the client's address is outside the tenant's IP allowlist (and the
+// sign-in did not succeed). From outside the allowlist every failed sign-in gets it,
+// whether or not the credentials were right (see [Service.Authenticate]).
 var ErrIPNotAllowed = errors.New("authn: sign-in from this address is not allowed")
 
 func (s *Service) record(ctx context.Context, ev audit.Event) {
@@ -169,7 +212,7 @@ func (s *Service) ChangePassword(ctx context.Context, actor access.Subject, curr
 		return fmt.Errorf("authn: change password: %w", err)
 	}
 	if endOtherSessions {
-		return s.endSessions(ctx, actor.Tenant, u.ID, actor.Session)
+		return s.endSessions(ctx, actor, actor.Tenant, u.ID, actor.Session, EndPasswordChanged)
 	}
 	return nil
 }
@@ -212,7 +255,7 @@ func (s *Service) ForcePasswordReset(ctx context.Context, actor access.Subject, 
 	if err := s.store.CreateTicket(ctx, t, true, ev); err != nil {
 		return fmt.Errorf("authn: force password reset: %w", err)
 	}
-	if err := s.endSessions(ctx, actor.Tenant, u.ID, uuid.Nil); err != nil {
+	if err := s.endSessions(ctx, actor, actor.Tenant, u.ID, uuid.Nil, EndPasswordReset); err != nil {
 		return err
 	}
 	mail := Mail{To: u.Email, Subject: "Choose a new password for " + p.TenantName(),
@@ -235,5 +278,5 @@ func (s *Service) ResetPassword(ctx context.Context, token string, pw Password, 
 	if err != nil {
 		return User{}, err
 	}
-	return u, s.endSessions(ctx, tenant, u.ID, uuid.Nil)
+	return u, s.endSessions(ctx, access.System(tenant), tenant, u.ID, uuid.Nil, EndPasswordReset)
 }

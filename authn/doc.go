@@ -34,11 +34,72 @@
 //
 // # Sign-in
 //
-// [Service.Authenticate] is the password step of signing in. An unknown e-mail, a
-// wrong password and a user who may not sign in get the same error
+// [Service.SignIn] is the one flow of every first factor: the factor (the password
+// step, [Service.Authenticate]), throttling, the user's status, the tenant's IP
+// allowlist (unless the role ignores it), then either a [PendingSignIn] when the user
+// has a second factor ([Service.CompleteSignIn] completes it) or a new [Session]. An
+// unknown e-mail, a wrong password and a user who may not sign in get the same error
 // ([ErrInvalidCredentials]) after the same work (a dummy hash for unknown users); the
-// login log records the real reason. The tenant's IP allowlist is checked after the
-// password is verified.
+// login log records the real reason. From an address outside the tenant's allowlist
+// every failed attempt is [ErrIPNotAllowed], whatever was wrong, so the allowlist is no
+// oracle for password guesses; only a right password of a role that ignores the
+// allowlist signs in from there.
+//
+// # Sessions
+//
+// A session's secret ([SessionToken], 256 bits from crypto/rand, tenant ID in clear)
+// is given to the client once, in a cookie ([Cookie]: "__Host-" prefix, Secure,
+// HttpOnly, SameSite=Lax); only its SHA-256 is stored. Every sign-in issues a new
+// secret (a value the client had before is never promoted: no fixation), and
+// [Service.RotateSession] replaces it at a privilege change, keeping the absolute
+// deadline. Sessions end after the tenant's idle timeout (default 30 minutes) and
+// absolute lifetime (default 12 hours, [SessionSettings]), at logout, and when the
+// user is blocked, archived, removed or changes or resets their password; every end
+// is a "session.end" event with who ended it and why.
+//
+// [Service.Middleware] authenticates requests. Per request it costs one indexed read:
+// the session by (tenant, secret hash) joined to its user's status, the tenant's
+// policy version and session settings. The compiled policy is taken from the
+// [access.Engine] cache when its version equals the one just read (else reloaded), so
+// there is no second read. Nothing about a session is cached between requests: a block,
+// a logout or an ended session, on any instance sharing the database, stops the
+// session at its next request everywhere (staleness: none beyond the read itself). The
+// session's last request (time, address, browser, path) is written at most once per
+// TouchInterval (default 30 s) per session, with a conditional UPDATE so that several
+// instances write once between them; the idle timeout is therefore exact to within
+// one interval. Cross-origin state-changing requests are refused by Go's
+// http.CrossOriginProtection before the session is read.
+//
+// # Linked identities
+//
+// A user may link an account at Google, Facebook or any OpenID Connect issuer
+// ([IdentityProvider]; package authn/oidc implements them) from their profile and then
+// sign in with it. authn speaks no OAuth itself, so a host without social sign-in
+// compiles none; it owns what decides who signs in:
+//
+//   - Linking ([Service.StartLink], [Service.CompleteLink]) needs a user signed in with a
+//     session. Each authorization-code flow has a 256-bit secret the browser keeps in a
+//     short-lived cookie; the state, nonce and PKCE verifier are derived from it (HMAC),
+//     and only its SHA-256 is stored, with the flow's purpose, provider, session and
+//     user and a 10-minute expiry. The callback consumes the flow (single use, before
+//     the code is redeemed), checks the state in constant time and that the session and
+//     user are the ones that started it, and has the provider redeem the code with the
+//     verifier and verify the ID token.
+//   - A new identity is pending until the user opens the link mailed to their account's
+//     address ([Service.ConfirmIdentity]: hashed, single use, 24 hours); a pending
+//     identity does not sign in.
+//   - Identities are keyed by (issuer, subject), never by e-mail, and nothing is ever
+//     linked because an e-mail matches: the provider's address is kept for display only.
+//     One (issuer, subject) belongs to at most one user of a tenant, settled by the store.
+//   - [Service.Unlink] keeps a way to sign in (a password or another confirmed
+//     identity); [Service.RemoveIdentity] lets a user manager remove another user's
+//     identities (manage-above rule). Every change is in the change log, without tokens.
+//   - Provider tokens are not kept unless IdentityOptions.TokenSealer is set; then the
+//     refresh token is sealed with AES-256-GCM, bound to tenant, user and identity, and
+//     replaced when a sign-in brings a new one ([Service.IdentityToken] opens it).
+//   - [Service.SignInWithIdentity] is the password's flow with another first factor:
+//     throttling, status, allowlist, second factor, session. An unknown or pending
+//     identity is [ErrInvalidCredentials], as a wrong password is.
 //
 // # Lifecycle
 //

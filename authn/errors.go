@@ -1,6 +1,10 @@
 package authn
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/callshield/callshield/access"
+)
 
 // Errors of the account part of authn. Storage errors (storage.ErrNotFound,
 // storage.ErrConflict, storage.ErrStale) pass through wrapped; compare with errors.Is.
@@ -28,8 +32,10 @@ var (
 	// retention period; their personal data is gone and reports about them are no
 	// longer possible.
 	ErrUserDeleted = errors.New("authn: user deleted; reports about this user are no longer possible")
-	// ErrForbidden: the acting subject lacks the right the operation needs.
-	ErrForbidden = errors.New("authn: forbidden")
+	// ErrForbidden: the acting subject lacks the right the operation needs. It is
+	// access.ErrForbidden itself, so that errors.Is matches either name whichever
+	// package refused: authn's checks run through access's rules.
+	ErrForbidden = access.ErrForbidden
 	// ErrWrongPassword: a password change whose current password is wrong.
 	ErrWrongPassword = errors.New("authn: current password is wrong")
 )

@@ -36,12 +36,18 @@ func (s *Service) transition(ctx context.Context, actor access.Subject, user uui
 	// next version check, this one at once.
 	s.engine.Invalidate(actor.Tenant)
 	if endSessions {
-		return s.endSessions(ctx, actor.Tenant, user, uuid.Nil)
+		return s.endSessions(ctx, actor, actor.Tenant, user, uuid.Nil, EndBlocked)
 	}
 	return nil
 }
 
-func (s *Service) endSessions(ctx context.Context, tenant, user, except uuid.UUID) error {
+// endSessions ends the user's sessions (all but except) for reason, in the Service's
+// own session store and then through Options.Sessions if the host set one (the token
+// package's ender, for instance).
+func (s *Service) endSessions(ctx context.Context, actor access.Subject, tenant, user, except uuid.UUID, reason string) error {
+	if err := s.endUserSessions(ctx, actor, tenant, user, except, reason); err != nil {
+		return fmt.Errorf("authn: end sessions (they are refused anyway, the user's status is checked on every request): %w", err)
+	}
 	if s.opts.Sessions == nil {
 		return nil
 	}
@@ -106,7 +112,7 @@ func (s *Service) Remove(ctx context.Context, actor access.Subject, user uuid.UU
 		return fmt.Errorf("authn: remove user: %w", err)
 	}
 	s.engine.Invalidate(actor.Tenant)
-	return s.endSessions(ctx, actor.Tenant, user, uuid.Nil)
+	return s.endSessions(ctx, actor, actor.Tenant, user, uuid.Nil, EndRemoved)
 }
 
 // PurgeReport says what [Service.Purge] deleted, and what it kept.

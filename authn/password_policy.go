@@ -8,7 +8,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/trustelem/zxcvbn"
+	"github.com/callshield/callshield/authn/internal/zxcvbn"
 	"golang.org/x/text/unicode/norm"
 )
 

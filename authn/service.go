@@ -23,9 +23,10 @@ type EventRecorder interface {
 	Record(ctx context.Context, e audit.Event) error
 }
 
-// SessionEnder ends a user's sessions and API tokens. The sessions and token packages
-// implement it; until they are wired, blocked and removed users are still refused on
-// every request because sessions and tokens check [User.CanSignIn].
+// SessionEnder ends a user's sessions and API tokens. The Service ends its own sessions
+// itself (it is a SessionEnder too); Options.Sessions is for what else the host keeps
+// per user, such as the token package's API tokens. Blocked and removed users are
+// refused on every request anyway, because sessions and tokens check [User.CanSignIn].
 type SessionEnder interface {
 	// EndUserSessions ends every session of the user except `except` (uuid.Nil: all).
 	EndUserSessions(ctx context.Context, tenant, user, except uuid.UUID) error
@@ -45,13 +46,17 @@ type Options struct {
 	Hasher *Hasher
 	// Audit records sign-in attempts (the login log). If nil, they are not recorded.
 	Audit EventRecorder
-	// Sessions ends sessions when a user is blocked or removed, or asks for it after a
-	// password change. Optional.
+	// Sessions is called, after the Service has ended its own sessions, when a user is
+	// blocked or removed, or after a password change or reset: for what else the host
+	// ends per user (the token package's API tokens). Optional.
 	Sessions SessionEnder
 	// ProductName is a context word no password may contain. Default "callshield".
 	ProductName string
 	// Clock returns the current time. If nil, time.Now is used.
 	Clock func() time.Time
+	// Identity configures linked identities (sign-in with Google, Facebook or another
+	// OpenID Connect provider). The zero value offers no provider.
+	Identity IdentityOptions
 	// Rand is the source of link secrets. If nil, crypto/rand is used. Inject one only in
 	// tests.
 	Rand io.Reader
@@ -70,6 +75,8 @@ type Service struct {
 	store  Store
 	engine *access.Engine
 	opts   Options
+	// second is the second factor of the sign-in flow (signin.go); nil: no user has one.
+	second secondFactor
 }
 
 // NewService returns a Service over store, deciding rights with engine.
@@ -89,7 +96,13 @@ func NewService(store Store, engine *access.Engine, opts Options) (*Service, err
 	if opts.Rand == nil {
 		opts.Rand = rand.Reader
 	}
-	return &Service{store: store, engine: engine, opts: opts}, nil
+	var err error
+	if opts.Identity, err = opts.Identity.withDefaults(); err != nil {
+		return nil, err
+	}
+	s := &Service{store: store, engine: engine, opts: opts}
+	s.second = twoFactor{s} // twofactor.go
+	return s, nil
 }
 
 func (s *Service) now() time.Time { return s.opts.Clock().UTC().Truncate(time.Microsecond) }
@@ -99,6 +112,8 @@ func (s *Service) now() time.Time { return s.opts.Clock().UTC().Truncate(time.Mi
 type Meta struct {
 	IP        netip.Addr
 	UserAgent string
+	// Kind is the interface a sign-in is for; the zero value is SessionAdmin.
+	Kind SessionKind
 }
 
 // Settings returns the tenant's account settings, defaults filled in.
@@ -124,6 +139,9 @@ func (s *Service) UpdateSettings(ctx context.Context, actor access.Subject, st S
 	st = st.withDefaults()
 	if err := st.validate(); err != nil {
 		return Settings{}, err
+	}
+	if st.RequireTwoFactor && s.opts.TwoFactorSealer == nil {
+		return Settings{}, ErrTwoFactorUnavailable // nobody could enrol
 	}
 	old, err := s.Settings(ctx, actor.Tenant)
 	if err != nil {
@@ -184,9 +202,17 @@ func (s *Service) authorizeOver(ctx context.Context, actor access.Subject, targe
 	return p, nil
 }
 
-// canManage checks that actor holds every right of the role target is judged by (see
-// [Service.judgedRole]).
+// canManage checks that actor stands at or above target: for a member, the rule of
+// access ([access.Policy.CanManage]: every right of their tenant role and of each of
+// their project overrides); for someone else, every right of the role they are judged
+// by (see [Service.judgedRole]).
 func (s *Service) canManage(ctx context.Context, p *access.Policy, actor access.Subject, target uuid.UUID) error {
+	if _, member := p.Role(target); member {
+		if !p.CanManage(actor, target) {
+			return fmt.Errorf("%w: the user holds rights the actor does not", ErrForbidden)
+		}
+		return nil
+	}
 	role, err := s.judgedRole(ctx, p, actor.Tenant, target)
 	if err != nil {
 		return err
@@ -261,7 +287,9 @@ type Invitation struct {
 }
 
 // Invite invites a user by e-mail, or re-invites an invited user (voiding the earlier
-// link). It needs UserManagement and every right of the role; a re-invite also needs
+// link). It needs UserManagement and every right of the role; each project of
+// req.Projects needs what adding the user to it directly would
+// ([access.Policy.CanInviteToProject]: ManageProjects in the project); a re-invite also needs
 // every right of the role the pending invitation promises (of the Admin role if it
 // expired), so that nobody voids the invitation of a user above them. The link is
 // valid for the tenant's InvitationTTL (7 days by default) and is mailed; it is never
@@ -275,8 +303,10 @@ func (s *Service) Invite(ctx context.Context, actor access.Subject, req InviteRe
 		return Invitation{}, fmt.Errorf("%w: role unknown or above the actor's rights", ErrForbidden)
 	}
 	for _, pr := range req.Projects {
-		if !p.HasProject(pr) {
-			return Invitation{}, fmt.Errorf("authn: invite: project %w", storage.ErrNotFound)
+		// The rule of access.Service.AddProjectMember: an invitation grants only what
+		// its author could grant directly.
+		if err := p.CanInviteToProject(actor, pr, req.Role); err != nil {
+			return Invitation{}, fmt.Errorf("authn: invite: %w", err)
 		}
 	}
 	email, err := NormalizeEmail(req.Email)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/callshield/callshield/internal/secretfmt"
 	"github.com/google/uuid"
 )
 
@@ -25,9 +26,10 @@ const (
 
 // tokenPrefix marks each purpose's links, so that a leaked link is recognisable (and
 // a reset link cannot be replayed as an invitation: the purpose is also in the lookup).
+// The prefixes are defined in internal/secretfmt, so that the audit log recognises them.
 var tokenPrefix = map[Purpose]string{
-	PurposeInvitation:    "csinv_",
-	PurposePasswordReset: "csrst_",
+	PurposeInvitation:    secretfmt.Invitation,
+	PurposePasswordReset: secretfmt.PasswordReset,
 }
 
 // Ticket is a one-time link as stored: only the SHA-256 of its secret is kept. It is

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -277,6 +278,18 @@ func (s *Service) ConfirmTwoFactor(ctx context.Context, actor access.Subject, co
 		return TwoFactorEnabled{RecoveryCodes: codes}, err
 	}
 	return TwoFactorEnabled{RecoveryCodes: codes, Session: tok}, nil
+}
+
+// rotateAfterEnrolment gives the actor's session a new secret once two-factor is on:
+// the session is no longer restricted, and proved the app's code just now.
+func (s *Service) rotateAfterEnrolment(ctx context.Context, actor access.Subject) (SessionToken, error) {
+	now := s.now()
+	return s.rotateSession(ctx, actor, "two_factor_enabled", func(r *SessionRotation) {
+		r.Restricted, r.AuthAt = false, now
+		if !slices.Contains(r.Factors, FactorTOTP) {
+			r.Factors = append(slices.Clone(r.Factors), FactorTOTP)
+		}
+	})
 }
 
 // newRecoveryCodes makes a set of recovery codes and their hashes.

@@ -3,6 +3,7 @@ package mask
 import (
 	"bytes"
 	"fmt"
+	"github.com/callshield/callshield/mask/national"
 	"io"
 	"testing"
 )
@@ -42,7 +43,7 @@ func BenchmarkPhoneFixedWidth(b *testing.B) {
 // BenchmarkPhoneNational takes the slow path: a national number parsed with
 // the default region.
 func BenchmarkPhoneNational(b *testing.B) {
-	m := MustNew(Options{DefaultRegion: "IT"})
+	m := MustNew(Options{DefaultRegion: "IT", National: national.Parser{}})
 	b.ReportAllocs()
 	for b.Loop() {
 		_ = m.Phone("06 1234 5588")

@@ -3,6 +3,7 @@ package mask_test
 import (
 	"errors"
 	"fmt"
+	"github.com/callshield/callshield/mask/national"
 	"os"
 	"reflect"
 
@@ -48,7 +49,7 @@ func Example() {
 // Build one Masker with the tenant's options at start-up, then pick the
 // variant for each request; ForViewer does not allocate.
 func ExampleMasker_ForViewer() {
-	base := mask.MustNew(mask.Options{DefaultRegion: "IT"})
+	base := mask.MustNew(mask.Options{DefaultRegion: "IT", National: national.Parser{}})
 
 	m := base.ForViewer(canSeeMaskedFields("agent"))
 	fmt.Println(m.Phone("06 1234 5588"))
@@ -85,7 +86,7 @@ func ExampleNew() {
 		FixedWidth:    true, // do not reveal the length
 		PhoneKeepLast: 3,
 		CardKeepFirst: 6,
-		DefaultRegion: "GB",
+		DefaultRegion: "GB", National: national.Parser{},
 	})
 	if err != nil {
 		fmt.Println(err)

@@ -1,6 +1,7 @@
 package mask
 
 import (
+	"github.com/callshield/callshield/mask/national"
 	"strings"
 	"testing"
 	"unicode"
@@ -109,8 +110,8 @@ func FuzzPhoneRegion(f *testing.F) {
 	maskers := make([]*Masker, len(regions))
 	fixed := make([]*Masker, len(regions))
 	for i, r := range regions {
-		maskers[i] = MustNew(Options{DefaultRegion: r})
-		fixed[i] = MustNew(Options{DefaultRegion: r, FixedWidth: true})
+		maskers[i] = MustNew(Options{DefaultRegion: r, National: national.Parser{}})
+		fixed[i] = MustNew(Options{DefaultRegion: r, National: national.Parser{}, FixedWidth: true})
 	}
 	f.Fuzz(func(t *testing.T, s string, r uint8) {
 		i := int(r) % len(regions)

@@ -2,6 +2,7 @@ package mask
 
 import (
 	"errors"
+	"github.com/callshield/callshield/mask/national"
 	"strings"
 	"testing"
 
@@ -224,8 +225,9 @@ func TestOptionsValidation(t *testing.T) {
 		{"CardKeepFirst", Options{CardKeepFirst: 7}},
 		{"CardKeepLast", Options{CardKeepLast: 5}},
 		{"DocumentKeepLast", Options{DocumentKeepLast: 5}},
-		{"DefaultRegion", Options{DefaultRegion: "XX"}},
-		{"DefaultRegion", Options{DefaultRegion: "ITA"}},
+		{"DefaultRegion", Options{DefaultRegion: "XX", National: national.Parser{}}},
+		{"DefaultRegion", Options{DefaultRegion: "ITA", National: national.Parser{}}},
+		{"National", Options{DefaultRegion: "IT"}}, // a region needs a parser
 	}
 	for _, tt := range tests {
 		t.Run(tt.field, func(t *testing.T) {
@@ -238,7 +240,7 @@ func TestOptionsValidation(t *testing.T) {
 			assert.Panics(t, func() { MustNew(tt.o) })
 		})
 	}
-	_, err := New(Options{PhoneKeepLast: 4, CardKeepFirst: 6, CardKeepLast: 4, DocumentKeepLast: 4, DefaultRegion: "us"})
+	_, err := New(Options{PhoneKeepLast: 4, CardKeepFirst: 6, CardKeepLast: 4, DocumentKeepLast: 4, DefaultRegion: "us", National: national.Parser{}})
 	assert.NoError(t, err)
 }
 

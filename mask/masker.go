@@ -31,6 +31,7 @@ type config struct {
 	cardLast  int
 	docLast   int
 	region    string
+	national  NationalParser // set with region
 }
 
 var (
@@ -76,8 +77,8 @@ func MustNew(o Options) *Masker {
 
 // ForViewer returns a Masker with the default [Options] for a viewer who
 // may (canSeeMasked true) or may not see masked fields. Pass it the
-// viewer's right, e.g. policy.Check(subject, access.SeeMaskedFields,
-// project). It does not allocate.
+// viewer's right in the record's project, e.g. policy.CheckIn(subject,
+// access.SeeMaskedFields, record.Project). It does not allocate.
 func ForViewer(canSeeMasked bool) *Masker {
 	if canSeeMasked {
 		return defaultRevealing

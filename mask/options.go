@@ -2,8 +2,6 @@ package mask
 
 import (
 	"strings"
-
-	"github.com/nyaruka/phonenumbers"
 )
 
 // Options configures a [Masker]. The zero value is valid and is the
@@ -19,7 +17,7 @@ import (
 type Options struct {
 	// Reveal, if true, makes the Masker pass every value through unchanged.
 	// Set it from the viewer's "see masked fields" right, for example
-	// policy.Check(subject, access.SeeMaskedFields, project). The zero value,
+	// policy.CheckIn(subject, access.SeeMaskedFields, project). The zero value,
 	// false, masks. [ForViewer] and [Masker.ForViewer] set it for you.
 	Reveal bool
 
@@ -41,12 +39,21 @@ type Options struct {
 
 	// DefaultRegion is the CLDR region code (such as "IT" or "US") in which
 	// national phone numbers, those written without "+" or "00", are read.
-	// Such a number is then parsed with github.com/nyaruka/phonenumbers and
-	// shown in international form with its calling code: "06 1234 5588"
-	// becomes +39********88. If DefaultRegion is empty, national numbers are
-	// masked in place and no calling code is shown: ** **** **88.
-	// An unknown region is an error from [New]. Letter case is ignored.
+	// Such a number is then parsed by National and shown in international
+	// form with its calling code: "06 1234 5588" becomes +39********88. If
+	// DefaultRegion is empty, national numbers are masked in place and no
+	// calling code is shown: ** **** **88. A region National does not know, or
+	// a DefaultRegion without National, is an error from [New]. Letter case is
+	// ignored.
 	DefaultRegion string
+
+	// National parses national numbers for DefaultRegion: national.Parser{}
+	// from package github.com/callshield/callshield/mask/national, which uses
+	// github.com/nyaruka/phonenumbers. It is an option, not built in, because
+	// phonenumbers decodes all of its metadata at program start (2.5 MB, a
+	// few milliseconds): a program that does not set DefaultRegion does not
+	// import it. Ignored if DefaultRegion is empty.
+	National NationalParser
 
 	// CardKeepFirst is the number of leading digits of a payment card number
 	// that stay visible. Zero (the default) or negative means none; at most
@@ -84,11 +91,14 @@ func (o Options) resolve() (config, error) {
 		return c, err
 	}
 	if o.DefaultRegion != "" {
+		if o.National == nil {
+			return c, &OptionsError{Field: "National", Reason: "DefaultRegion needs a NationalParser (national.Parser{} of package mask/national)"}
+		}
 		r := strings.ToUpper(o.DefaultRegion)
-		if !phonenumbers.GetSupportedRegions()[r] {
+		if !o.National.SupportsRegion(r) {
 			return c, &OptionsError{Field: "DefaultRegion", Reason: "unknown region code"}
 		}
-		c.region = r
+		c.region, c.national = r, o.National
 	}
 	return c, nil
 }
@@ -105,4 +115,20 @@ func keepCount(field string, v, def, maxV int) (int, error) {
 		return 0, &OptionsError{Field: field, Reason: "at most " + string(rune('0'+maxV)) + " allowed"}
 	}
 	return v, nil
+}
+
+// A NationalParser reads national phone numbers for [Options].DefaultRegion. Package
+// github.com/callshield/callshield/mask/national implements it with
+// github.com/nyaruka/phonenumbers; its methods must be safe for concurrent use. A
+// Masker checks what ParseNational returns (a known calling code, a national number
+// of digits that rescans to the same code) and recovers from a panic in it, masking
+// the number in place instead.
+type NationalParser interface {
+	// SupportsRegion reports whether region, an upper-case CLDR region code, is
+	// known.
+	SupportsRegion(region string) bool
+	// ParseNational returns the country calling code and the national significant
+	// number of number as written in region, and ok false if it is not a possible
+	// number there.
+	ParseNational(number, region string) (cc int, nsn string, ok bool)
 }

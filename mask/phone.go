@@ -5,8 +5,6 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
-
-	"github.com/nyaruka/phonenumbers"
 )
 
 // maxPhoneLen bounds the inputs read as phone numbers. An E.164 number has at
@@ -31,8 +29,8 @@ const maxPhoneLen = 64
 // sign and the invisible soft hyphen and zero-width characters.
 //
 // A number written without "+" or "00" is national. With
-// Options.DefaultRegion set it is parsed with github.com/nyaruka/phonenumbers
-// and, if its length is possible there, shown in international form
+// Options.DefaultRegion set it is parsed with Options.National (package
+// mask/national: github.com/nyaruka/phonenumbers) and, if its length is possible there, shown in international form
 // ("06 1234 5588" in Italy → +39********88, an extension kept as written);
 // without a region, or if parsing fails, its digits are masked in place and
 // no calling code is shown (** **** **88).
@@ -404,7 +402,7 @@ func phoneFixed(s string, l phoneLayout, head, tail int) string {
 // phoneNational parses a national number in m's default region and masks
 // its international form, with s's extension (if any) appended as written.
 func (m *Masker) phoneNational(s string, l phoneLayout) (string, bool) {
-	cc, nsn, ok := parseNational(s[:l.mainEnd], m.region)
+	cc, nsn, ok := parseNational(m.national, s[:l.mainEnd], m.region)
 	if !ok {
 		return "", false
 	}
@@ -421,26 +419,26 @@ func (m *Masker) phoneNational(s string, l phoneLayout) (string, bool) {
 	return m.phoneMasked(es, l2), true
 }
 
-// parseNational parses s in region with github.com/nyaruka/phonenumbers and
-// returns the calling code and national significant number, if the number
-// has a possible length. A panic inside the parser is taken as a failed
-// parse: masking must not crash the host, and the caller then masks s
-// conservatively.
-func parseNational(s, region string) (cc int, nsn string, ok bool) {
+// parseNational parses s in region with p and returns the calling code and national
+// significant number, if the number has a possible length. A panic inside the parser
+// is taken as a failed parse: masking must not crash the host, and the caller then
+// masks s conservatively.
+func parseNational(p NationalParser, s, region string) (cc int, nsn string, ok bool) {
 	defer func() {
 		if recover() != nil {
 			cc, nsn, ok = 0, "", false
 		}
 	}()
-	var num phonenumbers.PhoneNumber
-	if err := phonenumbers.ParseToNumber(s, region, &num); err != nil || !phonenumbers.IsPossibleNumber(&num) {
+	if p == nil {
 		return 0, "", false
 	}
-	cc = int(num.GetCountryCode())
+	cc, nsn, ok = p.ParseNational(s, region)
+	if !ok {
+		return 0, "", false
+	}
 	if cc <= 0 || cc >= len(callingCodes) || !callingCodes[cc] {
 		return 0, "", false
 	}
-	nsn = phonenumbers.GetNationalSignificantNumber(&num)
 	if nsn == "" || len(nsn) > 17 {
 		return 0, "", false
 	}

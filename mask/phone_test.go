@@ -1,6 +1,7 @@
 package mask
 
 import (
+	"github.com/callshield/callshield/mask/national"
 	"strings"
 	"sync"
 	"testing"
@@ -166,12 +167,12 @@ func TestPhoneDefaultRegion(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.region+" "+tt.in, func(t *testing.T) {
-			m, err := New(Options{DefaultRegion: tt.region})
+			m, err := New(Options{DefaultRegion: tt.region, National: national.Parser{}})
 			require.NoError(t, err)
 			assert.Equal(t, tt.want, m.Phone(tt.in))
 		})
 	}
-	fx := MustNew(Options{DefaultRegion: "IT", FixedWidth: true})
+	fx := MustNew(Options{DefaultRegion: "IT", National: national.Parser{}, FixedWidth: true})
 	assert.Equal(t, "+39****88", fx.Phone("06 1234 5588 ext. 12"))
 }
 
@@ -186,12 +187,36 @@ func TestPhoneAllocs(t *testing.T) {
 	assert.LessOrEqual(t, testing.AllocsPerRun(100, func() { _ = fx.Phone("+39061234588") }), 1.0)
 }
 
+// badParser returns what a NationalParser must not: mask checks it.
+type badParser struct {
+	cc    int
+	nsn   string
+	panic bool
+}
+
+func (badParser) SupportsRegion(string) bool { return true }
+func (b badParser) ParseNational(string, string) (int, string, bool) {
+	if b.panic {
+		panic("parser bug")
+	}
+	return b.cc, b.nsn, true
+}
+
 func TestParseNationalRejects(t *testing.T) {
-	_, _, ok := parseNational("", "IT")
+	p := national.Parser{}
+	_, _, ok := parseNational(p, "", "IT")
 	assert.False(t, ok)
-	_, _, ok = parseNational("06 1234 5588", "ZZ")
+	_, _, ok = parseNational(p, "06 1234 5588", "ZZ")
 	assert.False(t, ok)
-	cc, nsn, ok := parseNational("06 1234 5588", "IT")
+	_, _, ok = parseNational(nil, "06 1234 5588", "IT")
+	assert.False(t, ok, "no parser")
+	for _, b := range []badParser{{panic: true}, {cc: 999, nsn: "0612345588"}, {cc: 39, nsn: "06x2345588"}, {cc: 39, nsn: ""}} {
+		_, _, ok = parseNational(b, "06 1234 5588", "IT")
+		assert.False(t, ok, "%+v", b)
+		m := MustNew(Options{DefaultRegion: "IT", National: b})
+		assert.Equal(t, "** **** **88", m.Phone("06 1234 5588"), "masked in place: %+v", b)
+	}
+	cc, nsn, ok := parseNational(p, "06 1234 5588", "IT")
 	require.True(t, ok)
 	assert.Equal(t, 39, cc)
 	assert.Equal(t, "0612345588", nsn)
@@ -199,7 +224,7 @@ func TestParseNationalRejects(t *testing.T) {
 
 // Parsing with the default region runs concurrently; run with -race.
 func TestPhoneDefaultRegionConcurrent(t *testing.T) {
-	m := MustNew(Options{DefaultRegion: "IT"})
+	m := MustNew(Options{DefaultRegion: "IT", National: national.Parser{}})
 	var wg sync.WaitGroup
 	for range 4 {
 		wg.Go(func() {

@@ -156,7 +156,9 @@ func newCasbinEnforcer(tb testing.TB, setup casbinSetup, cached bool, pLines, gL
 //     has one, else their tenant role; an override naming an unknown role grants nothing
 //     in that project (it does not fall back to the tenant role);
 //   - a membership of a user who is not a member, or of a project of another tenant or
-//     no project at all, grants nothing.
+//     no project at all, grants nothing;
+//   - a right that is not project-scoped is asked of the tenant domain whatever
+//     project the query names (see runDifferential): overrides never grant it.
 func casbinLines(setup casbinSetup, d access.PolicyData) (pLines, gLines [][]string) {
 	t := d.Tenant.ID
 	roles := map[uuid.UUID][]access.Right{}
@@ -426,9 +428,15 @@ func runDifferential(t *testing.T, tenantWide bool) {
 		}
 		for range queries {
 			q := w.query(r, tenantWide)
+			// A right that is not project-scoped is tenant-wide: decided on the tenant
+			// role whatever project is named (RightInfo.ProjectScoped).
+			dom := casbinDomain(q.project)
+			if info, _ := q.right.Info(); !info.ProjectScoped {
+				dom = casbinTenantDomain
+			}
 			got := pol.Check(q.sub, q.right, q.project)
 			for i, e := range enforcers {
-				want, err := e.Enforce(casbinUser(q.sub.Tenant, q.sub.User), casbinDomain(q.project), q.right.String())
+				want, err := e.Enforce(casbinUser(q.sub.Tenant, q.sub.User), dom, q.right.String())
 				require.NoError(t, err)
 				if got != want {
 					pLines, gLines := casbinLines(casbinSetups[i], w.data)

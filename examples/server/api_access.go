@@ -294,10 +294,21 @@ type settingsJSON struct {
 	InvitationDays    int    `json:"invitation_days"`
 	RetentionDays     int    `json:"retention_days"`
 	Version           int64  `json:"version"`
+
+	// Session and throttling rules (authn.SessionSettings).
+	IdleMinutes    int   `json:"idle_minutes"`
+	LifetimeHours  int   `json:"lifetime_hours"`
+	MaxSessions    int   `json:"max_sessions_per_user"`
+	LockThreshold  int   `json:"lock_threshold"`
+	LockMinutes    int   `json:"lock_minutes"`
+	SessionVersion int64 `json:"session_version"`
 }
 
-func settingsOf(st authn.Settings) settingsJSON {
-	return settingsJSON{PasswordMode: st.PasswordMode, PasswordMinLength: st.PasswordMinLength, PasswordMinScore: st.PasswordMinScore,
+func settingsOf(st authn.Settings, ss authn.SessionSettings) settingsJSON {
+	return settingsJSON{IdleMinutes: int(ss.IdleTimeout / time.Minute), LifetimeHours: int(ss.Lifetime / time.Hour),
+		MaxSessions: ss.MaxPerUser, LockThreshold: ss.LockThreshold, LockMinutes: int(ss.LockDuration / time.Minute),
+		SessionVersion: ss.Version,
+		PasswordMode:   st.PasswordMode, PasswordMinLength: st.PasswordMinLength, PasswordMinScore: st.PasswordMinScore,
 		RequireTwoFactor: st.RequireTwoFactor, InvitationDays: int(st.InvitationTTL / (24 * time.Hour)),
 		RetentionDays: int(st.Retention / (24 * time.Hour)), Version: st.Version}
 }
@@ -305,12 +316,24 @@ func settingsOf(st authn.Settings) settingsJSON {
 // getSettings: GET /api/v1/settings (ManageCompany).
 func (a *app) getSettings(w http.ResponseWriter, r *http.Request) error {
 	s, _ := subject(r)
-	st, err := a.accounts.Settings(r.Context(), s.Tenant)
+	out, err := a.settingsOf(r, s.Tenant)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, settingsOf(st))
+	writeJSON(w, http.StatusOK, out)
 	return nil
+}
+
+func (a *app) settingsOf(r *http.Request, tenant uuid.UUID) (settingsJSON, error) {
+	st, err := a.accounts.Settings(r.Context(), tenant)
+	if err != nil {
+		return settingsJSON{}, err
+	}
+	ss, err := a.accounts.SessionSettings(r.Context(), tenant)
+	if err != nil {
+		return settingsJSON{}, err
+	}
+	return settingsOf(st, ss), nil
 }
 
 // putSettings: PUT /api/v1/settings (ManageCompany): password policy, two-factor
@@ -336,10 +359,38 @@ func (a *app) putSettings(w http.ResponseWriter, r *http.Request) error {
 	if req.RetentionDays > 0 {
 		st.Retention = time.Duration(req.RetentionDays) * 24 * time.Hour
 	}
-	st, err = a.accounts.UpdateSettings(r.Context(), s, st)
+	ss, err := a.accounts.SessionSettings(r.Context(), s.Tenant)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, settingsOf(st))
+	if req.SessionVersion != 0 && req.SessionVersion != ss.Version {
+		return storage.ErrStale
+	}
+	if req.IdleMinutes > 0 {
+		ss.IdleTimeout = time.Duration(req.IdleMinutes) * time.Minute
+	}
+	if req.LifetimeHours > 0 {
+		ss.Lifetime = time.Duration(req.LifetimeHours) * time.Hour
+	}
+	if req.LockThreshold > 0 {
+		ss.LockThreshold = req.LockThreshold
+	}
+	if req.LockMinutes > 0 {
+		ss.LockDuration = time.Duration(req.LockMinutes) * time.Minute
+	}
+	ss.MaxPerUser = req.MaxSessions
+	// Two units of work (authn keeps account and session settings apart): a value the
+	// second refuses leaves the first stored, and the answer says which was refused.
+	if _, err := a.accounts.UpdateSettings(r.Context(), s, st); err != nil {
+		return err
+	}
+	if _, err := a.accounts.UpdateSessionSettings(r.Context(), s, ss); err != nil {
+		return err
+	}
+	out, err := a.settingsOf(r, s.Tenant)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }

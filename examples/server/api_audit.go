@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"time"
@@ -155,6 +156,7 @@ func (a *app) auditSearch(rep auditReport) handlerFunc {
 		if err != nil {
 			return err
 		}
+		a.settleActionLog(r.Context())
 		page, err := audit.Search(r.Context(), a.store, s.Tenant, auditScope(p, s), q, r.URL.Query().Get("cursor"))
 		if err != nil {
 			return err
@@ -186,4 +188,23 @@ func (a *app) auditVerify(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// settleActionLog waits, at most a second, until the Writer has stored the events
+// queued so far, so that a reader of the logs sees the requests that led them there
+// (the action log is written in batches, DefaultFlushInterval apart).
+func (a *app) settleActionLog(ctx context.Context) {
+	deadline := time.NewTimer(time.Second)
+	defer deadline.Stop()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for a.writer.Stats().Queued > 0 {
+		select {
+		case <-ctx.Done():
+			return
+		case <-deadline.C:
+			return
+		case <-tick.C:
+		}
+	}
 }

@@ -141,7 +141,9 @@ type acceptRequest struct {
 }
 
 // acceptInvitation: POST /api/v1/invitations/accept {token, name, password}. A weak
-// password is 400 weak_password with the broken rules; the link stays usable.
+// password is 400 weak_password with the broken rules; the link stays usable. The
+// user keeps the name given at invitation: authn offers no way to change it on
+// acceptance yet, so "name" is accepted and not applied.
 func (a *app) acceptInvitation(w http.ResponseWriter, r *http.Request) error {
 	var req acceptRequest
 	if err := readJSON(r, &req); err != nil {

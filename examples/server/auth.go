@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/callshield/callshield/access"
 	"github.com/callshield/callshield/audit"
@@ -14,13 +16,19 @@ import (
 	"github.com/google/uuid"
 )
 
-// sessionCookie names the session cookie. With secure cookies it carries the __Host-
-// prefix, which browsers accept only with Secure, Path=/ and no Domain.
-func (a *app) sessionCookie() string {
+// sessionCookie is the session cookie: authn's production setting (Secure, HttpOnly,
+// SameSite=Lax, the __Host- prefix) everywhere except dev mode on a loopback address,
+// where the demo runs over plain HTTP.
+func (a *app) sessionCookie() authn.Cookie {
+	return authn.Cookie{Insecure: !a.secureCookies()}
+}
+
+// pendingCookie carries a pending sign-in (password done, second factor owed).
+func (a *app) pendingCookie() authn.Cookie {
 	if a.secureCookies() {
-		return "__Host-cs_session"
+		return authn.Cookie{Name: "__Host-callshield_pending", SameSite: http.SameSiteStrictMode}
 	}
-	return "cs_session"
+	return authn.Cookie{Name: "callshield_pending", Insecure: true, SameSite: http.SameSiteStrictMode}
 }
 
 // secureCookies is false only in dev mode on a loopback address, where the demo runs
@@ -40,16 +48,6 @@ func (a *app) secureCookies() bool {
 	return err != nil || !ip.IsLoopback()
 }
 
-func (a *app) setSessionCookie(w http.ResponseWriter, secret string) {
-	http.SetCookie(w, &http.Cookie{Name: a.sessionCookie(), Value: secret, Path: "/", HttpOnly: true,
-		Secure: a.secureCookies(), SameSite: http.SameSiteLaxMode})
-}
-
-func (a *app) clearSessionCookie(w http.ResponseWriter) {
-	http.SetCookie(w, &http.Cookie{Name: a.sessionCookie(), Value: "", Path: "/", MaxAge: -1, HttpOnly: true,
-		Secure: a.secureCookies(), SameSite: http.SameSiteLaxMode})
-}
-
 type metaKey struct{}
 
 // meta returns the client address and browser of the request (see authenticate).
@@ -58,40 +56,91 @@ func meta(r *http.Request) authn.Meta {
 	return m
 }
 
+// touchInterval bounds the writes that record a session's last request.
+const touchInterval = 30 * time.Second
+
+type sessionKey struct{}
+
+// currentSession returns the request's validated session.
+func currentSession(r *http.Request) (authn.Session, bool) {
+	s, ok := r.Context().Value(sessionKey{}).(authn.Session)
+	return s, ok
+}
+
 // authenticate resolves the client address (X-Forwarded-For only through the trusted
-// proxies) and turns a valid session cookie into an access.Subject in the context.
-// The user's current status is checked on every request: a blocked user's session
-// stops working at once, on every instance.
+// proxies) and turns a valid session cookie into an access.Subject and the policy in
+// the context (authn.Service.ValidateSession: the session, its user's current status
+// and the allowlist, checked in the store on every request, so a block or a logout on
+// any instance applies at the next request). Requests without a session continue
+// anonymously; the routes decide what that means. A session from an address the
+// tenant does not allow is 403; a storage failure 503 (fail closed); a restricted
+// session (two-factor enrolment owed) may only reach the enrolment routes.
 func (a *app) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		m := authn.Meta{IP: access.ClientIP(r, a.cfg.TrustedProxies), UserAgent: r.UserAgent()}
 		ctx := context.WithValue(r.Context(), metaKey{}, m)
-		if c, err := r.Cookie(a.sessionCookie()); err == nil && c.Value != "" {
-			if ss, ok := a.sessions.lookup(c.Value); ok {
-				st, err := a.accounts.Status(ctx, ss.Tenant, ss.User)
-				switch {
-				case err != nil && !isNotFound(err):
-					// Fail closed: without the user's state the request is not theirs.
-					a.writeError(w, r, err)
+		if strings.HasPrefix(r.Header.Get("Authorization"), "Bearer ") {
+			// An integration: the token middleware authenticates and authorizes
+			// (integrations right, allowlist, the user's current status), logs the call
+			// and counts it. Its 401/403 bodies are reshaped into the API's errors.
+			wrapGuard(a.tokens.Middleware, next).ServeHTTP(w, r.WithContext(ctx))
+			return
+		}
+		if tok := a.sessionCookie().Read(r); tok != "" {
+			v, err := a.accounts.ValidateSession(ctx, tok, authn.Request{Meta: m, Path: r.URL.Path}, touchInterval)
+			switch {
+			case errors.Is(err, authn.ErrSessionInvalid):
+				a.sessionCookie().Clear(w)
+			case errors.Is(err, authn.ErrIPNotAllowed):
+				a.refuse(w, r, http.StatusForbidden, "ip_not_allowed", "your company does not allow access from this address")
+				return
+			case err != nil:
+				a.log.Error("session check failed", "err", err)
+				a.refuse(w, r, http.StatusServiceUnavailable, "unavailable", "try again in a moment")
+				return
+			default:
+				if v.Session.Restricted && !restrictedAllowed(r) {
+					if strings.HasPrefix(r.URL.Path, "/api/") {
+						a.refuse(w, r, http.StatusForbidden, "two_factor_enrolment_required", "set up two-factor sign-in first")
+					} else {
+						http.Redirect(w, r, "/profile", http.StatusSeeOther)
+					}
 					return
-				case err == nil && st == authn.StatusActive:
-					ctx = access.WithSubject(ctx, access.Subject{Tenant: ss.Tenant, User: ss.User, Session: ss.ID,
-						IP: m.IP, UserAgent: m.UserAgent})
-				default:
-					a.sessions.end(c.Value)
 				}
+				ctx = access.WithSubject(ctx, v.Subject)
+				ctx = access.WithPolicy(ctx, v.Policy)
+				ctx = context.WithValue(ctx, sessionKey{}, v.Session)
 			}
 		}
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 
+// restrictedAllowed lists what a restricted session may reach: its profile, two-factor
+// enrolment, sign-out and the assets.
+func restrictedAllowed(r *http.Request) bool {
+	p := r.URL.Path
+	return p == "/profile" || p == "/api/v1/me" || p == "/api/v1/logout" || p == "/login" ||
+		strings.HasPrefix(p, "/api/v1/me/totp") || strings.HasPrefix(p, "/static/")
+}
+
+// refuse answers before routing: JSON for the API, a plain page otherwise.
+func (a *app) refuse(w http.ResponseWriter, r *http.Request, status int, code, msg string) {
+	if strings.HasPrefix(r.URL.Path, "/api/") {
+		writeJSON(w, status, apiError{Error: apiErrorBody{Code: code, Message: msg}})
+		return
+	}
+	a.web.error(w, r, nil, status, msg)
+}
+
 // handlerFunc is an API handler that returns its error instead of writing it.
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 
 // api registers an API route. Every route records its calls in the action log. A
-// route with a right passes the Guard (the project Guard when project is true);
-// one without (right 0) needs a signed-in subject from an allowed address.
+// route with a right passes a Guard: with project true, Guard.Require with the project
+// of the request (without one, a project-scoped right is needed in every project);
+// otherwise Guard.RequireTenant. One without a right (0) needs a signed-in subject from
+// an allowed address; its handler decides per record (calls, recordings).
 func (a *app) api(mux *http.ServeMux, pattern string, right access.Right, project bool, h handlerFunc) {
 	var inner http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		noteRequest(r, access.PolicyFrom(r.Context()), access.Subject{})
@@ -103,7 +152,9 @@ func (a *app) api(mux *http.ServeMux, pattern string, right access.Right, projec
 	case right != 0 && project:
 		inner = wrapGuard(a.pguard.Require(right), inner)
 	case right != 0:
-		inner = wrapGuard(a.guard.Require(right), inner)
+		// A tenant-level operation, or a report whose rows the handler scopes itself
+		// (audit.Scope, Policy.Scope): decided on the tenant role.
+		inner = wrapGuard(a.guard.RequireTenant(right), inner)
 	default:
 		inner = a.signedIn(inner)
 	}
@@ -181,67 +232,118 @@ type loginRequest struct {
 	Tenant   string         `json:"tenant"`
 	Email    string         `json:"email"`
 	Password authn.Password `json:"password"`
+	// Kind is "admin" (the default: the administrative interface) or "workplace" (the
+	// agent workplace, whose session carries the agent's status, queue and call).
+	Kind string `json:"kind,omitempty"`
 }
 
-// login: POST /api/v1/login {tenant, email, password}. An unknown tenant, an unknown
-// e-mail, a wrong password, a user who may not sign in and an address outside the
-// allowlist all get the same 401; the login log records the real reason.
+// login: POST /api/v1/login {tenant, email, password, kind}. An unknown tenant, an
+// unknown e-mail, a wrong password, a throttled or locked account, a user who may not
+// sign in and an address outside the allowlist all get the same 401; the login log
+// records the real reason. When a second factor is owed the answer is
+// {"mfa_required": true} with a short-lived pending cookie for /api/v1/login/totp.
 func (a *app) login(w http.ResponseWriter, r *http.Request) error {
 	var req loginRequest
 	if err := readJSON(r, &req); err != nil {
 		return err
 	}
 	m := meta(r)
+	m.Kind = authn.SessionKind(req.Kind)
+	if m.Kind != "" && m.Kind != authn.SessionAdmin && m.Kind != authn.SessionWorkplace {
+		return badRequest(`kind is "admin" or "workplace"`)
+	}
 	tenant, err := a.tenants.lookup(r.Context(), req.Tenant)
 	if err != nil && !isNotFound(err) {
 		return err
 	}
-	// For an unknown tenant, Authenticate still does the work of a failed sign-in.
-	u, err := a.accounts.Authenticate(r.Context(), tenant, req.Email, req.Password, m)
+	// For an unknown tenant, SignIn still does the work of a failed sign-in.
+	res, err := a.accounts.SignIn(r.Context(), tenant, req.Email, req.Password, m)
 	if err != nil {
 		if isIPNotAllowed(err) {
 			err = authn.ErrInvalidCredentials
 		}
 		return err
 	}
-	secret, ss, err := a.sessions.create(u.Tenant, u.ID, m.IP, m.UserAgent)
-	if err != nil {
+	return a.signedInAs(w, r, res)
+}
+
+// loginTOTP: POST /api/v1/login/totp {code} or {recovery_code} completes a pending
+// sign-in with the second factor.
+func (a *app) loginTOTP(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		Code         string `json:"code"`
+		RecoveryCode string `json:"recovery_code"`
+	}
+	if err := readJSON(r, &req); err != nil {
 		return err
 	}
-	a.setSessionCookie(w, secret)
-	s := access.Subject{Tenant: u.Tenant, User: u.ID, Session: ss.ID, IP: m.IP, UserAgent: m.UserAgent}
-	p, err := a.engine.Policy(r.Context(), u.Tenant)
+	f, code := authn.FactorTOTP, req.Code
+	if req.RecoveryCode != "" {
+		f, code = authn.FactorRecoveryCode, req.RecoveryCode
+	}
+	pending := a.pendingCookie().Read(r)
+	if pending == "" || code == "" {
+		return badRequest("sign in with your password first, then send code or recovery_code")
+	}
+	res, err := a.accounts.CompleteSignIn(r.Context(), pending, f, code, meta(r))
+	if err != nil {
+		if errors.Is(err, authn.ErrPendingInvalid) {
+			a.pendingCookie().Clear(w)
+		}
+		return err
+	}
+	a.pendingCookie().Clear(w)
+	return a.signedInAs(w, r, res)
+}
+
+// signedInAs answers a sign-in step: the session cookie and the caller, or the pending
+// cookie when a second factor is owed.
+func (a *app) signedInAs(w http.ResponseWriter, r *http.Request, res authn.SignInResult) error {
+	if res.Pending != nil {
+		a.pendingCookie().Set(w, res.PendingToken, res.Pending.ExpiresAt)
+		writeJSON(w, http.StatusOK, map[string]bool{"mfa_required": true})
+		return nil
+	}
+	if res.Session == nil {
+		return errors.New("sign-in returned neither a session nor a pending step")
+	}
+	sess := *res.Session
+	a.sessionCookie().Set(w, res.Token, sess.ExpiresAt)
+	m := meta(r)
+	s := access.Subject{Tenant: sess.Tenant, User: sess.User, Session: sess.ID, IP: m.IP, UserAgent: m.UserAgent}
+	p, err := a.engine.Policy(r.Context(), sess.Tenant)
 	if err != nil {
 		return err
 	}
 	noteRequest(r, p, s)
-	_ = a.recorder.Record(r.Context(), audit.SessionEvent(u.Tenant, actor(p, s), audit.ActionSessionCreated, ss.ID, uuid.Nil, ""))
 	me, err := a.meOf(r.Context(), s, p)
 	if err != nil {
 		return err
 	}
+	me.Restricted = sess.Restricted
 	writeJSON(w, http.StatusOK, me)
 	return nil
 }
 
 // logout: POST /api/v1/logout ends the session.
 func (a *app) logout(w http.ResponseWriter, r *http.Request) error {
-	s, p := subject(r)
-	if c, err := r.Cookie(a.sessionCookie()); err == nil {
-		a.sessions.end(c.Value)
+	s, _ := subject(r)
+	if err := a.accounts.Logout(r.Context(), s); err != nil {
+		return err
 	}
-	a.clearSessionCookie(w)
-	_ = a.recorder.Record(r.Context(), audit.SessionEvent(s.Tenant, actor(p, s), audit.ActionSessionEnded, s.Session, uuid.Nil, "logout"))
+	a.sessionCookie().Clear(w)
 	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
 	return nil
 }
 
 type meResponse struct {
-	User     userJSON     `json:"user"`
-	Tenant   string       `json:"tenant"`
-	Role     *roleRef     `json:"role"`
-	Rights   []string     `json:"rights"`
-	Projects []projectRef `json:"projects"`
+	// Restricted: the session may only enrol a second factor.
+	Restricted bool         `json:"restricted,omitempty"`
+	User       userJSON     `json:"user"`
+	Tenant     string       `json:"tenant"`
+	Role       *roleRef     `json:"role"`
+	Rights     []string     `json:"rights"`
+	Projects   []projectRef `json:"projects"`
 }
 
 type roleRef struct {
@@ -302,4 +404,21 @@ func (a *app) projectNames(ctx context.Context, tenant uuid.UUID) (map[uuid.UUID
 		m[p.ID] = p.Name
 	}
 	return m, nil
+}
+
+// reauth: POST /api/v1/me/reauth {password} proves the password again, for operations
+// that need a recent proof (two-factor enrolment and turning it off).
+func (a *app) reauth(w http.ResponseWriter, r *http.Request) error {
+	s, _ := subject(r)
+	var req struct {
+		Password authn.Password `json:"password"`
+	}
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	if err := a.accounts.Reauthenticate(r.Context(), s, req.Password, meta(r)); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
 }

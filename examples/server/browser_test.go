@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -88,14 +89,28 @@ func shot(t *testing.T, ctx context.Context, name string) {
 // signIn fills the sign-in page and waits for the calls page.
 func signIn(t *testing.T, ctx context.Context, base, email, password string) {
 	t.Helper()
-	require.NoError(t, chromedp.Do(ctx,
+	signInAs(t, ctx, base, email, password, "admin")
+}
+
+// signInAs signs in to the given interface ("admin" or "workplace").
+func signInAs(t *testing.T, ctx context.Context, base, email, password, kind string) {
+	t.Helper()
+	sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	err := chromedp.Do(sctx,
 		chromedp.Navigate(base+"/login"),
 		chromedp.WaitVisible(chromedp.CSS(`#login-form`)),
 		chromedp.SendKeys(chromedp.CSS(`#login-form input[name=email]`), email),
 		chromedp.SendKeys(chromedp.CSS(`#login-form input[name=password]`), password),
+		chromedp.Evaluate[chromedp.Void](`document.querySelector("#login-form select[name=kind]").value = "`+kind+`"`),
 		chromedp.Click(chromedp.CSS(`#login-submit`)),
 		chromedp.WaitVisible(chromedp.CSS(`#calls`)),
-	), "sign in as %s", email)
+	)
+	if err != nil {
+		shot(t, ctx, "failed-sign-in")
+		body, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText`))
+		t.Fatalf("sign in as %s: %v\n%s", email, err, body)
+	}
 }
 
 func signOut(t *testing.T, ctx context.Context) {
@@ -117,8 +132,18 @@ func TestBrowser(t *testing.T) {
 	ctx := browser(t)
 	srv := startServer(t, "-db", filepath.Join(t.TempDir(), "demo.db"), "-admin-password", demoPassword)
 
-	// The agent: masked numbers, no admin pages in the menu.
-	signIn(t, ctx, srv.base, "agent@demo.test", demoPassword)
+	// The agent, at the agent workplace: masked numbers, no admin pages in the menu, the
+	// workplace status bar.
+	signInAs(t, ctx, srv.base, "agent@demo.test", demoPassword, "workplace")
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.SendKeys(chromedp.CSS(`#workplace-form input[name=queue]`), "Sales Italia"),
+		chromedp.Evaluate[chromedp.Void](`document.querySelector("#workplace-form select[name=status]").value = "on call"`),
+		chromedp.Click(chromedp.CSS(`#workplace-form button`)),
+		chromedp.WaitVisible(chromedp.CSS(`#workplace-form .muted`)),
+	))
+	since, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#workplace-form .muted`)))
+	require.NoError(t, err)
+	assert.Contains(t, since, "on call since")
 	shot(t, ctx, "calls-agent")
 	ps := phones(t, ctx)
 	require.NotEmpty(t, ps)
@@ -160,6 +185,84 @@ func TestBrowser(t *testing.T) {
 	assert.Contains(t, events, "GET /calls")
 	assert.Contains(t, events, "body.password=[REDACTED]", "the sign-in's password is redacted in the action log")
 	shot(t, ctx, "action-log")
-	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(srv.base+"/audit/changes"), chromedp.WaitVisible(chromedp.CSS(`#events`))))
-	shot(t, ctx, "change-log")
+	for _, page := range []string{"projects", "roles", "settings", "sessions"} {
+		require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(srv.base+"/"+page), chromedp.WaitVisible(chromedp.CSS(`main h1`))))
+		shot(t, ctx, "page-"+page)
+	}
+
+
+	// The profile: create the API token, shown once; use it; see it in the API usage.
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(srv.base+"/profile"),
+		chromedp.WaitVisible(chromedp.CSS(`#token-form`)),
+		chromedp.Click(chromedp.CSS(`#token-form button`)),
+		chromedp.WaitVisible(chromedp.CSS(`#token-secret`)),
+	))
+	secret, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#token-secret code`)))
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(secret, "cst_"), secret)
+	shot(t, ctx, "profile-token")
+	api := newClient(t, srv.base)
+	api.hdr.Set("Authorization", "Bearer "+secret)
+	for range 3 {
+		api.must(200, "GET", "/api/v1/calls?limit=1", nil, nil)
+	}
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(srv.base+"/usage"), chromedp.WaitVisible(chromedp.CSS(`#usage`))))
+	usage, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#usage`)))
+	require.NoError(t, err)
+	assert.Contains(t, usage, "Ada Admin")
+	shot(t, ctx, "api-usage")
+
+	// Invite a user from the page; the invitation mail lands in the dev outbox.
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(srv.base+"/users"), chromedp.WaitVisible(chromedp.CSS(`#invite-form`))))
+	_, err = chromedp.Run(ctx, chromedp.Evaluate[string](`(() => {
+		const s = document.querySelector("#invite-form select[name=role]");
+		for (const o of s.options) if (o.text === "Agent") s.value = o.value;
+		document.querySelector("#invite-form input[name=projects]").checked = true;
+		return s.value })()`))
+	require.NoError(t, err)
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.SendKeys(chromedp.CSS(`#invite-form input[name=email]`), "olga@demo.test"),
+		chromedp.SendKeys(chromedp.CSS(`#invite-form input[name=name]`), "Olga Onboard"),
+		chromedp.Click(chromedp.CSS(`#invite-form button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-email="olga@demo.test"]`)),
+		chromedp.Navigate(srv.base+"/outbox"),
+		chromedp.WaitVisible(chromedp.CSS(`a.mail-link`)),
+	))
+	link, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("a.mail-link").href`))
+	require.NoError(t, err)
+	require.Contains(t, link, "/invite#")
+	signOut(t, ctx)
+
+	// Accept it: a weak password is refused with the rules marked, a strong one works.
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(link),
+		chromedp.WaitVisible(chromedp.CSS(`#accept-form`)),
+		chromedp.SendKeys(chromedp.CSS(`#accept-form input[name=password]`), "password"),
+		chromedp.Click(chromedp.CSS(`#accept-submit`)),
+	))
+	_, err = chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelector("#accept-form .form-error").textContent.length > 0`))
+	require.NoError(t, err)
+	bad, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("#password-rules li.bad")].map(li => li.dataset.rule)`))
+	require.NoError(t, err)
+	assert.Contains(t, bad, "blocklisted", "the server's verdict marks the broken rules")
+	loc, err := chromedp.Run(ctx, chromedp.Location())
+	require.NoError(t, err)
+	assert.NotContains(t, loc, "#", "the secret left the address bar")
+	errText, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#accept-form .form-error`)))
+	require.NoError(t, err)
+	assert.Contains(t, errText, "policy")
+	shot(t, ctx, "invite-weak-password")
+	const olgaPassword = "quartz pelican harbour 5521 dusk"
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Evaluate[chromedp.Void](`document.querySelector("#accept-form input[name=password]").value = ""`),
+		chromedp.SendKeys(chromedp.CSS(`#accept-form input[name=password]`), olgaPassword),
+		chromedp.Click(chromedp.CSS(`#accept-submit`)),
+		chromedp.WaitVisible(chromedp.CSS(`#accept-done`)),
+	))
+	shot(t, ctx, "invite-accepted")
+	signIn(t, ctx, srv.base, "olga@demo.test", olgaPassword)
+	me, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#me-link`)))
+	require.NoError(t, err)
+	assert.Equal(t, "Olga Onboard", strings.TrimSpace(me))
 }

@@ -197,6 +197,7 @@ type eventsBody struct {
 	Events []struct {
 		Action, Outcome, Reason, Kind string
 		User                          string
+		Token                         string
 		Target                        *struct{ Type, ID, Name string }
 		Details                       map[string]string
 	}
@@ -293,13 +294,55 @@ func TestEndToEnd(t *testing.T) {
 	ninaPassword := "granite lantern orbit 4412 meadow"
 	anon.must(200, "POST", "/api/v1/invitations/accept", map[string]string{"token": token, "name": "Nina", "password": ninaPassword}, nil)
 	// The link is single use.
-	anon.must(400, "POST", "/api/v1/invitations/accept", map[string]string{"token": token, "name": "Nina", "password": ninaPassword}, nil)
+	anon.must(410, "POST", "/api/v1/invitations/accept", map[string]string{"token": token, "name": "Nina", "password": ninaPassword}, nil)
 
 	nina := newClient(t, srv.base)
 	nina.login(newEmail, ninaPassword)
 	var ninaMe meBody
 	nina.must(200, "GET", "/api/v1/me", nil, &ninaMe)
 	assert.Equal(t, "Agent", ninaMe.Role.Name)
+
+	// API tokens: an Agent lacks the integrations right; a role that has it gets one
+	// token, shown once, usable only in the Authorization header; its calls are logged
+	// and counted.
+	nina.must(403, "POST", "/api/v1/me/token", map[string]string{"name": "CRM"}, nil)
+	var integ struct{ ID string }
+	admin.must(201, "POST", "/api/v1/roles", map[string]any{"name": "Agent with API", "rights": []string{"integrations.manage", "profile.edit"}}, &integ)
+	admin.must(200, "PUT", "/api/v1/users/"+ninaMe.User.ID+"/role", map[string]string{"role": integ.ID}, nil)
+	var tok struct{ ID, Token string }
+	nina.must(201, "POST", "/api/v1/me/token", map[string]string{"name": "CRM sync"}, &tok)
+	require.True(t, strings.HasPrefix(tok.Token, "cst_"), tok.Token)
+	bearer := newClient(t, srv.base)
+	bearer.hdr.Set("Authorization", "Bearer "+tok.Token)
+	var viaToken meBody
+	bearer.must(200, "GET", "/api/v1/me", nil, &viaToken)
+	assert.Equal(t, ninaMe.User.ID, viaToken.User.ID)
+	bearer.must(200, "GET", "/api/v1/calls?limit=5", nil, nil)
+	var wrongTok errBody
+	bad := newClient(t, srv.base)
+	bad.hdr.Set("Authorization", "Bearer "+tok.Token[:len(tok.Token)-1]+"x")
+	bad.must(401, "GET", "/api/v1/me", nil, &wrongTok)
+	assert.Equal(t, "invalid_token", wrongTok.Error.Code)
+	bearer.must(401, "GET", "/api/v1/me?token="+tok.Token, nil, nil) // never from a URL
+	var usage struct {
+		Usage []struct {
+			Token    string
+			Requests int
+		}
+	}
+	nina.must(200, "GET", "/api/v1/api-usage", nil, &usage)
+	require.NotEmpty(t, usage.Usage)
+	assert.Equal(t, tok.ID, usage.Usage[0].Token)
+	assert.GreaterOrEqual(t, usage.Usage[0].Requests, 2)
+	var tokActions eventsBody
+	admin.must(200, "GET", "/api/v1/audit/actions?limit=100&user="+ninaMe.User.ID, nil, &tokActions)
+	byToken := 0
+	for _, ev := range tokActions.Events {
+		if ev.Token == tok.ID {
+			byToken++
+		}
+	}
+	assert.GreaterOrEqual(t, byToken, 2, "token calls are in the action log with the token")
 
 	// An agent is denied the users list (403, recorded), sees only own calls masked.
 	var denied errBody
@@ -388,6 +431,54 @@ func TestEndToEnd(t *testing.T) {
 	admin.must(200, "GET", "/api/v1/audit/recordings", nil, &recs)
 	assert.Subset(t, recs.actions(), []string{"recording.listen:success", "recording.download:success", "recording.listen:denied"})
 
+	// Sessions: a second sign-in of the supervisor is listed and can be ended; an agent
+	// workplace session carries what the dialer reports; the active-sessions report
+	// shows both kinds; logout ends the session.
+	sup2 := newClient(t, srv.base)
+	sup2.login("supervisor@demo.test", demoPassword)
+	type sessionsBody struct {
+		Sessions []struct {
+			ID, User, Kind string
+			Current        bool
+			Workplace      *struct {
+				Status, Queue string
+				CallID        string `json:"call_id"`
+			} `json:"workplace"`
+		}
+	}
+	var mine sessionsBody
+	sup.must(200, "GET", "/api/v1/me/sessions", nil, &mine)
+	require.Len(t, mine.Sessions, 2)
+	var other string
+	for _, x := range mine.Sessions {
+		if !x.Current {
+			other = x.ID
+		}
+	}
+	require.NotEmpty(t, other)
+	sup.must(204, "DELETE", "/api/v1/sessions/"+other, nil, nil)
+	sup2.must(401, "GET", "/api/v1/me", nil, nil)
+	desk := newClient(t, srv.base)
+	desk.must(200, "POST", "/api/v1/login", map[string]string{"tenant": "demo", "email": "agent2@demo.test", "password": demoPassword, "kind": "workplace"}, nil)
+	desk.must(200, "PUT", "/api/v1/me/workplace", map[string]string{"status": "on call", "queue": "Support Italia", "call_id": "c-1234"}, nil)
+	agent.must(404, "PUT", "/api/v1/me/workplace", map[string]string{"status": "ready"}, nil) // an admin-interface session
+	var active sessionsBody
+	admin.must(200, "GET", "/api/v1/sessions", nil, &active)
+	kinds := map[string]bool{}
+	sawDesk := false
+	for _, x := range active.Sessions {
+		kinds[x.Kind] = true
+		if x.Workplace != nil && x.Workplace.CallID == "c-1234" {
+			sawDesk = x.Workplace.Status == "on call" && x.Workplace.Queue == "Support Italia"
+		}
+	}
+	assert.True(t, kinds["admin"] && kinds["workplace"], "both kinds in the report")
+	assert.True(t, sawDesk, "the workplace state is in the report: %+v", active)
+	agent.must(403, "GET", "/api/v1/sessions", nil, nil)
+	desk.must(200, "POST", "/api/v1/logout", nil, nil)
+	desk.must(401, "GET", "/api/v1/me", nil, nil)
+	anon.must(400, "POST", "/api/v1/login/totp", map[string]string{"code": "123456"}, nil)
+
 	// The IP allowlist: through the trusted proxy, an outside address is refused (also
 	// at sign-in), an inside one works, and the Admin's role ignores the list.
 	admin.must(200, "PUT", "/api/v1/settings/allowed-ips", map[string]any{"allowed_ips": []string{"203.0.113.0/24"}}, nil)
@@ -408,6 +499,7 @@ func TestEndToEnd(t *testing.T) {
 	ninaID := ninaMe.User.ID
 	admin.must(200, "POST", "/api/v1/users/"+ninaID+"/block", nil, nil)
 	nina.must(401, "GET", "/api/v1/me", nil, nil)
+	bearer.must(401, "GET", "/api/v1/me", nil, nil) // and her token
 	again := newClient(t, srv.base)
 	again.must(401, "POST", "/api/v1/login", map[string]string{"tenant": "demo", "email": newEmail, "password": ninaPassword}, nil)
 	admin.must(200, "POST", "/api/v1/users/"+ninaID+"/archive", nil, nil)
@@ -422,7 +514,8 @@ func TestEndToEnd(t *testing.T) {
 		assert.NotEqual(t, ninaID, u.ID, "the purged user is gone from the list")
 	}
 	var gone errBody
-	admin.must(404, "POST", "/api/v1/users/"+ninaID+"/unblock", nil, &gone)
+	admin.must(410, "POST", "/api/v1/users/"+ninaID+"/unblock", nil, &gone)
+	assert.Equal(t, "user_deleted", gone.Error.Code)
 
 	// The logs show it all.
 	var changes eventsBody
@@ -462,7 +555,7 @@ func TestEndToEnd(t *testing.T) {
 	require.NoError(t, srv2.stop())
 
 	// No secret in clear in the database files or the server's output.
-	secrets := []string{demoPassword, ninaPassword, token}
+	secrets := []string{demoPassword, ninaPassword, token, tok.Token}
 	for _, c := range []*client{admin, nina, agent, sup} {
 		u, _ := http.NewRequest("GET", srv.base, nil)
 		for _, ck := range c.http.Jar.Cookies(u.URL) {

@@ -14,6 +14,7 @@ import (
 	"github.com/callshield/callshield/audit"
 	"github.com/callshield/callshield/authn"
 	"github.com/callshield/callshield/storage"
+	"github.com/callshield/callshield/token"
 	"github.com/google/uuid"
 )
 
@@ -54,10 +55,11 @@ type httpError struct {
 func (e *httpError) Error() string { return e.msg }
 func (e *httpError) Unwrap() error { return errBadRequest }
 
-// errorStatus maps an SDK error to its HTTP status, code and message.
-//
-// SHIM(#14): a local mapping until the SDK-wide error→HTTP mapping lands; the messages
-// never name which of e-mail, password, status or address was wrong.
+// errorStatus maps an error to its HTTP status, code and message: the handler's own
+// refusals, a weak password with its rules, and everything else through the SDK's one
+// mapping (access.ErrorCode, which authn and token register their sentinels with).
+// Messages are fixed per code and never name which of e-mail, password, status or
+// address was wrong.
 func errorStatus(err error) (int, string, string) {
 	var he *httpError
 	var pe *authn.PasswordError
@@ -66,44 +68,45 @@ func errorStatus(err error) (int, string, string) {
 		return he.status, he.code, he.msg
 	case errors.As(err, &pe):
 		return http.StatusBadRequest, "weak_password", "the password does not meet the policy"
-	case errors.Is(err, authn.ErrInvalidCredentials):
-		return http.StatusUnauthorized, "invalid_credentials", "wrong tenant, e-mail or password"
-	case errors.Is(err, access.ErrNoSubject):
-		return http.StatusUnauthorized, "unauthenticated", "sign in first"
-	case errors.Is(err, authn.ErrBusy):
-		return http.StatusServiceUnavailable, "busy", "the server is busy; try again in a moment"
-	case errors.Is(err, authn.ErrTicketInvalid):
-		return http.StatusBadRequest, "link_invalid", "the link is invalid or has expired"
-	case errors.Is(err, authn.ErrInvalidEmail), errors.Is(err, authn.ErrInvalidName),
-		errors.Is(err, access.ErrInvalidName), errors.Is(err, access.ErrInvalidPrefix),
-		errors.Is(err, access.ErrUnknownRight), errors.Is(err, authn.ErrInvalidSettings),
-		errors.Is(err, audit.ErrInvalidQuery), errors.Is(err, authn.ErrPasswordTooLong),
-		errors.Is(err, authn.ErrEmptyPassword):
-		return http.StatusBadRequest, "invalid", cleanMessage(err)
-	case errors.Is(err, access.ErrForbidden), errors.Is(err, authn.ErrForbidden):
-		return http.StatusForbidden, "forbidden", "you may not do this"
-	case errors.Is(err, access.ErrLastAdmin):
-		return http.StatusConflict, "last_admin", "the company's last Admin cannot be removed, blocked or demoted"
-	case errors.Is(err, access.ErrBuiltinRole):
-		return http.StatusConflict, "builtin_role", "the default roles cannot be deleted, and Admin cannot be edited"
-	case errors.Is(err, access.ErrRoleInUse):
-		return http.StatusConflict, "role_in_use", "the role is still assigned"
-	case errors.Is(err, authn.ErrUserExists):
-		return http.StatusConflict, "user_exists", "a user with this e-mail exists"
-	case errors.Is(err, authn.ErrInvalidTransition):
-		return http.StatusConflict, "invalid_transition", "not possible in the user's current status"
-	case errors.Is(err, authn.ErrUserDeleted):
-		return http.StatusNotFound, "user_deleted", "the user was deleted; reports about them are no longer possible"
-	case errors.Is(err, authn.ErrWrongPassword):
-		return http.StatusBadRequest, "wrong_password", "the current password is wrong"
-	case errors.Is(err, storage.ErrNotFound):
-		return http.StatusNotFound, "not_found", "not found"
-	case errors.Is(err, storage.ErrStale):
-		return http.StatusConflict, "stale", "changed meanwhile; reload and try again"
-	case errors.Is(err, storage.ErrConflict):
-		return http.StatusConflict, "conflict", "already exists"
 	}
-	return http.StatusInternalServerError, "internal", "internal error"
+	status, code := access.ErrorCode(err)
+	msg, ok := messages[code]
+	if !ok {
+		msg = strings.ReplaceAll(code, "_", " ")
+		if status >= 500 {
+			msg = "internal error"
+		}
+	}
+	return status, code, msg
+}
+
+// messages are the texts shown with the SDK's error codes.
+var messages = map[string]string{
+	"invalid_credentials":           "wrong company, e-mail or password",
+	"unauthenticated":               "sign in first",
+	"sign_in_expired":               "the sign-in expired; sign in again",
+	"reauthentication_required":     "confirm your password first",
+	"two_factor_enrolment_required": "set up two-factor sign-in first",
+	"forbidden":                     "you may not do this",
+	"ip_not_allowed":                "your company does not allow access from this address",
+	"busy":                          "the server is busy; try again in a moment",
+	"unavailable":                   "try again in a moment",
+	"link_invalid":                  "the link is invalid or has expired",
+	"last_admin":                    "the company's last Admin cannot be removed, blocked or demoted",
+	"builtin_role":                  "the default roles cannot be deleted, and Admin cannot be edited",
+	"role_in_use":                   "the role is still assigned",
+	"user_exists":                   "a user with this e-mail exists",
+	"invalid_transition":            "not possible in the user's current status",
+	"user_deleted":                  "the user was deleted; reports about them are no longer possible",
+	"wrong_password":                "the current password is wrong",
+	"not_found":                     "not found",
+	"stale":                         "changed meanwhile; reload and try again",
+	"conflict":                      "already exists",
+	"session_limit":                 "too many sessions; end one first",
+	"internal":                      "internal error",
+	"invalid_token":                 "the API token is missing, invalid, revoked or expired",
+	"token_exists":                  "you already have an API token; regenerate it instead",
+	"no_token":                      "no active API token",
 }
 
 // cleanMessage returns the error's text for a 400 answer: SDK validation errors name
@@ -257,6 +260,9 @@ func (a *app) actionLog(next http.Handler) http.Handler {
 		r = r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info))
 		next.ServeHTTP(sw, r)
 		s, ok := access.SubjectFrom(r.Context())
+		if ok && s.Token != uuid.Nil {
+			return // the token middleware logged the call already
+		}
 		if !ok {
 			// A sign-in creates its subject during the request.
 			if s, ok = info.subject, info.subject.Valid(); !ok {
@@ -308,8 +314,9 @@ func noteRequest(r *http.Request, p *access.Policy, s access.Subject) {
 	}
 }
 
-// guardWriter reshapes the error bodies access.Guard writes ({"error": "code"}) into
-// the API's shape. SHIM(#14): goes away with the SDK-wide error mapping.
+// guardWriter reshapes the error bodies the SDK's middleware writes ({"error":
+// "code"}: access.Guard, token.Service.Middleware) into this API's shape, with the
+// message of the code.
 type guardWriter struct {
 	http.ResponseWriter
 	passed bool // the Guard let the request through: write as is
@@ -332,14 +339,9 @@ func (w *guardWriter) Write(b []byte) (int, error) {
 		Error string `json:"error"`
 	}
 	_ = json.Unmarshal(b, &g)
-	msg := map[string]string{
-		"unauthenticated": "sign in first",
-		"forbidden":       "you may not do this (missing right or address not allowed)",
-		"bad_project":     "the project ID is not valid",
-		"unavailable":     "the access policy could not be loaded; try again",
-	}[g.Error]
-	if msg == "" {
-		msg = g.Error
+	msg, ok := messages[g.Error]
+	if !ok {
+		msg = strings.ReplaceAll(g.Error, "_", " ")
 	}
 	code := g.Error
 	if w.status == http.StatusBadRequest && code == "bad_project" {
@@ -372,3 +374,18 @@ func smtpAuth(cfg config) smtp.Auth {
 
 func isNotFound(err error) bool     { return errors.Is(err, storage.ErrNotFound) }
 func isIPNotAllowed(err error) bool { return errors.Is(err, authn.ErrIPNotAllowed) }
+
+// The token package does not register its sentinels with the SDK's mapping yet; the
+// server does it the way the mapping offers hosts (access.RegisterErrors), until token
+// does it itself.
+func init() {
+	access.RegisterErrors(
+		access.ErrorMapping{Err: token.ErrInvalid, Status: http.StatusUnauthorized, Code: "invalid_token"},
+		access.ErrorMapping{Err: token.ErrForbidden, Status: http.StatusForbidden, Code: "forbidden"},
+		access.ErrorMapping{Err: token.ErrExists, Status: http.StatusConflict, Code: "token_exists"},
+		access.ErrorMapping{Err: token.ErrNoToken, Status: http.StatusNotFound, Code: "no_token"},
+		access.ErrorMapping{Err: token.ErrInvalidName, Status: http.StatusBadRequest, Code: "invalid_name"},
+		access.ErrorMapping{Err: token.ErrInvalidExpiry, Status: http.StatusBadRequest, Code: "invalid_expiry"},
+		access.ErrorMapping{Err: token.ErrInvalidPeriod, Status: http.StatusBadRequest, Code: "invalid_period"},
+	)
+}

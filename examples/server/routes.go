@@ -14,7 +14,29 @@ func (a *app) routes(mux *http.ServeMux) {
 	// Sign-in and the caller.
 	a.public(mux, "POST /api/v1/login", a.login)
 	a.api(mux, "POST /api/v1/logout", 0, tenantWide, a.logout)
+	a.public(mux, "POST /api/v1/login/totp", a.loginTOTP)
 	a.api(mux, "GET /api/v1/me", 0, tenantWide, a.me)
+	a.api(mux, "POST /api/v1/me/reauth", 0, tenantWide, a.reauth)
+
+	// Sessions: one's own, the active-sessions report, the agent workplace.
+	a.api(mux, "GET /api/v1/me/sessions", 0, tenantWide, a.mySessions)
+	a.api(mux, "DELETE /api/v1/sessions/{id}", 0, tenantWide, a.endSession)
+	a.api(mux, "GET /api/v1/sessions", access.ViewSessions, tenantWide, a.activeSessions)
+	a.api(mux, "PUT /api/v1/me/workplace", 0, tenantWide, a.putWorkplace)
+
+	// Linked identities (Google, Facebook, an OpenID Connect issuer).
+	mux.HandleFunc("GET /auth/{provider}/start", a.identitySignInStart)
+	mux.HandleFunc("GET /auth/callback", a.identityCallback)
+	a.api(mux, "GET /api/v1/me/identities", 0, tenantWide, a.myIdentities)
+	a.api(mux, "POST /api/v1/me/identities/{provider}", 0, tenantWide, a.linkIdentity)
+	a.api(mux, "DELETE /api/v1/me/identities/{id}", 0, tenantWide, a.unlinkIdentity)
+	a.public(mux, "POST /api/v1/identities/confirm", a.confirmIdentity)
+
+	// API tokens and their usage.
+	a.api(mux, "POST /api/v1/me/token", 0, tenantWide, a.issueToken)
+	a.api(mux, "GET /api/v1/me/token", 0, tenantWide, a.myToken)
+	a.api(mux, "DELETE /api/v1/me/token", 0, tenantWide, a.revokeToken)
+	a.api(mux, "GET /api/v1/api-usage", 0, tenantWide, a.apiUsage)
 
 	// Invitations and users.
 	a.api(mux, "POST /api/v1/invitations", access.UserManagement, tenantWide, a.invite)

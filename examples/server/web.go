@@ -83,12 +83,17 @@ func (w *web) routes(mux *http.ServeMux) {
 	})
 	mux.HandleFunc("GET /login", w.login)
 	mux.HandleFunc("GET /invite", w.invite)
+	mux.HandleFunc("GET /confirm-identity", func(rw http.ResponseWriter, r *http.Request) {
+		w.render(rw, http.StatusOK, "confirm", view{Title: "Confirm your linked account", Dev: w.a.cfg.Dev})
+	})
 	w.page(mux, "GET /calls", "calls", 0, w.calls)
 	w.page(mux, "GET /users", "users", access.UserManagement, w.users)
 	w.page(mux, "GET /roles", "roles", access.ManageRoles, w.roles)
 	w.page(mux, "GET /projects", "projects", access.ManageProjects, w.projects)
 	w.page(mux, "GET /settings", "settings", access.ManageCompany, w.settings)
 	w.page(mux, "GET /profile", "profile", 0, w.profile)
+	w.page(mux, "GET /sessions", "sessions", access.ViewSessions, w.sessions)
+	w.page(mux, "GET /usage", "usage", 0, w.usage)
 	for _, rep := range auditReports {
 		w.page(mux, "GET /audit/"+rep.Path, "audit", rep.Right, w.audit(rep))
 	}
@@ -107,6 +112,8 @@ type view struct {
 	Data    any
 	Flash   string
 	Message string // for the error page
+	// Workplace is the agent workplace state of a workplace session (nil otherwise).
+	Workplace *workplaceJSON
 }
 
 type navItem struct {
@@ -125,8 +132,12 @@ func nav(p *access.Policy, s access.Subject, dev bool) []navItem {
 	add(access.ManageRoles, "/roles", "Roles")
 	add(access.ManageProjects, "/projects", "Projects")
 	add(access.ManageCompany, "/settings", "Settings")
+	add(access.ViewSessions, "/sessions", "Active sessions")
 	for _, rep := range auditReports {
 		add(rep.Right, "/audit/"+rep.Path, rep.Title)
+	}
+	if p.Check(s, access.UserManagement, uuid.Nil) || p.Check(s, access.Integrations, uuid.Nil) {
+		items = append(items, navItem{"/usage", "API usage"})
 	}
 	if dev {
 		add(access.UserManagement, "/outbox", "Outbox")
@@ -178,6 +189,10 @@ func (w *web) page(mux *http.ServeMux, pattern, tmpl string, right access.Right,
 		if t, ok := data.(titled); ok {
 			v.Title = t.title()
 		}
+		if sess, ok := currentSession(r); ok && sess.Kind == authn.SessionWorkplace {
+			wp := sess.Workplace
+			v.Workplace = &workplaceJSON{Status: wp.Status, StatusSince: wp.StatusSince, Queue: wp.Queue, CallID: wp.CallID}
+		}
 		w.render(rw, http.StatusOK, tmpl, v)
 	})))
 }
@@ -186,7 +201,7 @@ type titled interface{ title() string }
 
 var titles = map[string]string{
 	"calls": "Calls", "users": "Users", "roles": "Roles and rights", "projects": "Projects",
-	"settings": "Company settings", "profile": "Your profile", "outbox": "Outbox (dev mode)",
+	"settings": "Company settings", "profile": "Your profile", "sessions": "Active sessions", "outbox": "Outbox (dev mode)",
 	"login": "Sign in", "invite": "Accept your invitation",
 }
 
@@ -224,7 +239,9 @@ func (w *web) login(rw http.ResponseWriter, r *http.Request) {
 	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.Contains(next, "\\") {
 		next = "/calls" // never redirect off-site
 	}
-	w.render(rw, http.StatusOK, "login", view{Title: titles["login"], Dev: w.a.cfg.Dev, Data: map[string]string{"Next": next, "Tenant": demoSlug}})
+	data := map[string]any{"Next": next, "Tenant": demoSlug, "Providers": w.a.providerLinks(demoSlug),
+		"Second": r.URL.Query().Get("second") == "1"}
+	w.render(rw, http.StatusOK, "login", view{Title: titles["login"], Dev: w.a.cfg.Dev, Data: data})
 }
 
 // invite: the invitation page; its script reads the secret from the URL fragment.
@@ -307,7 +324,8 @@ func (w *web) calls(r *http.Request, s access.Subject, p *access.Policy) (any, e
 			pg.Masked = true
 		}
 	}
-	pg.CanExport = p.Check(s, access.ExportReports, uuid.Nil)
+	// The export of one project needs the right there; of all, in every project.
+	pg.CanExport = p.CheckIn(s, access.ExportReports, pg.Project)
 	return pg, nil
 }
 
@@ -422,15 +440,104 @@ func (w *web) settings(r *http.Request, s access.Subject, p *access.Policy) (any
 	if err != nil {
 		return nil, err
 	}
-	st, err := w.a.accounts.Settings(r.Context(), s.Tenant)
+	st, err := w.a.settingsOf(r, s.Tenant)
 	if err != nil {
 		return nil, err
 	}
-	return settingsPage{AllowedIPs: strings.Join(prefixStrings(ps), "\n"), Settings: settingsOf(st), YourIP: s.IP.String()}, nil
+	return settingsPage{AllowedIPs: strings.Join(prefixStrings(ps), "\n"), Settings: st, YourIP: s.IP.String()}, nil
+}
+
+type sessionsPage struct {
+	Sessions []sessionJSON
+	Names    map[uuid.UUID]string
+	CanEnd   bool
+	// The profile's API token card.
+	CanToken bool
+	Token    *tokenJSON
+	// The profile's linked accounts.
+	Identities []identityJSON
+	Providers  []string
+	Linked     bool // back from linking: a confirmation mail was sent
 }
 
 func (w *web) profile(r *http.Request, s access.Subject, p *access.Policy) (any, error) {
-	return nil, nil
+	ss, err := w.a.accounts.MySessions(r.Context(), s)
+	if err != nil {
+		return nil, err
+	}
+	pg := sessionsPage{CanEnd: true, CanToken: p.Check(s, access.Integrations, uuid.Nil)}
+	for _, x := range ss {
+		pg.Sessions = append(pg.Sessions, sessionOf(x, s.Session))
+	}
+	ids, err := w.a.accounts.Identities(r.Context(), s, s.User)
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range ids {
+		pg.Identities = append(pg.Identities, identityJSON{ID: id.ID, Provider: id.Provider, Email: id.Email, Status: string(id.Status)})
+	}
+	pg.Providers = w.a.accounts.IdentityProviders()
+	pg.Linked = r.URL.Query().Get("linked") == "1"
+	if pg.CanToken {
+		if t, err := w.a.tokens.Current(r.Context(), s, s.User); err == nil {
+			tj := tokenOf(t)
+			pg.Token = &tj
+		}
+	}
+	return pg, nil
+}
+
+type usagePage struct {
+	Rows  []usageJSON
+	Names map[uuid.UUID]string
+	Chart []chartBar
+	From  string
+	To    string
+	All   bool
+}
+
+func (pg usagePage) title() string { return "API usage" }
+
+func (w *web) usage(r *http.Request, s access.Subject, p *access.Policy) (any, error) {
+	q, err := w.a.usageQuery(r)
+	if err != nil {
+		return nil, err
+	}
+	all := p.Check(s, access.UserManagement, uuid.Nil)
+	if q.User == uuid.Nil && !all {
+		q.User = s.User
+	}
+	if err := w.a.tokens.Flush(r.Context()); err != nil {
+		return nil, err
+	}
+	rows, err := w.a.tokens.Usage(r.Context(), s, q)
+	if err != nil {
+		return nil, err
+	}
+	pg := usagePage{Names: w.userNames(r.Context(), s), From: string(q.From), To: string(q.To), All: all}
+	perDay := map[string]int{}
+	for _, u := range rows {
+		pg.Rows = append(pg.Rows, usageJSON{Day: string(u.Day), User: u.User, Token: u.Token, Requests: u.Requests, Errors: u.Errors, LastUsed: u.LastUsed})
+		perDay[string(u.Day)] += int(u.Requests)
+	}
+	from, err1 := time.Parse("2006-01-02", string(q.From))
+	to, err2 := time.Parse("2006-01-02", string(q.To))
+	if err1 == nil && err2 == nil && !to.Before(from) && to.Sub(from) <= 62*24*time.Hour {
+		pg.Chart = bars(from, to.AddDate(0, 0, 1), perDay)
+	}
+	return pg, nil
+}
+
+func (w *web) sessions(r *http.Request, s access.Subject, p *access.Policy) (any, error) {
+	ss, err := w.a.accounts.ActiveSessions(r.Context(), s)
+	if err != nil {
+		return nil, err
+	}
+	pg := sessionsPage{Names: w.userNames(r.Context(), s), CanEnd: p.Check(s, access.UserManagement, uuid.Nil)}
+	for _, x := range ss {
+		pg.Sessions = append(pg.Sessions, sessionOf(x, s.Session))
+	}
+	return pg, nil
 }
 
 type auditPage struct {
@@ -465,6 +572,7 @@ func (w *web) audit(rep auditReport) pageFunc {
 		if err != nil {
 			return nil, err
 		}
+		w.a.settleActionLog(r.Context())
 		page, err := audit.Search(r.Context(), w.a.store, s.Tenant, auditScope(p, s), q, r.URL.Query().Get("cursor"))
 		if err != nil {
 			return nil, err
@@ -515,20 +623,26 @@ func (w *web) dailyChart(ctx context.Context, s access.Subject, p *access.Policy
 		counts[e.Time.UTC().Format("2006-01-02")]++
 		n++
 	}
-	var bars []chartBar
+	return bars(from, to, counts)
+}
+
+// bars lays out one bar per day from `from` up to `to` (exclusive) with the counts by
+// YYYY-MM-DD.
+func bars(from, to time.Time, counts map[string]int) []chartBar {
+	var out []chartBar
 	top := 1
 	for d := from; d.Before(to); d = d.AddDate(0, 0, 1) {
 		c := counts[d.Format("2006-01-02")]
 		top = max(top, c)
-		bars = append(bars, chartBar{Day: d.Format("01-02"), Count: c})
+		out = append(out, chartBar{Day: d.Format("01-02"), Count: c})
 	}
-	for i := range bars {
-		bars[i].H = bars[i].Count * 90 / top
-		bars[i].X = i * 40
-		bars[i].Y = 100 - bars[i].H
-		bars[i].LabelX = i*40 + 15
+	for i := range out {
+		out[i].H = out[i].Count * 90 / top
+		out[i].X = i * 40
+		out[i].Y = 100 - out[i].H
+		out[i].LabelX = i*40 + 15
 	}
-	return bars
+	return out
 }
 
 func (w *web) outbox(r *http.Request, s access.Subject, p *access.Policy) (any, error) {

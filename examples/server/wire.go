@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	_ "github.com/jackc/pgx/v5/stdlib" // the PostgreSQL driver, for -postgres
 	_ "modernc.org/sqlite"             // embedded SQLite, no cgo
 
@@ -24,6 +25,7 @@ import (
 	"github.com/callshield/callshield/audit"
 	"github.com/callshield/callshield/authn"
 	"github.com/callshield/callshield/storage/sqlstore"
+	"github.com/callshield/callshield/token"
 )
 
 // backend is what the SDK's services need from storage: one adapter implements all of
@@ -32,6 +34,7 @@ type backend interface {
 	access.Store
 	authn.Store
 	audit.Retainer
+	token.Store
 }
 
 // app is the wired server.
@@ -50,7 +53,7 @@ type app struct {
 	pguard   *access.Guard // project rights: the project comes from the request
 	outbox   *authn.Outbox // dev mode: mails are kept here and shown on /outbox
 	accounts *authn.Service
-	sessions *shimSessions // SHIM(#9): replaced by authn sessions
+	tokens   *token.Service // API tokens: Bearer auth, their action log, daily usage
 	tenants  *tenantDirectory
 	calls    callStore
 	web      *web
@@ -90,6 +93,9 @@ func wire(ctx context.Context, cfg config, stdout io.Writer, logger *slog.Logger
 		return nil, err
 	}
 	chain := audit.Chain{Key: key}
+	if key == nil {
+		logger.Warn("audit chain without a key: set CALLSHIELD_AUDIT_KEY or -audit-key-file so that an edit of the database cannot be re-chained")
+	}
 
 	// 3. The storage adapter and its embedded migrations.
 	store, err := sqlstore.New(db, dialect, sqlstore.Options{Chain: chain})
@@ -123,6 +129,9 @@ func wire(ctx context.Context, cfg config, stdout io.Writer, logger *slog.Logger
 			return nil, fmt.Errorf("seed: %w", err)
 		}
 	}
+
+	// 6. Periodic jobs: session cleanup, the retention purge of archived users.
+	a.startJobs()
 	return a, nil
 }
 
@@ -159,23 +168,52 @@ func assemble(cfg config, store backend, chain audit.Chain, calls callStore, clo
 		mailer = m
 	}
 
-	// Sessions. SHIM(#9): an in-process session table until authn's sessions land.
-	a.sessions = newShimSessions(clock)
-
-	// Accounts: invitations, passwords, sign-in, the user lifecycle. The mailed link
+	// Accounts: invitations, passwords, sign-in with throttling, sessions, the user
+	// lifecycle (blocking a user ends their sessions, and through Sessions their token). The mailed link
 	// carries its secret in the URL fragment, which browsers never send to a server.
+	// API tokens: one per user with the integrations right; a token acts as its user
+	// with their current status (asked of the accounts below on every request), role,
+	// projects and allowlist. Every token call goes to the action log; daily usage is
+	// counted in memory and flushed in batches (Close flushes the rest).
 	var err error
+	a.tokens, err = token.NewService(store, a.engine, token.Options{
+		Users: token.StatusFunc(func(ctx context.Context, tenant, user uuid.UUID) (authn.Status, error) {
+			return a.accounts.Status(ctx, tenant, user)
+		}),
+		Actions:        a.writer,
+		TrustedProxies: cfg.TrustedProxies,
+		Project:        requestProject,
+		Clock:          clock,
+		Logger:         logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	// At shutdown the token service flushes its usage counters first, then the Writer
+	// its queue (which holds the token calls' action-log events): closers run in order.
+	a.closers = append([]func(context.Context) error{a.tokens.Close}, a.closers...)
+
+	// Linked identities: the providers the flags configure (none by default).
+	providers, err := identityProviders(context.Background(), cfg)
+	if err != nil {
+		return nil, err
+	}
+
 	a.accounts, err = authn.NewService(store, a.engine, authn.Options{
 		Mailer: mailer,
 		LinkURL: func(p authn.Purpose, tok authn.LinkToken) string {
 			page := "invite"
-			if p == authn.PurposePasswordReset {
+			switch p {
+			case authn.PurposePasswordReset:
 				page = "reset"
+			case authn.PurposeIdentityConfirm:
+				page = "confirm-identity"
 			}
 			return cfg.PublicURL + "/" + page + "#" + tok.Reveal()
 		},
 		Audit:    a.recorder,
-		Sessions: a.sessions,
+		Sessions: a.tokens, // blocking, archiving or removing a user revokes their token
+		Identity: authn.IdentityOptions{Providers: providers},
 		Clock:    clock,
 	})
 	if err != nil {

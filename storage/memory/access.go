@@ -89,6 +89,7 @@ func (s *Store) UpdateTenant(ctx context.Context, t access.Tenant, ev audit.Even
 		}
 		cur.Name, cur.UpdatedAt, cur.Version = t.Name, utc(t.UpdatedAt), cur.Version+1
 		ts.tenant = cur
+		ts.touch(touchTenant)
 		return nil
 	})
 }
@@ -105,6 +106,7 @@ func (s *Store) CreateRole(ctx context.Context, r access.Role, ev audit.Event) e
 		}
 		ts.roles[r.ID] = newRole(r)
 		s.roleIDs[r.ID] = struct{}{}
+		ts.touch(touchRoles)
 		return nil
 	})
 }
@@ -150,6 +152,7 @@ func (s *Store) UpdateRole(ctx context.Context, r access.Role, ev audit.Event) e
 		cur.Name, cur.Rights = r.Name, slices.Clone(r.Rights)
 		cur.UpdatedAt, cur.Version = utc(r.UpdatedAt), cur.Version+1
 		ts.roles[r.ID] = cur
+		ts.touch(touchRoles)
 		return nil
 	})
 }
@@ -175,6 +178,7 @@ func (s *Store) DeleteRole(ctx context.Context, tenant, id uuid.UUID, ev audit.E
 		}
 		delete(ts.roles, id)
 		delete(s.roleIDs, id)
+		ts.touch(touchRoles)
 		return nil
 	})
 }
@@ -192,6 +196,7 @@ func (s *Store) CreateProject(ctx context.Context, p access.Project, ev audit.Ev
 		p.CreatedAt, p.UpdatedAt, p.Version = utc(p.CreatedAt), utc(p.UpdatedAt), 1
 		ts.projects[p.ID] = p
 		s.projectIDs[p.ID] = struct{}{}
+		ts.touch(touchProjects)
 		return nil
 	})
 }
@@ -235,6 +240,7 @@ func (s *Store) UpdateProject(ctx context.Context, p access.Project, ev audit.Ev
 		}
 		cur.Name, cur.UpdatedAt, cur.Version = p.Name, utc(p.UpdatedAt), cur.Version+1
 		ts.projects[p.ID] = cur
+		ts.touch(touchProjects)
 		return nil
 	})
 }
@@ -244,6 +250,10 @@ func (s *Store) DeleteProject(ctx context.Context, tenant, id uuid.UUID, ev audi
 	return s.mutate(ctx, tenant, ev, func(ts *tenantState) error {
 		if _, ok := ts.projects[id]; !ok {
 			return notFound("project", id)
+		}
+		ts.touch(touchProjects)
+		for u := range ts.projectMembers[id] {
+			ts.touch(touchUsers, u)
 		}
 		delete(ts.projects, id)
 		delete(ts.projectMembers, id)
@@ -270,6 +280,7 @@ func (s *Store) SetMember(ctx context.Context, m access.Member, ev audit.Event) 
 			}
 		}
 		ts.members[m.User] = m
+		ts.touch(touchUsers, m.User)
 		return nil
 	})
 }
@@ -313,6 +324,7 @@ func (s *Store) RemoveMember(ctx context.Context, tenant, user uuid.UUID, ev aud
 		for _, pms := range ts.projectMembers {
 			delete(pms, user)
 		}
+		ts.touch(touchUsers, user)
 		return nil
 	})
 }
@@ -341,6 +353,7 @@ func (s *Store) SetProjectMember(ctx context.Context, pm access.ProjectMember, e
 			pm.CreatedAt = cur.CreatedAt
 		}
 		pms[pm.User] = pm
+		ts.touch(touchUsers, pm.User)
 		return nil
 	})
 }
@@ -369,6 +382,7 @@ func (s *Store) RemoveProjectMember(ctx context.Context, tenant, project, user u
 			return notFound("project member", user)
 		}
 		delete(ts.projectMembers[project], user)
+		ts.touch(touchUsers, user)
 		return nil
 	})
 }
@@ -385,6 +399,7 @@ func (s *Store) SetAllowlist(ctx context.Context, tenant uuid.UUID, prefixes []n
 	}
 	return s.mutate(ctx, tenant, ev, func(ts *tenantState) error {
 		ts.allowlist = masked
+		ts.touch(touchAllowlist)
 		return nil
 	})
 }
@@ -482,12 +497,14 @@ func (s *Store) unitOfWork(ctx context.Context, tenant uuid.UUID, ev audit.Event
 	if err := s.checkEventIDs(ev); err != nil {
 		return err
 	}
+	ts.beginChanges()
 	bump, err := apply(ts)
 	if err != nil {
 		return err
 	}
 	if bump {
 		ts.policyVersion++
+		ts.commitChanges(ts.policyVersion)
 	}
 	s.appendLocked(ev)
 	return nil

@@ -273,6 +273,7 @@ func (s *Store) AcceptInvitation(ctx context.Context, tenant uuid.UUID, tokenHas
 			m.CreatedAt = old.CreatedAt
 		}
 		ts.members[cur.ID] = m
+		ts.touch(touchUsers, cur.ID)
 		for _, p := range t.Projects {
 			if _, ok := ts.projects[p]; !ok {
 				continue // deleted since the invitation
@@ -446,6 +447,7 @@ func (s *Store) SetStatus(ctx context.Context, tenant, user uuid.UUID, from, to 
 		at := utc(at)
 		cur.Status, cur.StatusAt, cur.UpdatedAt, cur.Version = to, at, at, cur.Version+1
 		as.users[user] = cur
+		ts.touch(touchUsers, user)
 		return true, nil
 	})
 }
@@ -480,6 +482,7 @@ func (s *Store) DeleteUser(ctx context.Context, tenant, user uuid.UUID, from []a
 		for _, pms := range ts.projectMembers {
 			delete(pms, user)
 		}
+		ts.touch(touchUsers, user)
 		for id, t := range as.tickets {
 			if t.User != user {
 				continue
@@ -490,6 +493,7 @@ func (s *Store) DeleteUser(ctx context.Context, tenant, user uuid.UUID, from []a
 			t.Email = ""
 			as.tickets[id] = t
 		}
+		s.identities.deleteUser(tenant, user)
 		return true, nil
 	})
 }

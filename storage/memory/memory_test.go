@@ -21,14 +21,14 @@ func TestConformance(t *testing.T) {
 	t.Run("unkeyed chain", func(t *testing.T) {
 		storetest.Run(t, func(t *testing.T) storetest.Stores {
 			s := memory.New(memory.Options{})
-			return storetest.Stores{Access: s, Audit: s, Authn: s}
+			return storetest.Stores{Access: s, Audit: s, Authn: s, Token: s}
 		})
 	})
 	t.Run("keyed chain", func(t *testing.T) {
 		chain := audit.Chain{Key: []byte("0123456789abcdef0123456789abcdef")}
 		storetest.Run(t, func(t *testing.T) storetest.Stores {
 			s := memory.New(memory.Options{Chain: chain})
-			return storetest.Stores{Access: s, Audit: s, Authn: s, Chain: chain}
+			return storetest.Stores{Access: s, Audit: s, Authn: s, Token: s, Chain: chain}
 		})
 	})
 }

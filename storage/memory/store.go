@@ -52,6 +52,14 @@ type Store struct {
 	// accounts holds each tenant's authn data (users, tickets, settings), created
 	// with the tenant's first account mutation.
 	accounts map[uuid.UUID]*authnState
+	// identities holds linked identities and their flows (identity.go).
+	identities identityState
+	// tokens holds every tenant's API tokens and their usage (token.go).
+	tokens tokenState
+	// sessions holds sessions, pending sign-ins and session settings (session.go).
+	sessions sessionState
+	// tenantNames holds the tenants' slugs and domains (tenant_names.go).
+	tenantNames tenantNameState
 	// twoFactor holds every tenant's second factors (twofactor.go).
 	twoFactor twoFactorState
 }
@@ -65,6 +73,7 @@ type tenantState struct {
 	members        map[uuid.UUID]access.Member
 	projectMembers map[uuid.UUID]map[uuid.UUID]access.ProjectMember // project → user
 	allowlist      []netip.Prefix
+	changes        *changeLog // the policy change log (policylog.go)
 }
 
 // New returns an empty store.

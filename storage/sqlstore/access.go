@@ -603,42 +603,6 @@ func (s *Store) PolicyVersion(ctx context.Context, tenant uuid.UUID) (int64, err
 	return v, nil
 }
 
-// LoadPolicy reads everything the tenant's policy is compiled from in one read-only
-// transaction that sees a single snapshot (REPEATABLE READ on PostgreSQL), so the data
-// and Version always belong together. It returns storage.ErrNotFound for an unknown
-// tenant.
-func (s *Store) LoadPolicy(ctx context.Context, tenant uuid.UUID) (access.PolicyData, error) {
-	var pd access.PolicyData
-	err := s.inTx(ctx, s.d.snapshotTx(), func(tx *sql.Tx) error {
-		t, err := scanTenantPolicy(tx.QueryRowContext(ctx,
-			"SELECT "+tenantColumns+", policy_version FROM cs_tenants WHERE id = $1", tenant))
-		if err != nil {
-			return err
-		}
-		pd.Tenant, pd.Version = t.Tenant, t.policyVersion
-		if pd.Roles, err = s.roles(ctx, tx, tenant); err != nil {
-			return err
-		}
-		if pd.Projects, err = projects(ctx, tx, tenant); err != nil {
-			return err
-		}
-		if pd.Members, err = members(ctx, tx, tenant); err != nil {
-			return err
-		}
-		if pd.ProjectMembers, err = collect(ctx, tx, scanProjectMembers,
-			"SELECT "+projectMemberColumns+" FROM cs_project_members WHERE tenant_id = $1 ORDER BY project_id, user_id",
-			tenant); err != nil {
-			return err
-		}
-		pd.Allowlist, err = allowlist(ctx, tx, tenant)
-		return err
-	})
-	if err != nil {
-		return access.PolicyData{}, wrapRead("load policy", err)
-	}
-	return pd, nil
-}
-
 type tenantPolicy struct {
 	access.Tenant
 	policyVersion int64

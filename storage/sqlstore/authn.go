@@ -395,6 +395,10 @@ func (s *Store) DeleteUser(ctx context.Context, tenant, user uuid.UUID, from []a
 			"DELETE FROM cs_members WHERE tenant_id = $1 AND user_id = $2", tenant, user); err != nil {
 			return err
 		}
+		if _, err := tx.ExecContext(ctx, // linked identities (migration 0009)
+			"DELETE FROM cs_identities WHERE tenant_id = $1 AND user_id = $2", tenant, user); err != nil {
+			return err
+		}
 		_, err = tx.ExecContext(ctx,
 			"UPDATE cs_tickets SET email = '', revoked_at = CASE "+
 				"WHEN used_at IS NULL AND revoked_at IS NULL AND expires_at > $3 THEN $3 ELSE revoked_at END "+

@@ -25,7 +25,7 @@ func TestConformance(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			storetest.Run(t, func(t *testing.T) storetest.Stores {
 				s := newStores(t, c.d, 1, sqlstore.Options{Chain: c.chain})[0]
-				return storetest.Stores{Access: s, Audit: s, Authn: s, Chain: c.chain}
+				return storetest.Stores{Access: s, Audit: s, Authn: s, Token: s, Chain: c.chain}
 			})
 		})
 	}

@@ -28,6 +28,8 @@ func accessGroups() []group {
 		{"tenant isolation", isolationCases},
 		{"units of work", unitOfWorkCases},
 		{"concurrency", accessConcurrencyCases},
+		{"policy changes", policyChangeCases},
+		{"tenant names", tenantNameCases},
 	}
 }
 

@@ -61,7 +61,7 @@ import (
 //     (byte-wise); the suite never stores two open invitations of one user, since a
 //     re-invite revokes the earlier one.
 func authnGroups() []group {
-	return []group{
+	return append([]group{
 		{"settings", settingsCases},
 		{"users and invitations", invitationCases},
 		{"reset links and revocation", ticketCases},
@@ -74,7 +74,7 @@ func authnGroups() []group {
 		{"last Admin", lastAdminCases},
 		{"disabled members", disabledMemberCases},
 		{"two-factor", twoFactorCases}, {"two-factor concurrency", twoFactorConcurrencyCases}, // twofactor.go
-	}
+	}, identityGroups()...) // identity.go
 }
 
 // runAuthn runs the authn.Store cases. An adapter that does not implement authn.Store

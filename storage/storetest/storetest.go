@@ -6,6 +6,7 @@ import (
 	"github.com/callshield/callshield/access"
 	"github.com/callshield/callshield/audit"
 	"github.com/callshield/callshield/authn"
+	"github.com/callshield/callshield/token"
 	"github.com/stretchr/testify/require"
 )
 
@@ -18,6 +19,9 @@ type Stores struct {
 	// implement it yet: when a Factory leaves it nil, Run skips the authn cases with a
 	// message saying so, and still runs the others.
 	Authn authn.Store
+	// Token is the adapter's token.Store, over the same database as Access. Optional
+	// like Authn: when it is nil, Run skips the token cases with a message.
+	Token token.Store
 
 	// Chain is the audit.Chain the adapter links events with. The suite recomputes
 	// every Hash with it; leave it zero for an adapter built with the zero (unkeyed)
@@ -41,6 +45,8 @@ func Run(t *testing.T, newStores Factory) {
 	t.Run("access", func(t *testing.T) { runAccess(t, newStores) })
 	t.Run("audit", func(t *testing.T) { runAudit(t, newStores) })
 	t.Run("authn", func(t *testing.T) { runAuthn(t, newStores) })
+	t.Run("token", func(t *testing.T) { runToken(t, newStores) })
+	t.Run("sessions", func(t *testing.T) { runSessions(t, newStores) })
 }
 
 // testCase is one check of the suite: its name says what it proves.

@@ -291,7 +291,7 @@ var twoFactorConcurrencyCases = []testCase{
 		tn := f.createTenant("2FA step race")
 		u := f.twoFactorUser(tn, "ann@example.com", 10)
 		var wins atomic.Int32
-		raceAll(t, 100, func(int) error {
+		raceTwoFactor(t, 100, func(int) error {
 			ok, err := f.s.Authn.UseTOTPStep(f.ctx, tn.ID, u.ID, 11)
 			if ok {
 				wins.Add(1)
@@ -305,7 +305,7 @@ var twoFactorConcurrencyCases = []testCase{
 		u := f.twoFactorUser(tn, "ann@example.com", 0)
 		var mu sync.Mutex
 		var won []int64
-		raceAll(t, 100, func(i int) error {
+		raceTwoFactor(t, 100, func(i int) error {
 			ok, err := f.s.Authn.UseTOTPStep(f.ctx, tn.ID, u.ID, int64(i%10+1))
 			if ok {
 				mu.Lock()
@@ -331,7 +331,7 @@ var twoFactorConcurrencyCases = []testCase{
 		hs, err := f.s.Authn.RecoveryCodeHashes(f.ctx, tn.ID, u.ID)
 		require.NoError(t, err)
 		var wins atomic.Int32
-		raceAll(t, 100, func(int) error {
+		raceTwoFactor(t, 100, func(int) error {
 			n, ok, err := f.s.Authn.UseRecoveryCode(f.ctx, tn.ID, u.ID, hs[0], changeEvent(t, tn.ID, "two_factor.recovery_used"))
 			if ok {
 				wins.Add(1)
@@ -350,7 +350,7 @@ var twoFactorConcurrencyCases = []testCase{
 		e := enrolmentValue(u, at(time.Hour))
 		require.NoError(t, f.s.Authn.SetTwoFactorEnrolment(f.ctx, e, changeEvent(t, tn.ID, "two_factor.start")))
 		var wins atomic.Int32
-		raceAll(t, 100, func(i int) error {
+		raceTwoFactor(t, 100, func(i int) error {
 			tf := factorOf(e, e.CreatedAt.Add(time.Minute))
 			tf.LastStep = int64(i)
 			err := f.s.Authn.EnableTwoFactor(f.ctx, tf, e.Sealed, recoveryHashes(2), changeEvent(t, tn.ID, "two_factor.enable"))
@@ -371,8 +371,8 @@ var twoFactorConcurrencyCases = []testCase{
 	}},
 }
 
-// raceAll runs fn(i) for i in 0..n-1 at once and fails the test on any error.
-func raceAll(t *testing.T, n int, fn func(i int) error) {
+// raceTwoFactor runs fn(i) for i in 0..n-1 at once and fails the test on any error.
+func raceTwoFactor(t *testing.T, n int, fn func(i int) error) {
 	t.Helper()
 	errs := make([]error, n)
 	start := make(chan struct{})

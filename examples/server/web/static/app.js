@@ -67,7 +67,18 @@ document.addEventListener("submit", async (ev) => {
     const method = form.getAttribute("data-api");
     const body = method === "DELETE" ? undefined : formJSON(form);
     const res = await call(method, form.getAttribute("action"), body);
-    if (res.ok) after(form); else showError(form, res);
+    if (!res.ok) { showError(form, res); return; }
+    const follow = form.getAttribute("data-follow");
+    if (follow && res.data && res.data[follow]) { window.location.assign(res.data[follow]); return; }
+    const field = form.getAttribute("data-show");
+    if (field && res.data) {
+      // A secret shown once (the API token): display it instead of reloading.
+      const box = document.getElementById(field + "-secret");
+      box.querySelector("[data-result]").textContent = res.data[field];
+      box.classList.remove("hidden");
+      return;
+    }
+    after(form);
   } else if (form.hasAttribute("data-login")) {
     ev.preventDefault();
     const res = await call("POST", form.action, formJSON(form));
@@ -86,6 +97,13 @@ document.addEventListener("submit", async (ev) => {
     if (body.code) body.code = body.code.replace(/\s+/g, "");
     const res = await call("POST", form.action, body);
     if (res.ok) after(form); else showError(form, res);
+  } else if (form.hasAttribute("data-confirm-identity")) {
+    ev.preventDefault();
+    const res = await call("POST", form.action, formJSON(form));
+    if (res.ok) {
+      form.classList.add("hidden");
+      document.getElementById("confirm-done").classList.remove("hidden");
+    } else showError(form, res);
   } else if (form.hasAttribute("data-accept")) {
     ev.preventDefault();
     const res = await call("POST", form.action, formJSON(form));
@@ -119,6 +137,11 @@ function markRules(violations) {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
+  const confirmForm = document.getElementById("confirm-form");
+  if (confirmForm) {
+    confirmForm.querySelector("[name=token]").value = decodeURIComponent(window.location.hash.slice(1));
+    history.replaceState(null, "", window.location.pathname);
+  }
   const accept = document.getElementById("accept-form");
   if (accept) {
     accept.querySelector("[name=token]").value = decodeURIComponent(window.location.hash.slice(1));

@@ -357,3 +357,39 @@ func TestRegenerateRecoveryCodes(t *testing.T) {
 	_, err = e.svc.RegenerateRecoveryCodes(ctx, actor)
 	assert.ErrorIs(t, err, authn.ErrReauthRequired)
 }
+
+// A tenant that requires two-factor: the setting is accepted with a sealer, a user
+// without a second factor gets a restricted session that can enrol, and the session
+// enrolment rotates is no longer restricted; the next sign-in owes the code. Disabling
+// the factor makes the user enrol again at the next sign-in.
+func TestRequiredTwoFactorEnrolsFromARestrictedSession(t *testing.T) {
+	e := newTFEnv(t)
+	ctx := context.Background()
+	st, err := e.svc.Settings(ctx, e.tenant.ID)
+	require.NoError(t, err)
+	st.RequireTwoFactor = true
+	_, err = e.svc.UpdateSettings(ctx, e.admin, st)
+	require.NoError(t, err)
+	got, err := e.svc.Settings(ctx, e.tenant.ID)
+	require.NoError(t, err)
+	assert.Equal(t, authn.MinPasswordLength, got.EffectivePasswordMinLength(), "an enforced second factor: 8 characters")
+
+	u := e.onboard(t, "ann@example.com", access.KindAgent)
+	res := e.signIn(t, u)
+	require.NotNil(t, res.Session)
+	assert.True(t, res.Session.Restricted, "no second factor yet: enrolment only")
+	actor := access.Subject{Tenant: u.Tenant, User: u.ID, Session: res.Session.ID, IP: tfMeta.IP}
+	setup, err := e.svc.StartTwoFactor(ctx, actor)
+	require.NoError(t, err)
+	done, err := e.svc.ConfirmTwoFactor(ctx, actor, oathtoolCode(t, setup.Key.Secret().Base32(), e.clock.Now()))
+	require.NoError(t, err)
+	v, err := e.svc.ValidateSession(ctx, done.Session.Reveal(), authn.Request{Meta: tfMeta}, 0)
+	require.NoError(t, err)
+	assert.False(t, v.Session.Restricted, "the rotated session may do everything")
+	assert.NotNil(t, e.signIn(t, u).Pending, "the next sign-in owes the code")
+
+	require.NoError(t, e.svc.DisableTwoFactor(ctx, e.admin, u.ID))
+	res = e.signIn(t, u)
+	require.NotNil(t, res.Session)
+	assert.True(t, res.Session.Restricted, "must enrol again")
+}

@@ -1,0 +1,169 @@
+package authn
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"github.com/callshield/callshield/access"
+)
+
+// Cookie configures the session cookie. The zero value is the production setting:
+// the name carries the "__Host-" prefix (the browser then insists on Secure, Path=/
+// and no Domain, so a sibling subdomain cannot set or shadow it), and the cookie is
+// Secure, HttpOnly and SameSite=Lax.
+type Cookie struct {
+	// Name overrides the cookie name. Default "__Host-callshield", or
+	// "callshield_dev" with Insecure.
+	Name string
+	// Insecure drops Secure and the "__Host-" prefix, for development over plain HTTP
+	// on localhost only: browsers do not store Secure cookies from http:// origins. Never
+	// set it in production: the session secret would travel in clear.
+	Insecure bool
+	// SameSite defaults to http.SameSiteLaxMode; Strict is stricter still (no cookie on
+	// links followed from other sites). None is refused (treated as Lax).
+	SameSite http.SameSite
+}
+
+func (c Cookie) name() string {
+	switch {
+	case c.Name != "":
+		return c.Name
+	case c.Insecure:
+		return "callshield_dev"
+	}
+	return "__Host-callshield"
+}
+
+func (c Cookie) sameSite() http.SameSite {
+	if c.SameSite == http.SameSiteStrictMode {
+		return c.SameSite
+	}
+	return http.SameSiteLaxMode
+}
+
+// Set writes the session cookie carrying tok, expiring at the session's absolute
+// deadline.
+func (c Cookie) Set(w http.ResponseWriter, tok SessionToken, expires time.Time) {
+	http.SetCookie(w, &http.Cookie{Name: c.name(), Value: tok.Reveal(), Path: "/", Expires: expires.UTC(),
+		Secure: !c.Insecure, HttpOnly: true, SameSite: c.sameSite()})
+}
+
+// Clear writes a cookie that deletes the session cookie (at logout).
+func (c Cookie) Clear(w http.ResponseWriter) {
+	http.SetCookie(w, &http.Cookie{Name: c.name(), Value: "", Path: "/", MaxAge: -1,
+		Secure: !c.Insecure, HttpOnly: true, SameSite: c.sameSite()})
+}
+
+// Read returns the session cookie's value, or "" if there is none.
+func (c Cookie) Read(r *http.Request) string {
+	ck, err := r.Cookie(c.name())
+	if err != nil {
+		return ""
+	}
+	return ck.Value
+}
+
+// MiddlewareOptions configure [Service.Middleware]. The zero value is the production
+// setting.
+type MiddlewareOptions struct {
+	Cookie Cookie
+	// TrustedProxies are the proxies whose X-Forwarded-For is believed
+	// ([access.ClientIP]). If empty, the header is ignored, because any client can
+	// write it.
+	TrustedProxies []netip.Prefix
+	// TouchInterval bounds the writes that record a session's last request (time,
+	// address, browser, path): at most one per session per interval. Default 30 s. It
+	// is also the granularity of the idle timeout.
+	TouchInterval time.Duration
+	// AllowRestricted lets restricted sessions through (those that must enrol a second
+	// factor first). Set it only on the middleware of the enrolment routes.
+	AllowRestricted bool
+	// Unauthenticated answers a request without a valid session. If nil, the answer is
+	// 401 with the JSON body {"error":"unauthenticated"}; a host serving pages sets a
+	// handler that redirects to its sign-in page.
+	Unauthenticated http.Handler
+	// CrossOrigin refuses cross-origin state-changing requests (POST, PUT, PATCH,
+	// DELETE from another origin, by Sec-Fetch-Site or Origin) before the session is
+	// looked at. If nil, a default http.CrossOriginProtection is used; configure
+	// trusted origins on your own instance. It cannot be turned off: SameSite=Lax
+	// alone does not stop same-site attackers (sibling subdomains).
+	CrossOrigin *http.CrossOriginProtection
+}
+
+type sessionKey struct{}
+
+// SessionFrom returns the session the middleware validated for the request.
+func SessionFrom(ctx context.Context) (Session, bool) {
+	s, ok := ctx.Value(sessionKey{}).(*Session)
+	if !ok || s == nil {
+		return Session{}, false
+	}
+	return *s, true
+}
+
+// Middleware returns net/http middleware that authenticates requests by their session
+// cookie. For each request it refuses cross-origin state-changing requests (403
+// "cross_origin"), resolves the client address ([access.ClientIP] with the trusted
+// proxies), validates the session ([Service.ValidateSession]: one indexed read, see
+// there for the cost and staleness), and puts the [access.Subject] (tenant, user,
+// session ID, address, user agent), the [Session] ([SessionFrom]) and the policy
+// ([access.PolicyFrom]) in the request context.
+//
+// Answers: no or an invalid session is Unauthenticated (default 401
+// {"error":"unauthenticated"}); an address the allowlist refuses is 403
+// "ip_not_allowed"; a restricted session outside AllowRestricted routes is 403
+// "two_factor_enrolment_required"; a storage failure is 503 "unavailable" (fail
+// closed). An ended, expired or idle session also gets its cookie cleared.
+func (s *Service) Middleware(opts MiddlewareOptions) func(http.Handler) http.Handler {
+	if opts.TouchInterval <= 0 {
+		opts.TouchInterval = 30 * time.Second
+	}
+	cop := opts.CrossOrigin
+	if cop == nil {
+		cop = http.NewCrossOriginProtection()
+	}
+	unauth := opts.Unauthenticated
+	if unauth == nil {
+		unauth = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			access.WriteError(w, http.StatusUnauthorized, "unauthenticated")
+		})
+	}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if err := cop.Check(r); err != nil {
+				access.WriteError(w, http.StatusForbidden, "cross_origin")
+				return
+			}
+			tok := opts.Cookie.Read(r)
+			if tok == "" {
+				unauth.ServeHTTP(w, r)
+				return
+			}
+			ip := access.ClientIP(r, opts.TrustedProxies)
+			v, err := s.ValidateSession(r.Context(), tok, Request{Meta: Meta{IP: ip, UserAgent: r.UserAgent()}, Path: r.URL.Path}, opts.TouchInterval)
+			switch {
+			case errors.Is(err, ErrSessionInvalid):
+				opts.Cookie.Clear(w)
+				unauth.ServeHTTP(w, r)
+				return
+			case errors.Is(err, ErrIPNotAllowed):
+				access.WriteError(w, http.StatusForbidden, "ip_not_allowed")
+				return
+			case err != nil:
+				access.WriteError(w, http.StatusServiceUnavailable, "unavailable")
+				return
+			}
+			if v.Session.Restricted && !opts.AllowRestricted {
+				access.WriteError(w, http.StatusForbidden, "two_factor_enrolment_required")
+				return
+			}
+			ctx := access.WithSubject(r.Context(), v.Subject)
+			ctx = access.WithPolicy(ctx, v.Policy)
+			ctx = context.WithValue(ctx, sessionKey{}, &v.Session)
+			next.ServeHTTP(w, r.WithContext(ctx))
+		})
+	}
+}

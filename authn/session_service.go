@@ -1,0 +1,587 @@
+package authn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/callshield/callshield/access"
+	"github.com/callshield/callshield/audit"
+	"github.com/callshield/callshield/storage"
+	"github.com/google/uuid"
+)
+
+// Session end reasons, recorded as the Reason of "session.end" events.
+const (
+	EndLogout          = "logout"
+	EndIdle            = "idle"
+	EndExpired         = "expired"
+	EndRevoked         = "revoked"
+	EndBlocked         = "blocked"
+	EndRemoved         = "removed"
+	EndPasswordChanged = "password_changed"
+	EndPasswordReset   = "password_reset"
+	EndLimit           = "limit"
+	EndUserStatus      = "user_cannot_sign_in"
+)
+
+// DefaultReauthWindow is how recent a proof of a factor must be for operations that
+// need one (two-factor enrolment, disabling it), unless they say otherwise.
+const DefaultReauthWindow = 5 * time.Minute
+
+// SessionSettings returns the tenant's session settings, defaults filled in.
+func (s *Service) SessionSettings(ctx context.Context, tenant uuid.UUID) (SessionSettings, error) {
+	st, err := s.store.SessionSettings(ctx, tenant)
+	if errors.Is(err, storage.ErrNotFound) {
+		st, err = SessionSettings{Tenant: tenant}, nil
+	}
+	if err != nil {
+		return SessionSettings{}, fmt.Errorf("authn: session settings: %w", err)
+	}
+	return st.withDefaults(), nil
+}
+
+// UpdateSessionSettings stores the tenant's session and throttling settings. It needs
+// ManageCompany. st.Version must be the version read (0 if never stored). The new
+// timeouts apply to existing sessions at their next request.
+func (s *Service) UpdateSessionSettings(ctx context.Context, actor access.Subject, st SessionSettings) (SessionSettings, error) {
+	p, err := s.authorize(ctx, actor, access.ManageCompany)
+	if err != nil {
+		return SessionSettings{}, err
+	}
+	st.Tenant = actor.Tenant
+	st = st.withDefaults()
+	if err := st.validate(); err != nil {
+		return SessionSettings{}, err
+	}
+	old, err := s.SessionSettings(ctx, actor.Tenant)
+	if err != nil {
+		return SessionSettings{}, err
+	}
+	var changes []audit.Change
+	add := func(field string, o, n any) {
+		if ch, ok := audit.Changed(field, fmt.Sprint(o), fmt.Sprint(n)); ok {
+			changes = append(changes, ch)
+		}
+	}
+	add("idle_timeout", old.IdleTimeout, st.IdleTimeout)
+	add("lifetime", old.Lifetime, st.Lifetime)
+	add("max_per_user", old.MaxPerUser, st.MaxPerUser)
+	add("refuse_over_limit", old.RefuseOverLimit, st.RefuseOverLimit)
+	add("lock_threshold", old.LockThreshold, st.LockThreshold)
+	add("lock_duration", old.LockDuration, st.LockDuration)
+	ev, err := s.changeEvent(p, actor, "session_settings.update", audit.Target{Type: "tenant", ID: actor.Tenant.String()}, changes)
+	if err != nil {
+		return SessionSettings{}, err
+	}
+	st.UpdatedAt = s.now()
+	if err := s.store.SetSessionSettings(ctx, st, ev); err != nil {
+		return SessionSettings{}, fmt.Errorf("authn: update session settings: %w", err)
+	}
+	st.Version++
+	return st, nil
+}
+
+// Request is what the session check knows of an HTTP request.
+type Request struct {
+	Meta
+	// Path is the request's path, recorded as the session's last URL (no query).
+	Path string
+}
+
+// Validated is a session that passed [Service.ValidateSession].
+type Validated struct {
+	Session Session
+	Subject access.Subject
+	// Policy is the tenant's current policy the request was judged by.
+	Policy *access.Policy
+}
+
+// ValidateSession checks a session secret for one request: the session exists, is
+// neither past its absolute deadline nor idle for longer than the tenant's idle
+// timeout, its user may still sign in, and the request's address is allowed for them.
+// It then records the request on the session (at most one write per touchEvery).
+//
+// Cost: one indexed read that returns the session with its user's status, the tenant's
+// policy version and session settings; the compiled policy comes from the process
+// cache when its version is current (else it is reloaded); plus one conditional write
+// per session per touchEvery. Nothing about the session is cached between requests,
+// so a block, a logout or an ended session on any instance sharing the database
+// stops the session at its next request everywhere.
+//
+// Errors: ErrSessionInvalid for anything wrong with the session (an expired, idle or
+// blocked user's session is ended, with its event); ErrIPNotAllowed for an address the
+// allowlist refuses (the session stays); any other error is a storage failure (deny).
+func (s *Service) ValidateSession(ctx context.Context, token string, r Request, touchEvery time.Duration) (Validated, error) {
+	tenant, hash, ok := parseSessionToken(sessionPrefix, token)
+	if !ok {
+		return Validated{}, ErrSessionInvalid
+	}
+	rec, err := s.store.SessionBySecret(ctx, tenant, hash)
+	if errors.Is(err, storage.ErrNotFound) {
+		return Validated{}, ErrSessionInvalid
+	}
+	if err != nil {
+		return Validated{}, fmt.Errorf("authn: session: %w", err)
+	}
+	sess := rec.Session
+	st := rec.Settings.withDefaults()
+	now := s.now()
+	reason := ""
+	switch {
+	case !now.Before(sess.ExpiresAt):
+		reason = EndExpired
+	case !now.Before(sess.LastSeen.Add(st.IdleTimeout)):
+		reason = EndIdle
+	case rec.UserStatus != StatusActive:
+		reason = EndUserStatus
+	}
+	if reason != "" {
+		if err := s.endBySystem(ctx, sess, reason); err != nil {
+			return Validated{}, err
+		}
+		return Validated{}, ErrSessionInvalid
+	}
+	p, err := s.engine.PolicyAt(ctx, tenant, rec.PolicyVersion)
+	if err != nil {
+		return Validated{}, fmt.Errorf("authn: session: %w", err)
+	}
+	subj := access.Subject{Tenant: tenant, User: sess.User, Session: sess.ID, IP: r.IP, UserAgent: r.UserAgent}
+	if !p.AllowsIP(subj, r.IP) {
+		return Validated{}, ErrIPNotAllowed
+	}
+	if touchEvery > 0 && !now.Before(sess.LastSeen.Add(touchEvery)) {
+		// The last URL is stored in a column: no link token or card number in it.
+		t := SessionTouch{IP: addrString(r.IP), UserAgent: r.UserAgent, URL: audit.ScrubPath(r.Path)}
+		if _, err := s.store.TouchSession(ctx, tenant, sess.ID, now, now.Add(-touchEvery).Add(time.Microsecond), t); err != nil {
+			return Validated{}, fmt.Errorf("authn: touch session: %w", err)
+		}
+		sess.LastSeen, sess.IP, sess.UserAgent, sess.LastURL = now, r.IP, r.UserAgent, t.URL
+	}
+	return Validated{Session: sess, Subject: subj, Policy: p}, nil
+}
+
+// endBySystem ends one session for a reason the system found (expired, idle, the user
+// may not sign in).
+func (s *Service) endBySystem(ctx context.Context, sess Session, reason string) error {
+	ev := audit.Event{Tenant: sess.Tenant, Kind: audit.KindSession, Action: "session.end",
+		Actor:   audit.Actor{User: sess.User, Role: "system", Session: sess.ID},
+		Target:  audit.Target{Type: "session", ID: sess.ID.String()},
+		Outcome: audit.Success, Reason: reason}
+	if err := audit.Prepare(&ev, s.now()); err != nil {
+		return err
+	}
+	if _, err := s.store.EndSessions(ctx, sess.Tenant, SessionSelector{ID: sess.ID}, ev); err != nil {
+		return fmt.Errorf("authn: end session: %w", err)
+	}
+	return nil
+}
+
+// endEvent is the "session.end" event of an actor ending sessions.
+func (s *Service) endEvent(p *access.Policy, actor access.Subject, target audit.Target, reason string) (audit.Event, error) {
+	ev := audit.Event{Tenant: actor.Tenant, Kind: audit.KindSession, Action: "session.end", Actor: actorOf(p, actor),
+		Target: target, Outcome: audit.Success, Reason: reason}
+	return ev, audit.Prepare(&ev, s.now())
+}
+
+// Logout ends the actor's current session.
+func (s *Service) Logout(ctx context.Context, actor access.Subject) error {
+	if actor.Session == uuid.Nil {
+		return ErrSessionInvalid
+	}
+	p, err := s.engine.Policy(ctx, actor.Tenant)
+	if err != nil {
+		return err
+	}
+	ev, err := s.endEvent(p, actor, audit.Target{Type: "session", ID: actor.Session.String()}, EndLogout)
+	if err != nil {
+		return err
+	}
+	n, err := s.store.EndSessions(ctx, actor.Tenant, SessionSelector{ID: actor.Session}, ev)
+	if err != nil {
+		return fmt.Errorf("authn: logout: %w", err)
+	}
+	if n == 0 {
+		return ErrSessionInvalid
+	}
+	return nil
+}
+
+// EndUserSessions ends every session of the user except `except` (uuid.Nil: all), as
+// the system ("revoked"). With it the Service is a [SessionEnder].
+func (s *Service) EndUserSessions(ctx context.Context, tenant, user, except uuid.UUID) error {
+	return s.endUserSessions(ctx, access.System(tenant), tenant, user, except, EndRevoked)
+}
+
+func (s *Service) endUserSessions(ctx context.Context, actor access.Subject, tenant, user, except uuid.UUID, reason string) error {
+	p, err := s.engine.Policy(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	ev, err := s.endEvent(p, actor, audit.Target{Type: "user", ID: user.String()}, reason)
+	if err != nil {
+		return err
+	}
+	ev.Tenant = tenant
+	if _, err := s.store.EndSessions(ctx, tenant, SessionSelector{User: user, Except: except}, ev); err != nil {
+		return fmt.Errorf("authn: end sessions: %w", err)
+	}
+	return nil
+}
+
+// live reports whether sess is neither expired nor idle at now under st.
+func live(sess Session, st SessionSettings, now time.Time) bool {
+	return now.Before(sess.ExpiresAt) && now.Before(sess.LastSeen.Add(st.IdleTimeout))
+}
+
+func (s *Service) liveSessions(ctx context.Context, tenant, user uuid.UUID) ([]Session, error) {
+	all, err := s.store.Sessions(ctx, tenant, user)
+	if err != nil {
+		return nil, fmt.Errorf("authn: sessions: %w", err)
+	}
+	st, err := s.SessionSettings(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	return slices.DeleteFunc(all, func(x Session) bool { return !live(x, st, now) }), nil
+}
+
+// MySessions lists the actor's own live sessions, newest first (ASVS 7.5.2).
+func (s *Service) MySessions(ctx context.Context, actor access.Subject) ([]Session, error) {
+	if !actor.Valid() || actor.IsSystem() {
+		return nil, ErrForbidden
+	}
+	return s.liveSessions(ctx, actor.Tenant, actor.User)
+}
+
+// EndMySession ends one of the actor's own sessions ("logout" for the current one,
+// "revoked" for another). A session of another user is storage.ErrNotFound.
+func (s *Service) EndMySession(ctx context.Context, actor access.Subject, id uuid.UUID) error {
+	if !actor.Valid() || actor.IsSystem() {
+		return ErrForbidden
+	}
+	sess, err := s.store.Session(ctx, actor.Tenant, id)
+	if err != nil || sess.User != actor.User {
+		return fmt.Errorf("authn: session: %w", storage.ErrNotFound)
+	}
+	reason := EndRevoked
+	if id == actor.Session {
+		reason = EndLogout
+	}
+	return s.endOne(ctx, actor, sess, reason)
+}
+
+func (s *Service) endOne(ctx context.Context, actor access.Subject, sess Session, reason string) error {
+	p, err := s.engine.Policy(ctx, actor.Tenant)
+	if err != nil {
+		return err
+	}
+	ev, err := s.endEvent(p, actor, audit.Target{Type: "session", ID: sess.ID.String()}, reason)
+	if err != nil {
+		return err
+	}
+	ev.Details = map[string]string{"user": sess.User.String()}
+	if _, err := s.store.EndSessions(ctx, actor.Tenant, SessionSelector{ID: sess.ID}, ev); err != nil {
+		return fmt.Errorf("authn: end session: %w", err)
+	}
+	return nil
+}
+
+// ActiveSessions lists the tenant's live sessions for an administrator with
+// ViewSessions: with SeeAllProjects every session; otherwise those of users who share
+// a project in which the actor holds ViewSessions, and the actor's own.
+func (s *Service) ActiveSessions(ctx context.Context, actor access.Subject) ([]Session, error) {
+	p, err := s.authorize(ctx, actor, access.ViewSessions)
+	if err != nil {
+		return nil, err
+	}
+	all, err := s.liveSessions(ctx, actor.Tenant, uuid.Nil)
+	if err != nil {
+		return nil, err
+	}
+	if actor.IsSystem() || p.Check(actor, access.SeeAllProjects, uuid.Nil) {
+		return all, nil
+	}
+	visible := map[uuid.UUID]bool{}
+	for _, pr := range p.Scope(actor, access.ViewSessions).Projects {
+		visible[pr] = true
+	}
+	return slices.DeleteFunc(all, func(x Session) bool {
+		if x.User == actor.User {
+			return false
+		}
+		for _, pr := range p.Projects(x.User) {
+			if visible[pr] {
+				return false
+			}
+		}
+		return true
+	}), nil
+}
+
+// EndSession ends another user's session as an administrator: it needs
+// UserManagement and every right of the session user's role ("revoked").
+func (s *Service) EndSession(ctx context.Context, actor access.Subject, id uuid.UUID) error {
+	sess, err := s.store.Session(ctx, actor.Tenant, id)
+	if err != nil {
+		return fmt.Errorf("authn: session: %w", err)
+	}
+	if sess.User == actor.User {
+		return s.EndMySession(ctx, actor, id)
+	}
+	if _, err := s.authorizeOver(ctx, actor, sess.User); err != nil {
+		return err
+	}
+	return s.endOne(ctx, actor, sess, EndRevoked)
+}
+
+// EndSessionsOf ends every session of a user as an administrator (UserManagement and
+// every right of the user's role).
+func (s *Service) EndSessionsOf(ctx context.Context, actor access.Subject, user uuid.UUID) error {
+	if _, err := s.authorizeOver(ctx, actor, user); err != nil {
+		return err
+	}
+	return s.endUserSessions(ctx, actor, actor.Tenant, user, uuid.Nil, EndRevoked)
+}
+
+// EndAllSessions ends every session of the tenant but the actor's current one. It
+// needs UserManagement and ManageCompany, and every right of the Admin role, since it
+// ends the sessions of users above any narrower role too.
+func (s *Service) EndAllSessions(ctx context.Context, actor access.Subject) (int, error) {
+	p, err := s.authorize(ctx, actor, access.UserManagement)
+	if err != nil {
+		return 0, err
+	}
+	if !actor.IsSystem() {
+		if !p.Check(actor, access.ManageCompany, uuid.Nil) {
+			return 0, fmt.Errorf("%w: %s required", ErrForbidden, access.ManageCompany)
+		}
+		for _, r := range p.Roles() {
+			if r.Kind == access.KindAdmin && !p.CanAssignRole(actor, r.ID) {
+				return 0, fmt.Errorf("%w: ending every session needs every right of the Admin role", ErrForbidden)
+			}
+		}
+	}
+	ev, err := s.endEvent(p, actor, audit.Target{Type: "tenant", ID: actor.Tenant.String()}, EndRevoked)
+	if err != nil {
+		return 0, err
+	}
+	n, err := s.store.EndSessions(ctx, actor.Tenant, SessionSelector{All: true, Except: actor.Session}, ev)
+	if err != nil {
+		return 0, fmt.Errorf("authn: end sessions: %w", err)
+	}
+	return n, nil
+}
+
+// actorSession returns the actor's current session.
+func (s *Service) actorSession(ctx context.Context, actor access.Subject) (Session, error) {
+	if !actor.Valid() || actor.Session == uuid.Nil {
+		return Session{}, ErrReauthRequired
+	}
+	sess, err := s.store.Session(ctx, actor.Tenant, actor.Session)
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && sess.User != actor.User) {
+		return Session{}, ErrSessionInvalid
+	}
+	if err != nil {
+		return Session{}, fmt.Errorf("authn: session: %w", err)
+	}
+	return sess, nil
+}
+
+// Reauthenticate checks the password of the actor's user and records on the actor's
+// session that a factor was proved now (AuthAt), for operations that need a recent
+// proof (ASVS 7.5.1). A wrong password is ErrInvalidCredentials and counts in the
+// first-factor throttle, like a sign-in.
+func (s *Service) Reauthenticate(ctx context.Context, actor access.Subject, pw Password, meta Meta) error {
+	sess, err := s.actorSession(ctx, actor)
+	if err != nil {
+		return err
+	}
+	u, err := s.user(ctx, actor.Tenant, actor.User)
+	if err != nil {
+		return err
+	}
+	ev := loginEvent(u, "login.reauthenticate", FactorPassword, meta)
+	ev.Actor.Session = sess.ID
+	fail := func(reason string, err error) error {
+		ev.Outcome, ev.Reason = audit.Failure, reason
+		s.record(ctx, ev)
+		return err
+	}
+	lock, err := s.checkThrottle(ctx, u.Tenant, u.ID, throttleFirst, meta.IP)
+	if err != nil {
+		return fail("storage_error", err)
+	}
+	encoded := ""
+	if lock == "" {
+		if encoded, err = s.store.PasswordHash(ctx, u.Tenant, u.ID); err != nil {
+			return fail("storage_error", fmt.Errorf("authn: reauthenticate: %w", err))
+		}
+	}
+	ok := false
+	if encoded == "" {
+		err = s.opts.Hasher.DummyVerify(ctx, pw)
+	} else {
+		ok, _, err = s.opts.Hasher.Verify(ctx, pw, encoded)
+	}
+	switch {
+	case errors.Is(err, ErrBusy):
+		return fail("busy", err)
+	case lock != "":
+		return fail(lock, ErrInvalidCredentials)
+	case !ok:
+		if terr := s.countFailure(ctx, u.Tenant, u.ID, throttleFirst, meta.IP); terr != nil {
+			return fail("storage_error", terr)
+		}
+		return fail("wrong_password", ErrInvalidCredentials)
+	case !u.CanSignIn():
+		return fail("user_"+string(u.Status), ErrInvalidCredentials)
+	}
+	if err := s.resetThrottle(ctx, u.Tenant, u.ID, throttleFirst); err != nil {
+		return fail("storage_error", err)
+	}
+	ev.Outcome = audit.Success
+	if err := audit.Prepare(&ev, s.now()); err != nil {
+		return err
+	}
+	if err := s.store.SetSessionAuth(ctx, u.Tenant, sess.ID, s.now(), ev); err != nil {
+		return fmt.Errorf("authn: reauthenticate: %w", err)
+	}
+	return nil
+}
+
+// requireRecentAuth returns ErrReauthRequired unless the actor's session proved a factor
+// within `within` (DefaultReauthWindow if zero or less). API-token subjects have no
+// session and are always refused.
+func (s *Service) requireRecentAuth(ctx context.Context, actor access.Subject, within time.Duration) error {
+	if within <= 0 {
+		within = DefaultReauthWindow
+	}
+	sess, err := s.actorSession(ctx, actor)
+	if errors.Is(err, ErrSessionInvalid) {
+		return ErrReauthRequired
+	}
+	if err != nil {
+		return err
+	}
+	if s.now().Sub(sess.AuthAt) > within {
+		return ErrReauthRequired
+	}
+	return nil
+}
+
+// RotateSession gives the actor's session a new secret and returns it: the old secret
+// stops working at once, the absolute deadline is kept. Call it at every privilege
+// change (two-factor enrolled, role changed, password changed) and set the new cookie.
+func (s *Service) RotateSession(ctx context.Context, actor access.Subject) (SessionToken, error) {
+	return s.rotateSession(ctx, actor, "rotate", nil)
+}
+
+// rotateSession rotates the actor's session secret; change, if not nil, adjusts what
+// the rotation sets (e.g. lifting the restriction after two-factor enrolment).
+func (s *Service) rotateSession(ctx context.Context, actor access.Subject, why string, change func(*SessionRotation)) (SessionToken, error) {
+	sess, err := s.actorSession(ctx, actor)
+	if errors.Is(err, ErrReauthRequired) {
+		return SessionToken{}, ErrSessionInvalid
+	}
+	if err != nil {
+		return SessionToken{}, err
+	}
+	tok, hash, err := newSessionToken(s.opts.Rand, sessionPrefix, actor.Tenant)
+	if err != nil {
+		return SessionToken{}, err
+	}
+	r := SessionRotation{AuthAt: sess.AuthAt, Factors: sess.Factors, Restricted: sess.Restricted}
+	if change != nil {
+		change(&r)
+	}
+	p, err := s.engine.Policy(ctx, actor.Tenant)
+	if err != nil {
+		return SessionToken{}, err
+	}
+	ev := audit.Event{Tenant: actor.Tenant, Kind: audit.KindSession, Action: "session.rotate", Actor: actorOf(p, actor),
+		Target: audit.Target{Type: "session", ID: sess.ID.String()}, Outcome: audit.Success, Reason: why}
+	if err := audit.Prepare(&ev, s.now()); err != nil {
+		return SessionToken{}, err
+	}
+	if err := s.store.RotateSession(ctx, actor.Tenant, sess.ID, sess.SecretHash, hash, r, ev); err != nil {
+		if errors.Is(err, storage.ErrStale) || errors.Is(err, storage.ErrNotFound) {
+			return SessionToken{}, ErrSessionInvalid
+		}
+		return SessionToken{}, fmt.Errorf("authn: rotate session: %w", err)
+	}
+	return tok, nil
+}
+
+// UpdateWorkplace sets what the host reports of an agent's workplace session: status,
+// time in status, queue or dialer, current call. The actor must be the session's user,
+// on a workplace session.
+func (s *Service) UpdateWorkplace(ctx context.Context, actor access.Subject, w WorkplaceState) error {
+	sess, err := s.actorSession(ctx, actor)
+	if errors.Is(err, ErrReauthRequired) {
+		return ErrSessionInvalid
+	}
+	if err != nil {
+		return err
+	}
+	if sess.Kind != SessionWorkplace {
+		return fmt.Errorf("authn: not a workplace session: %w", storage.ErrNotFound)
+	}
+	if len(w.Status) > 64 || len(w.Queue) > 200 || len(w.CallID) > 200 {
+		return fmt.Errorf("%w: workplace state too long", ErrInvalidSettings)
+	}
+	w.StatusSince = w.StatusSince.UTC().Truncate(time.Microsecond)
+	if err := s.store.UpdateWorkplace(ctx, actor.Tenant, sess.ID, w); err != nil {
+		return fmt.Errorf("authn: update workplace: %w", err)
+	}
+	return nil
+}
+
+// CleanupReport says what [Service.CleanupSessions] removed.
+type CleanupReport struct {
+	Sessions int
+	Pending  int
+}
+
+// CleanupSessions removes sessions past their absolute deadline (each with a
+// "session.end" event, reason expired) and expired pending sign-ins, in every tenant.
+// Idle sessions are ended at their next request or by their deadline. Run it from a
+// scheduler, e.g. every few minutes; several instances may run it at once.
+func (s *Service) CleanupSessions(ctx context.Context) (CleanupReport, error) {
+	var rep CleanupReport
+	now := s.now()
+	for {
+		refs, err := s.store.ExpiredSessions(ctx, now, purgeBatch)
+		if err != nil {
+			return rep, fmt.Errorf("authn: cleanup: %w", err)
+		}
+		for _, ref := range refs {
+			err := s.endBySystem(ctx, Session{ID: ref.Session, Tenant: ref.Tenant, User: ref.User}, EndExpired)
+			if err != nil {
+				return rep, err
+			}
+			rep.Sessions++
+		}
+		if len(refs) < purgeBatch {
+			break
+		}
+	}
+	n, err := s.store.DeleteExpiredPending(ctx, now)
+	if err != nil {
+		return rep, fmt.Errorf("authn: cleanup: %w", err)
+	}
+	rep.Pending = n
+	return rep, nil
+}
+
+// addrString is an address as the session records it; "" for the invalid address.
+func addrString(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
+}

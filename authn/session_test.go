@@ -1,0 +1,483 @@
+package authn_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/callshield/callshield/access"
+	"github.com/callshield/callshield/audit"
+	"github.com/callshield/callshield/authn"
+	"github.com/callshield/callshield/storage"
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+var officeIP = netip.MustParseAddr("198.51.100.9")
+
+func (e *env) signIn(t *testing.T, email string) authn.SignInResult {
+	t.Helper()
+	res, err := e.svc.SignIn(context.Background(), e.tenant.ID, email, authn.NewPassword(goodPassword), authn.Meta{IP: officeIP, UserAgent: "Mozilla/5.0 Firefox/128.0"})
+	require.NoError(t, err)
+	require.NotNil(t, res.Session)
+	return res
+}
+
+// serve runs one request through the session middleware with the cookie tok and
+// returns the response and the subject the handler saw.
+func (e *env) serve(t *testing.T, opts authn.MiddlewareOptions, method, tok string, edit ...func(*http.Request)) (*httptest.ResponseRecorder, access.Subject, bool) {
+	t.Helper()
+	var got access.Subject
+	var ok bool
+	h := e.svc.Middleware(opts)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, ok = access.SubjectFrom(r.Context())
+		sess, sok := authn.SessionFrom(r.Context())
+		assert.True(t, sok)
+		assert.Equal(t, got.Session, sess.ID)
+		assert.NotNil(t, access.PolicyFrom(r.Context()))
+		_, _ = w.Write([]byte("ok"))
+	}))
+	r := httptest.NewRequest(method, "https://app.example/calls?q=1", nil)
+	r.RemoteAddr = officeIP.String() + ":4711"
+	r.Header.Set("User-Agent", "Mozilla/5.0 Firefox/128.0")
+	if tok != "" {
+		r.AddCookie(&http.Cookie{Name: "__Host-callshield", Value: tok})
+	}
+	for _, f := range edit {
+		f(r)
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w, got, ok
+}
+
+func TestSignInCreatesSession(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	u := e.onboard(t, "ann@example.com", access.KindAgent)
+	res := e.signIn(t, "ann@example.com")
+	assert.Nil(t, res.Pending)
+	assert.True(t, strings.HasPrefix(res.Token.Reveal(), "cssn_"))
+	assert.Equal(t, u.ID, res.Session.User)
+	assert.Equal(t, authn.SessionAdmin, res.Session.Kind)
+	assert.Equal(t, []authn.Factor{authn.FactorPassword}, res.Session.Factors)
+	assert.Equal(t, e.clock.Now().Add(authn.DefaultLifetime), res.Session.ExpiresAt)
+
+	w, subj, ok := e.serve(t, authn.MiddlewareOptions{}, http.MethodGet, res.Token.Reveal())
+	require.Equal(t, http.StatusOK, w.Code)
+	require.True(t, ok)
+	assert.Equal(t, access.Subject{Tenant: e.tenant.ID, User: u.ID, Session: res.Session.ID, IP: officeIP, UserAgent: "Mozilla/5.0 Firefox/128.0"}, subj)
+
+	var actions []string
+	for _, ev := range append(e.events(t, audit.KindLogin), e.events(t, audit.KindSession)...) {
+		actions = append(actions, ev.Action+":"+string(ev.Outcome))
+	}
+	assert.Equal(t, []string{"login.password:success", "session.start:success"}, actions)
+
+	// The cookie helpers.
+	rec := httptest.NewRecorder()
+	authn.Cookie{}.Set(rec, res.Token, res.Session.ExpiresAt)
+	c := rec.Result().Cookies()[0]
+	assert.Equal(t, "__Host-callshield", c.Name)
+	assert.True(t, c.Secure && c.HttpOnly)
+	assert.Equal(t, http.SameSiteLaxMode, c.SameSite)
+	assert.Equal(t, "/", c.Path)
+	rec = httptest.NewRecorder()
+	authn.Cookie{Insecure: true}.Clear(rec)
+	c = rec.Result().Cookies()[0]
+	assert.Equal(t, "callshield_dev", c.Name)
+	assert.False(t, c.Secure)
+	assert.Equal(t, -1, c.MaxAge)
+
+	// Logout ends the session.
+	require.NoError(t, e.svc.Logout(ctx, subj))
+	w, _, _ = e.serve(t, authn.MiddlewareOptions{}, http.MethodGet, res.Token.Reveal())
+	assert.Equal(t, http.StatusUnauthorized, w.Code)
+	assert.JSONEq(t, `{"error":"unauthenticated"}`, w.Body.String())
+	ends := e.events(t, audit.KindSession)
+	assert.Equal(t, "session.end", ends[len(ends)-1].Action)
+	assert.Equal(t, authn.EndLogout, ends[len(ends)-1].Reason)
+	assert.Equal(t, u.ID, ends[len(ends)-1].Actor.User, "who ended it")
+}
+
+// 7.2.4: a secret the client had before signing in (planted by an attacker) never
+// becomes a session's: sign-in always issues a fresh one.
+func TestSessionFixation(t *testing.T) {
+	e := newEnv(t)
+	e.onboard(t, "ann@example.com", access.KindAgent)
+	planted := "cssn_" + strings.Repeat("A", 64)
+	w, _, _ := e.serve(t, authn.MiddlewareOptions{}, http.MethodGet, planted)
+	assert.Equal(t, http.StatusUnauthorized, w.Code)
+	res := e.signIn(t, "ann@example.com")
+	assert.NotEqual(t, planted, res.Token.Reveal())
+	w, _, _ = e.serve(t, authn.MiddlewareOptions{}, http.MethodGet, planted)
+	assert.Equal(t, http.StatusUnauthorized, w.Code, "the planted value is still nothing after sign-in")
+	res2 := e.signIn(t, "ann@example.com")
+	assert.NotEqual(t, res.Token.Reveal(), res2.Token.Reveal(), "a new secret at every sign-in")
+	for _, bad := range []string{"", "cssn_", "cssn_!!", res.Token.Reveal() + "A", "cspsi_" + res.Token.Reveal()[5:], strings.Repeat("x", 5000)} {
+		_, err := e.svc.ValidateSession(context.Background(), bad, authn.Request{}, 0)
+		assert.ErrorIs(t, err, authn.ErrSessionInvalid, "%.20q", bad)
+	}
+}
+
+// A stolen secret stops working once the session is rotated; the deadline is kept.
+func TestRotateSession(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	e.onboard(t, "ann@example.com", access.KindAgent)
+	res := e.signIn(t, "ann@example.com")
+	stolen := res.Token.Reveal()
+	_, subj, _ := e.serve(t, authn.MiddlewareOptions{}, http.MethodGet, stolen)
+	e.clock.Advance(time.Minute)
+	fresh, err := e.svc.RotateSession(ctx, subj)
+	require.NoError(t, err)
+	w, _, _ := e.serve(t, authn.MiddlewareOptions{}, http.MethodGet, stolen)
+	assert.Equal(t, http.StatusUnauthorized, w.Code, "the old secret stops working at once")
+	w, _, _ = e.serve(t, authn.MiddlewareOptions{}, http.MethodGet, fresh.Reveal())
+	assert.Equal(t, http.StatusOK, w.Code)
+	v, err := e.svc.ValidateSession(ctx, fresh.Reveal(), authn.Request{Meta: authn.Meta{IP: officeIP}}, 0)
+	require.NoError(t, err)
+	assert.Equal(t, res.Session.ExpiresAt, v.Session.ExpiresAt, "rotation never extends the deadline")
+	assert.Equal(t, res.Session.ID, v.Session.ID)
+}
+
+// 7.3.1 / 7.3.2: idle timeout and absolute lifetime, per tenant, with an injected clock.
+func TestSessionExpiry(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	e.onboard(t, "ann@example.com", access.KindAgent)
+	opts := authn.MiddlewareOptions{TouchInterval: 30 * time.Second}
+
+	res := e.signIn(t, "ann@example.com")
+	e.clock.Advance(29 * time.Minute)
+	w, _, _ := e.serve(t, opts, http.MethodGet, res.Token.Reveal())
+	require.Equal(t, http.StatusOK, w.Code, "29 minutes idle")
+	e.clock.Advance(29 * time.Minute)
+	w, _, _ = e.serve(t, opts, http.MethodGet, res.Token.Reveal())
+	require.Equal(t, http.StatusOK, w.Code, "the request 29 minutes ago was recorded and reset the idle clock")
+	e.clock.Advance(30 * time.Minute)
+	w, _, _ = e.serve(t, opts, http.MethodGet, res.Token.Reveal())
+	assert.Equal(t, http.StatusUnauthorized, w.Code, "30 minutes idle ends the session")
+	assert.Contains(t, w.Header().Get("Set-Cookie"), "Max-Age=0", "and clears the cookie")
+
+	// Absolute lifetime: active all the time, still ended at 12 hours.
+	res = e.signIn(t, "ann@example.com")
+	for i := 0; i < 47; i++ {
+		e.clock.Advance(15 * time.Minute)
+		w, _, _ = e.serve(t, opts, http.MethodGet, res.Token.Reveal())
+		require.Equal(t, http.StatusOK, w.Code, "after %d quarters", i+1)
+	}
+	e.clock.Advance(15 * time.Minute)
+	w, _, _ = e.serve(t, opts, http.MethodGet, res.Token.Reveal())
+	assert.Equal(t, http.StatusUnauthorized, w.Code, "12 hours after sign-in")
+
+	// Per tenant: a shorter idle timeout applies to live sessions at their next request.
+	res = e.signIn(t, "ann@example.com")
+	_, err := e.svc.UpdateSessionSettings(ctx, e.admin, authn.SessionSettings{IdleTimeout: 5 * time.Minute})
+	require.NoError(t, err)
+	e.clock.Advance(6 * time.Minute)
+	w, _, _ = e.serve(t, opts, http.MethodGet, res.Token.Reveal())
+	assert.Equal(t, http.StatusUnauthorized, w.Code)
+
+	var reasons []string
+	for _, ev := range e.events(t, audit.KindSession) {
+		if ev.Action == "session.end" {
+			reasons = append(reasons, ev.Reason)
+		}
+	}
+	assert.Equal(t, []string{authn.EndIdle, authn.EndExpired, authn.EndIdle}, reasons)
+}
+
+// A blocked user's live session stops at its next request, and Block ends it in the
+// store; the host's SessionEnder (API tokens) is still called.
+func TestBlockedUserSessionStops(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	u := e.onboard(t, "ann@example.com", access.KindAgent)
+	res := e.signIn(t, "ann@example.com")
+	other := e.signIn(t, "ann@example.com")
+	w, _, _ := e.serve(t, authn.MiddlewareOptions{}, http.MethodGet, res.Token.Reveal())
+	require.Equal(t, http.StatusOK, w.Code)
+	require.NoError(t, e.svc.Block(ctx, e.admin, u.ID))
+	w, _, _ = e.serve(t, authn.MiddlewareOptions{}, http.MethodGet, res.Token.Reveal())
+	assert.Equal(t, http.StatusUnauthorized, w.Code)
+	list, err := e.store.Sessions(ctx, e.tenant.ID, u.ID)
+	require.NoError(t, err)
+	assert.Empty(t, list, "Block ended every session")
+	assert.Equal(t, []string{u.ID.String() + "/" + uuid.Nil.String()}, e.sess.calls, "Options.Sessions is still called")
+	ends := e.events(t, audit.KindSession)
+	last := ends[len(ends)-1]
+	assert.Equal(t, authn.EndBlocked, last.Reason)
+	assert.Equal(t, e.admin.User, last.Actor.User, "who ended them")
+	_ = other
+}
+
+// A session whose user was blocked where the ender did not run (another instance, a
+// failed ender) is refused by its next request all the same.
+func TestBlockedUserSessionRefusedWithoutEnder(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	u := e.onboard(t, "ann@example.com", access.KindAgent)
+	res := e.signIn(t, "ann@example.com")
+	ev := audit.Event{Tenant: e.tenant.ID, Kind: audit.KindChange, Action: "user.block", Outcome: audit.Success}
+	require.NoError(t, audit.Prepare(&ev, e.clock.Now()))
+	require.NoError(t, e.store.SetStatus(ctx, e.tenant.ID, u.ID, authn.StatusActive, authn.StatusBlocked, e.clock.Now(), ev))
+	w, _, _ := e.serve(t, authn.MiddlewareOptions{}, http.MethodGet, res.Token.Reveal())
+	assert.Equal(t, http.StatusUnauthorized, w.Code)
+}
+
+// 8.2.4: an address leaving the allowlist mid-session is refused at once; a spoofed
+// X-Forwarded-For from an untrusted peer is ignored.
+func TestSessionAllowlistAndForwardedFor(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	e.onboard(t, "ann@example.com", access.KindAgent)
+	res := e.signIn(t, "ann@example.com")
+	w, _, _ := e.serve(t, authn.MiddlewareOptions{}, http.MethodGet, res.Token.Reveal())
+	require.Equal(t, http.StatusOK, w.Code)
+	_, err := e.acc.SetAllowlist(ctx, e.admin, []string{"203.0.113.0/24"})
+	require.NoError(t, err)
+	w, _, _ = e.serve(t, authn.MiddlewareOptions{}, http.MethodGet, res.Token.Reveal())
+	assert.Equal(t, http.StatusForbidden, w.Code, "the address left the allowlist")
+	assert.JSONEq(t, `{"error":"ip_not_allowed"}`, w.Body.String())
+
+	spoof := func(r *http.Request) { r.Header.Set("X-Forwarded-For", "203.0.113.7") }
+	w, _, _ = e.serve(t, authn.MiddlewareOptions{}, http.MethodGet, res.Token.Reveal(), spoof)
+	assert.Equal(t, http.StatusForbidden, w.Code, "X-Forwarded-For from an untrusted peer is ignored")
+	trusted := authn.MiddlewareOptions{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}}
+	w, subj, _ := e.serve(t, trusted, http.MethodGet, res.Token.Reveal(), spoof)
+	assert.Equal(t, http.StatusOK, w.Code, "through a trusted proxy the forwarded address counts")
+	assert.Equal(t, netip.MustParseAddr("203.0.113.7"), subj.IP)
+}
+
+// Cross-origin state-changing requests are refused before the session is used.
+func TestCrossOriginRequestsRefused(t *testing.T) {
+	e := newEnv(t)
+	e.onboard(t, "ann@example.com", access.KindAgent)
+	res := e.signIn(t, "ann@example.com")
+	for _, c := range []struct {
+		name   string
+		method string
+		hdr    map[string]string
+		want   int
+	}{
+		{"cross-site POST", http.MethodPost, map[string]string{"Sec-Fetch-Site": "cross-site"}, http.StatusForbidden},
+		{"same-site POST from a sibling", http.MethodPost, map[string]string{"Sec-Fetch-Site": "same-site"}, http.StatusForbidden},
+		{"foreign Origin without Sec-Fetch-Site", http.MethodDelete, map[string]string{"Origin": "https://evil.example"}, http.StatusForbidden},
+		{"same-origin POST", http.MethodPost, map[string]string{"Sec-Fetch-Site": "same-origin"}, http.StatusOK},
+		{"cross-site GET", http.MethodGet, map[string]string{"Sec-Fetch-Site": "cross-site"}, http.StatusOK},
+	} {
+		w, _, _ := e.serve(t, authn.MiddlewareOptions{}, c.method, res.Token.Reveal(), func(r *http.Request) {
+			for k, v := range c.hdr {
+				r.Header.Set(k, v)
+			}
+		})
+		assert.Equal(t, c.want, w.Code, c.name)
+	}
+}
+
+func TestPendingSignInAndCompleteSignIn(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	u := e.onboard(t, "ann@example.com", access.KindAgent)
+	second := &authn.TestSecondFactor{Enrolled: map[uuid.UUID]bool{u.ID: true}, Code: "123456"}
+	authn.SetSecondFactor(e.svc, second)
+
+	res, err := e.svc.SignIn(ctx, e.tenant.ID, "ann@example.com", authn.NewPassword(goodPassword), authn.Meta{IP: officeIP, Kind: authn.SessionWorkplace})
+	require.NoError(t, err)
+	require.Nil(t, res.Session, "no session while a factor is owed")
+	require.NotNil(t, res.Pending)
+	assert.True(t, strings.HasPrefix(res.PendingToken.Reveal(), "cspsi_"))
+	_, err = e.svc.ValidateSession(ctx, res.PendingToken.Reveal(), authn.Request{Meta: authn.Meta{IP: officeIP}}, 0)
+	assert.ErrorIs(t, err, authn.ErrSessionInvalid, "a pending sign-in is no session")
+
+	_, err = e.svc.CompleteSignIn(ctx, res.PendingToken.Reveal(), authn.FactorTOTP, "123456", authn.Meta{IP: netip.MustParseAddr("203.0.113.1")})
+	assert.ErrorIs(t, err, authn.ErrPendingInvalid, "bound to the address it started from")
+	_, err = e.svc.CompleteSignIn(ctx, res.PendingToken.Reveal(), authn.FactorTOTP, "000000", authn.Meta{IP: officeIP})
+	assert.ErrorIs(t, err, authn.ErrInvalidCredentials)
+	done, err := e.svc.CompleteSignIn(ctx, res.PendingToken.Reveal(), authn.FactorTOTP, "123456", authn.Meta{IP: officeIP})
+	require.NoError(t, err)
+	require.NotNil(t, done.Session)
+	assert.Equal(t, []authn.Factor{authn.FactorPassword, authn.FactorTOTP}, done.Session.Factors)
+	assert.Equal(t, authn.SessionWorkplace, done.Session.Kind)
+	assert.NotEqual(t, res.PendingToken.Reveal(), done.Token.Reveal(), "the session gets its own secret")
+	_, err = e.svc.CompleteSignIn(ctx, res.PendingToken.Reveal(), authn.FactorTOTP, "123456", authn.Meta{IP: officeIP})
+	assert.ErrorIs(t, err, authn.ErrPendingInvalid, "single use")
+
+	// Attempts are bounded.
+	res, err = e.svc.SignIn(ctx, e.tenant.ID, "ann@example.com", authn.NewPassword(goodPassword), authn.Meta{IP: officeIP})
+	require.NoError(t, err)
+	for i := 0; i < authn.MaxPendingAttempts; i++ {
+		_, err = e.svc.CompleteSignIn(ctx, res.PendingToken.Reveal(), authn.FactorTOTP, "999999", authn.Meta{IP: officeIP})
+		assert.ErrorIs(t, err, authn.ErrInvalidCredentials)
+	}
+	_, err = e.svc.CompleteSignIn(ctx, res.PendingToken.Reveal(), authn.FactorTOTP, "123456", authn.Meta{IP: officeIP})
+	assert.ErrorIs(t, err, authn.ErrPendingInvalid, "used up after MaxPendingAttempts failures")
+
+	// Expiry.
+	res, err = e.svc.SignIn(ctx, e.tenant.ID, "ann@example.com", authn.NewPassword(goodPassword), authn.Meta{IP: officeIP})
+	require.NoError(t, err)
+	e.clock.Advance(authn.PendingSignInTTL)
+	_, err = e.svc.CompleteSignIn(ctx, res.PendingToken.Reveal(), authn.FactorTOTP, "123456", authn.Meta{IP: officeIP})
+	assert.ErrorIs(t, err, authn.ErrPendingInvalid, "expired")
+
+	// 100 concurrent completions: one session.
+	res, err = e.svc.SignIn(ctx, e.tenant.ID, "ann@example.com", authn.NewPassword(goodPassword), authn.Meta{IP: officeIP})
+	require.NoError(t, err)
+	var wins atomic.Int32
+	var wg sync.WaitGroup
+	for range 100 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := e.svc.CompleteSignIn(ctx, res.PendingToken.Reveal(), authn.FactorTOTP, "123456", authn.Meta{IP: officeIP}); err == nil {
+				wins.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	assert.Equal(t, int32(1), wins.Load())
+
+	var outcomes []string
+	for _, ev := range e.events(t, audit.KindLogin) {
+		if ev.Action == "login.totp" {
+			outcomes = append(outcomes, string(ev.Outcome)+":"+ev.Reason)
+		}
+	}
+	assert.Contains(t, outcomes, "failure:address_changed")
+	assert.Contains(t, outcomes, "failure:wrong_code")
+	assert.Contains(t, outcomes, "success:")
+	assert.Contains(t, outcomes, "failure:pending_expired")
+}
+
+func TestReauthenticateAndRecentAuth(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	e.onboard(t, "ann@example.com", access.KindAgent)
+	res := e.signIn(t, "ann@example.com")
+	_, subj, _ := e.serve(t, authn.MiddlewareOptions{}, http.MethodGet, res.Token.Reveal())
+	require.NoError(t, authn.RequireRecentAuth(ctx, e.svc, subj, 0), "just signed in")
+	e.clock.Advance(6 * time.Minute)
+	assert.ErrorIs(t, authn.RequireRecentAuth(ctx, e.svc, subj, 0), authn.ErrReauthRequired)
+	assert.NoError(t, authn.RequireRecentAuth(ctx, e.svc, subj, 10*time.Minute))
+	assert.ErrorIs(t, e.svc.Reauthenticate(ctx, subj, authn.NewPassword("not the password!"), authn.Meta{IP: officeIP}), authn.ErrInvalidCredentials)
+	assert.ErrorIs(t, authn.RequireRecentAuth(ctx, e.svc, subj, 0), authn.ErrReauthRequired)
+	require.NoError(t, e.svc.Reauthenticate(ctx, subj, authn.NewPassword(goodPassword), authn.Meta{IP: officeIP}))
+	assert.NoError(t, authn.RequireRecentAuth(ctx, e.svc, subj, 0))
+	tokenSubject := subj
+	tokenSubject.Session, tokenSubject.Token = uuid.Nil, uuid.New()
+	assert.ErrorIs(t, authn.RequireRecentAuth(ctx, e.svc, tokenSubject, 0), authn.ErrReauthRequired, "API tokens never count as recent")
+}
+
+// Issue #14 item 8: from outside the allowlist the answer does not depend on the
+// password, tells nothing about which accounts exist or bypass the allowlist, and only
+// a right password of a bypassing role signs in.
+func TestAllowlistIsNoPasswordOracle(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	e.onboard(t, "agent@example.com", access.KindAgent)
+	e.onboard(t, "boss@example.com", access.KindAdmin) // the Admin role ignores the allowlist
+	_, err := e.acc.SetAllowlist(ctx, e.admin, []string{"203.0.113.0/24"})
+	require.NoError(t, err)
+	outside := authn.Meta{IP: officeIP}
+	inside := authn.Meta{IP: netip.MustParseAddr("203.0.113.7")}
+	for _, c := range []struct{ email, pw string }{
+		{"agent@example.com", goodPassword},
+		{"agent@example.com", "a wrong password here"},
+		{"nobody@example.com", goodPassword},
+		{"boss@example.com", "a wrong password here"},
+		{"not an email", goodPassword},
+	} {
+		_, err := e.svc.SignIn(ctx, e.tenant.ID, c.email, authn.NewPassword(c.pw), outside)
+		assert.ErrorIs(t, err, authn.ErrIPNotAllowed, "%s from outside", c.email)
+		_, err = e.svc.Authenticate(ctx, e.tenant.ID, c.email, authn.NewPassword(c.pw), outside)
+		assert.ErrorIs(t, err, authn.ErrIPNotAllowed, "Authenticate: %s from outside", c.email)
+	}
+	_, err = e.svc.SignIn(ctx, e.tenant.ID, "boss@example.com", authn.NewPassword(goodPassword), outside)
+	assert.NoError(t, err, "a role that ignores the allowlist signs in from anywhere")
+	_, err = e.svc.SignIn(ctx, e.tenant.ID, "agent@example.com", authn.NewPassword("a wrong password here"), inside)
+	assert.ErrorIs(t, err, authn.ErrInvalidCredentials, "inside, failures are the usual answer")
+	_, err = e.svc.SignIn(ctx, e.tenant.ID, "agent@example.com", authn.NewPassword(goodPassword), inside)
+	assert.NoError(t, err)
+}
+
+func TestSessionListsAndEnds(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	ann := e.onboard(t, "ann@example.com", access.KindAgent)
+	bob := e.onboard(t, "bob@example.com", access.KindSupervisor)
+	a1, a2 := e.signIn(t, "ann@example.com"), e.signIn(t, "ann@example.com")
+	b1 := e.signIn(t, "bob@example.com")
+	_, annSubj, _ := e.serve(t, authn.MiddlewareOptions{}, http.MethodGet, a1.Token.Reveal())
+	_, bobSubj, _ := e.serve(t, authn.MiddlewareOptions{}, http.MethodGet, b1.Token.Reveal())
+
+	mine, err := e.svc.MySessions(ctx, annSubj)
+	require.NoError(t, err)
+	assert.Len(t, mine, 2)
+	assert.ErrorIs(t, e.svc.EndMySession(ctx, annSubj, b1.Session.ID), storage.ErrNotFound, "not another user's")
+	require.NoError(t, e.svc.EndMySession(ctx, annSubj, a2.Session.ID))
+	mine, err = e.svc.MySessions(ctx, annSubj)
+	require.NoError(t, err)
+	assert.Len(t, mine, 1)
+
+	_, err = e.svc.ActiveSessions(ctx, annSubj)
+	assert.ErrorIs(t, err, authn.ErrForbidden, "an agent may not view active sessions")
+	all, err := e.svc.ActiveSessions(ctx, e.admin)
+	require.NoError(t, err)
+	assert.Len(t, all, 2)
+
+	assert.ErrorIs(t, e.svc.EndSession(ctx, bobSubj, a1.Session.ID), authn.ErrForbidden, "ending another's session needs UserManagement")
+	require.NoError(t, e.svc.EndSessionsOf(ctx, e.admin, ann.ID))
+	w, _, _ := e.serve(t, authn.MiddlewareOptions{}, http.MethodGet, a1.Token.Reveal())
+	assert.Equal(t, http.StatusUnauthorized, w.Code)
+	n, err := e.svc.EndAllSessions(ctx, e.admin)
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	_ = bob
+	var reasons []string
+	for _, ev := range e.events(t, audit.KindSession) {
+		if ev.Action == "session.end" {
+			reasons = append(reasons, ev.Reason+":"+ev.Target.Type)
+		}
+	}
+	assert.Equal(t, []string{"revoked:session", "revoked:user", "revoked:tenant"}, reasons)
+}
+
+func TestUpdateWorkplace(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	e.onboard(t, "ann@example.com", access.KindAgent)
+	res, err := e.svc.SignIn(ctx, e.tenant.ID, "ann@example.com", authn.NewPassword(goodPassword), authn.Meta{IP: officeIP, Kind: authn.SessionWorkplace})
+	require.NoError(t, err)
+	e.clock.Advance(31 * time.Second) // past the touch interval: this request is recorded
+	_, subj, _ := e.serve(t, authn.MiddlewareOptions{}, http.MethodGet, res.Token.Reveal())
+	require.NoError(t, e.svc.UpdateWorkplace(ctx, subj, authn.WorkplaceState{Status: "on call", StatusSince: e.clock.Now(), Queue: "Sales", CallID: "c-1"}))
+	all, err := e.svc.ActiveSessions(ctx, e.admin)
+	require.NoError(t, err)
+	require.Len(t, all, 1)
+	assert.Equal(t, "on call", all[0].Workplace.Status)
+	assert.Equal(t, "/calls", all[0].LastURL, "the last URL is recorded without its query")
+	adm := e.signIn(t, "ann@example.com")
+	_, admSubj, _ := e.serve(t, authn.MiddlewareOptions{}, http.MethodGet, adm.Token.Reveal())
+	assert.Error(t, e.svc.UpdateWorkplace(ctx, admSubj, authn.WorkplaceState{Status: "x"}), "not on an admin session")
+}
+
+func TestSessionTokenRedaction(t *testing.T) {
+	e := newEnv(t)
+	e.onboard(t, "ann@example.com", access.KindAgent)
+	res := e.signIn(t, "ann@example.com")
+	raw := res.Token.Reveal()
+	for _, s := range []string{res.Token.String(), res.Token.GoString()} {
+		assert.NotContains(t, s, raw[5:])
+	}
+	b, err := res.Token.MarshalJSON()
+	require.NoError(t, err)
+	assert.NotContains(t, string(b), raw[5:])
+}

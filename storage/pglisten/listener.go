@@ -1,0 +1,190 @@
+// Package pglisten keeps an access.Engine's policy cache fresh through PostgreSQL
+// LISTEN/NOTIFY (the notifications of sqlstore's migration 0010). It is a package of
+// its own because it needs the pgx driver, which storage/sqlstore never imports (the
+// host picks its driver); a host on PostgreSQL imports pgx anyway.
+//
+//	l, err := pglisten.New(db, engine, pglisten.Options{})
+//	go l.Run(ctx) // one per process
+package pglisten
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"database/sql"
+
+	"github.com/callshield/callshield/access"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/stdlib"
+)
+
+// PolicyChannel is the PostgreSQL notification channel of policy changes: migration
+// 0010 notifies it with '<tenant id> <version>' in every transaction that increments a
+// tenant's policy version.
+const PolicyChannel = "callshield_policy"
+
+// Options configure a [Listener]. The zero value is valid.
+type Options struct {
+	// Heartbeat is how often the listener sends itself a heartbeat through the
+	// channel; each one that comes back renews the engine's trust in its cache for
+	// the engine's ListenLease. If zero, a third of the engine's ListenLease.
+	Heartbeat time.Duration
+	// RetryMin and RetryMax bound the wait before reconnecting after a failure; it
+	// doubles from RetryMin up to RetryMax. If zero, 100 ms and 5 s.
+	RetryMin, RetryMax time.Duration
+	// After returns a channel that receives once d has passed: heartbeat and retry
+	// waits. If nil, time.After. Tests inject it.
+	After func(d time.Duration) <-chan time.Time
+	// Logger receives connection failures. If nil, slog.Default().
+	Logger *slog.Logger
+}
+
+// Listener keeps an [access.Engine]'s cache fresh through PostgreSQL LISTEN/NOTIFY
+// on one dedicated connection taken from the Store's pool: run one per process. While
+// it is subscribed and its heartbeats come back, the engine serves requests without
+// reading the policy version (no round trip), and refreshes a tenant as soon as its
+// change is announced. The moment the connection fails the engine falls back to
+// version reads; if the connection stalls or the notification queue lags, the
+// heartbeats stop coming back and the engine falls back within its ListenLease, the
+// bound between a commit on another instance and its enforcement here. It never fails
+// open: without a fresh confirmation every request reads the version.
+type Listener struct {
+	db     *sql.DB
+	engine *access.Engine
+	opts   Options
+	id     string
+}
+
+// New returns a listener for engine over db, a handle of the pgx stdlib driver on the
+// database of the engine's sqlstore.Store (migrated to 0010 or later). Call Run to
+// start it. (SQLite has no notifications: engines there read the policy version, see
+// access.EngineOptions.)
+func New(db *sql.DB, engine *access.Engine, opts Options) (*Listener, error) {
+	if db == nil || engine == nil {
+		return nil, errors.New("pglisten: nil *sql.DB or engine")
+	}
+	if opts.Heartbeat <= 0 {
+		opts.Heartbeat = engine.ListenLease() / 3
+	}
+	if opts.RetryMin <= 0 {
+		opts.RetryMin = 100 * time.Millisecond
+	}
+	if opts.RetryMax <= 0 {
+		opts.RetryMax = 5 * time.Second
+	}
+	opts.RetryMax = max(opts.RetryMax, opts.RetryMin)
+	if opts.After == nil {
+		opts.After = time.After
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return &Listener{db: db, engine: engine, opts: opts, id: hex.EncodeToString(b[:])}, nil
+}
+
+// Run listens until ctx ends, reconnecting after failures, and returns ctx's error.
+// The engine trusts its cache only while Run is subscribed and confirmed.
+func (l *Listener) Run(ctx context.Context) error {
+	wait := l.opts.RetryMin
+	for {
+		start := time.Now()
+		err := l.listen(ctx)
+		l.engine.ListenStopped()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		l.opts.Logger.Warn("pglisten: listener lost its connection; engines read versions until it is back",
+			"err", err, "retry_in", wait)
+		if time.Since(start) > l.opts.RetryMax {
+			wait = l.opts.RetryMin // it had been up a while: start over
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-l.opts.After(wait):
+		}
+		wait = min(2*wait, l.opts.RetryMax)
+	}
+}
+
+// listen subscribes on one dedicated connection and handles notifications until the
+// connection fails or ctx ends.
+func (l *Listener) listen(ctx context.Context) error {
+	conn, err := l.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	return conn.Raw(func(dc any) error {
+		sc, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("pglisten: listener needs the pgx stdlib driver, not %T", dc)
+		}
+		pc := sc.Conn()
+		// Entries confirmed before this moment may predate the subscription.
+		since := l.engine.Now()
+		if _, err := pc.Exec(ctx, "LISTEN "+PolicyChannel); err != nil {
+			return err
+		}
+		l.engine.ListenStarted(since)
+		go l.heartbeats(ctx)
+		for {
+			n, err := pc.WaitForNotification(ctx)
+			if err != nil {
+				return err
+			}
+			l.handle(n.Payload)
+		}
+	})
+}
+
+// heartbeats sends a heartbeat now and every Heartbeat until ctx ends. A heartbeat
+// goes through another connection of the pool, as a change's notification would.
+func (l *Listener) heartbeats(ctx context.Context) {
+	for {
+		payload := "hb " + l.id + " " + strconv.FormatInt(l.engine.Now().UnixNano(), 10)
+		if _, err := l.db.ExecContext(ctx, "SELECT pg_notify($1, $2)", PolicyChannel, payload); err != nil && ctx.Err() == nil {
+			l.opts.Logger.Warn("pglisten: listener heartbeat failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-l.opts.After(l.opts.Heartbeat):
+		}
+	}
+}
+
+// handle applies one notification: a tenant's new version, or a heartbeat (only this
+// listener's own count: another process's clock says nothing about this one's).
+func (l *Listener) handle(payload string) {
+	if rest, ok := strings.CutPrefix(payload, "hb "); ok {
+		id, nanos, ok := strings.Cut(rest, " ")
+		if !ok || id != l.id {
+			return
+		}
+		if n, err := strconv.ParseInt(nanos, 10, 64); err == nil {
+			l.engine.ListenConfirmed(time.Unix(0, n))
+		}
+		return
+	}
+	t, v, ok := strings.Cut(payload, " ")
+	if !ok {
+		return
+	}
+	tenant, err1 := uuid.Parse(t)
+	version, err2 := strconv.ParseInt(v, 10, 64)
+	if err1 == nil && err2 == nil {
+		l.engine.Notified(tenant, version)
+	}
+}

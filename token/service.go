@@ -1,0 +1,452 @@
+package token
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/callshield/callshield/access"
+	"github.com/callshield/callshield/audit"
+	"github.com/callshield/callshield/storage"
+	"github.com/google/uuid"
+)
+
+// UserStatus tells whether a user may still act: the check every request made with a
+// token makes, so that blocking, archiving or removing the user stops their token on
+// the next request on every instance. Package token does not import authn; wrap
+// authn's status lookup with [StatusFunc]:
+//
+//	token.StatusFunc(accounts.Status) // accounts is an *authn.Service
+type UserStatus interface {
+	// Active reports whether the user of tenant may act now. An unknown user is
+	// false, not an error; an error is a failure to find out, and denies.
+	Active(ctx context.Context, tenant, user uuid.UUID) (bool, error)
+}
+
+// StatusFunc adapts a status lookup whose status is a string kind, such as
+// authn.Service.Status, to [UserStatus]: a user is active when the status is "active"
+// (authn.StatusActive); a lookup error wrapping storage.ErrNotFound is an unknown user.
+func StatusFunc[S ~string](lookup func(ctx context.Context, tenant, user uuid.UUID) (S, error)) UserStatus {
+	return statusFunc[S](lookup)
+}
+
+type statusFunc[S ~string] func(ctx context.Context, tenant, user uuid.UUID) (S, error)
+
+func (f statusFunc[S]) Active(ctx context.Context, tenant, user uuid.UUID) (bool, error) {
+	st, err := f(ctx, tenant, user)
+	if errors.Is(err, storage.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return string(st) == "active", nil
+}
+
+// ActionLog queues action-log events; *audit.Writer (the batched writer) implements
+// it.
+type ActionLog interface {
+	Enqueue(e audit.Event) error
+}
+
+// Defaults of [Options].
+const (
+	DefaultFlushInterval = 10 * time.Second
+	// MaxUsageDays bounds the period of one usage query.
+	MaxUsageDays = 400
+)
+
+// Options configure a [Service]. Users and Actions are required; the zero value of
+// every other field is a safe default.
+type Options struct {
+	// Users tells whether a token's user may still act. Required.
+	Users UserStatus
+	// Actions receives the action-log event of every request made with a token: use
+	// the batched *audit.Writer. Required.
+	Actions ActionLog
+	// TrustedProxies are the proxies whose X-Forwarded-For is believed (see
+	// access.ClientIP). If empty, the header is ignored, because any client can write
+	// it.
+	TrustedProxies []netip.Prefix
+	// Project returns the project a request is about: the token's user must hold the
+	// integrations right there (their project role, or SeeAllProjects). If nil, or
+	// for a request it returns uuid.Nil for, the user's tenant role must hold it. An
+	// error is answered 400.
+	Project func(*http.Request) (uuid.UUID, error)
+	// SensitiveKeys are more parameter names the action log redacts, besides
+	// audit.SensitiveKeys.
+	SensitiveKeys []string
+	// Location returns the time zone whose days a tenant's usage is counted in. If
+	// nil, or when it returns nil, UTC. It is called on every request: make it a
+	// cheap lookup.
+	Location func(tenant uuid.UUID) *time.Location
+	// FlushInterval is how often counted usage is written to the store. If zero,
+	// DefaultFlushInterval. Close flushes what is left.
+	FlushInterval time.Duration
+	// After returns a channel that receives once d has passed; the flusher waits with
+	// it. If nil, time.After. Tests inject it.
+	After func(d time.Duration) <-chan time.Time
+	// Clock returns the current time. If nil, time.Now is used.
+	Clock func() time.Time
+	// Rand is the source of token secrets. If nil, crypto/rand. Inject one only in
+	// tests.
+	Rand io.Reader
+	// Logger receives the service's own warnings (a usage flush or an action-log
+	// event that failed). It never receives a token. If nil, slog.Default().
+	Logger *slog.Logger
+}
+
+// Service issues, verifies and revokes API tokens, serves the middleware that
+// authenticates requests with them, and counts their daily usage. It is safe for
+// concurrent use; call [Service.Close] at shutdown to flush the usage counters.
+type Service struct {
+	store  Store
+	engine *access.Engine
+	opts   Options
+	usage  *counter
+
+	stop      chan struct{}
+	stopOnce  sync.Once
+	loopDone  chan struct{}
+	flushMu   sync.Mutex // one flush at a time
+	closeOnce sync.Once
+}
+
+// NewService returns a Service over store, deciding rights with engine, and starts its
+// usage flusher.
+func NewService(store Store, engine *access.Engine, opts Options) (*Service, error) {
+	if store == nil || engine == nil {
+		return nil, errors.New("token: a Store and an *access.Engine are required")
+	}
+	if opts.Users == nil || opts.Actions == nil {
+		return nil, errors.New("token: Options.Users and Options.Actions are required")
+	}
+	if opts.FlushInterval <= 0 {
+		opts.FlushInterval = DefaultFlushInterval
+	}
+	if opts.After == nil {
+		opts.After = time.After
+	}
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
+	if opts.Rand == nil {
+		opts.Rand = rand.Reader
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	s := &Service{store: store, engine: engine, opts: opts, usage: newCounter(),
+		stop: make(chan struct{}), loopDone: make(chan struct{})}
+	go s.flushLoop()
+	return s, nil
+}
+
+func (s *Service) now() time.Time { return s.opts.Clock().UTC().Truncate(time.Microsecond) }
+
+// Verify authenticates a presented token: its format and checksum (before any store
+// lookup), its record (by hash, in the tenant the token names), that it is neither
+// revoked nor expired, and that its user may still act. Every such failure wraps
+// [ErrInvalid]; for a known token (revoked, expired, inactive user) the record is
+// returned with the error, for the action log. Any other error is a failure to find
+// out (storage unavailable): deny.
+//
+// Verify makes no write: the token's LastUsedAt moves with the usage flush.
+func (s *Service) Verify(ctx context.Context, raw string) (Token, error) {
+	tenant, hash, err := Parse(raw)
+	if err != nil {
+		return Token{}, err
+	}
+	t, err := s.store.TokenByHash(ctx, tenant, hash)
+	if errors.Is(err, storage.ErrNotFound) {
+		return Token{}, ErrUnknown
+	}
+	if err != nil {
+		return Token{}, fmt.Errorf("token: lookup: %w", err)
+	}
+	if !t.RevokedAt.IsZero() {
+		return t, ErrRevoked
+	}
+	if !t.ExpiresAt.IsZero() && !s.opts.Clock().Before(t.ExpiresAt) {
+		return t, ErrExpired
+	}
+	active, err := s.opts.Users.Active(ctx, t.Tenant, t.User)
+	if err != nil {
+		return t, fmt.Errorf("token: user status: %w", err)
+	}
+	if !active {
+		return t, ErrUserInactive
+	}
+	return t, nil
+}
+
+// IssueRequest is what a user fills in to get an API token.
+type IssueRequest struct {
+	// Name labels the token ("CRM sync"): 1 to MaxNameLen characters.
+	Name string
+	// ExpiresAt is when the token stops working; zero: never.
+	ExpiresAt time.Time
+}
+
+// Issue gives the actor an API token, shown once as the returned Secret. The actor
+// must be an active user holding the integrations right (access.Integrations: in
+// their tenant role or in one of their projects). A user has one active token: if
+// they have one, Issue returns ErrExists (use [Service.Regenerate]); an expired one
+// is replaced. Of two Issue calls racing for one user, on one instance or many, one
+// succeeds and the other returns ErrExists.
+//
+// Only the user issues their own token: a user manager could otherwise hold a
+// credential that acts as someone else. Managers revoke ([Service.Revoke]).
+func (s *Service) Issue(ctx context.Context, actor access.Subject, req IssueRequest) (Token, Secret, error) {
+	return s.issue(ctx, actor, req, false)
+}
+
+// Regenerate replaces the actor's token with a new one in one store transaction: the
+// old secret stops working at once. Without a current token it issues one. Its rights
+// are those of [Service.Issue]. Of two racing calls one wins; the other returns an
+// error wrapping storage.ErrStale (or ErrExists) and changes nothing.
+func (s *Service) Regenerate(ctx context.Context, actor access.Subject, req IssueRequest) (Token, Secret, error) {
+	return s.issue(ctx, actor, req, true)
+}
+
+func (s *Service) issue(ctx context.Context, actor access.Subject, req IssueRequest, replace bool) (Token, Secret, error) {
+	if !actor.Valid() || actor.IsSystem() {
+		return Token{}, Secret{}, fmt.Errorf("%w: only a user issues their own token", ErrForbidden)
+	}
+	p, err := s.engine.Policy(ctx, actor.Tenant)
+	if err != nil {
+		return Token{}, Secret{}, fmt.Errorf("token: policy: %w", err)
+	}
+	if !p.Check(actor, access.Integrations, uuid.Nil) && p.Scope(actor, access.Integrations).Empty() {
+		return Token{}, Secret{}, fmt.Errorf("%w: %s required", ErrForbidden, access.Integrations)
+	}
+	active, err := s.opts.Users.Active(ctx, actor.Tenant, actor.User)
+	if err != nil {
+		return Token{}, Secret{}, fmt.Errorf("token: user status: %w", err)
+	}
+	if !active {
+		return Token{}, Secret{}, fmt.Errorf("%w: the user may not act", ErrForbidden)
+	}
+	name, err := validName(req.Name)
+	if err != nil {
+		return Token{}, Secret{}, err
+	}
+	now := s.now()
+	var expires time.Time
+	if !req.ExpiresAt.IsZero() {
+		expires = req.ExpiresAt.UTC().Truncate(time.Microsecond)
+		if !expires.After(now) {
+			return Token{}, Secret{}, ErrInvalidExpiry
+		}
+	}
+	cur, err := s.store.UserToken(ctx, actor.Tenant, actor.User)
+	hasCur := err == nil
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return Token{}, Secret{}, fmt.Errorf("token: current token: %w", err)
+	}
+	if hasCur && !replace && cur.Active(now) {
+		return Token{}, Secret{}, ErrExists
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return Token{}, Secret{}, fmt.Errorf("token: new id: %w", err)
+	}
+	secret, hash, err := newSecret(s.opts.Rand, actor.Tenant)
+	if err != nil {
+		return Token{}, Secret{}, err
+	}
+	t := Token{ID: id, Tenant: actor.Tenant, User: actor.User, Name: name, Hash: hash,
+		CreatedBy: actor.User, CreatedAt: now, ExpiresAt: expires}
+	action := "token.issue"
+	if hasCur {
+		action = "token.regenerate"
+	}
+	changes := []audit.Change{{Field: "name", New: name}, {Field: "user", New: actor.User.String()}, audit.Secret("secret")}
+	if !expires.IsZero() {
+		changes = append(changes, audit.Change{Field: "expires_at", New: expires.Format(time.RFC3339)})
+	}
+	if hasCur {
+		changes = append(changes, audit.Change{Field: "replaces", Old: cur.ID.String()})
+	}
+	ev, err := changeEvent(p, actor, action, t, changes, now)
+	if err != nil {
+		return Token{}, Secret{}, err
+	}
+	if hasCur {
+		err = s.store.ReplaceToken(ctx, cur.ID, t, ev)
+	} else {
+		err = s.store.CreateToken(ctx, t, ev)
+	}
+	if errors.Is(err, ErrExists) {
+		return Token{}, Secret{}, ErrExists
+	}
+	if err != nil {
+		return Token{}, Secret{}, fmt.Errorf("token: %s: %w", action, err)
+	}
+	return t, secret, nil
+}
+
+// Revoke revokes the user's active token. Users revoke their own without any right;
+// revoking another user's needs UserManagement and every right of the role the user
+// is managed by (their tenant role; for a user without a membership the Admin role):
+// nobody acts on a user above them. The provisioning subject (access.System) may
+// revoke any. A user without an active token is ErrNoToken.
+func (s *Service) Revoke(ctx context.Context, actor access.Subject, user uuid.UUID) error {
+	p, err := s.authorizeFor(ctx, actor, user)
+	if err != nil {
+		return err
+	}
+	cur, err := s.store.UserToken(ctx, actor.Tenant, user)
+	if errors.Is(err, storage.ErrNotFound) {
+		return ErrNoToken
+	}
+	if err != nil {
+		return fmt.Errorf("token: current token: %w", err)
+	}
+	now := s.now()
+	ev, err := changeEvent(p, actor, "token.revoke", cur, []audit.Change{{Field: "revoked_at", New: now.Format(time.RFC3339)}}, now)
+	if err != nil {
+		return err
+	}
+	if _, err := s.store.RevokeUserTokens(ctx, actor.Tenant, user, now, ev); err != nil {
+		return fmt.Errorf("token: revoke: %w", err)
+	}
+	return nil
+}
+
+// EndUserSessions revokes the user's API token, if they have one. It has the shape
+// of authn.SessionEnder, so that a host ends tokens with sessions when a user is
+// blocked or removed (wire it into authn.Options.Sessions beside the session store).
+// except names a session and does not apply to tokens: the token is revoked whatever
+// it is. The change is recorded as the system's.
+func (s *Service) EndUserSessions(ctx context.Context, tenant, user, except uuid.UUID) error {
+	cur, err := s.store.UserToken(ctx, tenant, user)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("token: current token: %w", err)
+	}
+	now := s.now()
+	ev := audit.Event{Tenant: tenant, Kind: audit.KindChange, Action: "token.revoke",
+		Actor: audit.Actor{Role: "system"}, Target: tokenTarget(cur), Outcome: audit.Success,
+		Reason:  "sessions_ended",
+		Changes: []audit.Change{{Field: "revoked_at", New: now.Format(time.RFC3339)}}}
+	if err := audit.Prepare(&ev, now); err != nil {
+		return err
+	}
+	if _, err := s.store.RevokeUserTokens(ctx, tenant, user, now, ev); err != nil {
+		return fmt.Errorf("token: revoke: %w", err)
+	}
+	return nil
+}
+
+// Current returns the user's active (unrevoked) token record. Users read their own;
+// another user's needs UserManagement. ErrNoToken if there is none.
+func (s *Service) Current(ctx context.Context, actor access.Subject, user uuid.UUID) (Token, error) {
+	if user != actor.User || actor.IsSystem() {
+		if _, err := s.authorize(ctx, actor, access.UserManagement); err != nil {
+			return Token{}, err
+		}
+	}
+	t, err := s.store.UserToken(ctx, actor.Tenant, user)
+	if errors.Is(err, storage.ErrNotFound) {
+		return Token{}, ErrNoToken
+	}
+	if err != nil {
+		return Token{}, fmt.Errorf("token: current token: %w", err)
+	}
+	return t, nil
+}
+
+// List returns the tenant's unrevoked tokens, ordered by user ID. It needs
+// UserManagement.
+func (s *Service) List(ctx context.Context, actor access.Subject) ([]Token, error) {
+	if _, err := s.authorize(ctx, actor, access.UserManagement); err != nil {
+		return nil, err
+	}
+	ts, err := s.store.Tokens(ctx, actor.Tenant)
+	if err != nil {
+		return nil, fmt.Errorf("token: list: %w", err)
+	}
+	return ts, nil
+}
+
+// authorize checks that actor holds r in their tenant role (the system subject holds
+// every right).
+func (s *Service) authorize(ctx context.Context, actor access.Subject, r access.Right) (*access.Policy, error) {
+	if actor.Tenant == uuid.Nil {
+		return nil, ErrForbidden
+	}
+	p, err := s.engine.Policy(ctx, actor.Tenant)
+	if err != nil {
+		return nil, fmt.Errorf("token: policy: %w", err)
+	}
+	if !actor.IsSystem() && !p.Check(actor, r, uuid.Nil) {
+		return nil, fmt.Errorf("%w: %s required", ErrForbidden, r)
+	}
+	return p, nil
+}
+
+// authorizeFor lets actor act on user's token: their own, or another's with
+// UserManagement and every right of the role the user is managed by.
+func (s *Service) authorizeFor(ctx context.Context, actor access.Subject, user uuid.UUID) (*access.Policy, error) {
+	if !actor.IsSystem() && actor.Valid() && user == actor.User {
+		p, err := s.engine.Policy(ctx, actor.Tenant)
+		if err != nil {
+			return nil, fmt.Errorf("token: policy: %w", err)
+		}
+		return p, nil
+	}
+	p, err := s.authorize(ctx, actor, access.UserManagement)
+	if err != nil {
+		return nil, err
+	}
+	role, ok := p.Role(user)
+	if !ok {
+		// Not a member (removed, or only invited): only who holds every right
+		// manages them, as in authn.
+		role, ok = adminRole(p)
+	}
+	if !ok || !p.CanAssignRole(actor, role.ID) {
+		return nil, fmt.Errorf("%w: the user holds rights the actor does not", ErrForbidden)
+	}
+	return p, nil
+}
+
+func adminRole(p *access.Policy) (access.Role, bool) {
+	for _, r := range p.Roles() {
+		if r.Kind == access.KindAdmin {
+			return r, true
+		}
+	}
+	return access.Role{}, false
+}
+
+func actorOf(p *access.Policy, actor access.Subject) audit.Actor {
+	a := audit.Actor{User: actor.User, IP: actor.IP, UserAgent: actor.UserAgent, Session: actor.Session, Token: actor.Token}
+	if actor.IsSystem() {
+		a.Role = "system"
+	} else if r, ok := p.Role(actor.User); ok {
+		a.Role = r.Name
+	}
+	return a
+}
+
+func tokenTarget(t Token) audit.Target {
+	return audit.Target{Type: "api_token", ID: t.ID.String(), Name: t.Name}
+}
+
+func changeEvent(p *access.Policy, actor access.Subject, action string, t Token, changes []audit.Change, now time.Time) (audit.Event, error) {
+	ev := audit.Event{Tenant: actor.Tenant, Kind: audit.KindChange, Action: action, Actor: actorOf(p, actor),
+		Target: tokenTarget(t), Outcome: audit.Success, Changes: changes,
+		Details: map[string]string{"user": t.User.String()}}
+	return ev, audit.Prepare(&ev, now)
+}
