@@ -43,8 +43,13 @@
 //
 // # Performance and caching
 //
-// [Service.Verify] makes one store read by hash and one status lookup per request, and
-// no write: there is no in-process cache of verified tokens, so a revocation, an
-// expiry or a blocked user apply on the next request on every instance, with no
-// staleness bound to state. See the README for the benchmark against HMAC-SHA256.
+// By default [Service.Verify] makes one store read by hash and one status lookup per
+// request, and no write, with no cache: a revocation, an expiry or a blocked user apply
+// on the next request on every instance. [Options.CacheTTL] adds an in-process cache of
+// verified tokens (keyed by tenant and hash, never by the secret): revocations through
+// the same Service apply at once (also against verifications racing with them);
+// revocations and blocks made through another instance are seen within CacheTTL; expiry
+// and the whole policy decision (role, projects, allowlist, and a blocked user holding
+// no right when authn shares the store) are still checked on every request. See the
+// README for the benchmark against HMAC-SHA256.
 package token

@@ -67,7 +67,7 @@ func fastHasher() *authn.Hasher {
 		QueueLen: 256, InsecureAllowWeakParams: true})
 }
 
-func newEnv(t *testing.T, o envOptions) *env {
+func newEnv(t testing.TB, o envOptions) *env {
 	t.Helper()
 	ctx := context.Background()
 	e := &env{store: memory.New(memory.Options{}), outbox: &authn.Outbox{},
@@ -82,6 +82,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 		Clock:    e.clock.Now,
 		After:    never,
 		Location: o.location,
+		Project:  projectOf,
 	})
 	require.NoError(t, err)
 	opts := authn.Options{
@@ -136,7 +137,7 @@ var linkRE = regexp.MustCompile(`csinv_[A-Za-z0-9_-]+`)
 
 // onboard invites and accepts a user with role, member of projects; it returns the
 // user's subject.
-func (e *env) onboard(t *testing.T, email string, role uuid.UUID, projects ...uuid.UUID) access.Subject {
+func (e *env) onboard(t testing.TB, email string, role uuid.UUID, projects ...uuid.UUID) access.Subject {
 	t.Helper()
 	ctx := context.Background()
 	_, err := e.accounts.Invite(ctx, e.admin, authn.InviteRequest{Email: email, Name: "Test User", Role: role, Projects: projects})
@@ -149,7 +150,7 @@ func (e *env) onboard(t *testing.T, email string, role uuid.UUID, projects ...uu
 }
 
 // issue gives s a token named "CI".
-func (e *env) issue(t *testing.T, s access.Subject) (token.Token, token.Secret) {
+func (e *env) issue(t testing.TB, s access.Subject) (token.Token, token.Secret) {
 	t.Helper()
 	tk, sec, err := e.tokens.Issue(context.Background(), s, token.IssueRequest{Name: "CI"})
 	require.NoError(t, err)

@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"math/bits"
-	"unsafe"
 
 	"github.com/google/uuid"
 )
@@ -118,22 +117,97 @@ func putBase62(dst []byte, v uint64) {
 	}
 }
 
-// base62 reads s as an unsigned base62 number; ok is false for a character outside the
-// alphabet or a value that does not fit 64 bits.
+// base62 reads s (at most wordLen digits) as an unsigned base62 number; ok is false
+// for a character outside the alphabet or a value that does not fit 64 bits.
 func base62(s string) (v uint64, ok bool) {
-	for i := 0; i < len(s); i++ {
+	if len(s) == 0 || len(s) > wordLen {
+		return 0, false
+	}
+	// 62^10 < 2^64: the first wordLen-1 digits cannot overflow. Invalid characters map
+	// to 0xff, whose high bit no digit (< 62) has, so one test after the loop finds them.
+	n := min(len(s), wordLen-1)
+	var bad byte
+	for i := 0; i < n; i++ {
 		d := digit[s[i]]
-		if d == 0xff {
-			return 0, false
-		}
-		hi, lo := bits.Mul64(v, 62)
-		var carry uint64
-		v, carry = bits.Add64(lo, uint64(d), 0)
-		if hi != 0 || carry != 0 {
-			return 0, false
-		}
+		bad |= d
+		v = v*62 + uint64(d&0x3f)
+	}
+	if bad&0x80 != 0 {
+		return 0, false
+	}
+	if len(s) == n {
+		return v, true
+	}
+	d := digit[s[n]]
+	if d == 0xff {
+		return 0, false
+	}
+	hi, lo := bits.Mul64(v, 62)
+	var carry uint64
+	v, carry = bits.Add64(lo, uint64(d), 0)
+	if hi != 0 || carry != 0 {
+		return 0, false
 	}
 	return v, true
+}
+
+// decodeBody reads the five words of a body into raw; ok is false for a character
+// outside the alphabet or a word that does not fit 64 bits. It is base62 for each word,
+// the five words interleaved so that their multiply chains run side by side.
+func decodeBody(body string, raw *[rawLen]byte) bool {
+	_ = body[bodyLen-1]
+	var v [rawLen / 8]uint64
+	var bad byte
+	for i := 0; i < wordLen-1; i++ {
+		for w := range v {
+			d := digit[body[w*wordLen+i]]
+			bad |= d
+			v[w] = v[w]*62 + uint64(d&0x3f)
+		}
+	}
+	for w := range v {
+		d := digit[body[w*wordLen+wordLen-1]]
+		bad |= d
+		hi, lo := bits.Mul64(v[w], 62)
+		var carry uint64
+		v[w], carry = bits.Add64(lo, uint64(d&0x3f), 0)
+		if hi != 0 || carry != 0 {
+			return false
+		}
+		binary.BigEndian.PutUint64(raw[w*8:], v[w])
+	}
+	return bad&0x80 == 0
+}
+
+// crcTables are the slicing-by-8 tables of CRC-32 (IEEE), so that the checksum of the
+// body is computed on the string in place: the result is crc32.ChecksumIEEE's (a test
+// and FuzzCRC hold this).
+var crcTables = func() (t [8][256]uint32) {
+	base := crc32.MakeTable(crc32.IEEE)
+	t[0] = *base
+	for i := 0; i < 256; i++ {
+		c := t[0][i]
+		for j := 1; j < 8; j++ {
+			c = t[0][c&0xff] ^ c>>8
+			t[j][i] = c
+		}
+	}
+	return t
+}()
+
+// crcString returns crc32.ChecksumIEEE([]byte(s)) without converting s.
+func crcString(s string) uint32 {
+	crc := ^uint32(0)
+	for len(s) >= 8 {
+		crc ^= uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24
+		crc = crcTables[0][s[7]] ^ crcTables[1][s[6]] ^ crcTables[2][s[5]] ^ crcTables[3][s[4]] ^
+			crcTables[4][crc>>24] ^ crcTables[5][crc>>16&0xff] ^ crcTables[6][crc>>8&0xff] ^ crcTables[7][crc&0xff]
+		s = s[8:]
+	}
+	for i := 0; i < len(s); i++ {
+		crc = crcTables[0][byte(crc)^s[i]] ^ crc>>8
+	}
+	return ^crc
 }
 
 // Parse reads an API token without any store lookup: its format and checksum. It
@@ -147,20 +221,14 @@ func Parse(s string) (tenant uuid.UUID, hash [32]byte, err error) {
 	}
 	body := s[len(Prefix) : len(Prefix)+bodyLen]
 	var raw [rawLen]byte
-	for w := 0; w < rawLen/8; w++ {
-		v, ok := base62(body[w*wordLen : (w+1)*wordLen])
-		if !ok {
-			return uuid.Nil, hash, ErrMalformed
-		}
-		binary.BigEndian.PutUint64(raw[w*8:], v)
+	if !decodeBody(body, &raw) {
+		return uuid.Nil, hash, ErrMalformed
 	}
 	sum, ok := base62(s[len(Prefix)+bodyLen:])
 	if !ok || sum > 0xffffffff {
 		return uuid.Nil, hash, ErrMalformed
 	}
-	// The body is read in place: crc32 only reads it, and a copy would be the one
-	// allocation of the verification path.
-	if uint32(sum) != crc32.ChecksumIEEE(unsafe.Slice(unsafe.StringData(body), len(body))) {
+	if uint32(sum) != crcString(body) {
 		return uuid.Nil, hash, ErrChecksum
 	}
 	copy(tenant[:], raw[:16])

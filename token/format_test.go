@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"log/slog"
 	"regexp"
 	"testing"
@@ -190,6 +191,24 @@ func FuzzParse(f *testing.F) {
 		b[pos] = c
 		if _, _, err := Parse(string(b)); err == nil {
 			t.Fatalf("changing position %d to %q was not detected", pos, c)
+		}
+	})
+}
+
+func TestCRCMatchesHashCRC32(t *testing.T) {
+	for n := 0; n < 200; n++ {
+		b := make([]byte, n)
+		_, _ = rand.Read(b)
+		assert.Equal(t, crc32.ChecksumIEEE(b), crcString(string(b)), "length %d", n)
+	}
+}
+
+func FuzzCRC(f *testing.F) {
+	f.Add("")
+	f.Add("0123456789abcdefghij")
+	f.Fuzz(func(t *testing.T, s string) {
+		if crc32.ChecksumIEEE([]byte(s)) != crcString(s) {
+			t.Fatalf("crcString(%q) differs from hash/crc32", s)
 		}
 	})
 }

@@ -78,7 +78,10 @@ type Options struct {
 	// Project returns the project a request is about: the token's user must hold the
 	// integrations right there (their project role, or SeeAllProjects). If nil, or
 	// for a request it returns uuid.Nil for, the user's tenant role must hold it. An
-	// error is answered 400.
+	// error is answered 400. It sees the request as the middleware does: to read path
+	// values (r.PathValue), mount the middleware inside the route,
+	// mux.Handle(pattern, svc.Middleware(h)), which also lets the action log redact
+	// sensitive path wildcards.
 	Project func(*http.Request) (uuid.UUID, error)
 	// SensitiveKeys are more parameter names the action log redacts, besides
 	// audit.SensitiveKeys.
@@ -93,6 +96,17 @@ type Options struct {
 	// After returns a channel that receives once d has passed; the flusher waits with
 	// it. If nil, time.After. Tests inject it.
 	After func(d time.Duration) <-chan time.Time
+	// CacheTTL, if positive, lets Verify reuse a token it verified (the token's record
+	// and its user being active) for up to CacheTTL without reading the store: one
+	// cache lookup instead of two store reads per request. Revoking, regenerating or
+	// ending a user's token through this Service removes it from this Service's cache
+	// at once; a revocation, or a user blocked, through another instance (or directly
+	// in the store) is seen here within CacheTTL. Expiry is checked on every request,
+	// and so is everything the middleware decides from the policy: role, projects,
+	// allowlist — and with authn over the same store a blocked user holds no right, so
+	// the middleware refuses them on the next request even from the cache. If zero,
+	// there is no cache: every request reads the store.
+	CacheTTL time.Duration
 	// Clock returns the current time. If nil, time.Now is used.
 	Clock func() time.Time
 	// Rand is the source of token secrets. If nil, crypto/rand. Inject one only in
@@ -111,6 +125,7 @@ type Service struct {
 	engine *access.Engine
 	opts   Options
 	usage  *counter
+	cache  verified
 
 	stop      chan struct{}
 	stopOnce  sync.Once
@@ -145,6 +160,9 @@ func NewService(store Store, engine *access.Engine, opts Options) (*Service, err
 	}
 	s := &Service{store: store, engine: engine, opts: opts, usage: newCounter(),
 		stop: make(chan struct{}), loopDone: make(chan struct{})}
+	if opts.CacheTTL > 0 {
+		s.cache.ttl = int64(opts.CacheTTL)
+	}
 	go s.flushLoop()
 	return s, nil
 }
@@ -158,11 +176,24 @@ func (s *Service) now() time.Time { return s.opts.Clock().UTC().Truncate(time.Mi
 // returned with the error, for the action log. Any other error is a failure to find
 // out (storage unavailable): deny.
 //
-// Verify makes no write: the token's LastUsedAt moves with the usage flush.
+// Verify makes no write: the token's LastUsedAt moves with the usage flush. With
+// Options.CacheTTL it may answer from its cache of verified tokens (see there).
 func (s *Service) Verify(ctx context.Context, raw string) (Token, error) {
 	tenant, hash, err := Parse(raw)
 	if err != nil {
 		return Token{}, err
+	}
+	var now time.Time
+	var gen uint64
+	if s.cache.ttl != 0 {
+		now = s.opts.Clock()
+		if t, ok := s.cache.get(tenant, &hash, now.UnixNano()); ok {
+			if !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt) {
+				return t, ErrExpired
+			}
+			return t, nil
+		}
+		gen = s.cache.generation() // before the store read: see verified
 	}
 	t, err := s.store.TokenByHash(ctx, tenant, hash)
 	if errors.Is(err, storage.ErrNotFound) {
@@ -183,6 +214,9 @@ func (s *Service) Verify(ctx context.Context, raw string) (Token, error) {
 	}
 	if !active {
 		return t, ErrUserInactive
+	}
+	if s.cache.ttl != 0 {
+		s.cache.put(t, gen, now.UnixNano())
 	}
 	return t, nil
 }
@@ -281,6 +315,7 @@ func (s *Service) issue(ctx context.Context, actor access.Subject, req IssueRequ
 	}
 	if hasCur {
 		err = s.store.ReplaceToken(ctx, cur.ID, t, ev)
+		s.cache.drop(cur)
 	} else {
 		err = s.store.CreateToken(ctx, t, ev)
 	}
@@ -315,7 +350,9 @@ func (s *Service) Revoke(ctx context.Context, actor access.Subject, user uuid.UU
 	if err != nil {
 		return err
 	}
-	if _, err := s.store.RevokeUserTokens(ctx, actor.Tenant, user, now, ev); err != nil {
+	_, err = s.store.RevokeUserTokens(ctx, actor.Tenant, user, now, ev)
+	s.cache.dropUser(actor.Tenant, user)
+	if err != nil {
 		return fmt.Errorf("token: revoke: %w", err)
 	}
 	return nil
@@ -327,6 +364,7 @@ func (s *Service) Revoke(ctx context.Context, actor access.Subject, user uuid.UU
 // except names a session and does not apply to tokens: the token is revoked whatever
 // it is. The change is recorded as the system's.
 func (s *Service) EndUserSessions(ctx context.Context, tenant, user, except uuid.UUID) error {
+	s.cache.dropUser(tenant, user) // also when the store has no token: a racing revocation
 	cur, err := s.store.UserToken(ctx, tenant, user)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil
@@ -342,7 +380,9 @@ func (s *Service) EndUserSessions(ctx context.Context, tenant, user, except uuid
 	if err := audit.Prepare(&ev, now); err != nil {
 		return err
 	}
-	if _, err := s.store.RevokeUserTokens(ctx, tenant, user, now, ev); err != nil {
+	_, err = s.store.RevokeUserTokens(ctx, tenant, user, now, ev)
+	s.cache.dropUser(tenant, user)
+	if err != nil {
 		return fmt.Errorf("token: revoke: %w", err)
 	}
 	return nil
@@ -409,12 +449,17 @@ func (s *Service) authorizeFor(ctx context.Context, actor access.Subject, user u
 	if err != nil {
 		return nil, err
 	}
-	role, ok := p.Role(user)
-	if !ok {
-		// Not a member (removed, or only invited): only who holds every right
-		// manages them, as in authn.
-		role, ok = adminRole(p)
+	if _, member := p.Role(user); member {
+		// The manage-above rule of access and authn: every right of the user's
+		// tenant role and of each of their project overrides.
+		if !p.CanManage(actor, user) {
+			return nil, fmt.Errorf("%w: the user holds rights the actor does not", ErrForbidden)
+		}
+		return p, nil
 	}
+	// Not a member (removed, or only invited): only who holds every right manages
+	// them, as in authn.
+	role, ok := adminRole(p)
 	if !ok || !p.CanAssignRole(actor, role.ID) {
 		return nil, fmt.Errorf("%w: the user holds rights the actor does not", ErrForbidden)
 	}

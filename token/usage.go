@@ -150,6 +150,7 @@ func (s *Service) flushLoop() {
 		if err := s.Flush(context.Background()); err != nil {
 			s.opts.Logger.Warn("token: usage flush failed; the counts are kept for the next one", "err", err)
 		}
+		s.cache.sweep(s.opts.Clock())
 	}
 }
 

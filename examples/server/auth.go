@@ -252,10 +252,11 @@ func (a *app) login(w http.ResponseWriter, r *http.Request) error {
 	if m.Kind != "" && m.Kind != authn.SessionAdmin && m.Kind != authn.SessionWorkplace {
 		return badRequest(`kind is "admin" or "workplace"`)
 	}
-	tenant, err := a.tenants.lookup(r.Context(), req.Tenant)
+	t, err := a.access.ResolveTenant(r.Context(), req.Tenant)
 	if err != nil && !isNotFound(err) {
 		return err
 	}
+	tenant := t.ID // uuid.Nil for an unknown tenant
 	// For an unknown tenant, SignIn still does the work of a failed sign-in.
 	res, err := a.accounts.SignIn(r.Context(), tenant, req.Email, req.Password, m)
 	if err != nil {
@@ -340,6 +341,7 @@ type meResponse struct {
 	// Restricted: the session may only enrol a second factor.
 	Restricted bool         `json:"restricted,omitempty"`
 	User       userJSON     `json:"user"`
+	TenantName string       `json:"tenant_name"`
 	Tenant     string       `json:"tenant"`
 	Role       *roleRef     `json:"role"`
 	Rights     []string     `json:"rights"`
@@ -373,7 +375,11 @@ func (a *app) meOf(ctx context.Context, s access.Subject, p *access.Policy) (meR
 	if err != nil {
 		return meResponse{}, err
 	}
-	out := meResponse{User: a.userOf(p, u), Tenant: slugOf(p.TenantName()), Rights: []string{}, Projects: []projectRef{}}
+	names, err := a.store.TenantNames(ctx, s.Tenant)
+	if err != nil {
+		return meResponse{}, err
+	}
+	out := meResponse{User: a.userOf(p, u), Tenant: names.Slug, TenantName: p.TenantName(), Rights: []string{}, Projects: []projectRef{}}
 	if role, ok := p.Role(s.User); ok {
 		out.Role = &roleRef{ID: role.ID, Name: role.Name, Kind: string(role.Kind)}
 	}
@@ -382,12 +388,12 @@ func (a *app) meOf(ctx context.Context, s access.Subject, p *access.Policy) (meR
 			out.Rights = append(out.Rights, info.Name)
 		}
 	}
-	names, err := a.projectNames(ctx, s.Tenant)
+	pnames, err := a.projectNames(ctx, s.Tenant)
 	if err != nil {
 		return meResponse{}, err
 	}
 	for _, id := range p.Projects(s.User) {
-		out.Projects = append(out.Projects, projectRef{ID: id, Name: names[id]})
+		out.Projects = append(out.Projects, projectRef{ID: id, Name: pnames[id]})
 	}
 	slices.SortFunc(out.Projects, func(x, y projectRef) int { return strings.Compare(x.Name, y.Name) })
 	return out, nil

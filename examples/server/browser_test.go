@@ -190,7 +190,6 @@ func TestBrowser(t *testing.T) {
 		shot(t, ctx, "page-"+page)
 	}
 
-
 	// The profile: create the API token, shown once; use it; see it in the API usage.
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.Navigate(srv.base+"/profile"),

@@ -488,7 +488,9 @@ func TestEndToEnd(t *testing.T) {
 	nina.must(200, "GET", "/api/v1/me", nil, nil)
 	outside := newClient(t, srv.base)
 	outside.hdr.Set("X-Forwarded-For", "198.51.100.7")
-	outside.must(401, "POST", "/api/v1/login", map[string]string{"tenant": "demo", "email": newEmail, "password": ninaPassword}, nil)
+	var eo errBody
+	outside.must(401, "POST", "/api/v1/login", map[string]string{"tenant": "demo", "email": newEmail, "password": ninaPassword}, &eo)
+	assert.Equal(t, e1, eo, "outside the allowlist answers as a wrong password")
 	admin.hdr.Set("X-Forwarded-For", "198.51.100.7")
 	admin.must(200, "GET", "/api/v1/me", nil, nil)
 	admin.hdr.Del("X-Forwarded-For")

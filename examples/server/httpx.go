@@ -14,7 +14,6 @@ import (
 	"github.com/callshield/callshield/audit"
 	"github.com/callshield/callshield/authn"
 	"github.com/callshield/callshield/storage"
-	"github.com/callshield/callshield/token"
 	"github.com/google/uuid"
 )
 
@@ -374,18 +373,3 @@ func smtpAuth(cfg config) smtp.Auth {
 
 func isNotFound(err error) bool     { return errors.Is(err, storage.ErrNotFound) }
 func isIPNotAllowed(err error) bool { return errors.Is(err, authn.ErrIPNotAllowed) }
-
-// The token package does not register its sentinels with the SDK's mapping yet; the
-// server does it the way the mapping offers hosts (access.RegisterErrors), until token
-// does it itself.
-func init() {
-	access.RegisterErrors(
-		access.ErrorMapping{Err: token.ErrInvalid, Status: http.StatusUnauthorized, Code: "invalid_token"},
-		access.ErrorMapping{Err: token.ErrForbidden, Status: http.StatusForbidden, Code: "forbidden"},
-		access.ErrorMapping{Err: token.ErrExists, Status: http.StatusConflict, Code: "token_exists"},
-		access.ErrorMapping{Err: token.ErrNoToken, Status: http.StatusNotFound, Code: "no_token"},
-		access.ErrorMapping{Err: token.ErrInvalidName, Status: http.StatusBadRequest, Code: "invalid_name"},
-		access.ErrorMapping{Err: token.ErrInvalidExpiry, Status: http.StatusBadRequest, Code: "invalid_expiry"},
-		access.ErrorMapping{Err: token.ErrInvalidPeriod, Status: http.StatusBadRequest, Code: "invalid_period"},
-	)
-}

@@ -57,12 +57,12 @@ func (a *app) flowCookie() authn.FlowCookie { return authn.FlowCookie{Insecure: 
 // identitySignInStart: GET /auth/{provider}/start?tenant=demo sends the browser to the
 // provider, with the flow's secret in a short-lived cookie.
 func (a *app) identitySignInStart(w http.ResponseWriter, r *http.Request) {
-	tenant, err := a.tenants.lookup(r.Context(), r.URL.Query().Get("tenant"))
+	t, err := a.access.ResolveTenant(r.Context(), r.URL.Query().Get("tenant"))
 	if err != nil {
 		a.web.error(w, r, nil, http.StatusNotFound, "Unknown company.")
 		return
 	}
-	start, err := a.accounts.StartIdentitySignIn(r.Context(), tenant, r.PathValue("provider"))
+	start, err := a.accounts.StartIdentitySignIn(r.Context(), t.ID, r.PathValue("provider"))
 	if err != nil {
 		status, _, msg := errorStatus(err)
 		a.web.error(w, r, nil, status, msg)

@@ -38,7 +38,7 @@ var demoUsers = []demoUser{
 
 // seed provisions the demo tenant on the first start; later starts reuse it.
 func seed(ctx context.Context, a *app, stdout io.Writer) error {
-	if _, err := a.tenants.lookup(ctx, demoSlug); err == nil {
+	if _, err := a.access.ResolveTenant(ctx, demoSlug); err == nil {
 		return nil
 	} else if !isNotFound(err) {
 		return err
@@ -54,13 +54,26 @@ func seed(ctx context.Context, a *app, stdout io.Writer) error {
 		printed = true
 	}
 
-	// The tenant with its three default roles, then its projects, through the Service
-	// as the host's provisioning subject.
-	// TODO(#14): provision the tenant and its first Admin with the SDK's one call.
-	t, err := a.access.CreateTenant(ctx, "Demo")
+	// The users' mails stay in a private outbox (they must not reach a relay): the
+	// seed signs them up through its own authn.Service.
+	outbox := &authn.Outbox{}
+	svc, err := authn.NewService(a.store, a.engine, authn.Options{
+		Mailer:  outbox,
+		LinkURL: func(p authn.Purpose, tok authn.LinkToken) string { return "seed#" + tok.Reveal() },
+		Audit:   a.recorder, Clock: a.clock,
+	})
 	if err != nil {
 		return err
 	}
+
+	// The tenant with its default roles, its slug and its first Admin: one library
+	// call (the Admin's invitation goes to the outbox; accepted below).
+	prov, err := svc.Provision(ctx, a.access, authn.ProvisionRequest{Name: "Demo",
+		Names: access.TenantNames{Slug: demoSlug}, AdminEmail: demoUsers[0].Email, AdminName: demoUsers[0].Name})
+	if err != nil {
+		return err
+	}
+	t := prov.Tenant
 	sys := access.System(t.ID)
 	roles, err := a.store.Roles(ctx, t.ID)
 	if err != nil {
@@ -79,29 +92,23 @@ func seed(ctx context.Context, a *app, stdout io.Writer) error {
 		projects[name] = p.ID
 	}
 
-	// The users: invited by the system and accepted with the demo password, through a
-	// service whose mails stay in a private outbox (they must not reach a relay).
-	outbox := &authn.Outbox{}
-	svc, err := authn.NewService(a.store, a.engine, authn.Options{
-		Mailer:  outbox,
-		LinkURL: func(p authn.Purpose, tok authn.LinkToken) string { return "seed#" + tok.Reveal() },
-		Audit:   a.recorder, Clock: a.clock,
-	})
-	if err != nil {
-		return err
-	}
 	tokenRE := regexp.MustCompile(`seed#(\S+)`)
 	users := map[string]uuid.UUID{}
-	for _, du := range demoUsers {
-		req := authn.InviteRequest{Email: du.Email, Name: du.Name, Role: roleOfKind[du.Kind]}
-		for _, p := range du.Projects {
-			req.Projects = append(req.Projects, projects[p])
+	for i, du := range demoUsers {
+		if i == 0 {
+			// The Admin, invited by Provision; their projects are added once they accept.
+			users[du.Email] = prov.Admin.User.ID
+		} else {
+			req := authn.InviteRequest{Email: du.Email, Name: du.Name, Role: roleOfKind[du.Kind]}
+			for _, p := range du.Projects {
+				req.Projects = append(req.Projects, projects[p])
+			}
+			inv, err := svc.Invite(ctx, sys, req)
+			if err != nil {
+				return fmt.Errorf("invite %s: %w", du.Email, err)
+			}
+			users[du.Email] = inv.User.ID
 		}
-		inv, err := svc.Invite(ctx, sys, req)
-		if err != nil {
-			return fmt.Errorf("invite %s: %w", du.Email, err)
-		}
-		users[du.Email] = inv.User.ID
 		if du.InviteOnly {
 			continue
 		}
@@ -112,6 +119,13 @@ func seed(ctx context.Context, a *app, stdout io.Writer) error {
 		}
 		if _, err := svc.AcceptInvitation(ctx, tok[1], authn.NewPassword(pw), authn.Meta{}); err != nil {
 			return fmt.Errorf("accept %s: %w", du.Email, err)
+		}
+		if i == 0 {
+			for _, p := range du.Projects {
+				if _, err := a.access.AddProjectMember(ctx, sys, projects[p], users[du.Email], uuid.Nil); err != nil {
+					return err
+				}
+			}
 		}
 	}
 

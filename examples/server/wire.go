@@ -54,7 +54,6 @@ type app struct {
 	outbox   *authn.Outbox // dev mode: mails are kept here and shown on /outbox
 	accounts *authn.Service
 	tokens   *token.Service // API tokens: Bearer auth, their action log, daily usage
-	tenants  *tenantDirectory
 	calls    callStore
 	web      *web
 
@@ -219,7 +218,6 @@ func assemble(cfg config, store backend, chain audit.Chain, calls callStore, clo
 	if err != nil {
 		return nil, err
 	}
-	a.tenants = newTenantDirectory(store) // SHIM(#14): tenant-by-slug lookup
 
 	// HTTP: the routes, then the chain every request passes: security headers,
 	// cross-origin protection for state-changing requests, the client address (through

@@ -1,5 +1,5 @@
 // Package memory is a complete, concurrency-safe, in-process implementation of
-// callshield's stores (access.Store, audit.Store and authn.Store), for tests and for small
+// callshield's stores (access.Store, audit.Store, authn.Store and token.Store), for tests and for small
 // single-process deployments.
 //
 // Create one with [New]; the zero [Options] is valid:

@@ -58,7 +58,8 @@
 // 0002_audit.up.sql (events and the per-tenant chain head), 0003_authn.up.sql (users,
 // one-time links, account settings), 0004_audit_retention_search.up.sql (retention
 // checkpoints, report indexes), 0005_audit_target_index.up.sql (the target index
-// without the action log), 0009_identities.up.sql (linked identities and their
+// without the action log), 0008_tokens.up.sql (API tokens and their daily usage),
+// 0009_identities.up.sql (linked identities and their
 // sign-in flows); later features add more. Each feature has its number, so a build may
 // ship a later number before an earlier one exists. Migrations are forward-only and
 // additive, so that an older instance keeps working while a newer one has migrated. Every table is prefixed cs_ so that it can

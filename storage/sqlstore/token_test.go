@@ -1,0 +1,220 @@
+package sqlstore_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/callshield/callshield/access"
+	"github.com/callshield/callshield/audit"
+	"github.com/callshield/callshield/authn"
+	"github.com/callshield/callshield/storage"
+	"github.com/callshield/callshield/storage/sqlstore"
+	"github.com/callshield/callshield/token"
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// instance is one app instance: its own store handle, engine, audit writer and token
+// service, sharing the database with the others.
+type instance struct {
+	store  *sqlstore.Store
+	engine *access.Engine
+	writer *audit.Writer
+	tokens *token.Service
+	api    http.Handler
+}
+
+func newInstance(t *testing.T, s *sqlstore.Store) *instance {
+	t.Helper()
+	in := &instance{store: s, engine: access.NewEngine(s, access.EngineOptions{})}
+	in.writer = audit.NewWriter(s, audit.WriterOptions{})
+	status := func(ctx context.Context, tenant, user uuid.UUID) (authn.Status, error) {
+		u, err := s.User(ctx, tenant, user)
+		return u.Status, err
+	}
+	var err error
+	in.tokens, err = token.NewService(s, in.engine, token.Options{Users: token.StatusFunc(status), Actions: in.writer,
+		After: func(time.Duration) <-chan time.Time { return nil }})
+	require.NoError(t, err)
+	in.api = in.tokens.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("fail") != "" {
+			w.WriteHeader(http.StatusTeapot)
+		}
+	}))
+	return in
+}
+
+var invitationLink = regexp.MustCompile(`csinv_[A-Za-z0-9_-]+`)
+
+// tokenUser makes a tenant with a user holding the integrations right, through the
+// real services on the first instance.
+func tokenUser(t *testing.T, in *instance) access.Subject {
+	t.Helper()
+	ctx := context.Background()
+	acc := access.NewService(in.store, in.engine, access.ServiceOptions{})
+	outbox := &authn.Outbox{}
+	accounts, err := authn.NewService(in.store, in.engine, authn.Options{Mailer: outbox,
+		LinkURL: func(p authn.Purpose, tok authn.LinkToken) string { return "https://x/#" + tok.Reveal() },
+		Hasher: authn.NewHasher(authn.HasherOptions{Params: authn.Params{Memory: 256, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32},
+			InsecureAllowWeakParams: true})})
+	require.NoError(t, err)
+	tn, err := acc.CreateTenant(ctx, "Acme")
+	require.NoError(t, err)
+	admin := access.Subject{Tenant: tn.ID, User: uuid.New()}
+	roles, err := in.store.Roles(ctx, tn.ID)
+	require.NoError(t, err)
+	for _, r := range roles {
+		if r.Kind == access.KindAdmin {
+			_, err = acc.SetMember(ctx, access.System(tn.ID), admin.User, r.ID)
+			require.NoError(t, err)
+		}
+	}
+	role, err := acc.CreateRole(ctx, admin, access.RoleSpec{Name: "Integrator", Rights: []access.Right{access.Integrations}})
+	require.NoError(t, err)
+	_, err = accounts.Invite(ctx, admin, authn.InviteRequest{Email: "ann@example.com", Name: "Ann", Role: role.ID})
+	require.NoError(t, err)
+	m, ok := outbox.Last("ann@example.com")
+	require.True(t, ok)
+	u, err := accounts.AcceptInvitation(ctx, invitationLink.FindString(m.Text), authn.NewPassword("correct horse battery staple 42"), authn.Meta{})
+	require.NoError(t, err)
+	return access.Subject{Tenant: tn.ID, User: u.ID}
+}
+
+// TestTokenUsageAcrossInstances: 1,000 concurrent requests spread over two instances
+// sharing one database, each counting in memory and flushing on Close, sum to exactly
+// the requests made; and the action log holds one event per request.
+func TestTokenUsageAcrossInstances(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, d sqlstore.Dialect) {
+		ctx := context.Background()
+		stores := newStores(t, d, 2, sqlstore.Options{})
+		ins := []*instance{newInstance(t, stores[0]), newInstance(t, stores[1])}
+		ann := tokenUser(t, ins[0])
+		tk, sec, err := ins[0].tokens.Issue(ctx, ann, token.IssueRequest{Name: "CI"})
+		require.NoError(t, err)
+
+		const n = 1000
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				target := "/api"
+				if i%5 == 0 {
+					target = "/api?fail=1"
+				}
+				r := httptest.NewRequest(http.MethodGet, target, nil)
+				r.Header.Set("Authorization", "Bearer "+sec.Reveal())
+				w := httptest.NewRecorder()
+				ins[i%2].api.ServeHTTP(w, r)
+				if w.Code != http.StatusOK && w.Code != http.StatusTeapot {
+					t.Errorf("request %d: %d %s", i, w.Code, w.Body.String())
+				}
+				if i%100 == 0 { // flushes interleave with the counting
+					assert.NoError(t, ins[i%2].tokens.Flush(ctx))
+				}
+			})
+		}
+		wg.Wait()
+		for _, in := range ins {
+			require.NoError(t, in.tokens.Close(ctx))
+			require.NoError(t, in.writer.Close(ctx))
+		}
+		from, to := token.DayOf(time.Now().Add(-24*time.Hour), nil), token.DayOf(time.Now().Add(24*time.Hour), nil)
+		rows, err := stores[1].Usage(ctx, ann.Tenant, token.UsageQuery{User: ann.User, From: from, To: to})
+		require.NoError(t, err)
+		var requests, errs int64
+		for _, r := range rows {
+			assert.Equal(t, tk.ID, r.Token)
+			requests += r.Requests
+			errs += r.Errors
+		}
+		assert.Equal(t, int64(n), requests, "the two instances' counts sum to the requests made")
+		assert.Equal(t, int64(n/5), errs)
+		got, err := stores[1].Token(ctx, ann.Tenant, tk.ID)
+		require.NoError(t, err)
+		assert.False(t, got.LastUsedAt.IsZero(), "the flush moved LastUsedAt")
+		evs := allEvents(t, stores[0], ann.Tenant)
+		actions := 0
+		for _, ev := range evs {
+			if ev.Kind == audit.KindAction {
+				actions++
+				assert.Equal(t, tk.ID, ev.Actor.Token)
+			}
+		}
+		assert.Equal(t, n, actions, "one action-log event per request")
+	})
+}
+
+// TestTokenIssueRaceAcrossInstances: two instances issuing (and then regenerating) a
+// token for one user at once leave exactly one active token.
+func TestTokenIssueRaceAcrossInstances(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, d sqlstore.Dialect) {
+		ctx := context.Background()
+		stores := newStores(t, d, 2, sqlstore.Options{})
+		ins := []*instance{newInstance(t, stores[0]), newInstance(t, stores[1])}
+		t.Cleanup(func() {
+			for _, in := range ins {
+				_ = in.tokens.Close(ctx)
+				_ = in.writer.Close(ctx)
+			}
+		})
+		ann := tokenUser(t, ins[0])
+		for _, regenerate := range []bool{false, true} {
+			for round := range 5 {
+				const racers = 8
+				errs := make([]error, racers)
+				secrets := make([]token.Secret, racers)
+				var wg sync.WaitGroup
+				start := make(chan struct{})
+				for i := range racers {
+					wg.Go(func() {
+						<-start
+						svc := ins[i%2].tokens
+						if regenerate {
+							_, secrets[i], errs[i] = svc.Regenerate(ctx, ann, token.IssueRequest{Name: "race"})
+						} else {
+							_, secrets[i], errs[i] = svc.Issue(ctx, ann, token.IssueRequest{Name: "race"})
+						}
+					})
+				}
+				close(start)
+				wg.Wait()
+				ok := 0
+				for _, err := range errs {
+					switch {
+					case err == nil:
+						ok++
+					case errors.Is(err, token.ErrExists), errors.Is(err, storage.ErrStale):
+					default:
+						t.Errorf("unexpected error: %v", err)
+					}
+				}
+				list, err := stores[1].Tokens(ctx, ann.Tenant)
+				require.NoError(t, err)
+				require.Len(t, list, 1, "regenerate=%v round %d: exactly one active token", regenerate, round)
+				if !regenerate {
+					assert.Equal(t, 1, ok, "of racing Issues exactly one succeeds")
+				} else {
+					assert.GreaterOrEqual(t, ok, 1)
+				}
+				working := 0
+				for i, sec := range secrets {
+					if errs[i] == nil {
+						if _, err := ins[0].tokens.Verify(ctx, sec.Reveal()); err == nil {
+							working++
+						}
+					}
+				}
+				assert.Equal(t, 1, working, "exactly one issued secret works")
+				if !regenerate {
+					require.NoError(t, ins[0].tokens.Revoke(ctx, ann, ann.User))
+				}
+			}
+		}
+	})
+}
