@@ -453,7 +453,7 @@ type consumeFunc func(ctx context.Context, tenant uuid.UUID, tokenHash [32]byte,
 // link is ErrTicketInvalid, whichever step finds it.
 func (s *Service) useTicket(ctx context.Context, purpose Purpose, token string, pw Password, meta Meta,
 	action string, changes []audit.Change, consume consumeFunc) (User, uuid.UUID, error) {
-	t, hash, err := s.openTicket(ctx, purpose, token)
+	t, hash, err := s.openLink(ctx, purpose, token, meta)
 	if err != nil {
 		return User{}, uuid.Nil, err
 	}
