@@ -213,7 +213,13 @@ func TestTwoFactorRecoveryCodeInputs(t *testing.T) {
 		_, err := e.complete(t, ann, authn.FactorRecoveryCode, in)
 		assert.ErrorIs(t, err, authn.ErrInvalidCredentials, name)
 	}
-	_, err := e.complete(t, ann, authn.FactorRecoveryCode, annCodes[0].Reveal())
+	// The failures count in the second-factor throttle (whose escalating delay then
+	// refuses even a right code from this address for a while).
+	l, err := e.svc.LockStatus(context.Background(), e.admin, ann.ID)
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, l.SecondFactorFailures, 2, "failed codes are counted")
+	e.clock.Advance(time.Hour)
+	_, err = e.complete(t, ann, authn.FactorRecoveryCode, annCodes[0].Reveal())
 	assert.NoError(t, err)
 }
 
