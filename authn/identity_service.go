@@ -491,12 +491,12 @@ func (s *Service) identityFirstFactor(ctx context.Context, cb Callback, meta Met
 		// claiming Google's issuer must not sign in to accounts linked through Google.
 		return fail("identity_other_provider", ErrInvalidCredentials)
 	case id.Status != IdentityActive:
-		if terr := s.countFailure(ctx, f.Tenant, u.ID, throttleFirst, meta.IP); terr != nil {
+		if terr := s.countFailure(ctx, f.Tenant, u.ID, throttleFirst, meta.IP, ""); terr != nil {
 			return fail("storage_error", terr)
 		}
 		return fail("identity_pending", ErrInvalidCredentials)
 	}
-	if err := s.resetThrottle(ctx, f.Tenant, u.ID, throttleFirst); err != nil {
+	if err := s.resetThrottle(ctx, f.Tenant, u.ID, throttleFirst, meta.IP); err != nil {
 		return fail("storage_error", err)
 	}
 	return u, id, ext.RefreshToken, nil

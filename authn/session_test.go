@@ -320,6 +320,7 @@ func TestPendingSignInAndCompleteSignIn(t *testing.T) {
 	}
 	_, err = e.svc.CompleteSignIn(ctx, res.PendingToken.Reveal(), authn.FactorTOTP, "123456", authn.Meta{IP: officeIP})
 	assert.ErrorIs(t, err, authn.ErrPendingInvalid, "used up after MaxPendingAttempts failures")
+	e.clock.Advance(authn.DefaultLockDuration) // the five wrong codes locked this address's second factor
 
 	// Expiry.
 	res, err = e.svc.SignIn(ctx, e.tenant.ID, "ann@example.com", authn.NewPassword(goodPassword), authn.Meta{IP: officeIP})
@@ -400,6 +401,7 @@ func TestAllowlistIsNoPasswordOracle(t *testing.T) {
 		_, err = e.svc.Authenticate(ctx, e.tenant.ID, c.email, authn.NewPassword(c.pw), outside)
 		assert.ErrorIs(t, err, authn.ErrIPNotAllowed, "Authenticate: %s from outside", c.email)
 	}
+	e.clock.Advance(2 * time.Second) // the escalating delay after the two wrong passwords above
 	_, err = e.svc.SignIn(ctx, e.tenant.ID, "boss@example.com", authn.NewPassword(goodPassword), outside)
 	assert.NoError(t, err, "a role that ignores the allowlist signs in from anywhere")
 	_, err = e.svc.SignIn(ctx, e.tenant.ID, "agent@example.com", authn.NewPassword("a wrong password here"), inside)
