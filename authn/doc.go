@@ -110,6 +110,28 @@
 // tombstones without personal data, and every lookup of them returns [ErrUserDeleted].
 // Nobody manages a user whose role holds rights they lack, or themselves.
 //
+// # Two-factor
+//
+// Users add an authenticator app (Google or Microsoft Authenticator, any RFC 6238 app)
+// as a second factor. [Service.StartTwoFactor] ("Connect", in a signed-in session that
+// re-authenticated within the last few minutes) returns the QR code, the otpauth URI
+// (issuer: the tenant's name, account: the e-mail) and the secret for typing in; the
+// secret is kept only sealed (Options.TwoFactorSealer, AES-256-GCM bound to tenant and
+// user) until [Service.ConfirmTwoFactor] turns two-factor on with the app's first code.
+// Confirmation records that code's time step as used, makes 10 recovery codes to show
+// once (stored as SHA-256 hashes), writes a change-log event without secrets, and gives
+// the session a new secret. From then on sign-in owes a second factor: a TOTP code
+// (each time step accepted once per user, by a conditional update of the last used
+// step, so two requests with one code never both succeed, on one instance or many) or
+// a recovery code (each deleted by a conditional delete when used). Failed codes count
+// in the second-factor throttle. [Service.DisableTwoFactor] turns it off (one's own:
+// edit profile and re-authentication; another user's: user management, never above
+// the actor); [Service.RegenerateRecoveryCodes] voids the old set;
+// [Service.TwoFactorStatusOf] and User.TwoFactor in [Service.Users] show who has it.
+// Without Options.TwoFactorSealer two-factor is unavailable
+// ([ErrTwoFactorNotConfigured]), and a user who has it cannot complete a sign-in
+// (fail closed). The algorithms are in authn/totp, on github.com/pquerna/otp.
+//
 // Every change is checked against the acting subject's rights (access), and written
 // with its change-log event in one store transaction.
 package authn
