@@ -59,6 +59,13 @@ func WithSubject(ctx context.Context, s Subject) context.Context {
 // SubjectFrom returns the subject in ctx; ok is false when there is none or it is not
 // [Subject.Valid].
 func SubjectFrom(ctx context.Context) (s Subject, ok bool) {
-	s, ok = ctx.Value(subjectKey{}).(Subject)
+	switch v := ctx.Value(subjectKey{}).(type) {
+	case Subject:
+		s, ok = v, true
+	case *Subject: // from a RequestValues node
+		if v != nil {
+			s, ok = *v, true
+		}
+	}
 	return s, ok && s.Valid()
 }

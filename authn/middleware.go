@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/http"
 	"net/netip"
+	"net/textproto"
+	"strings"
 	"time"
 
 	"github.com/callshield/callshield/access"
@@ -57,13 +59,41 @@ func (c Cookie) Clear(w http.ResponseWriter) {
 		Secure: !c.Insecure, HttpOnly: true, SameSite: c.sameSite()})
 }
 
-// Read returns the session cookie's value, or "" if there is none.
+// Read returns the session cookie's value, or "" if there is none. Like
+// [http.Request.Cookie] it takes the first cookie of that name whose value is valid
+// (one pair of surrounding double quotes removed), but it scans the Cookie headers in
+// place instead of parsing every cookie, so it allocates nothing.
 func (c Cookie) Read(r *http.Request) string {
-	ck, err := r.Cookie(c.name())
-	if err != nil {
-		return ""
+	name := c.name()
+	for _, line := range r.Header["Cookie"] {
+		for line != "" {
+			var part string
+			part, line, _ = strings.Cut(line, ";")
+			part = textproto.TrimString(part)
+			n, v, ok := strings.Cut(part, "=")
+			if !ok || n != name {
+				continue
+			}
+			if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+				v = v[1 : len(v)-1]
+			}
+			if validCookieValue(v) {
+				return v
+			}
+		}
 	}
-	return ck.Value
+	return ""
+}
+
+// validCookieValue reports whether v has only the bytes net/http accepts in a cookie
+// value.
+func validCookieValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if b := v[i]; b < 0x20 || b >= 0x7f || b == '"' || b == ';' || b == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 // MiddlewareOptions configure [Service.Middleware]. The zero value is the production
@@ -94,6 +124,24 @@ type MiddlewareOptions struct {
 }
 
 type sessionKey struct{}
+
+// sessionCtx is the context node the middleware adds: the session, the subject and
+// the policy in one allocation ([access.RequestValues] answers the access keys).
+type sessionCtx struct {
+	context.Context
+	vals access.RequestValues
+	sess Session
+}
+
+func (c *sessionCtx) Value(key any) any {
+	if _, ok := key.(sessionKey); ok {
+		return &c.sess
+	}
+	if v, ok := c.vals.Lookup(key); ok {
+		return v
+	}
+	return c.Context.Value(key)
+}
 
 // SessionFrom returns the session the middleware validated for the request.
 func SessionFrom(ctx context.Context) (Session, bool) {
@@ -160,9 +208,7 @@ func (s *Service) Middleware(opts MiddlewareOptions) func(http.Handler) http.Han
 				access.WriteError(w, http.StatusForbidden, "two_factor_enrolment_required")
 				return
 			}
-			ctx := access.WithSubject(r.Context(), v.Subject)
-			ctx = access.WithPolicy(ctx, v.Policy)
-			ctx = context.WithValue(ctx, sessionKey{}, &v.Session)
+			ctx := &sessionCtx{Context: r.Context(), vals: access.RequestValues{Subject: v.Subject, Policy: v.Policy}, sess: v.Session}
 			next.ServeHTTP(w, r.WithContext(ctx))
 		})
 	}

@@ -221,7 +221,11 @@ func (s *Store) SessionBySecret(ctx context.Context, tenant uuid.UUID, secretHas
 			return fmt.Errorf("memory: session: %w", storage.ErrNotFound)
 		}
 		x := s.sessions.sessions[tenantID{tenant, id}]
-		rec.Session = cloneSession(*x)
+		// The per-request read shares Factors instead of copying it: every write
+		// replaces the slice (never writes into it), and the clip makes an append
+		// by the caller copy.
+		rec.Session = *x
+		rec.Session.Factors = slices.Clip(x.Factors)
 		rec.UserStatus = s.accountsOf(tenant).users[x.User].Status
 		rec.PolicyVersion = ts.policyVersion
 		rec.Settings = s.sessions.settings[tenant]
