@@ -227,27 +227,51 @@ func (d Dialect) noKeyLock() string {
 	return " FOR NO KEY UPDATE"
 }
 
-// SessionBySecret is the per-request lookup: one indexed query.
+// SessionBySecret is the per-request lookup: one indexed query. It does not read
+// back the tenant and secret hash it is looked up by (they are its key).
 func (s *Store) SessionBySecret(ctx context.Context, tenant uuid.UUID, secretHash [32]byte) (authn.SessionRecord, error) {
 	var rec authn.SessionRecord
 	var factors, ip string
-	f := s.d.falseLit()
-	dest := append(sessionDest(&rec.Session, &factors, &ip), &rec.UserStatus, &rec.PolicyVersion,
+	x := &rec.Session
+	err := s.db.QueryRowContext(ctx, s.sessionBySecretSQL(), tenant, secretHash[:]).Scan(
+		&x.ID, &x.User, &x.Kind, timeCol{&x.CreatedAt}, timeCol{&x.AuthAt}, timeCol{&x.LastSeen}, timeCol{&x.ExpiresAt},
+		&factors, &x.Restricted, &ip, &x.UserAgent, &x.LastURL,
+		&x.Workplace.Status, nullTimeCol{&x.Workplace.StatusSince}, &x.Workplace.Queue, &x.Workplace.CallID,
+		&rec.UserStatus, &rec.PolicyVersion,
 		durationCol{&rec.Settings.IdleTimeout}, durationCol{&rec.Settings.Lifetime}, &rec.Settings.MaxPerUser,
 		&rec.Settings.RefuseOverLimit, &rec.Settings.LockThreshold, durationCol{&rec.Settings.LockDuration}, &rec.Settings.Version)
-	err := s.db.QueryRowContext(ctx, "SELECT "+sessionColumns+", u.status, t.policy_version, "+
-		"COALESCE(ss.idle_us, 0), COALESCE(ss.lifetime_us, 0), COALESCE(ss.max_per_user, 0), COALESCE(ss.refuse_over_limit, "+f+"), "+
-		"COALESCE(ss.lock_threshold, 0), COALESCE(ss.lock_duration_us, 0), COALESCE(ss.version, 0) "+
-		"FROM cs_sessions s JOIN cs_tenants t ON t.id = s.tenant_id "+
-		"JOIN cs_users u ON u.tenant_id = s.tenant_id AND u.id = s.user_id "+
-		"LEFT JOIN cs_session_settings ss ON ss.tenant_id = s.tenant_id "+
-		"WHERE s.tenant_id = $1 AND s.secret_hash = $2", tenant, secretHash[:]).Scan(dest...)
 	if err != nil {
 		return authn.SessionRecord{}, wrapRead("session", err)
 	}
-	finishSession(&rec.Session, factors, ip)
+	finishSession(x, factors, ip)
+	x.Tenant, x.SecretHash = tenant, secretHash
 	rec.Settings.Tenant = tenant
 	return rec, nil
+}
+
+// sessionBySecretSQL is the per-request lookup query, built once per dialect so that
+// the hot path does not concatenate it.
+func (s *Store) sessionBySecretSQL() string {
+	if s.d == SQLite {
+		return sessionBySecretSQLite
+	}
+	return sessionBySecretPostgres
+}
+
+var (
+	sessionBySecretPostgres = sessionBySecretQuery(Postgres.falseLit())
+	sessionBySecretSQLite   = sessionBySecretQuery(SQLite.falseLit())
+)
+
+func sessionBySecretQuery(f string) string {
+	return "SELECT s.id, s.user_id, s.kind, s.created_at, s.auth_at, s.last_seen, s.expires_at, s.factors, s.restricted, " +
+		"s.ip, s.user_agent, s.last_url, s.wp_status, s.wp_since, s.wp_queue, s.wp_call, u.status, t.policy_version, " +
+		"COALESCE(ss.idle_us, 0), COALESCE(ss.lifetime_us, 0), COALESCE(ss.max_per_user, 0), COALESCE(ss.refuse_over_limit, " + f + "), " +
+		"COALESCE(ss.lock_threshold, 0), COALESCE(ss.lock_duration_us, 0), COALESCE(ss.version, 0) " +
+		"FROM cs_sessions s JOIN cs_tenants t ON t.id = s.tenant_id " +
+		"JOIN cs_users u ON u.tenant_id = s.tenant_id AND u.id = s.user_id " +
+		"LEFT JOIN cs_session_settings ss ON ss.tenant_id = s.tenant_id " +
+		"WHERE s.tenant_id = $1 AND s.secret_hash = $2"
 }
 
 // Session returns a session by ID.
