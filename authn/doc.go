@@ -101,6 +101,19 @@
 //     throttling, status, allowlist, second factor, session. An unknown or pending
 //     identity is [ErrInvalidCredentials], as a wrong password is.
 //
+// # Throttling
+//
+// Failed attempts of every secret-checking path (password, re-authentication, second
+// factors, linked identities, one-time links) are counted in the store, shared by all
+// instances: per account (a lock after the tenant's LockThreshold, default 10, at most
+// 100, for LockDuration, default 15 minutes, lifting by itself or by [Service.Unlock]),
+// per account and address (an IPv6 client by its /64: an escalating delay from the
+// second failure, and a lock at half the threshold) and per address. Attempts refused
+// by a counter never count against the account, so one address by itself cannot lock
+// a victim out. A refused attempt answers exactly as a wrong password, after the same
+// work. The rules in full are in throttle.go; [Service.CleanupSessions] removes stale
+// counters.
+//
 // # Lifecycle
 //
 // [Service.Block] turns access off while keeping the user's data for reports;

@@ -483,3 +483,28 @@ func TestSessionTokenRedaction(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotContains(t, string(b), raw[5:])
 }
+
+// The cleanup job ends sessions past their deadline (with their events) and removes
+// expired pending sign-ins and throttle counters that no longer count.
+func TestCleanupSessions(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	u := e.onboard(t, "ann@example.com", access.KindAgent)
+	e.signIn(t, "ann@example.com")
+	assert.ErrorIs(t, e.try("ann@example.com", "a wrong password", ip("203.0.113.1")), authn.ErrInvalidCredentials)
+	e.clock.Advance(authn.DefaultLifetime)
+	live := e.signIn(t, "ann@example.com")
+	rep, err := e.svc.CleanupSessions(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 1, rep.Sessions)
+	assert.Equal(t, 2, rep.Counters, "the wrong password's pair and address counters (the later success reset the account's)")
+	list, err := e.store.Sessions(ctx, e.tenant.ID, u.ID)
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+	assert.Equal(t, live.Session.ID, list[0].ID)
+	evs := e.events(t, audit.KindSession)
+	assert.Equal(t, authn.EndExpired, evs[len(evs)-1].Reason, "the expired session's end is recorded")
+	rep, err = e.svc.CleanupSessions(ctx)
+	require.NoError(t, err)
+	assert.Zero(t, rep.Sessions, "idempotent")
+}
