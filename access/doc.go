@@ -37,12 +37,27 @@
 // on every instance's next request. The snapshot a request was decided with is put in
 // its context ([WithPolicy]) so that one request makes one freshness read.
 //
+// Refreshing is incremental when the store is a [ChangeStore] (storage/memory and
+// storage/sqlstore are: a per-tenant, versioned change log filled by the store): after
+// a change the engine applies only what changed since its version to a copy-on-write
+// snapshot (the changed members in an overlay over a shared, immutable member table; a
+// role edit touches the role table), and folds the overlay into a new table in the
+// background. A cold start, or a gap in the log, loads the tenant in full. On
+// PostgreSQL a storage/pglisten.Listener (one dedicated connection per process)
+// announces every change: while its heartbeats come back, [Engine.Policy] makes no
+// round trip at all, and a change committed on another instance is enforced here within
+// EngineOptions.ListenLease (default 250 ms); when the listener fails or lags, the
+// engine reads versions again (it never fails open). Idle tenants' policies are evicted
+// beyond EngineOptions.MaxBytes (least recently used first; default 512 MiB).
+//
 // # HTTP
 //
 // [ClientIP] finds the client address, believing X-Forwarded-For only through trusted
 // proxies. [Guard.Require] is the middleware: 401 without a subject, 403 (and an audit
 // event) for a denied right or address, 503 when the policy cannot be loaded (fail
-// closed). Set [Guard.Project] on every route that serves a project's data: without a
+// closed). Give it an *audit.Writer as [Guard.Denials], so that denials are stored in
+// batches and a flood of denied requests never waits on the tenant's audit chain.
+// Set [Guard.Project] on every route that serves a project's data: without a
 // project, a project-scoped right passes only for who holds it in every project
 // ([Policy.CheckIn]); [Guard.RequireTenant] is the explicit tenant-level check.
 //

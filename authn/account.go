@@ -70,7 +70,7 @@ func (s *Service) passwordFactor(ctx context.Context, tenant uuid.UUID, email st
 		// hashing queue would make "busy" mean "this account exists".
 		busy := s.opts.Hasher.DummyVerify(ctx, pw)
 		p, perr := s.engine.Policy(ctx, tenant)
-		if errors.Is(perr, storage.ErrNotFound) {
+		if tenant == uuid.Nil || errors.Is(perr, storage.ErrNotFound) {
 			// No such tenant, so no login log to write to: recording would start an
 			// audit chain for every tenant ID an attacker makes up.
 			if busy != nil {
@@ -82,6 +82,18 @@ func (s *Service) passwordFactor(ctx context.Context, tenant uuid.UUID, email st
 		if busy != nil {
 			return fail("busy", busy)
 		}
+		// Counted against the address (password spraying), as a known account's
+		// failure is; the answer is the same whether the address is locked or not.
+		refused, terr := s.addressRefused(ctx, tenant, throttleFirst, meta.IP)
+		if terr == nil {
+			terr = s.countAddressFailure(ctx, tenant, throttleFirst, meta.IP)
+		}
+		if terr != nil {
+			return fail("storage_error", terr)
+		}
+		if refused {
+			return fail("address_throttled", ErrInvalidCredentials)
+		}
 		return fail("unknown_user", ErrInvalidCredentials)
 	}
 	if err != nil {
@@ -92,14 +104,14 @@ func (s *Service) passwordFactor(ctx context.Context, tenant uuid.UUID, email st
 	if err != nil {
 		return fail("storage_error", err)
 	}
-	encoded := ""
-	if lock == "" {
-		if encoded, err = s.store.PasswordHash(ctx, tenant, u.ID); err != nil {
-			return fail("storage_error", fmt.Errorf("authn: authenticate: %w", err))
-		}
+	// The hash is read even when the attempt is refused, so that a refused attempt
+	// does the same work as a wrong password.
+	encoded, err := s.store.PasswordHash(ctx, tenant, u.ID)
+	if err != nil {
+		return fail("storage_error", fmt.Errorf("authn: authenticate: %w", err))
 	}
 	var ok, rehash bool
-	if encoded == "" { // invited, the password was erased by a forced reset, or throttled
+	if encoded == "" || lock != "" { // invited, the password was erased by a forced reset, or refused
 		err = s.opts.Hasher.DummyVerify(ctx, pw)
 	} else {
 		ok, rehash, err = s.opts.Hasher.Verify(ctx, pw, encoded)
@@ -109,14 +121,17 @@ func (s *Service) passwordFactor(ctx context.Context, tenant uuid.UUID, email st
 	if errors.Is(err, ErrBusy) {
 		return fail("busy", err) // not a failed sign-in: answer 503, the client retries
 	}
-	switch {
-	case lock != "":
-		return fail(lock, ErrInvalidCredentials) // not counted again: no password was tried
-	case !ok:
-		if terr := s.countFailure(ctx, tenant, u.ID, throttleFirst, meta.IP); terr != nil {
+	if lock != "" || !ok {
+		// A refused attempt counts against the address, not the account (throttle.go).
+		if terr := s.countFailure(ctx, tenant, u.ID, throttleFirst, meta.IP, lock); terr != nil {
 			return fail("storage_error", terr)
 		}
+		if lock != "" {
+			return fail(lock, ErrInvalidCredentials)
+		}
 		return fail("wrong_password", ErrInvalidCredentials)
+	}
+	switch {
 	case !u.CanSignIn():
 		return fail("user_"+string(u.Status), ErrInvalidCredentials)
 	}
@@ -126,7 +141,7 @@ func (s *Service) passwordFactor(ctx context.Context, tenant uuid.UUID, email st
 	if !p.AllowsIP(access.Subject{Tenant: tenant, User: u.ID}, meta.IP) {
 		return fail("ip_not_allowed", ErrIPNotAllowed)
 	}
-	if err := s.resetThrottle(ctx, tenant, u.ID, throttleFirst); err != nil {
+	if err := s.resetThrottle(ctx, tenant, u.ID, throttleFirst, meta.IP); err != nil {
 		return fail("storage_error", err)
 	}
 	if rehash {
@@ -170,7 +185,9 @@ func (s *Service) rehash(ctx context.Context, u User, pw Password, old string) {
 
 // ChangePassword changes the actor's own password. It needs EditProfile and the current
 // password (ASVS 6.2.3); the new one must pass the tenant's policy. With
-// endOtherSessions, every other session of the user is ended (ASVS 7.4.3).
+// endOtherSessions, every other session of the user is ended (ASVS 7.4.3). The current
+// session keeps its secret: a password change is a privilege change, so call
+// [Service.RotateSession] after it and set the new cookie.
 func (s *Service) ChangePassword(ctx context.Context, actor access.Subject, current, next Password, endOtherSessions bool) error {
 	p, err := s.authorize(ctx, actor, access.EditProfile)
 	if err != nil {

@@ -101,6 +101,19 @@
 //     throttling, status, allowlist, second factor, session. An unknown or pending
 //     identity is [ErrInvalidCredentials], as a wrong password is.
 //
+// # Throttling
+//
+// Failed attempts of every secret-checking path (password, re-authentication, second
+// factors, linked identities, one-time links) are counted in the store, shared by all
+// instances: per account (a lock after the tenant's LockThreshold, default 10, at most
+// 100, for LockDuration, default 15 minutes, lifting by itself or by [Service.Unlock]),
+// per account and address (an IPv6 client by its /64: an escalating delay from the
+// second failure, and a lock at half the threshold) and per address. Attempts refused
+// by a counter never count against the account, so one address by itself cannot lock
+// a victim out. A refused attempt answers exactly as a wrong password, after the same
+// work. The rules in full are in throttle.go; [Service.CleanupSessions] removes stale
+// counters.
+//
 // # Lifecycle
 //
 // [Service.Block] turns access off while keeping the user's data for reports;
@@ -109,6 +122,28 @@
 // [Service.Remove] excludes a user from the company at once. Deleted users become
 // tombstones without personal data, and every lookup of them returns [ErrUserDeleted].
 // Nobody manages a user whose role holds rights they lack, or themselves.
+//
+// # Two-factor
+//
+// Users add an authenticator app (Google or Microsoft Authenticator, any RFC 6238 app)
+// as a second factor. [Service.StartTwoFactor] ("Connect", in a signed-in session that
+// re-authenticated within the last few minutes) returns the QR code, the otpauth URI
+// (issuer: the tenant's name, account: the e-mail) and the secret for typing in; the
+// secret is kept only sealed (Options.TwoFactorSealer, AES-256-GCM bound to tenant and
+// user) until [Service.ConfirmTwoFactor] turns two-factor on with the app's first code.
+// Confirmation records that code's time step as used, makes 10 recovery codes to show
+// once (stored as SHA-256 hashes), writes a change-log event without secrets, and gives
+// the session a new secret. From then on sign-in owes a second factor: a TOTP code
+// (each time step accepted once per user, by a conditional update of the last used
+// step, so two requests with one code never both succeed, on one instance or many) or
+// a recovery code (each deleted by a conditional delete when used). Failed codes count
+// in the second-factor throttle. [Service.DisableTwoFactor] turns it off (one's own:
+// edit profile and re-authentication; another user's: user management, never above
+// the actor); [Service.RegenerateRecoveryCodes] voids the old set;
+// [Service.TwoFactorStatusOf] and User.TwoFactor in [Service.Users] show who has it.
+// Without Options.TwoFactorSealer two-factor is unavailable
+// ([ErrTwoFactorNotConfigured]), and a user who has it cannot complete a sign-in
+// (fail closed). The algorithms are in authn/totp, on github.com/pquerna/otp.
 //
 // Every change is checked against the acting subject's rights (access), and written
 // with its change-log event in one store transaction.

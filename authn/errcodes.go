@@ -45,7 +45,13 @@ var authnErrors = []access.ErrorMapping{
 	{Err: ErrSessionRequired, Status: http.StatusForbidden, Code: "session_required"},
 	{Err: ErrSealerKey, Status: http.StatusInternalServerError, Code: "internal"},
 	{Err: ErrSealedToken, Status: http.StatusInternalServerError, Code: "internal"},
+	// Two-factor (twofactor.go).
+	{Err: ErrInvalidCode, Status: http.StatusBadRequest, Code: "invalid_code"},
+	{Err: ErrEnrolmentInvalid, Status: http.StatusGone, Code: "enrolment_invalid"},
+	{Err: ErrTwoFactorEnabled, Status: http.StatusConflict, Code: "two_factor_enabled"},
+	{Err: ErrTwoFactorNotEnabled, Status: http.StatusConflict, Code: "two_factor_not_enabled"},
 	// Configuration and stored-data errors: the host's set-up is wrong.
+	{Err: ErrTwoFactorNotConfigured, Status: http.StatusInternalServerError, Code: "internal"},
 	{Err: ErrInvalidPolicy, Status: http.StatusInternalServerError, Code: "internal"},
 	{Err: ErrMalformedHash, Status: http.StatusInternalServerError, Code: "internal"},
 	{Err: ErrUnsupportedHash, Status: http.StatusInternalServerError, Code: "internal"},

@@ -28,7 +28,14 @@ func (f *TestSecondFactor) verify(_ context.Context, _, user uuid.UUID, _ Factor
 }
 
 // SetSecondFactor plugs f into s's sign-in flow.
-func SetSecondFactor(s *Service, f *TestSecondFactor) { s.second = f }
+// A nil f removes it.
+func SetSecondFactor(s *Service, f *TestSecondFactor) {
+	if f == nil {
+		s.second = nil
+		return
+	}
+	s.second = f
+}
 
 // RequireRecentAuth exposes requireRecentAuth.
 func RequireRecentAuth(ctx context.Context, s *Service, actor access.Subject, within time.Duration) error {

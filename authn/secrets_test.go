@@ -88,6 +88,28 @@ func TestSecretSweep(t *testing.T) {
 	keep(err)
 	_, err = svc.Authenticate(ctx, tenant.ID, "sweep@example.com", authn.NewPassword(secrets[0]), authn.Meta{})
 	require.NoError(t, err)
+	// Sessions: a sign-in, a request, a rotation, a pending sign-in completed, a logout.
+	signed, err := svc.SignIn(ctx, tenant.ID, "sweep@example.com", authn.NewPassword(secrets[0]), authn.Meta{UserAgent: "Mozilla/5.0"})
+	require.NoError(t, err)
+	v, err := svc.ValidateSession(ctx, signed.Token.Reveal(), authn.Request{Path: "/x"}, time.Nanosecond)
+	require.NoError(t, err)
+	rotated, err := svc.RotateSession(ctx, v.Subject)
+	require.NoError(t, err)
+	_, err = svc.ValidateSession(ctx, signed.Token.Reveal(), authn.Request{}, 0)
+	keep(err)
+	authn.SetSecondFactor(svc, &authn.TestSecondFactor{Enrolled: map[uuid.UUID]bool{u.ID: true}, Code: "Kx7q-2fa-code-0005"})
+	pending, err := svc.SignIn(ctx, tenant.ID, "sweep@example.com", authn.NewPassword(secrets[0]), authn.Meta{})
+	require.NoError(t, err)
+	_, err = svc.CompleteSignIn(ctx, pending.PendingToken.Reveal(), authn.FactorTOTP, "wrong", authn.Meta{})
+	keep(err)
+	done, err := svc.CompleteSignIn(ctx, pending.PendingToken.Reveal(), authn.FactorTOTP, "Kx7q-2fa-code-0005", authn.Meta{})
+	require.NoError(t, err)
+	authn.SetSecondFactor(svc, nil)
+	require.NoError(t, svc.Logout(ctx, v.Subject))
+	sessionTokens := []string{signed.Token.Reveal(), rotated.Reveal(), pending.PendingToken.Reveal(), done.Token.Reveal()}
+	secrets = append(secrets, sessionTokens...)
+	logSecrets("token", signed.Token, "result", signed, "session", v.Session)
+	logger.Info(fmt.Sprintf("%v %+v %#v %s", rotated, rotated, done, done.Token))
 	me := access.Subject{Tenant: tenant.ID, User: u.ID}
 	keep(svc.ChangePassword(ctx, me, authn.NewPassword(secrets[3]), authn.NewPassword(secrets[1]), false))
 	require.NoError(t, svc.ChangePassword(ctx, me, authn.NewPassword(secrets[0]), authn.NewPassword(secrets[1]), true))
@@ -110,8 +132,8 @@ func TestSecretSweep(t *testing.T) {
 
 	// Search everything. A link secret is also looked for by its random part alone.
 	needles := append([]string(nil), secrets...)
-	for _, tok := range []string{inv, rst} {
-		raw, err := base64.RawURLEncoding.DecodeString(tok[6:])
+	for _, tok := range append([]string{inv, rst}, sessionTokens...) {
+		raw, err := base64.RawURLEncoding.DecodeString(tok[strings.IndexByte(tok, '_')+1:])
 		require.NoError(t, err)
 		needles = append(needles, string(raw[16:]), base64.RawURLEncoding.EncodeToString(raw[16:]), fmt.Sprintf("%x", raw[16:]))
 	}

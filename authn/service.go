@@ -12,6 +12,7 @@ import (
 
 	"github.com/callshield/callshield/access"
 	"github.com/callshield/callshield/audit"
+	"github.com/callshield/callshield/authn/totp"
 	"github.com/callshield/callshield/storage"
 	"github.com/google/uuid"
 )
@@ -59,6 +60,12 @@ type Options struct {
 	// Rand is the source of link secrets. If nil, crypto/rand is used. Inject one only in
 	// tests.
 	Rand io.Reader
+	// TwoFactorSealer seals the users' TOTP secrets for storage (AES-256-GCM, keys
+	// from a secret manager, never from the database; see totp.NewSealer). Required
+	// for two-factor: without it enrolment is refused and the second factor of a user
+	// who has one fails closed (ErrTwoFactorNotConfigured). Every instance sharing a
+	// database needs the same keyring.
+	TwoFactorSealer *totp.Sealer
 }
 
 // Service manages accounts: invitations, passwords, sign-in and the user lifecycle.
@@ -93,7 +100,9 @@ func NewService(store Store, engine *access.Engine, opts Options) (*Service, err
 	if opts.Identity, err = opts.Identity.withDefaults(); err != nil {
 		return nil, err
 	}
-	return &Service{store: store, engine: engine, opts: opts}, nil
+	s := &Service{store: store, engine: engine, opts: opts}
+	s.second = twoFactor{s} // twofactor.go
+	return s, nil
 }
 
 func (s *Service) now() time.Time { return s.opts.Clock().UTC().Truncate(time.Microsecond) }
@@ -130,6 +139,9 @@ func (s *Service) UpdateSettings(ctx context.Context, actor access.Subject, st S
 	st = st.withDefaults()
 	if err := st.validate(); err != nil {
 		return Settings{}, err
+	}
+	if st.RequireTwoFactor && s.opts.TwoFactorSealer == nil {
+		return Settings{}, ErrTwoFactorUnavailable // nobody could enrol
 	}
 	old, err := s.Settings(ctx, actor.Tenant)
 	if err != nil {
@@ -441,7 +453,7 @@ type consumeFunc func(ctx context.Context, tenant uuid.UUID, tokenHash [32]byte,
 // link is ErrTicketInvalid, whichever step finds it.
 func (s *Service) useTicket(ctx context.Context, purpose Purpose, token string, pw Password, meta Meta,
 	action string, changes []audit.Change, consume consumeFunc) (User, uuid.UUID, error) {
-	t, hash, err := s.openTicket(ctx, purpose, token)
+	t, hash, err := s.openLink(ctx, purpose, token, meta)
 	if err != nil {
 		return User{}, uuid.Nil, err
 	}
@@ -532,12 +544,20 @@ func (s *Service) User(ctx context.Context, actor access.Subject, id uuid.UUID) 
 	return s.user(ctx, actor.Tenant, id)
 }
 
-// Users lists the tenant's users that are not deleted. It needs UserManagement.
+// Users lists the tenant's users that are not deleted, with User.TwoFactor set. It
+// needs UserManagement.
 func (s *Service) Users(ctx context.Context, actor access.Subject) ([]User, error) {
 	if _, err := s.authorize(ctx, actor, access.UserManagement); err != nil {
 		return nil, err
 	}
-	return s.store.Users(ctx, actor.Tenant)
+	us, err := s.store.Users(ctx, actor.Tenant)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.markTwoFactor(ctx, actor.Tenant, us); err != nil {
+		return nil, err
+	}
+	return us, nil
 }
 
 // Status returns a user's lifecycle status: the cheap check sessions and API tokens make

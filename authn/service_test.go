@@ -521,7 +521,7 @@ func TestSettings(t *testing.T) {
 	st.PasswordMode = "classes"
 	st.RequireTwoFactor = true
 	_, err = e.svc.UpdateSettings(ctx, e.admin, st)
-	assert.ErrorIs(t, err, authn.ErrTwoFactorUnavailable, "sign-in does not enforce a second factor yet")
+	assert.ErrorIs(t, err, authn.ErrTwoFactorUnavailable, "no TwoFactorSealer: nobody could enrol")
 	assert.ErrorIs(t, err, authn.ErrInvalidSettings)
 	st.RequireTwoFactor = false
 	st, err = e.svc.UpdateSettings(ctx, e.admin, st)

@@ -134,8 +134,9 @@ type SessionSettings struct {
 	MaxPerUser      int
 	RefuseOverLimit bool
 	// LockThreshold is the number of consecutive failed attempts of one factor kind
-	// after which the account is locked. Default 10; 2 to 100 (NIST SP 800-63B §3.2.2
-	// allows at most 100).
+	// after which the account is locked. Default 10; 3 to 100 (NIST SP 800-63B §3.2.2
+	// allows at most 100). One address alone locks only its own attempts on the
+	// account, after max(2, LockThreshold/2) failures (see throttle.go).
 	LockThreshold int
 	// LockDuration is how long a lock lasts before it lifts by itself. Default 15
 	// minutes; 1 minute to 24 hours.
@@ -181,8 +182,8 @@ func (s SessionSettings) validate() error {
 		return fmt.Errorf("%w: session lifetime must not be below the idle timeout", ErrInvalidSettings)
 	case s.MaxPerUser < 0 || s.MaxPerUser > 100:
 		return fmt.Errorf("%w: session limit must be 0 (none) to 100", ErrInvalidSettings)
-	case s.LockThreshold < 2 || s.LockThreshold > MaxLockThreshold:
-		return fmt.Errorf("%w: lock threshold must be 2 to %d", ErrInvalidSettings, MaxLockThreshold)
+	case s.LockThreshold < 3 || s.LockThreshold > MaxLockThreshold:
+		return fmt.Errorf("%w: lock threshold must be 3 to %d", ErrInvalidSettings, MaxLockThreshold)
 	case s.LockDuration < time.Minute || s.LockDuration > 24*time.Hour:
 		return fmt.Errorf("%w: lock duration must be 1 minute to 24 hours", ErrInvalidSettings)
 	}

@@ -416,32 +416,33 @@ func (s *Service) Reauthenticate(ctx context.Context, actor access.Subject, pw P
 	if err != nil {
 		return fail("storage_error", err)
 	}
-	encoded := ""
-	if lock == "" {
-		if encoded, err = s.store.PasswordHash(ctx, u.Tenant, u.ID); err != nil {
-			return fail("storage_error", fmt.Errorf("authn: reauthenticate: %w", err))
-		}
+	encoded, err := s.store.PasswordHash(ctx, u.Tenant, u.ID)
+	if err != nil {
+		return fail("storage_error", fmt.Errorf("authn: reauthenticate: %w", err))
 	}
 	ok := false
-	if encoded == "" {
+	if encoded == "" || lock != "" {
 		err = s.opts.Hasher.DummyVerify(ctx, pw)
 	} else {
 		ok, _, err = s.opts.Hasher.Verify(ctx, pw, encoded)
 	}
-	switch {
-	case errors.Is(err, ErrBusy):
+	if errors.Is(err, ErrBusy) {
 		return fail("busy", err)
-	case lock != "":
-		return fail(lock, ErrInvalidCredentials)
-	case !ok:
-		if terr := s.countFailure(ctx, u.Tenant, u.ID, throttleFirst, meta.IP); terr != nil {
+	}
+	if lock != "" || !ok {
+		if terr := s.countFailure(ctx, u.Tenant, u.ID, throttleFirst, meta.IP, lock); terr != nil {
 			return fail("storage_error", terr)
 		}
+		if lock != "" {
+			return fail(lock, ErrInvalidCredentials)
+		}
 		return fail("wrong_password", ErrInvalidCredentials)
+	}
+	switch {
 	case !u.CanSignIn():
 		return fail("user_"+string(u.Status), ErrInvalidCredentials)
 	}
-	if err := s.resetThrottle(ctx, u.Tenant, u.ID, throttleFirst); err != nil {
+	if err := s.resetThrottle(ctx, u.Tenant, u.ID, throttleFirst, meta.IP); err != nil {
 		return fail("storage_error", err)
 	}
 	ev.Outcome = audit.Success
@@ -545,10 +546,13 @@ func (s *Service) UpdateWorkplace(ctx context.Context, actor access.Subject, w W
 type CleanupReport struct {
 	Sessions int
 	Pending  int
+	// Counters are throttle counters whose window or lock had passed.
+	Counters int
 }
 
 // CleanupSessions removes sessions past their absolute deadline (each with a
-// "session.end" event, reason expired) and expired pending sign-ins, in every tenant.
+// "session.end" event, reason expired), expired pending sign-ins and throttle counters
+// that no longer count, in every tenant.
 // Idle sessions are ended at their next request or by their deadline. Run it from a
 // scheduler, e.g. every few minutes; several instances may run it at once.
 func (s *Service) CleanupSessions(ctx context.Context) (CleanupReport, error) {
@@ -575,6 +579,9 @@ func (s *Service) CleanupSessions(ctx context.Context) (CleanupReport, error) {
 		return rep, fmt.Errorf("authn: cleanup: %w", err)
 	}
 	rep.Pending = n
+	if rep.Counters, err = s.store.DeleteStaleThrottle(ctx, now); err != nil {
+		return rep, fmt.Errorf("authn: cleanup: %w", err)
+	}
 	return rep, nil
 }
 

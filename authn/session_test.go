@@ -320,6 +320,7 @@ func TestPendingSignInAndCompleteSignIn(t *testing.T) {
 	}
 	_, err = e.svc.CompleteSignIn(ctx, res.PendingToken.Reveal(), authn.FactorTOTP, "123456", authn.Meta{IP: officeIP})
 	assert.ErrorIs(t, err, authn.ErrPendingInvalid, "used up after MaxPendingAttempts failures")
+	e.clock.Advance(authn.DefaultLockDuration) // the five wrong codes locked this address's second factor
 
 	// Expiry.
 	res, err = e.svc.SignIn(ctx, e.tenant.ID, "ann@example.com", authn.NewPassword(goodPassword), authn.Meta{IP: officeIP})
@@ -400,6 +401,7 @@ func TestAllowlistIsNoPasswordOracle(t *testing.T) {
 		_, err = e.svc.Authenticate(ctx, e.tenant.ID, c.email, authn.NewPassword(c.pw), outside)
 		assert.ErrorIs(t, err, authn.ErrIPNotAllowed, "Authenticate: %s from outside", c.email)
 	}
+	e.clock.Advance(2 * time.Second) // the escalating delay after the two wrong passwords above
 	_, err = e.svc.SignIn(ctx, e.tenant.ID, "boss@example.com", authn.NewPassword(goodPassword), outside)
 	assert.NoError(t, err, "a role that ignores the allowlist signs in from anywhere")
 	_, err = e.svc.SignIn(ctx, e.tenant.ID, "agent@example.com", authn.NewPassword("a wrong password here"), inside)
@@ -480,4 +482,29 @@ func TestSessionTokenRedaction(t *testing.T) {
 	b, err := res.Token.MarshalJSON()
 	require.NoError(t, err)
 	assert.NotContains(t, string(b), raw[5:])
+}
+
+// The cleanup job ends sessions past their deadline (with their events) and removes
+// expired pending sign-ins and throttle counters that no longer count.
+func TestCleanupSessions(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	u := e.onboard(t, "ann@example.com", access.KindAgent)
+	e.signIn(t, "ann@example.com")
+	assert.ErrorIs(t, e.try("ann@example.com", "a wrong password", ip("203.0.113.1")), authn.ErrInvalidCredentials)
+	e.clock.Advance(authn.DefaultLifetime)
+	live := e.signIn(t, "ann@example.com")
+	rep, err := e.svc.CleanupSessions(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 1, rep.Sessions)
+	assert.Equal(t, 2, rep.Counters, "the wrong password's pair and address counters (the later success reset the account's)")
+	list, err := e.store.Sessions(ctx, e.tenant.ID, u.ID)
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+	assert.Equal(t, live.Session.ID, list[0].ID)
+	evs := e.events(t, audit.KindSession)
+	assert.Equal(t, authn.EndExpired, evs[len(evs)-1].Reason, "the expired session's end is recorded")
+	rep, err = e.svc.CleanupSessions(ctx)
+	require.NoError(t, err)
+	assert.Zero(t, rep.Sessions, "idempotent")
 }

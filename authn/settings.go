@@ -25,12 +25,12 @@ type Settings struct {
 	PasswordMinLength int
 	// PasswordMinScore is a minimum zxcvbn strength score 0..4 (0: not checked).
 	PasswordMinScore int
-	// RequireTwoFactor will say that every user of the tenant signs in with a second
-	// factor, which allows passwords of 8 characters instead of 15 (NIST SP 800-63B
-	// rev 4). Sign-in does not enforce a second factor yet, so UpdateSettings refuses
-	// true (ErrTwoFactorUnavailable) and the password stays the only factor, with its
-	// 15-character floor, whatever is stored: a tenant must not get shorter passwords
-	// for a protection it does not have.
+	// RequireTwoFactor says that every user of the tenant signs in with a second
+	// factor: a user without one gets a restricted session that may only enrol, and
+	// passwords may be 8 characters instead of 15 (NIST SP 800-63B rev 4), since the
+	// password alone then opens nothing but enrolment. UpdateSettings refuses true
+	// (ErrTwoFactorUnavailable) when the Service has no Options.TwoFactorSealer, with
+	// which nobody could enrol.
 	RequireTwoFactor bool
 	// InvitationTTL is how long an invitation link is valid: 1 hour to 30 days,
 	// default 7 days. The product promises 7 days; a tenant may deliberately choose
@@ -76,9 +76,9 @@ func (s Settings) withDefaults() Settings {
 // ErrInvalidSettings: a setting out of its range.
 var ErrInvalidSettings = fmt.Errorf("authn: invalid settings")
 
-// ErrTwoFactorUnavailable: Settings.RequireTwoFactor was set, but sign-in does not
-// enforce a second factor yet. It matches ErrInvalidSettings too.
-var ErrTwoFactorUnavailable = fmt.Errorf("%w: two-factor sign-in is not enforced yet", ErrInvalidSettings)
+// ErrTwoFactorUnavailable: Settings.RequireTwoFactor was set on a Service without
+// Options.TwoFactorSealer, so nobody could enrol. It matches ErrInvalidSettings too.
+var ErrTwoFactorUnavailable = fmt.Errorf("%w: two-factor needs Options.TwoFactorSealer", ErrInvalidSettings)
 
 // ErrPasswordMinLength: Settings.PasswordMinLength is below the floor that applies to
 // the tenant (15 while the password is the only factor). It matches ErrInvalidSettings
@@ -93,9 +93,10 @@ func (s Settings) EffectivePasswordMinLength() int {
 	return max(s.PasswordMinLength, s.passwordPolicy().lengthFloor())
 }
 
-// twoFactorEnforced says whether sign-in enforces Settings.RequireTwoFactor. Until it
-// does, the password is the only factor for every tenant.
-const twoFactorEnforced = false
+// twoFactorEnforced says whether sign-in enforces Settings.RequireTwoFactor: it does
+// (a pending sign-in owes the second factor, a user without one gets a restricted
+// session), so the tenant's setting lowers the password floor to 8.
+const twoFactorEnforced = true
 
 // passwordPolicy returns the tenant's password policy.
 func (s Settings) passwordPolicy() PasswordPolicy {
@@ -113,8 +114,6 @@ func (s Settings) validate() error {
 		return fmt.Errorf("%w: password mode must be nist or classes", ErrInvalidSettings)
 	case s.PasswordMinLength != 0 && (s.PasswordMinLength < 8 || s.PasswordMinLength > 64):
 		return fmt.Errorf("%w: minimum password length must be 8 to 64", ErrInvalidSettings)
-	case s.RequireTwoFactor && !twoFactorEnforced:
-		return ErrTwoFactorUnavailable
 	case s.PasswordMinScore < 0 || s.PasswordMinScore > 4:
 		return fmt.Errorf("%w: minimum score must be 0 to 4", ErrInvalidSettings)
 	case s.InvitationTTL < time.Hour || s.InvitationTTL > 30*24*time.Hour:

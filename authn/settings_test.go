@@ -6,12 +6,16 @@ import (
 	"github.com/stretchr/testify/assert"
 )
 
-// A stored RequireTwoFactor (written before this rule, or behind the service's back)
-// does not lower the password floor while sign-in enforces no second factor.
-func TestRequireTwoFactorKeepsSingleFactorFloor(t *testing.T) {
+// The password floor is 15 while the password is the only factor, and 8 where the
+// tenant requires a second factor, which sign-in enforces.
+func TestRequireTwoFactorLowersTheFloor(t *testing.T) {
+	assert.True(t, Settings{}.withDefaults().passwordPolicy().SingleFactor)
+	assert.Equal(t, MinSingleFactorPasswordLength, Settings{}.EffectivePasswordMinLength())
 	p := Settings{RequireTwoFactor: true}.withDefaults().passwordPolicy()
-	assert.True(t, p.SingleFactor)
-	assert.ErrorIs(t, Settings{RequireTwoFactor: true}.withDefaults().validate(), ErrTwoFactorUnavailable)
+	assert.False(t, p.SingleFactor)
+	assert.Equal(t, MinPasswordLength, Settings{RequireTwoFactor: true}.EffectivePasswordMinLength())
+	assert.NoError(t, Settings{RequireTwoFactor: true, PasswordMinLength: 8}.withDefaults().validate())
+	assert.ErrorIs(t, Settings{PasswordMinLength: 8}.withDefaults().validate(), ErrPasswordMinLength)
 	assert.NoError(t, Settings{}.withDefaults().validate())
 }
 

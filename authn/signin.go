@@ -289,7 +289,8 @@ func (s *Service) CompleteSignIn(ctx context.Context, pendingToken string, f Fac
 		reason := "wrong_code"
 		if lock != "" {
 			reason = lock
-		} else if terr := s.countFailure(ctx, tenant, u.ID, throttleSecond, meta.IP); terr != nil {
+		}
+		if terr := s.countFailure(ctx, tenant, u.ID, throttleSecond, meta.IP, lock); terr != nil {
 			return fail("storage_error", terr)
 		}
 		ev.Outcome, ev.Reason = audit.Failure, reason
@@ -314,7 +315,7 @@ func (s *Service) CompleteSignIn(ctx context.Context, pendingToken string, f Fac
 	case !p.AllowsIP(access.Subject{Tenant: tenant, User: u.ID}, meta.IP):
 		return fail("ip_not_allowed", ErrIPNotAllowed)
 	}
-	if err := s.resetThrottle(ctx, tenant, u.ID, throttleSecond); err != nil {
+	if err := s.resetThrottle(ctx, tenant, u.ID, throttleSecond, meta.IP); err != nil {
 		return fail("storage_error", err)
 	}
 	if r, ok := p.Role(u.ID); ok {

@@ -22,8 +22,9 @@ import (
 //   - E-mails are unique per tenant among users that are not deleted
 //     (storage.ErrConflict).
 type Store interface {
-	IdentityStore // linked identities (store_identity.go)
-	SessionStore  // sessions, pending sign-ins, session settings (store_session.go)
+	IdentityStore  // linked identities (store_identity.go)
+	SessionStore   // sessions, pending sign-ins, session settings (store_session.go)
+	TwoFactorStore // second factors: store_twofactor.go
 
 	// Settings returns a tenant's stored settings, or storage.ErrNotFound if none were
 	// ever stored (the defaults apply).

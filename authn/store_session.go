@@ -20,6 +20,8 @@ import (
 //   - Pending sign-ins are consumed with a conditional write: of racing completions,
 //     at most one creates a session.
 type SessionStore interface {
+	ThrottleStore // failure counters (throttle_store.go)
+
 	// SessionSettings returns the tenant's stored session settings, or
 	// storage.ErrNotFound if none were stored (the defaults apply).
 	SessionSettings(ctx context.Context, tenant uuid.UUID) (SessionSettings, error)

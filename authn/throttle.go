@@ -2,32 +2,279 @@ package authn
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/netip"
+	"time"
 
+	"github.com/callshield/callshield/access"
+	"github.com/callshield/callshield/storage"
 	"github.com/google/uuid"
 )
+
+// Throttling (ASVS 6.3.1, NIST SP 800-63B §3.2.2).
+//
+// Every path that checks a secret counts its failures in the store, so that every
+// instance sharing the database sees the same counts: the password (sign-in and
+// re-authentication), second factors (TOTP and recovery codes, in CompleteSignIn),
+// linked-identity sign-ins (whose code calls the helpers below before and after
+// verifying) and one-time links. First and second factors keep separate counts
+// (throttleKind). Per tenant, with T = SessionSettings.LockThreshold (default 10, at
+// most 100) and D = SessionSettings.LockDuration (default 15 minutes), three counters
+// are kept:
+//
+//   - the account: T consecutive failures (each within D of the previous, a success
+//     resets it) lock the account for D; the lock lifts by itself, or earlier by
+//     [Service.Unlock] (audited).
+//   - the account from one address (an IPv6 client by its /64): after n >= 2 failures
+//     the next attempt from there is refused for 2^(n-2) seconds (escalating delay: one
+//     typo costs nothing), and max(2, T/2) failures lock that pair for D.
+//   - the address, over all accounts (password spraying): 10·T failures lock the
+//     address for D.
+//
+// The rule that keeps an attacker from locking a victim out: an attempt refused by a
+// counter is not counted against the account, and the pair locks at fewer failures
+// (T/2) than the account (T), for as long as the account's count lasts. So one address
+// by itself can never lock an account; it takes failures from more than one address,
+// and even then the lock lifts after D. The user can still sign in from their own
+// address while an attacker's address is locked out.
+//
+// A refused attempt is answered exactly as a wrong password is: the same error
+// (ErrInvalidCredentials, or ErrIPNotAllowed from outside the allowlist), after the
+// same work (the password is hashed against a dummy hash, the counters are written);
+// the login log records the real reason ("locked", "address_locked",
+// "address_throttled", "throttled").
 
 // throttleKind separates the counts of first factors (password, linked identity,
 // links) from those of second factors (TOTP, recovery codes).
 type throttleKind string
 
 const (
-	throttleFirst  throttleKind = "first"
-	throttleSecond throttleKind = "second"
+	throttleFirst  throttleKind = "1"
+	throttleSecond throttleKind = "2"
 )
 
+// netOf is the address part of a key: the address itself for IPv4, the /64 for IPv6
+// (one subscriber holds a whole /64), "invalid" for an unknown address.
+func netOf(ip netip.Addr) string {
+	if !ip.IsValid() {
+		return "invalid"
+	}
+	ip = ip.Unmap().WithZone("")
+	if ip.Is6() {
+		p, _ := ip.Prefix(64)
+		return p.String()
+	}
+	return ip.String()
+}
+
+type throttleKeys struct{ account, pair, address string }
+
+func keysOf(user uuid.UUID, kind throttleKind, ip netip.Addr) throttleKeys {
+	k := string(kind)
+	n := netOf(ip)
+	return throttleKeys{account: "a" + k + ":" + user.String(), pair: pairPrefix(kind, user) + n, address: "n" + k + ":" + n}
+}
+
+func pairPrefix(kind throttleKind, user uuid.UUID) string {
+	return "p" + string(kind) + ":" + user.String() + "@"
+}
+
+// throttleRules are the three counters' rules under the tenant's settings.
+type throttleRules struct{ account, pair, address ThrottleHit }
+
+func rulesOf(st SessionSettings, k throttleKeys) throttleRules {
+	t, d := st.LockThreshold, st.LockDuration
+	return throttleRules{
+		account: ThrottleHit{Key: k.account, Threshold: t, Window: d, Lock: d},
+		pair:    ThrottleHit{Key: k.pair, Threshold: pairThreshold(t), Window: d, Lock: d},
+		address: ThrottleHit{Key: k.address, Threshold: 10 * t, Window: d, Lock: d},
+	}
+}
+
+// pairThreshold is the failures from one address that lock the pair: below the
+// account's threshold (t >= 3), so one address cannot lock the account.
+func pairThreshold(t int) int { return max(2, t/2) }
+
+// throttleDelay is how long the pair waits after its n-th failure.
+func throttleDelay(n int, limit time.Duration) time.Duration {
+	if n < 2 {
+		return 0
+	}
+	d := time.Second << min(n-2, 20)
+	return min(d, limit)
+}
+
 // checkThrottle reports why an attempt of the user's factor kind from ip must be
-// refused without looking at the secret ("" if it may proceed).
+// refused without looking at the secret ("" if it may proceed). The linked-identity
+// sign-in calls it before verifying, with throttleFirst.
 func (s *Service) checkThrottle(ctx context.Context, tenant, user uuid.UUID, kind throttleKind, ip netip.Addr) (string, error) {
+	st, err := s.SessionSettings(ctx, tenant)
+	if err != nil {
+		return "", err
+	}
+	k := keysOf(user, kind, ip)
+	sts, err := s.store.ThrottleStates(ctx, tenant, []string{k.account, k.pair, k.address})
+	if err != nil {
+		return "", fmt.Errorf("authn: throttle: %w", err)
+	}
+	now := s.now()
+	switch {
+	case sts[0].Locked(now):
+		return "locked", nil
+	case sts[1].Locked(now):
+		return "address_locked", nil
+	case sts[2].Locked(now):
+		return "address_throttled", nil
+	case sts[1].live(now) && now.Before(sts[1].LastAt.Add(throttleDelay(sts[1].Count, st.LockDuration))):
+		return "throttled", nil
+	}
 	return "", nil
 }
 
-// countFailure counts a failed attempt.
-func (s *Service) countFailure(ctx context.Context, tenant, user uuid.UUID, kind throttleKind, ip netip.Addr) error {
+// countFailure counts a failed attempt. refused is checkThrottle's reason for an
+// attempt that was refused without checking the secret: it counts against the pair and
+// the address only, never the account (see the rule above). The linked-identity
+// sign-in calls it after a failed verification, with refused "".
+func (s *Service) countFailure(ctx context.Context, tenant, user uuid.UUID, kind throttleKind, ip netip.Addr, refused string) error {
+	st, err := s.SessionSettings(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	r := rulesOf(st, keysOf(user, kind, ip))
+	hits := []ThrottleHit{r.pair, r.address}
+	if refused == "" {
+		hits = append(hits, r.account)
+	}
+	if _, err := s.store.HitThrottle(ctx, tenant, hits, s.now()); err != nil {
+		return fmt.Errorf("authn: throttle: %w", err)
+	}
 	return nil
 }
 
-// resetThrottle clears the account's count of kind after a success.
-func (s *Service) resetThrottle(ctx context.Context, tenant, user uuid.UUID, kind throttleKind) error {
+// resetThrottle clears the account's count of kind, and that of the pair with ip, after
+// a success.
+func (s *Service) resetThrottle(ctx context.Context, tenant, user uuid.UUID, kind throttleKind, ip netip.Addr) error {
+	k := keysOf(user, kind, ip)
+	if err := s.store.ResetThrottle(ctx, tenant, []string{k.account, k.pair}, nil, nil); err != nil {
+		return fmt.Errorf("authn: throttle: %w", err)
+	}
 	return nil
+}
+
+// addressRefused reports whether ip is locked for kind over all accounts (an attempt
+// that names no known account: an unknown e-mail, an unusable link).
+func (s *Service) addressRefused(ctx context.Context, tenant uuid.UUID, kind throttleKind, ip netip.Addr) (bool, error) {
+	k := keysOf(uuid.Nil, kind, ip)
+	sts, err := s.store.ThrottleStates(ctx, tenant, []string{k.address})
+	if err != nil {
+		return false, fmt.Errorf("authn: throttle: %w", err)
+	}
+	return sts[0].Locked(s.now()), nil
+}
+
+// countAddressFailure counts a failure that names no known account against ip.
+func (s *Service) countAddressFailure(ctx context.Context, tenant uuid.UUID, kind throttleKind, ip netip.Addr) error {
+	st, err := s.SessionSettings(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	r := rulesOf(st, keysOf(uuid.Nil, kind, ip))
+	if _, err := s.store.HitThrottle(ctx, tenant, []ThrottleHit{r.address}, s.now()); err != nil {
+		return fmt.Errorf("authn: throttle: %w", err)
+	}
+	return nil
+}
+
+// Lock is an account's throttle state, for administrators.
+type Lock struct {
+	// Locked reports whether first or second factors are locked now; Until is when the
+	// later lock lifts by itself.
+	Locked bool
+	Until  time.Time
+	// Failures are the consecutive failures counted, of first and second factors.
+	FirstFactorFailures, SecondFactorFailures int
+}
+
+// LockStatus returns a user's account lock. It needs UserManagement.
+func (s *Service) LockStatus(ctx context.Context, actor access.Subject, user uuid.UUID) (Lock, error) {
+	if _, err := s.authorize(ctx, actor, access.UserManagement); err != nil {
+		return Lock{}, err
+	}
+	sts, err := s.store.ThrottleStates(ctx, actor.Tenant, []string{keysOf(user, throttleFirst, netip.Addr{}).account,
+		keysOf(user, throttleSecond, netip.Addr{}).account})
+	if err != nil {
+		return Lock{}, fmt.Errorf("authn: throttle: %w", err)
+	}
+	now := s.now()
+	var l Lock
+	for i, st := range sts {
+		if st.live(now) {
+			if i == 0 {
+				l.FirstFactorFailures = st.Count
+			} else {
+				l.SecondFactorFailures = st.Count
+			}
+		}
+		if st.Locked(now) {
+			l.Locked = true
+			if st.ExpiresAt.After(l.Until) {
+				l.Until = st.ExpiresAt
+			}
+		}
+	}
+	return l, nil
+}
+
+// Unlock lifts a user's account locks and the locks of every address on that account
+// (first and second factors), recorded as a "user.unlock" change event. It needs
+// UserManagement and every right of the user's role. Address-wide locks (spraying)
+// are left: they lift by themselves.
+func (s *Service) Unlock(ctx context.Context, actor access.Subject, user uuid.UUID) error {
+	p, err := s.authorizeOver(ctx, actor, user)
+	if err != nil {
+		return err
+	}
+	u, err := s.user(ctx, actor.Tenant, user)
+	if errors.Is(err, storage.ErrNotFound) {
+		return err
+	}
+	if err != nil && !errors.Is(err, ErrUserDeleted) {
+		return err
+	}
+	ev, err := s.changeEvent(p, actor, "user.unlock", userTarget(u), nil)
+	if err != nil {
+		return err
+	}
+	keys := []string{keysOf(user, throttleFirst, netip.Addr{}).account, keysOf(user, throttleSecond, netip.Addr{}).account}
+	prefixes := []string{pairPrefix(throttleFirst, user), pairPrefix(throttleSecond, user)}
+	if err := s.store.ResetThrottle(ctx, actor.Tenant, keys, prefixes, &ev); err != nil {
+		return fmt.Errorf("authn: unlock: %w", err)
+	}
+	return nil
+}
+
+// openLink is openTicket behind the address throttle: unusable links count against
+// the client's address like failed first factors of unknown accounts, and a locked
+// address gets ErrTicketInvalid for every link without a lookup. (A link's secret has
+// 256 bits, so this bounds the lookups an address can make rather than guesses that
+// could succeed.)
+func (s *Service) openLink(ctx context.Context, purpose Purpose, token string, meta Meta) (Ticket, [32]byte, error) {
+	tenant, _, perr := ParseLinkToken(purpose, token)
+	if perr == nil {
+		refused, err := s.addressRefused(ctx, tenant, throttleFirst, meta.IP)
+		if err != nil {
+			return Ticket{}, [32]byte{}, err
+		}
+		if refused {
+			return Ticket{}, [32]byte{}, ErrTicketInvalid
+		}
+	}
+	t, hash, err := s.openTicket(ctx, purpose, token)
+	if errors.Is(err, ErrTicketInvalid) && perr == nil {
+		if terr := s.countAddressFailure(ctx, tenant, throttleFirst, meta.IP); terr != nil && !errors.Is(terr, storage.ErrNotFound) {
+			return Ticket{}, hash, terr
+		}
+	}
+	return t, hash, err
 }

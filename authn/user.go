@@ -65,6 +65,9 @@ type User struct {
 	UpdatedAt     time.Time
 	// Version is the optimistic-concurrency version of the row.
 	Version int64
+	// TwoFactor says the user has two-factor on. It is set by Service.Users (the user
+	// list) from the two-factor store; the account stores leave it false.
+	TwoFactor bool
 }
 
 // CanSignIn reports whether the user's status lets them authenticate. Sessions and API

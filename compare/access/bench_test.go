@@ -104,7 +104,13 @@ func benchCasbin(b *testing.B, setup casbinSetup, n int, cached bool) (interface
 	qs := w.Queries()
 	cqs := make([]casbinQuery, len(qs))
 	for i, q := range qs {
-		cqs[i] = casbinQuery{casbinUser(w.Tenant, q.User), casbinDomain(q.Project), q.Right.String()}
+		// A right that is not project-scoped is decided on the tenant role whatever
+		// project is named (RightInfo.ProjectScoped): Casbin asks the tenant domain.
+		dom := casbinDomain(q.Project)
+		if info, _ := q.Right.Info(); !info.ProjectScoped {
+			dom = casbinTenantDomain
+		}
+		cqs[i] = casbinQuery{casbinUser(w.Tenant, q.User), dom, q.Right.String()}
 	}
 	checked := qs
 	if setup.perDomain && !cached {

@@ -26,7 +26,7 @@ func (a *app) userOf(p *access.Policy, u authn.User) userJSON {
 	if role, ok := p.Role(u.ID); ok {
 		out.Role = &roleRef{ID: role.ID, Name: role.Name, Kind: string(role.Kind)}
 	}
-	// TODO(#10): two_factor from the user's enrolment once two-factor lands.
+	out.TwoFactor = u.TwoFactor // set by authn.Service.Users
 	return out
 }
 

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callshield/callshield/authn/totp"
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -211,6 +212,45 @@ func TestBrowser(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, usage, "Ada Admin")
 	shot(t, ctx, "api-usage")
+
+	// Two-factor from the profile: connect, type the code the app would show, see the
+	// recovery codes; then sign in again with the second factor.
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(srv.base+"/profile"),
+		chromedp.WaitVisible(chromedp.CSS(`#totp-start`)),
+		chromedp.Click(chromedp.CSS(`#totp-start button`)),
+		chromedp.WaitVisible(chromedp.CSS(`#totp-setup`)),
+	))
+	key, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#totp-secret`)))
+	require.NoError(t, err)
+	sec, err := totp.ParseSecret(strings.TrimSpace(key))
+	require.NoError(t, err)
+	shot(t, ctx, "twofactor-connect")
+	now := time.Now()
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.SendKeys(chromedp.CSS(`#totp-confirm input[name=code]`), totp.Code(sec, now, totp.Config{})),
+		chromedp.Click(chromedp.CSS(`#totp-confirm button`)),
+		chromedp.WaitVisible(chromedp.CSS(`#recovery-codes`)),
+	))
+	codes, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#recovery-codes li").length`))
+	require.NoError(t, err)
+	assert.Positive(t, codes)
+	shot(t, ctx, "twofactor-recovery-codes")
+	signOut(t, ctx)
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(srv.base+"/login"),
+		chromedp.WaitVisible(chromedp.CSS(`#login-form`)),
+		chromedp.SendKeys(chromedp.CSS(`#login-form input[name=email]`), "admin@demo.test"),
+		chromedp.SendKeys(chromedp.CSS(`#login-form input[name=password]`), demoPassword),
+		chromedp.Click(chromedp.CSS(`#login-submit`)),
+		chromedp.WaitVisible(chromedp.CSS(`#totp-form`)),
+	))
+	shot(t, ctx, "twofactor-prompt")
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.SendKeys(chromedp.CSS(`#totp-form input[name=code]`), totp.Code(sec, now.Add(30*time.Second), totp.Config{})),
+		chromedp.Click(chromedp.CSS(`#totp-submit`)),
+		chromedp.WaitVisible(chromedp.CSS(`#calls`)),
+	))
 
 	// Invite a user from the page; the invitation mail lands in the dev outbox.
 	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(srv.base+"/users"), chromedp.WaitVisible(chromedp.CSS(`#invite-form`))))

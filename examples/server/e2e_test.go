@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callshield/callshield/authn/totp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -302,6 +303,65 @@ func TestEndToEnd(t *testing.T) {
 	nina.must(200, "GET", "/api/v1/me", nil, &ninaMe)
 	assert.Equal(t, "Agent", ninaMe.Role.Name)
 
+	// Two-factor: Nina enrols (codes computed by the test), then signs in with a second
+	// factor; the step used at enrolment and a code used once are refused; a recovery
+	// code works once.
+	var setup struct {
+		Secret string `json:"secret"`
+		URI    string `json:"otpauth_uri"`
+		QR     string `json:"qr_png"`
+	}
+	nina.must(200, "POST", "/api/v1/me/totp", nil, &setup)
+	require.NotEmpty(t, setup.Secret)
+	assert.True(t, strings.HasPrefix(setup.URI, "otpauth://totp/"), setup.URI)
+	assert.NotEmpty(t, setup.QR)
+	secret, err := totp.ParseSecret(setup.Secret)
+	require.NoError(t, err)
+	now := time.Now()
+	nina.must(400, "POST", "/api/v1/me/totp/confirm", map[string]string{"code": "000000"}, nil)
+	var enabled struct {
+		RecoveryCodes []string `json:"recovery_codes"`
+	}
+	enrolCode := totp.Code(secret, now, totp.Config{})
+	nina.must(200, "POST", "/api/v1/me/totp/confirm", map[string]string{"code": enrolCode}, &enabled)
+	require.NotEmpty(t, enabled.RecoveryCodes)
+	nina.must(200, "GET", "/api/v1/me", nil, nil) // the rotated session cookie works
+	var list struct {
+		Users []struct {
+			Email     string
+			TwoFactor bool `json:"two_factor"`
+		}
+	}
+	admin.must(200, "GET", "/api/v1/users", nil, &list)
+	for _, u := range list.Users {
+		if u.Email == newEmail {
+			assert.True(t, u.TwoFactor, "the users list shows 2FA on")
+		}
+	}
+	second := func(body map[string]string) (*client, int) {
+		c := newClient(t, srv.base)
+		var step struct {
+			MFA bool `json:"mfa_required"`
+		}
+		c.must(200, "POST", "/api/v1/login", map[string]string{"tenant": "demo", "email": newEmail, "password": ninaPassword}, &step)
+		require.True(t, step.MFA, "a second factor is owed")
+		c.must(401, "GET", "/api/v1/me", nil, nil) // no session yet
+		got, _ := c.do("POST", "/api/v1/login/totp", body, nil)
+		return c, got
+	}
+	_, got := second(map[string]string{"code": enrolCode})
+	assert.Equal(t, 401, got, "the step used at enrolment is not accepted again")
+	nextCode := totp.Code(secret, now.Add(30*time.Second), totp.Config{})
+	nina2, got := second(map[string]string{"code": nextCode})
+	require.Equal(t, 200, got)
+	nina2.must(200, "GET", "/api/v1/me", nil, nil)
+	_, got = second(map[string]string{"code": nextCode})
+	assert.Equal(t, 401, got, "a replayed code fails")
+	_, got = second(map[string]string{"recovery_code": enabled.RecoveryCodes[0]})
+	assert.Equal(t, 200, got)
+	_, got = second(map[string]string{"recovery_code": enabled.RecoveryCodes[0]})
+	assert.Equal(t, 401, got, "a recovery code works once")
+
 	// API tokens: an Agent lacks the integrations right; a role that has it gets one
 	// token, shown once, usable only in the Authorization header; its calls are logged
 	// and counted.
@@ -557,7 +617,7 @@ func TestEndToEnd(t *testing.T) {
 	require.NoError(t, srv2.stop())
 
 	// No secret in clear in the database files or the server's output.
-	secrets := []string{demoPassword, ninaPassword, token, tok.Token}
+	secrets := append([]string{demoPassword, ninaPassword, token, tok.Token, setup.Secret}, enabled.RecoveryCodes...)
 	for _, c := range []*client{admin, nina, agent, sup} {
 		u, _ := http.NewRequest("GET", srv.base, nil)
 		for _, ck := range c.http.Jar.Cookies(u.URL) {

@@ -25,6 +25,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/callshield/callshield/authn/totp"
 )
 
 // config is everything the flags and environment set.
@@ -37,12 +39,15 @@ type config struct {
 	PublicURL      string // the base of links in mails; default http://ADDR
 	AdminPassword  string // the demo admin's password on first start; random if empty
 	AuditKeyFile   string // where the audit chain's HMAC key lives; default DB + ".auditkey"
+	TOTPKeyFile    string // where the key sealing TOTP secrets lives; default DB + ".totpkey"
 	Seed           bool
 
 	SMTPAddr, SMTPFrom, SMTPUser, SMTPPassword string
 	SMTPInsecureNoTLS                          bool
 
 	OIDC oidcConfig
+
+	totpSealer *totp.Sealer // built by wire from the TOTP key
 }
 
 // oidcConfig holds the identity providers a tenant's users may link (wired when linked
@@ -90,6 +95,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.PublicURL, "public-url", "", "base URL of links in mails (default http://ADDR)")
 	fs.StringVar(&c.AdminPassword, "admin-password", getenv("CALLSHIELD_DEMO_ADMIN_PASSWORD"), "password of admin@demo.test on first start (default: random, printed once; env CALLSHIELD_DEMO_ADMIN_PASSWORD)")
 	fs.StringVar(&c.AuditKeyFile, "audit-key-file", "", "file holding the audit chain's HMAC key, created if missing (default: DB file + .auditkey; env CALLSHIELD_AUDIT_KEY overrides)")
+	fs.StringVar(&c.TOTPKeyFile, "totp-key-file", "", "file holding the AES-256 key that seals TOTP secrets, created if missing (default: DB file + .totpkey; env CALLSHIELD_TOTP_KEY overrides)")
 	fs.BoolVar(&c.Seed, "seed", true, "seed the demo tenant on first start")
 	fs.StringVar(&c.SMTPAddr, "smtp-addr", "", "SMTP relay host:port (used when -dev=false)")
 	fs.StringVar(&c.SMTPFrom, "smtp-from", "callshield@localhost", "sender address of mails")
@@ -113,6 +119,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/") // empty: set from the listener in run
 	if c.AuditKeyFile == "" && c.Postgres == "" {
 		c.AuditKeyFile = c.DB + ".auditkey"
+	}
+	if c.TOTPKeyFile == "" && c.Postgres == "" {
+		c.TOTPKeyFile = c.DB + ".totpkey"
 	}
 	if !c.Dev && c.SMTPAddr == "" {
 		return c, errors.New("-dev=false needs -smtp-addr (mails must go somewhere)")

@@ -24,6 +24,9 @@ func (a *app) routes(mux *http.ServeMux) {
 	a.api(mux, "GET /api/v1/sessions", access.ViewSessions, tenantWide, a.activeSessions)
 	a.api(mux, "PUT /api/v1/me/workplace", 0, tenantWide, a.putWorkplace)
 
+	// Two-factor sign-in with an authenticator app.
+	a.twoFactorRoutes(mux)
+
 	// Linked identities (Google, Facebook, an OpenID Connect issuer).
 	mux.HandleFunc("GET /auth/{provider}/start", a.identitySignInStart)
 	mux.HandleFunc("GET /auth/callback", a.identityCallback)

@@ -458,6 +458,8 @@ type sessionsPage struct {
 	Identities []identityJSON
 	Providers  []string
 	Linked     bool // back from linking: a confirmation mail was sent
+	// The profile's two-factor card.
+	TwoFactor twoFactorJSON
 }
 
 func (w *web) profile(r *http.Request, s access.Subject, p *access.Policy) (any, error) {
@@ -477,6 +479,9 @@ func (w *web) profile(r *http.Request, s access.Subject, p *access.Policy) (any,
 		pg.Identities = append(pg.Identities, identityJSON{ID: id.ID, Provider: id.Provider, Email: id.Email, Status: string(id.Status)})
 	}
 	pg.Providers = w.a.accounts.IdentityProviders()
+	if pg.TwoFactor, err = w.a.twoFactorOf(r, s); err != nil {
+		return nil, err
+	}
 	pg.Linked = r.URL.Query().Get("linked") == "1"
 	if pg.CanToken {
 		if t, err := w.a.tokens.Current(r.Context(), s, s.User); err == nil {

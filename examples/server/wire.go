@@ -24,6 +24,7 @@ import (
 	"github.com/callshield/callshield/access"
 	"github.com/callshield/callshield/audit"
 	"github.com/callshield/callshield/authn"
+	"github.com/callshield/callshield/authn/totp"
 	"github.com/callshield/callshield/storage/sqlstore"
 	"github.com/callshield/callshield/token"
 )
@@ -86,7 +87,7 @@ func wire(ctx context.Context, cfg config, stdout io.Writer, logger *slog.Logger
 
 	// 2. The audit chain's key: an HMAC key kept outside the database, so that someone
 	// who can write to the database cannot recompute the chain after editing it.
-	key, err := auditKey(cfg)
+	key, err := loadKey("CALLSHIELD_AUDIT_KEY", cfg.AuditKeyFile)
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -112,6 +113,23 @@ func wire(ctx context.Context, cfg config, stdout io.Writer, logger *slog.Logger
 	if err := calls.migrate(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("migrate calls: %w", err)
+	}
+
+	// 4b. The key that seals users' TOTP secrets (AES-256-GCM), outside the database too.
+	totpKey, err := loadKey("CALLSHIELD_TOTP_KEY", cfg.TOTPKeyFile)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	if totpKey == nil {
+		logger.Warn("no TOTP sealing key (CALLSHIELD_TOTP_KEY or -totp-key-file): two-factor enrolment is off")
+	} else {
+		sealer, err := totp.NewSealer(map[uint32][]byte{1: totpKey}, 1)
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
+		cfg.totpSealer = sealer
 	}
 
 	a, err := assemble(cfg, store, chain, calls, time.Now, logger)
@@ -213,7 +231,9 @@ func assemble(cfg config, store backend, chain audit.Chain, calls callStore, clo
 		Audit:    a.recorder,
 		Sessions: a.tokens, // blocking, archiving or removing a user revokes their token
 		Identity: authn.IdentityOptions{Providers: providers},
-		Clock:    clock,
+		// Two-factor: TOTP secrets are stored sealed with this key ring.
+		TwoFactorSealer: cfg.totpSealer,
+		Clock:           clock,
 	})
 	if err != nil {
 		return nil, err
@@ -247,24 +267,25 @@ func (a *app) close(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// auditKey returns the audit chain's HMAC key: CALLSHIELD_AUDIT_KEY (hex), else the
-// key file (created with 32 random bytes on first start), else none for PostgreSQL
-// without either (the chain is then plain SHA-256; a warning says so).
-func auditKey(cfg config) ([]byte, error) {
-	if v := os.Getenv("CALLSHIELD_AUDIT_KEY"); v != "" {
+// loadKey returns a 32-byte secret key kept outside the database: the environment
+// variable env (hex), else the key file (created with 32 random bytes on first start),
+// else none (PostgreSQL without either: the feature that needs it says what it lacks).
+// The audit chain's HMAC key and the TOTP sealing key come from here.
+func loadKey(env, file string) ([]byte, error) {
+	if v := os.Getenv(env); v != "" {
 		k, err := hex.DecodeString(strings.TrimSpace(v))
-		if err != nil || len(k) < 32 {
-			return nil, errors.New("CALLSHIELD_AUDIT_KEY must be at least 32 bytes in hex")
+		if err != nil || len(k) != 32 {
+			return nil, fmt.Errorf("%s must be 32 bytes in hex", env)
 		}
 		return k, nil
 	}
-	if cfg.AuditKeyFile == "" {
+	if file == "" {
 		return nil, nil
 	}
-	if b, err := os.ReadFile(cfg.AuditKeyFile); err == nil {
+	if b, err := os.ReadFile(file); err == nil {
 		k, err := hex.DecodeString(strings.TrimSpace(string(b)))
-		if err != nil || len(k) < 32 {
-			return nil, fmt.Errorf("%s: not a hex key of at least 32 bytes", cfg.AuditKeyFile)
+		if err != nil || len(k) != 32 {
+			return nil, fmt.Errorf("%s: not a hex key of 32 bytes", file)
 		}
 		return k, nil
 	} else if !errors.Is(err, os.ErrNotExist) {
@@ -274,7 +295,7 @@ func auditKey(cfg config) ([]byte, error) {
 	if _, err := rand.Read(k); err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(cfg.AuditKeyFile, []byte(hex.EncodeToString(k)+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(file, []byte(hex.EncodeToString(k)+"\n"), 0o600); err != nil {
 		return nil, err
 	}
 	return k, nil

@@ -474,6 +474,7 @@ func (s *Store) DeleteUser(ctx context.Context, tenant, user uuid.UUID, from []a
 		at := utc(at)
 		delete(as.emails, cur.Email)
 		delete(as.hashes, user)
+		s.twoFactor.forget(tenant, user)
 		cur.Status, cur.DeletedReason, cur.Email, cur.Name = authn.StatusDeleted, reason, "", ""
 		cur.StatusAt, cur.UpdatedAt, cur.Version = at, at, cur.Version+1
 		as.users[user] = cur

@@ -25,6 +25,13 @@ type sessionState struct {
 	byHash   map[tenantHash]uuid.UUID
 	pending  map[tenantHash]*authn.PendingSignIn
 	settings map[uuid.UUID]authn.SessionSettings
+	// throttle holds the throttle's failure counters (throttle.go).
+	throttle map[tenantKey]*authn.ThrottleState
+}
+
+type tenantKey struct {
+	tenant uuid.UUID
+	key    string
 }
 
 type tenantID struct{ tenant, id uuid.UUID }
@@ -40,6 +47,7 @@ func (ss *sessionState) init() {
 		ss.byHash = make(map[tenantHash]uuid.UUID)
 		ss.pending = make(map[tenantHash]*authn.PendingSignIn)
 		ss.settings = make(map[uuid.UUID]authn.SessionSettings)
+		ss.throttle = make(map[tenantKey]*authn.ThrottleState)
 	}
 }
 

@@ -60,6 +60,8 @@ type Store struct {
 	sessions sessionState
 	// tenantNames holds the tenants' slugs and domains (tenant_names.go).
 	tenantNames tenantNameState
+	// twoFactor holds every tenant's second factors (twofactor.go).
+	twoFactor twoFactorState
 }
 
 // tenantState is one tenant's access data.

@@ -147,9 +147,9 @@ func BenchmarkRefreshAfterChange(b *testing.B) {
 			}
 		}
 	}
-	b.Run("memory/100k", func(b *testing.B) {
+	b.Run("memory/1k", func(b *testing.B) {
 		s := memory.New(memory.Options{})
-		bt := provisionBench(b, s, nil, 0, 100_000)
+		bt := provisionBench(b, s, nil, 0, 1_000)
 		benchRefresh(b, s, s, bt)
 	})
 }

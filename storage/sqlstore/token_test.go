@@ -93,7 +93,16 @@ func tokenUser(t *testing.T, in *instance) access.Subject {
 func TestTokenUsageAcrossInstances(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, d sqlstore.Dialect) {
 		ctx := context.Background()
-		stores := newStores(t, d, 2, sqlstore.Options{})
+		// Two app instances with bounded pools, as production configures them: 1,000
+		// requests at once must not open 1,000 connections.
+		var stores []*sqlstore.Store
+		for _, db := range openDBs(t, d, 2) {
+			db.SetMaxOpenConns(8)
+			s, err := sqlstore.New(db, d, sqlstore.Options{})
+			require.NoError(t, err)
+			require.NoError(t, s.Migrate(ctx))
+			stores = append(stores, s)
+		}
 		ins := []*instance{newInstance(t, stores[0]), newInstance(t, stores[1])}
 		ann := tokenUser(t, ins[0])
 		tk, sec, err := ins[0].tokens.Issue(ctx, ann, token.IssueRequest{Name: "CI"})

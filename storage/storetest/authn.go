@@ -73,6 +73,7 @@ func authnGroups() []group {
 		{"concurrency", authnConcurrencyCases},
 		{"last Admin", lastAdminCases},
 		{"disabled members", disabledMemberCases},
+		{"two-factor", twoFactorCases}, {"two-factor concurrency", twoFactorConcurrencyCases}, // twofactor.go
 	}, identityGroups()...) // identity.go
 }
 

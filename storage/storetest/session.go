@@ -32,6 +32,7 @@ func sessionGroups() []group {
 		{"sessions", sessionCases},
 		{"session tenant isolation", sessionIsolationCases},
 		{"pending sign-ins", pendingCases},
+		{"throttle", throttleCases},
 	}
 }
 

@@ -53,6 +53,14 @@ function showError(form, res) {
   if (el) el.textContent = msg; else alert(msg);
 }
 
+function showCodes(codes) {
+  const box = document.getElementById("recovery-codes");
+  const ul = box.querySelector("ul");
+  ul.textContent = "";
+  for (const c of codes || []) { const li = document.createElement("li"); li.textContent = c; ul.appendChild(li); }
+  box.classList.remove("hidden");
+}
+
 function after(form) {
   const next = form.getAttribute("data-next");
   if (next) window.location.assign(next); else window.location.reload();
@@ -68,6 +76,7 @@ document.addEventListener("submit", async (ev) => {
     const body = method === "DELETE" ? undefined : formJSON(form);
     const res = await call(method, form.getAttribute("action"), body);
     if (!res.ok) { showError(form, res); return; }
+    if (form.hasAttribute("data-show-codes") && res.data) { showCodes(res.data.recovery_codes); return; }
     const follow = form.getAttribute("data-follow");
     if (follow && res.data && res.data[follow]) { window.location.assign(res.data[follow]); return; }
     const field = form.getAttribute("data-show");
@@ -97,6 +106,32 @@ document.addEventListener("submit", async (ev) => {
     if (body.code) body.code = body.code.replace(/\s+/g, "");
     const res = await call("POST", form.action, body);
     if (res.ok) after(form); else showError(form, res);
+  } else if (form.hasAttribute("data-totp-start") || form.hasAttribute("data-reauth")) {
+    ev.preventDefault();
+    if (form.hasAttribute("data-reauth")) {
+      const r = await call("POST", form.action, formJSON(form));
+      if (!r.ok) { showError(form, r); return; }
+      form.classList.add("hidden");
+    }
+    const start = document.getElementById("totp-start");
+    const res = await call("POST", start.action, {});
+    if (res.status === 401 && res.data && res.data.error && res.data.error.code === "reauthentication_required") {
+      document.getElementById("reauth-form").classList.remove("hidden");
+      return;
+    }
+    if (!res.ok) { showError(start, res); return; }
+    start.classList.add("hidden");
+    document.getElementById("totp-qr").src = "data:image/png;base64," + res.data.qr_png;
+    document.getElementById("totp-secret").textContent = res.data.secret;
+    document.getElementById("totp-setup").classList.remove("hidden");
+  } else if (form.hasAttribute("data-totp-confirm")) {
+    ev.preventDefault();
+    const body = formJSON(form);
+    if (body.code) body.code = body.code.replace(/\s+/g, "");
+    const res = await call("POST", form.action, body);
+    if (!res.ok) { showError(form, res); return; }
+    document.getElementById("totp-setup").classList.add("hidden");
+    showCodes(res.data.recovery_codes);
   } else if (form.hasAttribute("data-confirm-identity")) {
     ev.preventDefault();
     const res = await call("POST", form.action, formJSON(form));

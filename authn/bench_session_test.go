@@ -1,0 +1,146 @@
+package authn_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/callshield/callshield/access"
+	"github.com/callshield/callshield/authn"
+	"github.com/callshield/callshield/storage/memory"
+	"github.com/google/uuid"
+)
+
+// benchSession signs a user in over the memory store with a frozen clock (so the
+// middleware's touch writes happen once) and returns the service and the cookie.
+func benchSession(b *testing.B) (*authn.Service, string) {
+	b.Helper()
+	ctx := context.Background()
+	now := func() time.Time { return time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC) }
+	store := memory.New(memory.Options{})
+	engine := access.NewEngine(store, access.EngineOptions{})
+	acc := access.NewService(store, engine, access.ServiceOptions{Clock: now})
+	out := &authn.Outbox{}
+	svc, err := authn.NewService(store, engine, authn.Options{Mailer: out, Hasher: fastHasher(), Clock: now,
+		LinkURL: func(_ authn.Purpose, tok authn.LinkToken) string { return "https://app.example/#" + tok.Reveal() }})
+	if err != nil {
+		b.Fatal(err)
+	}
+	tenant, err := acc.CreateTenant(ctx, "Bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	roles, _ := store.Roles(ctx, tenant.ID)
+	kinds := map[access.RoleKind]uuid.UUID{}
+	for _, r := range roles {
+		kinds[r.Kind] = r.ID
+	}
+	admin := access.Subject{Tenant: tenant.ID, User: uuid.New()}
+	if _, err := acc.SetMember(ctx, access.System(tenant.ID), admin.User, kinds[access.KindAdmin]); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := svc.Invite(ctx, admin, authn.InviteRequest{Email: "ann@example.com", Name: "Ann", Role: kinds[access.KindAgent]}); err != nil {
+		b.Fatal(err)
+	}
+	m, _ := out.Last("ann@example.com")
+	if _, err := svc.AcceptInvitation(ctx, tokenRE.FindString(m.Text), authn.NewPassword(goodPassword), authn.Meta{}); err != nil {
+		b.Fatal(err)
+	}
+	res, err := svc.SignIn(ctx, tenant.ID, "ann@example.com", authn.NewPassword(goodPassword), authn.Meta{IP: officeIP})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return svc, res.Token.Reveal()
+}
+
+// benchHandler is the application handler both benchmarks serve: it reads the
+// subject (if any) and writes a small body.
+var benchHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	_, _ = access.SubjectFrom(r.Context())
+	w.Header().Set("Content-Type", "text/plain")
+	_, _ = io.WriteString(w, "ok\n")
+})
+
+func benchRequest(tok string) *http.Request {
+	r := httptest.NewRequest(http.MethodGet, "https://app.example/calls", nil)
+	r.RemoteAddr = officeIP.String() + ":4711"
+	r.Header.Set("User-Agent", "Mozilla/5.0 Firefox/128.0")
+	r.AddCookie(&http.Cookie{Name: "__Host-callshield", Value: tok})
+	return r
+}
+
+// serveBench runs h: "in-process" calls ServeHTTP with a fresh recorder per request,
+// "loopback" sends real HTTP requests to an httptest.Server over keep-alive
+// connections (the throughput a client sees).
+func serveBench(b *testing.B, h http.Handler, tok string) {
+	b.Run("in-process", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			r := benchRequest(tok)
+			for pb.Next() {
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, r)
+				if w.Code != http.StatusOK {
+					b.Fatalf("status %d", w.Code)
+				}
+			}
+		})
+	})
+	b.Run("loopback", func(b *testing.B) {
+		srv := httptest.NewServer(h)
+		defer srv.Close()
+		tr := &http.Transport{MaxIdleConnsPerHost: 64}
+		defer tr.CloseIdleConnections()
+		client := &http.Client{Transport: tr}
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				req, _ := http.NewRequest(http.MethodGet, srv.URL+"/calls", nil)
+				req.Header.Set("User-Agent", "Mozilla/5.0 Firefox/128.0")
+				req.AddCookie(&http.Cookie{Name: "__Host-callshield", Value: tok})
+				res, err := client.Do(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				_, _ = io.Copy(io.Discard, res.Body)
+				_ = res.Body.Close()
+				if res.StatusCode != http.StatusOK {
+					b.Fatalf("status %d", res.StatusCode)
+				}
+			}
+		})
+	})
+}
+
+// BenchmarkBareHandler is the peer of BenchmarkSessionMiddleware: the same handler
+// without the middleware.
+func BenchmarkBareHandler(b *testing.B) {
+	_, tok := benchSession(b)
+	serveBench(b, benchHandler, tok)
+}
+
+// BenchmarkSessionMiddleware serves benchHandler behind the session middleware over
+// the memory store, the policy cache warm: per request a cross-origin check, the
+// client address, one session lookup (with user status, policy version and settings)
+// and the allowlist check; no touch write (the frozen clock keeps LastSeen fresh).
+func BenchmarkSessionMiddleware(b *testing.B) {
+	svc, tok := benchSession(b)
+	h := svc.Middleware(authn.MiddlewareOptions{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})(benchHandler)
+	// Loopback requests come from 127.0.0.1; it forwards the office address.
+	serveBench(b, forwardAs(h, officeIP), tok)
+}
+
+// forwardAs sets X-Forwarded-For as a trusted proxy on 127.0.0.1 would, so that the
+// in-process and loopback requests come from the same client address.
+func forwardAs(h http.Handler, ip netip.Addr) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a, err := netip.ParseAddrPort(r.RemoteAddr); err == nil && a.Addr().IsLoopback() {
+			r.Header.Set("X-Forwarded-For", ip.String())
+		}
+		h.ServeHTTP(w, r)
+	})
+}

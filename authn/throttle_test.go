@@ -1,0 +1,279 @@
+package authn_test
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/callshield/callshield/access"
+	"github.com/callshield/callshield/audit"
+	"github.com/callshield/callshield/authn"
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func ip(s string) authn.Meta { return authn.Meta{IP: netip.MustParseAddr(s)} }
+
+func (e *env) try(email, pw string, m authn.Meta) error {
+	_, err := e.svc.SignIn(context.Background(), e.tenant.ID, email, authn.NewPassword(pw), m)
+	return err
+}
+
+func (e *env) loginReasons(t *testing.T) []string {
+	var out []string
+	for _, ev := range e.events(t, audit.KindLogin) {
+		out = append(out, ev.Reason)
+	}
+	return out
+}
+
+// 6.3.1: T consecutive failures lock the account for D; the lock lifts by itself; a
+// locked account answers exactly as a wrong password does.
+func TestThrottleLocksAccount(t *testing.T) {
+	e := newEnv(t)
+	e.onboard(t, "ann@example.com", access.KindAgent)
+	addrs := []authn.Meta{ip("198.51.100.1"), ip("198.51.100.2"), ip("198.51.100.3")}
+	for i := 0; i < authn.DefaultLockThreshold; i++ {
+		e.clock.Advance(time.Minute) // past every escalating delay
+		assert.ErrorIs(t, e.try("ann@example.com", "wrong password "+fmt.Sprint(i), addrs[i%3]), authn.ErrInvalidCredentials)
+	}
+	e.clock.Advance(time.Minute)
+	wrong := e.try("ann@example.com", "yet another wrong one", ip("203.0.113.50"))
+	locked := e.try("ann@example.com", goodPassword, ip("203.0.113.51"))
+	assert.ErrorIs(t, locked, authn.ErrInvalidCredentials, "the right password of a locked account")
+	assert.Equal(t, wrong, locked, "the same error value as a wrong password")
+	assert.Equal(t, wrong.Error(), locked.Error())
+	reasons := e.loginReasons(t)
+	assert.Equal(t, "locked", reasons[len(reasons)-1], "the login log records the real reason")
+
+	l, err := e.svc.LockStatus(context.Background(), e.admin, e.userID(t, "ann@example.com"))
+	require.NoError(t, err)
+	assert.True(t, l.Locked)
+	assert.Equal(t, authn.DefaultLockThreshold, l.FirstFactorFailures)
+
+	e.clock.Advance(authn.DefaultLockDuration)
+	assert.NoError(t, e.try("ann@example.com", goodPassword, ip("203.0.113.51")), "the lock lifted by itself")
+	l, err = e.svc.LockStatus(context.Background(), e.admin, e.userID(t, "ann@example.com"))
+	require.NoError(t, err)
+	assert.False(t, l.Locked)
+	assert.Zero(t, l.FirstFactorFailures, "a success resets the count")
+}
+
+func (e *env) userID(t *testing.T, email string) uuid.UUID {
+	t.Helper()
+	us, err := e.svc.Users(context.Background(), e.admin)
+	require.NoError(t, err)
+	for _, u := range us {
+		if u.Email == email {
+			return u.ID
+		}
+	}
+	t.Fatalf("no user %s", email)
+	return uuid.Nil
+}
+
+// The rule that keeps a victim from being locked out: one address, however many
+// attempts it makes over hours, never locks the account; the victim signs in from
+// their own address throughout.
+func TestThrottleOneAddressCannotLockVictim(t *testing.T) {
+	e := newEnv(t)
+	e.onboard(t, "ann@example.com", access.KindAgent)
+	attacker, victim := ip("203.0.113.66"), ip("198.51.100.7")
+	for i := 0; i < 2*60*6; i++ { // two hours, every ten seconds
+		e.clock.Advance(10 * time.Second)
+		assert.ErrorIs(t, e.try("ann@example.com", "guess "+fmt.Sprint(i), attacker), authn.ErrInvalidCredentials)
+		if i%60 == 59 {
+			require.NoError(t, e.try("ann@example.com", goodPassword, victim), "the victim signs in after %d attacker attempts", i+1)
+		}
+	}
+	reasons := e.loginReasons(t)
+	counted := 0
+	for _, r := range reasons {
+		if r == "wrong_password" {
+			counted++
+		}
+	}
+	assert.Contains(t, reasons, "address_locked", "the attacker's address got locked")
+	assert.NotContains(t, reasons, "locked", "the account never was")
+	assert.Less(t, counted, 100, "most attempts were refused without trying the password (%d tried)", counted)
+}
+
+// After two failures from one address the next attempt waits 1 s, then 2 s, ...;
+// an IPv6 client is counted by its /64.
+func TestThrottleEscalatingDelayAndIPv6(t *testing.T) {
+	e := newEnv(t)
+	e.onboard(t, "ann@example.com", access.KindAgent)
+	a, b := ip("2001:db8:1:2::1"), ip("2001:db8:1:2:ffff::9") // one /64
+	assert.ErrorIs(t, e.try("ann@example.com", "wrong password one", a), authn.ErrInvalidCredentials)
+	assert.ErrorIs(t, e.try("ann@example.com", "wrong password two", b), authn.ErrInvalidCredentials)
+	assert.ErrorIs(t, e.try("ann@example.com", goodPassword, a), authn.ErrInvalidCredentials, "within 1 s of the second failure of this /64")
+	assert.NoError(t, e.try("ann@example.com", goodPassword, ip("2001:db8:1:3::1")), "another /64 is not delayed")
+	// The success reset the account but not this /64's pair.
+	// The refused attempt counted against this /64 too (a third failure): 2 s now.
+	e.clock.Advance(1100 * time.Millisecond)
+	assert.ErrorIs(t, e.try("ann@example.com", goodPassword, a), authn.ErrInvalidCredentials, "hammering extends the delay")
+	e.clock.Advance(4100 * time.Millisecond)
+	assert.NoError(t, e.try("ann@example.com", goodPassword, a), "after the delay")
+	reasons := e.loginReasons(t)
+	assert.Contains(t, reasons, "throttled")
+}
+
+// An administrator unlocks an account (audited); others may not.
+func TestUnlock(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	u := e.onboard(t, "ann@example.com", access.KindAgent)
+	agent := e.onboard(t, "bob@example.com", access.KindAgent)
+	for i := 0; i < authn.DefaultLockThreshold; i++ {
+		e.clock.Advance(time.Minute)
+		_ = e.try("ann@example.com", "wrong password "+fmt.Sprint(i), ip(fmt.Sprintf("198.51.100.%d", i%3+1)))
+	}
+	assert.ErrorIs(t, e.try("ann@example.com", goodPassword, ip("198.51.100.9")), authn.ErrInvalidCredentials)
+	assert.ErrorIs(t, e.svc.Unlock(ctx, e.subject(agent), u.ID), authn.ErrForbidden)
+	require.NoError(t, e.svc.Unlock(ctx, e.admin, u.ID))
+	assert.NoError(t, e.try("ann@example.com", goodPassword, ip("198.51.100.1")), "unlocked, also from an address that had its own count")
+	var unlocks []audit.Event
+	for _, ev := range e.events(t, audit.KindChange) {
+		if ev.Action == "user.unlock" {
+			unlocks = append(unlocks, ev)
+		}
+	}
+	require.Len(t, unlocks, 1)
+	assert.Equal(t, e.admin.User, unlocks[0].Actor.User)
+	assert.Equal(t, u.ID.String(), unlocks[0].Target.ID)
+}
+
+// First and second factors keep separate counts: a locked password does not lock the
+// second factor and vice versa.
+func TestThrottleFactorsSeparate(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	u := e.onboard(t, "ann@example.com", access.KindAgent)
+	authn.SetSecondFactor(e.svc, &authn.TestSecondFactor{Enrolled: map[uuid.UUID]bool{u.ID: true}, Code: "123456"})
+	m := ip("198.51.100.4")
+	for i := 0; i < 4; i++ { // below the pair lock of 5
+		res, err := e.svc.SignIn(ctx, e.tenant.ID, "ann@example.com", authn.NewPassword(goodPassword), m)
+		require.NoError(t, err)
+		e.clock.Advance(time.Minute)
+		_, err = e.svc.CompleteSignIn(ctx, res.PendingToken.Reveal(), authn.FactorTOTP, "000000", m)
+		assert.ErrorIs(t, err, authn.ErrInvalidCredentials)
+	}
+	l, err := e.svc.LockStatus(ctx, e.admin, u.ID)
+	require.NoError(t, err)
+	assert.Equal(t, 4, l.SecondFactorFailures)
+	assert.Zero(t, l.FirstFactorFailures, "second-factor failures do not count as first-factor ones")
+	e.clock.Advance(time.Minute) // past the escalating delay of the four failures
+	res, err := e.svc.SignIn(ctx, e.tenant.ID, "ann@example.com", authn.NewPassword(goodPassword), m)
+	require.NoError(t, err)
+	_, err = e.svc.CompleteSignIn(ctx, res.PendingToken.Reveal(), authn.FactorTOTP, "123456", m)
+	require.NoError(t, err)
+	l, err = e.svc.LockStatus(ctx, e.admin, u.ID)
+	require.NoError(t, err)
+	assert.Zero(t, l.SecondFactorFailures, "a success resets the second-factor count")
+}
+
+// 100 concurrent failures, from 100 addresses, are counted exactly once each.
+func TestThrottleConcurrentFailuresCountedExactly(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	u := e.onboard(t, "ann@example.com", access.KindAgent)
+	_, err := e.svc.UpdateSessionSettings(ctx, e.admin, authn.SessionSettings{LockThreshold: 100})
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	for i := 0; i < 100; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := e.try("ann@example.com", "wrong password", ip(fmt.Sprintf("10.0.%d.%d", i/250, i%250+1)))
+			assert.ErrorIs(t, err, authn.ErrInvalidCredentials)
+		}()
+	}
+	wg.Wait()
+	l, err := e.svc.LockStatus(ctx, e.admin, u.ID)
+	require.NoError(t, err)
+	assert.Equal(t, 100, l.FirstFactorFailures)
+	assert.True(t, l.Locked, "the 100th failure locked the account")
+}
+
+// Unusable links count against the client's address; a locked address gets "invalid"
+// even for a valid link, which still works from elsewhere.
+func TestThrottleLinks(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	_, err := e.svc.Invite(ctx, e.admin, authn.InviteRequest{Email: "ann@example.com", Name: "Ann", Role: e.roles[access.KindAgent]})
+	require.NoError(t, err)
+	good := e.linkFor(t, "ann@example.com")
+	tenant, _, err := authn.ParseLinkToken(authn.PurposeInvitation, good)
+	require.NoError(t, err)
+	_ = tenant
+	bad := good[:len(good)-4] + "AAAA"
+	if bad == good {
+		bad = good[:len(good)-4] + "BBBB"
+	}
+	attacker := ip("203.0.113.99")
+	for i := 0; i < 10*authn.DefaultLockThreshold; i++ {
+		_, err := e.svc.AcceptInvitation(ctx, bad, authn.NewPassword(goodPassword), attacker)
+		require.ErrorIs(t, err, authn.ErrTicketInvalid)
+	}
+	_, err = e.svc.AcceptInvitation(ctx, good, authn.NewPassword(goodPassword), attacker)
+	assert.ErrorIs(t, err, authn.ErrTicketInvalid, "the address is locked for links")
+	_, err = e.svc.AcceptInvitation(ctx, good, authn.NewPassword(goodPassword), ip("198.51.100.3"))
+	assert.NoError(t, err, "the link was not used up")
+}
+
+// 6.3.8 / the lock oracle: the median time of a locked account's answer is that of a
+// wrong password.
+func TestThrottleLockTimingLikeWrongPassword(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	hasher := authn.NewHasher(authn.HasherOptions{Params: authn.Params{Memory: 4096, Time: 2, Threads: 1, SaltLen: 16, KeyLen: 32}, InsecureAllowWeakParams: true})
+	svc, err := authn.NewService(e.store, e.engine, authn.Options{Mailer: e.outbox, Hasher: hasher, Clock: e.clock.Now,
+		LinkURL: func(authn.Purpose, authn.LinkToken) string { return "" }})
+	require.NoError(t, err)
+	e.onboard(t, "locked@example.com", access.KindAgent)
+	e.onboard(t, "open@example.com", access.KindAgent)
+	for _, em := range []string{"locked@example.com", "open@example.com"} { // hashes with the dummy's parameters
+		_, err = svc.SignIn(ctx, e.tenant.ID, em, authn.NewPassword(goodPassword), ip("198.51.100.1"))
+		require.NoError(t, err)
+	}
+	for i := 0; i < authn.DefaultLockThreshold; i++ {
+		e.clock.Advance(time.Second)
+		_, _ = svc.SignIn(ctx, e.tenant.ID, "locked@example.com", authn.NewPassword("wrong"), ip(fmt.Sprintf("198.51.100.%d", 10+i)))
+	}
+	measure := func(email string, m authn.Meta) time.Duration {
+		start := time.Now()
+		_, err := svc.SignIn(ctx, e.tenant.ID, email, authn.NewPassword("definitely wrong pw"), m)
+		require.ErrorIs(t, err, authn.ErrInvalidCredentials)
+		return time.Since(start)
+	}
+	var locked, wrong []time.Duration
+	for i := 0; i < 15; i++ {
+		m := ip(fmt.Sprintf("192.0.2.%d", i+1)) // fresh addresses: no delay on the open account
+		locked = append(locked, measure("locked@example.com", m))
+		wrong = append(wrong, measure("open@example.com", m))
+	}
+	median := func(d []time.Duration) time.Duration {
+		sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+		return d[len(d)/2]
+	}
+	ml, mw := median(locked), median(wrong)
+	t.Logf("median locked %v, wrong password %v", ml, mw)
+	ratio := float64(ml) / float64(mw)
+	assert.True(t, ratio > 0.5 && ratio < 2, "a locked account answers in the time of a wrong password (ratio %.2f)", ratio)
+	l, err := e.svc.LockStatus(ctx, e.admin, e.userID(t, "locked@example.com"))
+	require.NoError(t, err)
+	assert.True(t, l.Locked, "it was locked throughout")
+}
+
+// The nil tenant (a sign-in page that could not resolve the tenant) is answered like
+// an unknown one, not with a storage error from the throttle.
+func TestSignInNilTenant(t *testing.T) {
+	e := newEnv(t)
+	_, err := e.svc.SignIn(context.Background(), uuid.Nil, "ann@example.com", authn.NewPassword(goodPassword), ip("198.51.100.1"))
+	assert.ErrorIs(t, err, authn.ErrInvalidCredentials)
+}
