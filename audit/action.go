@@ -78,7 +78,9 @@ type ActionOptions struct {
 //   - personal data in the others is masked with the rules of package mask
 //     (opts.Mask's Scrub): card numbers (Luhn) keep their last four digits, phone
 //     numbers their calling code and last two, e-mail addresses their first
-//     character and domain. UUIDs are kept.
+//     character and domain. UUIDs, ISO 8601 dates and RFC 3339 date-times are
+//     kept ("?from=2026-01-15&to=2026-02-01", "?at=2026-01-15T10:30:00Z"), and so is
+//     a Unix timestamp under one of the [TimeParams] names ("?since=1764700000").
 //
 // Headers are never recorded: not Authorization, not Cookie, not X-Api-Key. Parameter
 // names are turned into detail keys (lower-case, other characters as '_', at most 64
@@ -122,11 +124,11 @@ func ActionEvent(r *http.Request, opts ActionOptions) Event {
 			case red.sensitive(name):
 				d[key] = RedactedValue
 			case len(vs) == 1:
-				d[key] = scrubValue(red.mask, vs[0])
+				d[key] = scrubParam(red.mask, name, vs[0])
 			default:
 				out := make([]string, len(vs))
 				for i, v := range vs {
-					out[i] = scrubValue(red.mask, v)
+					out[i] = scrubParam(red.mask, name, v)
 				}
 				b, _ := json.Marshal(out) // strings always marshal
 				d[key] = string(b)

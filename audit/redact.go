@@ -28,7 +28,8 @@ func redactSecret(v string) string {
 // scrubValue is the value rule of the action log and the slog bridge, for a value
 // whose name is not sensitive: a secret is redacted whole; personal data in it (card
 // numbers, phone numbers, e-mail addresses) is masked by m's Scrub, the default rules
-// if m is nil. A UUID is kept.
+// if m is nil. UUIDs, ISO 8601 dates and RFC 3339 date-times are kept (see
+// mask.Masker.Scrub).
 func scrubValue(m *mask.Masker, v string) string {
 	if secretfmt.Contains(v) {
 		return RedactedValue

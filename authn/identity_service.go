@@ -430,8 +430,9 @@ func (s *Service) StartIdentitySignIn(ctx context.Context, tenant uuid.UUID, pro
 // Throttling is the password's: the account's first-factor counter is checked once the
 // account is known (a locked account does not sign in with a linked identity either),
 // a pending identity counts as a failure, and a success resets it. Failures before the
-// account is known (a flow, token or identity that does not verify) are not counted
-// against any account, as an unknown e-mail is not.
+// account is known (a state, token or identity that does not verify, an unknown
+// identity) count against the client's address over all accounts, as an unknown e-mail
+// does, and an address locked that way is refused before its code is redeemed.
 func (s *Service) identityFirstFactor(ctx context.Context, cb Callback, meta Meta) (User, Identity, ProviderToken, error) {
 	ev := audit.Event{Kind: audit.KindLogin, Action: "login.identity",
 		Actor: audit.Actor{IP: meta.IP, UserAgent: meta.UserAgent}, Details: map[string]string{"factor": string(FactorIdentity)}}
@@ -445,6 +446,27 @@ func (s *Service) identityFirstFactor(ctx context.Context, cb Callback, meta Met
 			err = ErrIPNotAllowed
 		}
 		return User{}, Identity{}, ProviderToken{}, err
+	}
+	// A locked address is refused before the flow is consumed or the code redeemed; only
+	// a tenant that exists is looked at (the flow cookie names it, unverified).
+	if fs, err := deriveFlow(cb.Flow); err == nil {
+		if p, perr := s.engine.Policy(ctx, fs.tenant); perr == nil {
+			refused, err := s.addressRefused(ctx, fs.tenant, throttleFirst, meta.IP)
+			if err != nil {
+				return User{}, Identity{}, ProviderToken{}, err
+			}
+			if refused {
+				ev.Tenant, outside = fs.tenant, !p.Allowlist().Allows(meta.IP)
+				return fail("address_locked", ErrInvalidCredentials)
+			}
+		}
+	}
+	// failAddr is fail for a failure that names no account: counted against the address.
+	failAddr := func(tenant uuid.UUID, reason string, err error) (User, Identity, ProviderToken, error) {
+		if terr := s.countAddressFailure(ctx, tenant, throttleFirst, meta.IP); terr != nil {
+			return fail("storage_error", terr)
+		}
+		return fail(reason, err)
 	}
 	f, ext, ff := s.completeFlow(ctx, FlowSignIn, uuid.Nil, cb)
 	if f.Tenant != uuid.Nil {
@@ -461,12 +483,15 @@ func (s *Service) identityFirstFactor(ctx context.Context, cb Callback, meta Met
 		if !ff.found {
 			return User{}, Identity{}, ProviderToken{}, err // no flow, so no tenant known to record in
 		}
-		return fail(ff.reason, err)
+		if ff.reason == "storage_error" || ff.reason == "provider_unknown" {
+			return fail(ff.reason, err)
+		}
+		return failAddr(f.Tenant, ff.reason, err)
 	}
 	id, err := s.store.IdentityBySubject(ctx, f.Tenant, ext.Issuer, ext.Subject)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
-		return fail("unknown_identity", ErrInvalidCredentials)
+		return failAddr(f.Tenant, "unknown_identity", ErrInvalidCredentials)
 	case err != nil:
 		return fail("storage_error", fmt.Errorf("authn: identity sign-in: %w", err))
 	}

@@ -3,6 +3,7 @@ package authn_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -772,4 +773,45 @@ func TestIdentityIsPerTenant(t *testing.T) {
 	require.NoError(t, err)
 	_, err = e.svc.CompleteLink(ctx, e.session(v), e.login(t, start))
 	assert.ErrorIs(t, err, authn.ErrFlowInvalid)
+}
+
+// The identity sign-in is throttled as the password is: a locked account does not sign
+// in with a linked identity either, and failures that name no account (unknown
+// identities) lock the address, which is then refused before its code is redeemed.
+func TestIdentitySignInIsThrottled(t *testing.T) {
+	ctx := context.Background()
+	e := newIdentityEnv(t)
+	_, err := e.svc.UpdateSessionSettings(ctx, e.admin, authn.SessionSettings{LockThreshold: 3})
+	require.NoError(t, err)
+	u := e.onboard(t, "ann@example.com", access.KindAgent)
+	e.op.SetUser(ann)
+	_, err = e.link(t, e.session(u), "corp")
+	require.NoError(t, err)
+	e.confirm(t, "ann@example.com")
+
+	for i, a := range []string{"198.51.100.1", "198.51.100.2", "198.51.100.3"} {
+		e.clock.Advance(time.Minute)
+		assert.ErrorIs(t, e.try("ann@example.com", fmt.Sprint("wrong password ", i), ip(a)), authn.ErrInvalidCredentials)
+	}
+	_, err = e.signIn(t, "corp", ip("203.0.113.9"))
+	assert.ErrorIs(t, err, authn.ErrInvalidCredentials, "the account is locked for every first factor")
+	assert.Equal(t, "locked", e.lastLogin(t).Reason)
+	e.clock.Advance(authn.DefaultLockDuration)
+	_, err = e.signIn(t, "corp", ip("203.0.113.9"))
+	require.NoError(t, err, "the lock lifted by itself")
+
+	stranger := ip("203.0.113.66")
+	e.op.SetUser(oidctest.User{Subject: "nobody-here"})
+	for range 10 * 3 {
+		_, err := e.signIn(t, "corp", stranger)
+		require.ErrorIs(t, err, authn.ErrInvalidCredentials)
+	}
+	exchanges := e.op.Exchanges()
+	e.op.SetUser(ann)
+	_, err = e.signIn(t, "corp", stranger)
+	assert.ErrorIs(t, err, authn.ErrInvalidCredentials, "the address is locked, even for a linked identity")
+	assert.Equal(t, "address_locked", e.lastLogin(t).Reason)
+	assert.Equal(t, exchanges, e.op.Exchanges(), "refused before the code is redeemed")
+	_, err = e.signIn(t, "corp", ip("203.0.113.9"))
+	assert.NoError(t, err, "another address is not locked")
 }

@@ -113,9 +113,21 @@
 // and indents, several spaces, _ | : ; * , and middle dots, glued to other
 // digits, or inside an e-mail's domain (a fuzz test generates such layouts
 // of Luhn-valid numbers and checks that no more than the last four digits
-// ever show). It is a heuristic that errs towards masking: dates and order
-// numbers of seven digits or more are masked too, and so are lists of
-// numbers that could hide a card number. UUIDs are kept.
+// ever show). It is a heuristic that errs towards masking: order numbers,
+// amounts and dates in other layouts (15.01.2026, 20260115) of seven digits
+// or more are masked too, and so are lists of numbers that could hide a card
+// number.
+//
+// Scrub keeps identifiers and times, which are not what it hides and which
+// an audit log needs readable: UUIDs, ISO 8601 dates (2026-01-15, years 1900
+// to 2099) and RFC 3339 date-times (2026-01-15T10:30:00Z, with a space for
+// the T, fractions and offsets, as time.Time.String writes them), alone or
+// joined to one another (2026-01-15/2026-02-01). A date is read only where a
+// digit chain starts and only in that exact shape, so a card number is never
+// kept as one: 4111-1111-1111-1111 is no date, and digits joined to a date
+// are read, and masked, with it when they could hide a card. A date of birth
+// is kept like any other date: keep it in a tagged field. Bare Unix
+// timestamps have the shape of phone numbers and are masked.
 // It does not detect IBANs, names or document numbers; keep those in
 // tagged fields.
 //

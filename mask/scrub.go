@@ -30,9 +30,9 @@ const minTextDigits = 7
 //   - a number with 12 to 19 digits, no "+", only spaces and dashes between
 //     them and a valid Luhn check digit is a card number; with other
 //     separators (dots, slashes, brackets) all its digits are masked;
-//     otherwise, with at least seven digits, a phone number. So dates
-//     (2024-01-15), order numbers and amounts of seven or more digits are
-//     masked too;
+//     otherwise, with at least seven digits, a phone number. So order
+//     numbers, amounts and dates in other layouts (15.01.2024) of seven or
+//     more digits are masked too;
 //   - card numbers keep no layout in text, so Scrub also reads digit
 //     chains: groups of digits (of any script) joined by runs of up to 16
 //     separators — any Unicode space, line breaks and indents included, the
@@ -59,7 +59,16 @@ const minTextDigits = 7
 //   - an e-mail address keeps its domain, unless the domain holds a chain
 //     that may be a card number: then its digits are masked too;
 //   - a UUID in canonical form (8-4-4-4-12 hexadecimal digits, at least one
-//     of them a letter) is an identifier and is kept whole.
+//     of them a letter) is an identifier and is kept whole;
+//   - an ISO 8601 date (YYYY-MM-DD, year 1900 to 2099, valid month and day)
+//     or RFC 3339 date-time (the date, "T", "t" or a space, HH:MM with
+//     optional seconds, fraction of up to nine digits and zone "Z" or ±HH:MM)
+//     that stands alone, or a run of them joined by chain separators
+//     ("2026-01-15/2026-02-01"), is kept whole. Only where a chain starts
+//     and only in that shape: digits joined to a date before it are read
+//     with it, and a date-time followed by other digits is kept only if no
+//     chain read from within it may hold a card number, so no card number
+//     is ever kept as a date (see datetext.go).
 //
 // National numbers in text are masked in place, never parsed with
 // Options.DefaultRegion. Text with nothing to mask is returned as is,
@@ -108,6 +117,16 @@ func (m *Masker) Scrub(s string) string {
 		if c-'0' <= 9 && (i == 0 || !isAlnumASCII(rune(s[i-1]))) && uuidAt(s[:limit], i) {
 			i += uuidLen
 			continue
+		}
+		if c != '+' {
+			// A date or date-time (see dateRunAt) is kept, alone or in
+			// brackets.
+			if k := i + b2i(c == '('); k < limit && s[k]-'0' <= 9 {
+				if end, ok := dateRunAt(s[:limit], k); ok {
+					i = end
+					continue
+				}
+			}
 		}
 		d := i // the first digit
 		if c == '+' || c == '(' {
@@ -176,6 +195,13 @@ func (m *Masker) emailIn(addr string) string {
 		return m.maskDigits(out)
 	}
 	return out[:oat+1] + m.maskDigits(out[oat+1:])
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func isHexLetter(c byte) bool { return c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' }

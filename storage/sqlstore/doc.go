@@ -60,7 +60,10 @@
 // checkpoints, report indexes), 0005_audit_target_index.up.sql (the target index
 // without the action log), 0008_tokens.up.sql (API tokens and their daily usage),
 // 0009_identities.up.sql (linked identities and their
-// sign-in flows); later features add more. Each feature has its number, so a build may
+// sign-in flows), 0010_policy_changes.up.sql (the per-tenant policy change log that
+// triggers fill, behind PolicyChanges and the access engine's incremental refresh; on
+// PostgreSQL it also notifies each new policy version, see storage/pglisten); later
+// features add more. Each feature has its number, so a build may
 // ship a later number before an earlier one exists. Migrations are forward-only and
 // additive, so that an older instance keeps working while a newer one has migrated. Every table is prefixed cs_ so that it can
 // live beside the host's own tables.
