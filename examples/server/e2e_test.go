@@ -94,7 +94,13 @@ func startServer(t *testing.T, args ...string) *serverProc {
 		}
 		p.done <- cmd.Wait()
 	}()
-	t.Cleanup(func() { p.stop() })
+	t.Cleanup(func() {
+		_ = p.stop()
+		// A race (or a panic) in the server process shows in its output only.
+		if out := p.output(); strings.Contains(out, "DATA RACE") || strings.Contains(out, "panic:") {
+			t.Errorf("server process reported:\n%s", out)
+		}
+	})
 	select {
 	case p.base = <-addr:
 	case err := <-p.done:
@@ -117,7 +123,7 @@ func (p *serverProc) stop() error {
 		return err
 	case <-time.After(20 * time.Second):
 		_ = p.cmd.Process.Kill()
-		return fmt.Errorf("server did not stop on SIGINT")
+		return fmt.Errorf("server did not stop on SIGINT:\n%s", p.output())
 	}
 }
 
