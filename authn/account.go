@@ -186,8 +186,9 @@ func (s *Service) rehash(ctx context.Context, u User, pw Password, old string) {
 // ChangePassword changes the actor's own password. It needs EditProfile and the current
 // password (ASVS 6.2.3); the new one must pass the tenant's policy. With
 // endOtherSessions, every other session of the user is ended (ASVS 7.4.3). The current
-// session keeps its secret: a password change is a privilege change, so call
-// [Service.RotateSession] after it and set the new cookie.
+// session keeps its secret: a password change is a privilege change, so a host
+// serving a signed-in user calls [Service.ChangePasswordAndRotate] instead, which
+// also rotates the current session and returns the new secret for the cookie.
 func (s *Service) ChangePassword(ctx context.Context, actor access.Subject, current, next Password, endOtherSessions bool) error {
 	p, err := s.authorize(ctx, actor, access.EditProfile)
 	if err != nil {

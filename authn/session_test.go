@@ -508,3 +508,33 @@ func TestCleanupSessions(t *testing.T) {
 	require.NoError(t, err)
 	assert.Zero(t, rep.Sessions, "idempotent")
 }
+
+// A password change from the current session rotates its secret: the old one stops
+// working at once, the new one keeps the session and its deadline.
+func TestChangePasswordRotatesSession(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	e.onboard(t, "ann@example.com", access.KindAgent)
+	res := e.signIn(t, "ann@example.com")
+	old := res.Token.Reveal()
+	_, subj, _ := e.serve(t, authn.MiddlewareOptions{}, http.MethodGet, old)
+	next := authn.NewPassword("a brand new passphrase 77")
+	_, err := e.svc.ChangePasswordAndRotate(ctx, subj, authn.NewPassword("not my password!"), next, false)
+	assert.ErrorIs(t, err, authn.ErrWrongPassword)
+	w, _, _ := e.serve(t, authn.MiddlewareOptions{}, http.MethodGet, old)
+	assert.Equal(t, http.StatusOK, w.Code, "a failed change rotates nothing")
+	e.clock.Advance(time.Minute)
+	fresh, err := e.svc.ChangePasswordAndRotate(ctx, subj, authn.NewPassword(goodPassword), next, false)
+	require.NoError(t, err)
+	assert.NotEqual(t, old, fresh.Reveal())
+	w, _, _ = e.serve(t, authn.MiddlewareOptions{}, http.MethodGet, old)
+	assert.Equal(t, http.StatusUnauthorized, w.Code, "the old secret stops working at once")
+	w, _, _ = e.serve(t, authn.MiddlewareOptions{}, http.MethodGet, fresh.Reveal())
+	assert.Equal(t, http.StatusOK, w.Code)
+	v, err := e.svc.ValidateSession(ctx, fresh.Reveal(), authn.Request{Meta: authn.Meta{IP: officeIP}}, 0)
+	require.NoError(t, err)
+	assert.Equal(t, res.Session.ID, v.Session.ID)
+	assert.Equal(t, res.Session.ExpiresAt, v.Session.ExpiresAt, "rotation never extends the deadline")
+	_, err = e.svc.Authenticate(ctx, e.tenant.ID, "ann@example.com", next, authn.Meta{})
+	assert.NoError(t, err, "the password is changed")
+}
