@@ -95,7 +95,7 @@ func (s *Store) sessionTx(ctx context.Context, op string, tenant uuid.UUID, evs 
 		}
 	}
 	err := s.inTx(ctx, nil, func(tx *sql.Tx) error {
-		if err := mustExist(ctx, tx, "SELECT 1 FROM cs_tenants WHERE id = $1", tenant); err != nil {
+		if err := mustExist(ctx, tx, qTenantExists, tenant); err != nil {
 			return err
 		}
 		out, err := fn(tx)
@@ -288,7 +288,7 @@ func (s *Store) Session(ctx context.Context, tenant, id uuid.UUID) (authn.Sessio
 func (s *Store) Sessions(ctx context.Context, tenant, user uuid.UUID) ([]authn.Session, error) {
 	var out []authn.Session
 	err := s.inTx(ctx, s.d.snapshotTx(), func(tx *sql.Tx) error {
-		if err := mustExist(ctx, tx, "SELECT 1 FROM cs_tenants WHERE id = $1", tenant); err != nil {
+		if err := mustExist(ctx, tx, qTenantExists, tenant); err != nil {
 			return err
 		}
 		q := "SELECT " + sessionColumns + " FROM cs_sessions s WHERE s.tenant_id = $1"

@@ -47,7 +47,7 @@ func (s *Store) HitThrottle(ctx context.Context, tenant uuid.UUID, hits []authn.
 	now = now.UTC().Truncate(time.Microsecond)
 	out := make([]authn.ThrottleState, len(hits))
 	err := s.inTx(ctx, nil, func(tx *sql.Tx) error {
-		if err := mustExist(ctx, tx, "SELECT 1 FROM cs_tenants WHERE id = $1", tenant); err != nil {
+		if err := mustExist(ctx, tx, qTenantExists, tenant); err != nil {
 			return err
 		}
 		for i, h := range hits {

@@ -147,7 +147,7 @@ func (s *Store) oneToken(ctx context.Context, op, query string, args ...any) (to
 func (s *Store) Tokens(ctx context.Context, tenant uuid.UUID) ([]token.Token, error) {
 	var out []token.Token
 	err := s.inTx(ctx, s.d.snapshotTx(), func(tx *sql.Tx) error {
-		if err := mustExist(ctx, tx, "SELECT 1 FROM cs_tenants WHERE id = $1", tenant); err != nil {
+		if err := mustExist(ctx, tx, qTenantExists, tenant); err != nil {
 			return err
 		}
 		var err error
@@ -234,7 +234,7 @@ func (s *Store) Usage(ctx context.Context, tenant uuid.UUID, q token.UsageQuery)
 	query += " ORDER BY day, token_id"
 	var out []token.Usage
 	err := s.inTx(ctx, s.d.snapshotTx(), func(tx *sql.Tx) error {
-		if err := mustExist(ctx, tx, "SELECT 1 FROM cs_tenants WHERE id = $1", tenant); err != nil {
+		if err := mustExist(ctx, tx, qTenantExists, tenant); err != nil {
 			return err
 		}
 		var err error
