@@ -28,8 +28,9 @@ var _ authn.Store = (*Store)(nil)
 // held by storage/storetest):
 //   - A mutation of an unknown tenant is storage.ErrNotFound, except AcceptInvitation
 //     and ResetPassword, for which any unusable link is authn.ErrTicketInvalid.
-//   - Only AcceptInvitation and DeleteUser increment the tenant's policy version: they
-//     are the ones that change memberships.
+//   - Only AcceptInvitation, SetStatus, DeleteUser, and CreateInvitation of a user who
+//     is already a member, increment the tenant's policy version: they are the ones
+//     that change memberships or whether a member may sign in (access.Member.Disabled).
 //   - A new invited user is stored with Status invited whatever u.Status says.
 //   - Tickets: "open" is Ticket.Open at the time given (unused, unrevoked, not
 //     expired); revocations touch open tickets only.
@@ -122,9 +123,11 @@ func (s *Store) SetSettings(ctx context.Context, st authn.Settings, ev audit.Eve
 // invited with Version 1) or a re-invited one (stored with u.Version and status
 // invited, else storage.ErrStale), whose earlier open invitations are revoked at
 // t.CreatedAt. An e-mail taken by a user who is not deleted, or a user, ticket ID or
-// token hash already stored, is storage.ErrConflict. t must be an invitation of u.
+// token hash already stored, is storage.ErrConflict. t must be an invitation of u. A
+// new user who is already a member of the tenant (without an account until now) is
+// disabled by it, so it then increments the policy version, logging that user.
 func (s *Store) CreateInvitation(ctx context.Context, u authn.User, t authn.Ticket, ev audit.Event) error {
-	return s.mutateAccounts(ctx, u.Tenant, ev, nil, func(_ *tenantState, as *authnState) (bool, error) {
+	return s.mutateAccounts(ctx, u.Tenant, ev, nil, func(ts *tenantState, as *authnState) (bool, error) {
 		if err := ticketOf(u, t, authn.PurposeInvitation); err != nil {
 			return false, err
 		}
@@ -142,6 +145,14 @@ func (s *Store) CreateInvitation(ctx context.Context, u authn.User, t authn.Tick
 			u.StatusAt, u.CreatedAt, u.UpdatedAt = utc(u.StatusAt), utc(u.CreatedAt), utc(u.UpdatedAt)
 			as.users[u.ID] = u
 			as.emails[u.Email] = u.ID
+			if _, member := ts.members[u.ID]; member {
+				// A member without an account (added through access) now has an
+				// invited one: they may not sign in, so their membership grants
+				// nothing (access.Member.Disabled), a change of the policy.
+				as.addTicket(t)
+				ts.touch(touchUsers, u.ID)
+				return true, nil
+			}
 		} else {
 			cur, ok := as.users[u.ID]
 			switch {

@@ -510,7 +510,8 @@ func (s *Store) revokeTickets(ctx context.Context, tx *sql.Tx, tenant, user uuid
 // earlier open invitations are revoked at t.CreatedAt. An e-mail taken by a user who is
 // not deleted, or a user, ticket ID or token hash already stored, is
 // storage.ErrConflict. t must be an invitation of u (ErrTenantMismatch for another
-// tenant).
+// tenant). A new user who is already a member of the tenant is disabled by it, so it
+// then increments the policy version.
 func (s *Store) CreateInvitation(ctx context.Context, u authn.User, t authn.Ticket, ev audit.Event) error {
 	switch {
 	case t.Tenant != u.Tenant:
@@ -520,6 +521,15 @@ func (s *Store) CreateInvitation(ctx context.Context, u authn.User, t authn.Tick
 	}
 	return s.authnTx(ctx, "create invitation", u.Tenant, ev, false, nil, func(tx *sql.Tx) error {
 		if u.Version == 0 {
+			// A new user who is already a member (added through access, without an
+			// account until now) may not sign in once invited, so their membership
+			// grants nothing (access.Member.Disabled): move the policy version first,
+			// so that the change log's trigger records the user under the new version.
+			if _, err := tx.ExecContext(ctx,
+				"UPDATE cs_tenants SET policy_version = policy_version + 1 WHERE id = $1 AND EXISTS "+
+					"(SELECT 1 FROM cs_members WHERE tenant_id = $1 AND user_id = $2)", u.Tenant, u.ID); err != nil {
+				return err
+			}
 			if _, err := tx.ExecContext(ctx,
 				"INSERT INTO cs_users (tenant_id, id, email, name, status, status_at, deleted_reason, password_hash, "+
 					"created_at, updated_at, version) VALUES ($1, $2, $3, $4, 'invited', $5, '', '', $6, $7, 1)",

@@ -17,6 +17,46 @@ import (
 // invited user nothing whichever caller asks. A member without an account is never
 // disabled, and SetMember never stores the flag it is given.
 var disabledMemberCases = []testCase{
+	// A host that used access before authn has members without accounts; an invited
+	// account for one of them takes sign-in away (invited is not active), so the
+	// member is disabled: the policy version must move, with that user in the change
+	// log, or every engine keeps granting them their role.
+	{"CreateInvitation of a user who is already a member disables them and moves the policy version", func(t *testing.T, f *fx) {
+		tn := f.createTenant("Acme")
+		m := access.Member{Tenant: tn.ID, User: newID(), Role: tn.Agent.ID, CreatedAt: later, UpdatedAt: later}
+		require.NoError(t, f.s.Access.SetMember(f.ctx, m, changeEvent(t, tn.ID, "member.set")))
+		e := access.NewEngine(f.s.Access, access.EngineOptions{})
+		pol, err := e.Policy(f.ctx, tn.ID)
+		require.NoError(t, err)
+		s := access.Subject{Tenant: tn.ID, User: m.User}
+		require.True(t, pol.Check(s, access.EditProfile, uuid.Nil), "a member without an account holds their role")
+		v := f.policyVersion(tn.ID)
+
+		u := userValue(tn.ID, "ann@example.com", "Ann")
+		u.ID = m.User
+		require.NoError(t, f.s.Authn.CreateInvitation(f.ctx, u, invitationValue(u, tn.Agent.ID), changeEvent(t, tn.ID, "user.invite")))
+		assert.Equal(t, v+1, f.policyVersion(tn.ID), "the invitation disabled a member: the policy changed once")
+		got, err := f.s.Access.Member(f.ctx, tn.ID, m.User)
+		require.NoError(t, err)
+		assert.True(t, got.Disabled)
+		if cs, ok := f.s.Access.(access.ChangeStore); ok {
+			ch, err := cs.PolicyChanges(f.ctx, tn.ID, v)
+			require.NoError(t, err)
+			assert.False(t, ch.Full, "the change is itemised")
+			assert.Equal(t, []uuid.UUID{m.User}, ch.Users, "exactly the invited member changed")
+			if assert.Len(t, ch.Members, 1) {
+				assert.True(t, ch.Members[0].Disabled)
+			}
+			assert.False(t, ch.RolesChanged || ch.ProjectsChanged || ch.AllowlistChanged || ch.Tenant != nil)
+		}
+		pol, err = e.Policy(f.ctx, tn.ID)
+		require.NoError(t, err)
+		assert.False(t, pol.Check(s, access.EditProfile, uuid.Nil), "the engine sees the member disabled")
+
+		// Inviting a user who is no member changes no policy.
+		f.invite(tn, "bob@example.com")
+		assert.Equal(t, v+1, f.policyVersion(tn.ID), "an invitation of a non-member leaves the policy version")
+	}},
 	{"Member, Members and LoadPolicy mark members whose account may not sign in as Disabled", func(t *testing.T, f *fx) {
 		tn := f.createTenant("Acme")
 		p := f.createProject(tn.ID, "Sales")
