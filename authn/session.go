@@ -157,9 +157,7 @@ const (
 )
 
 func (s SessionSettings) withDefaults() SessionSettings {
-	if s.IdleTimeout == 0 {
-		s.IdleTimeout = DefaultIdleTimeout
-	}
+	s.IdleTimeout = s.idleTimeout()
 	if s.Lifetime == 0 {
 		s.Lifetime = DefaultLifetime
 	}
@@ -170,6 +168,14 @@ func (s SessionSettings) withDefaults() SessionSettings {
 		s.LockDuration = DefaultLockDuration
 	}
 	return s
+}
+
+// idleTimeout is the effective idle timeout (the per-request check needs only it).
+func (s SessionSettings) idleTimeout() time.Duration {
+	if s.IdleTimeout == 0 {
+		return DefaultIdleTimeout
+	}
+	return s.IdleTimeout
 }
 
 func (s SessionSettings) validate() error {

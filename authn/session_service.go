@@ -116,52 +116,67 @@ type Validated struct {
 // blocked user's session is ended, with its event); ErrIPNotAllowed for an address the
 // allowlist refuses (the session stays); any other error is a storage failure (deny).
 func (s *Service) ValidateSession(ctx context.Context, token string, r Request, touchEvery time.Duration) (Validated, error) {
+	var rec SessionRecord
+	var vals access.RequestValues
+	if err := s.validate(ctx, token, r, touchEvery, &rec, &vals); err != nil {
+		return Validated{}, err
+	}
+	return Validated{Session: rec.Session, Subject: vals.Subject, Policy: vals.Policy}, nil
+}
+
+// validate is ValidateSession writing into the caller's memory: rec receives the
+// stored record (rec.Session, updated by a touch, is the validated session) and vals
+// the subject and policy, so that the middleware fills its context node in place
+// instead of copying a Validated through two return values per request.
+func (s *Service) validate(ctx context.Context, token string, r Request, touchEvery time.Duration, rec *SessionRecord, vals *access.RequestValues) error {
 	tenant, hash, ok := parseSessionToken(sessionPrefix, token)
 	if !ok {
-		return Validated{}, ErrSessionInvalid
+		return ErrSessionInvalid
 	}
-	rec, err := s.store.SessionBySecret(ctx, tenant, hash)
+	var err error
+	*rec, err = s.store.SessionBySecret(ctx, tenant, hash)
 	if errors.Is(err, storage.ErrNotFound) {
-		return Validated{}, ErrSessionInvalid
+		return ErrSessionInvalid
 	}
 	if err != nil {
-		return Validated{}, fmt.Errorf("authn: session: %w", err)
+		return fmt.Errorf("authn: session: %w", err)
 	}
-	sess := rec.Session
-	st := rec.Settings.withDefaults()
+	sess := &rec.Session
+	idle := rec.Settings.idleTimeout()
 	now := s.now()
 	reason := ""
 	switch {
 	case !now.Before(sess.ExpiresAt):
 		reason = EndExpired
-	case !now.Before(sess.LastSeen.Add(st.IdleTimeout)):
+	case !now.Before(sess.LastSeen.Add(idle)):
 		reason = EndIdle
 	case rec.UserStatus != StatusActive:
 		reason = EndUserStatus
 	}
 	if reason != "" {
-		if err := s.endBySystem(ctx, sess, reason); err != nil {
-			return Validated{}, err
+		if err := s.endBySystem(ctx, *sess, reason); err != nil {
+			return err
 		}
-		return Validated{}, ErrSessionInvalid
+		return ErrSessionInvalid
 	}
 	p, err := s.engine.PolicyAt(ctx, tenant, rec.PolicyVersion)
 	if err != nil {
-		return Validated{}, fmt.Errorf("authn: session: %w", err)
+		return fmt.Errorf("authn: session: %w", err)
 	}
-	subj := access.Subject{Tenant: tenant, User: sess.User, Session: sess.ID, IP: r.IP, UserAgent: r.UserAgent}
-	if !p.AllowsIP(subj, r.IP) {
-		return Validated{}, ErrIPNotAllowed
+	vals.Subject = access.Subject{Tenant: tenant, User: sess.User, Session: sess.ID, IP: r.IP, UserAgent: r.UserAgent}
+	vals.Policy = p
+	if !p.AllowsIP(vals.Subject, r.IP) {
+		return ErrIPNotAllowed
 	}
 	if touchEvery > 0 && !now.Before(sess.LastSeen.Add(touchEvery)) {
 		// The last URL is stored in a column: no link token or card number in it.
 		t := SessionTouch{IP: addrString(r.IP), UserAgent: r.UserAgent, URL: audit.ScrubPath(r.Path)}
 		if _, err := s.store.TouchSession(ctx, tenant, sess.ID, now, now.Add(-touchEvery).Add(time.Microsecond), t); err != nil {
-			return Validated{}, fmt.Errorf("authn: touch session: %w", err)
+			return fmt.Errorf("authn: touch session: %w", err)
 		}
 		sess.LastSeen, sess.IP, sess.UserAgent, sess.LastURL = now, r.IP, r.UserAgent, t.URL
 	}
-	return Validated{Session: sess, Subject: subj, Policy: p}, nil
+	return nil
 }
 
 // endBySystem ends one session for a reason the system found (expired, idle, the user
