@@ -157,7 +157,9 @@ const (
 )
 
 func (s SessionSettings) withDefaults() SessionSettings {
-	s.IdleTimeout = s.idleTimeout()
+	if s.IdleTimeout == 0 {
+		s.IdleTimeout = DefaultIdleTimeout
+	}
 	if s.Lifetime == 0 {
 		s.Lifetime = DefaultLifetime
 	}
@@ -168,14 +170,6 @@ func (s SessionSettings) withDefaults() SessionSettings {
 		s.LockDuration = DefaultLockDuration
 	}
 	return s
-}
-
-// idleTimeout is the effective idle timeout (the per-request check needs only it).
-func (s SessionSettings) idleTimeout() time.Duration {
-	if s.IdleTimeout == 0 {
-		return DefaultIdleTimeout
-	}
-	return s.IdleTimeout
 }
 
 func (s SessionSettings) validate() error {
@@ -197,17 +191,24 @@ func (s SessionSettings) validate() error {
 }
 
 // SessionRecord is what the per-request lookup of a session reads in one indexed
-// query: the session, and what every request checks against it.
+// read: the session, and what every request checks against it.
 type SessionRecord struct {
 	Session Session
 	// UserStatus is the user's current status ([User.CanSignIn] is checked on every
-	// request).
+	// request). It is exact as of the read: a status change and the lookup are never
+	// out of step (the SQL adapter keeps a copy in the session row, written by the
+	// transaction that changes the status).
 	UserStatus Status
-	// PolicyVersion is the tenant's current policy version, so that the compiled
-	// policy in the process cache is known to be current without a second read.
+	// IdleTimeout is the tenant's stored idle timeout (0: the default), exact as of the
+	// read like UserStatus.
+	IdleTimeout time.Duration
+	// PolicyVersion, when not 0, is the tenant's policy version read with the session:
+	// the compiled policy in the process cache is then known to be current without
+	// another read ([access.Engine.PolicyAt]). A store that does not read it with the
+	// session (the SQL adapter, to keep the lookup to one table) leaves it 0, and the
+	// engine's own freshness rule applies ([access.Engine.Policy]: no read while a
+	// change listener is healthy, otherwise one version read).
 	PolicyVersion int64
-	// Settings are the tenant's stored session settings (zero fields: the defaults).
-	Settings SessionSettings
 }
 
 // PendingSignIn is a sign-in that still owes a step (a second factor). It is bound to

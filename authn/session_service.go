@@ -105,12 +105,15 @@ type Validated struct {
 // timeout, its user may still sign in, and the request's address is allowed for them.
 // It then records the request on the session (at most one write per touchEvery).
 //
-// Cost: one indexed read that returns the session with its user's status, the tenant's
-// policy version and session settings; the compiled policy comes from the process
-// cache when its version is current (else it is reloaded); plus one conditional write
-// per session per touchEvery. Nothing about the session is cached between requests,
-// so a block, a logout or an ended session on any instance sharing the database
-// stops the session at its next request everywhere.
+// Cost: one indexed read that returns the session with its user's status and the
+// tenant's idle timeout (exact as of the read), plus one conditional write per session
+// per touchEvery. The compiled policy comes from the process cache: when the store
+// read the policy version with the session (memory, SQLite) the cache is current if it
+// is at that version; otherwise (PostgreSQL) [access.Engine.Policy] decides, without a
+// round trip while its change listener is healthy (staleness: the listener's lease,
+// see storage/pglisten) and with one version read when it is not. Nothing about the
+// session is cached between requests, so a block, a logout or an ended session on any
+// instance sharing the database stops the session at its next request everywhere.
 //
 // Errors: ErrSessionInvalid for anything wrong with the session (an expired, idle or
 // blocked user's session is ended, with its event); ErrIPNotAllowed for an address the
@@ -142,7 +145,10 @@ func (s *Service) validate(ctx context.Context, token string, r Request, touchEv
 		return fmt.Errorf("authn: session: %w", err)
 	}
 	sess := &rec.Session
-	idle := rec.Settings.idleTimeout()
+	idle := rec.IdleTimeout
+	if idle <= 0 {
+		idle = DefaultIdleTimeout
+	}
 	now := s.now()
 	reason := ""
 	switch {
@@ -159,7 +165,12 @@ func (s *Service) validate(ctx context.Context, token string, r Request, touchEv
 		}
 		return ErrSessionInvalid
 	}
-	p, err := s.engine.PolicyAt(ctx, tenant, rec.PolicyVersion)
+	var p *access.Policy
+	if rec.PolicyVersion > 0 {
+		p, err = s.engine.PolicyAt(ctx, tenant, rec.PolicyVersion)
+	} else {
+		p, err = s.engine.Policy(ctx, tenant)
+	}
 	if err != nil {
 		return fmt.Errorf("authn: session: %w", err)
 	}

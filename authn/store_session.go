@@ -10,7 +10,7 @@ import (
 
 // SessionStore keeps sessions, pending sign-ins and the tenants' session settings. It
 // is part of [Store], implemented over the same database (a session's lookup reads its
-// user's status and the tenant's policy version in the same query).
+// user's status and the tenant's idle timeout in the same read).
 //
 // Rules every implementation follows, besides those of [Store]:
 //   - Sessions and pending sign-ins are found by the SHA-256 of their secret within a
@@ -37,9 +37,10 @@ type SessionStore interface {
 	// IDs of the sessions it ended to stay within the limit.
 	CreateSession(ctx context.Context, st SessionStart, evs []audit.Event) (ended []uuid.UUID, err error)
 	// SessionBySecret returns the session with this secret hash together with its
-	// user's status, the tenant's policy version and stored session settings, in one
-	// indexed read: the lookup every authenticated request makes. storage.ErrNotFound
-	// if there is none (ended sessions included). Expiry is the caller's to judge.
+	// user's status and the tenant's stored idle timeout, both exact as of the read,
+	// and optionally the tenant's policy version (see [SessionRecord]), in one indexed
+	// read: the lookup every authenticated request makes. storage.ErrNotFound if there
+	// is none (ended sessions included). Expiry is the caller's to judge.
 	SessionBySecret(ctx context.Context, tenant uuid.UUID, secretHash [32]byte) (SessionRecord, error)
 	// Session returns a session by ID.
 	Session(ctx context.Context, tenant, id uuid.UUID) (Session, error)

@@ -228,7 +228,7 @@ func (s *Store) SessionBySecret(ctx context.Context, tenant uuid.UUID, secretHas
 		rec.Session.Factors = slices.Clip(x.Factors)
 		rec.UserStatus = s.accountsOf(tenant).users[x.User].Status
 		rec.PolicyVersion = ts.policyVersion
-		rec.Settings = s.sessions.settings[tenant]
+		rec.IdleTimeout = s.sessions.settings[tenant].IdleTimeout
 		return nil
 	})
 	return rec, err

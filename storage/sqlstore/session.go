@@ -19,8 +19,9 @@ import (
 // cs_pending_signins, cs_session_settings).
 //
 // The per-request lookup (SessionBySecret) is one query: the session by its unique
-// (tenant_id, secret_hash) key, joined by primary keys to its user (status), its
-// tenant (policy version) and the tenant's session settings. Session mutations do not
+// (tenant_id, secret_hash) key; the row carries copies of its user's status and the
+// tenant's idle timeout (migration 0013), and on SQLite the tenant's row is joined by
+// primary key for the policy version. Session mutations do not
 // take the tenant's row lock that account mutations take: they check no rule across
 // the tenant, and their events serialise on the tenant's audit chain head anyway.
 // TouchSession is a single conditional UPDATE without an event. A pending sign-in is
@@ -77,13 +78,6 @@ func factorsText(fs []authn.Factor) string {
 		parts[i] = string(f)
 	}
 	return strings.Join(parts, ",")
-}
-
-func (d Dialect) falseLit() string {
-	if d == SQLite {
-		return "0"
-	}
-	return "false"
 }
 
 // sessionTx runs fn and appends evs in one transaction; an unknown tenant is
@@ -227,52 +221,44 @@ func (d Dialect) noKeyLock() string {
 	return " FOR NO KEY UPDATE"
 }
 
-// SessionBySecret is the per-request lookup: one indexed query. It does not read
-// back the tenant and secret hash it is looked up by (they are its key).
+// SessionBySecret is the per-request lookup: one indexed read of one session row,
+// which carries copies of its user's status and the tenant's idle timeout (kept exact
+// by migration 0013's triggers). On SQLite it also joins the tenant's row by primary
+// key for the policy version; on PostgreSQL it does not (a join costs more there than
+// the rest of the query; the access engine's change listener vouches for the policy
+// without a round trip, see authn.SessionRecord). It does not read back the tenant
+// and secret hash it is looked up by (they are its key).
 func (s *Store) SessionBySecret(ctx context.Context, tenant uuid.UUID, secretHash [32]byte) (authn.SessionRecord, error) {
 	var rec authn.SessionRecord
 	var factors, ip string
 	x := &rec.Session
-	err := s.db.QueryRowContext(ctx, s.sessionBySecretSQL(), tenant, secretHash[:]).Scan(
-		&x.ID, &x.User, &x.Kind, timeCol{&x.CreatedAt}, timeCol{&x.AuthAt}, timeCol{&x.LastSeen}, timeCol{&x.ExpiresAt},
+	dest := []any{&x.ID, &x.User, &x.Kind, timeCol{&x.CreatedAt}, timeCol{&x.AuthAt}, timeCol{&x.LastSeen}, timeCol{&x.ExpiresAt},
 		&factors, &x.Restricted, &ip, &x.UserAgent, &x.LastURL,
 		&x.Workplace.Status, nullTimeCol{&x.Workplace.StatusSince}, &x.Workplace.Queue, &x.Workplace.CallID,
-		&rec.UserStatus, &rec.PolicyVersion,
-		durationCol{&rec.Settings.IdleTimeout}, durationCol{&rec.Settings.Lifetime}, &rec.Settings.MaxPerUser,
-		&rec.Settings.RefuseOverLimit, &rec.Settings.LockThreshold, durationCol{&rec.Settings.LockDuration}, &rec.Settings.Version)
-	if err != nil {
+		&rec.UserStatus, durationCol{&rec.IdleTimeout}, &rec.PolicyVersion}
+	q := sessionBySecretPostgres
+	if s.d == SQLite {
+		q = sessionBySecretSQLite
+	} else {
+		dest = dest[:len(dest)-1]
+	}
+	if err := s.db.QueryRowContext(ctx, q, tenant, secretHash[:]).Scan(dest...); err != nil {
 		return authn.SessionRecord{}, wrapRead("session", err)
 	}
 	finishSession(x, factors, ip)
 	x.Tenant, x.SecretHash = tenant, secretHash
-	rec.Settings.Tenant = tenant
 	return rec, nil
 }
 
-// sessionBySecretSQL is the per-request lookup query, built once per dialect so that
-// the hot path does not concatenate it.
-func (s *Store) sessionBySecretSQL() string {
-	if s.d == SQLite {
-		return sessionBySecretSQLite
-	}
-	return sessionBySecretPostgres
-}
+const sessionLookupColumns = "s.id, s.user_id, s.kind, s.created_at, s.auth_at, s.last_seen, s.expires_at, s.factors, " +
+	"s.restricted, s.ip, s.user_agent, s.last_url, s.wp_status, s.wp_since, s.wp_queue, s.wp_call, s.user_status, s.idle_us"
 
-var (
-	sessionBySecretPostgres = sessionBySecretQuery(Postgres.falseLit())
-	sessionBySecretSQLite   = sessionBySecretQuery(SQLite.falseLit())
+// The per-request lookup queries, one per dialect, built once.
+const (
+	sessionBySecretPostgres = "SELECT " + sessionLookupColumns + " FROM cs_sessions s WHERE s.tenant_id = $1 AND s.secret_hash = $2"
+	sessionBySecretSQLite   = "SELECT " + sessionLookupColumns + ", t.policy_version FROM cs_sessions s " +
+		"JOIN cs_tenants t ON t.id = s.tenant_id WHERE s.tenant_id = $1 AND s.secret_hash = $2"
 )
-
-func sessionBySecretQuery(f string) string {
-	return "SELECT s.id, s.user_id, s.kind, s.created_at, s.auth_at, s.last_seen, s.expires_at, s.factors, s.restricted, " +
-		"s.ip, s.user_agent, s.last_url, s.wp_status, s.wp_since, s.wp_queue, s.wp_call, u.status, t.policy_version, " +
-		"COALESCE(ss.idle_us, 0), COALESCE(ss.lifetime_us, 0), COALESCE(ss.max_per_user, 0), COALESCE(ss.refuse_over_limit, " + f + "), " +
-		"COALESCE(ss.lock_threshold, 0), COALESCE(ss.lock_duration_us, 0), COALESCE(ss.version, 0) " +
-		"FROM cs_sessions s JOIN cs_tenants t ON t.id = s.tenant_id " +
-		"JOIN cs_users u ON u.tenant_id = s.tenant_id AND u.id = s.user_id " +
-		"LEFT JOIN cs_session_settings ss ON ss.tenant_id = s.tenant_id " +
-		"WHERE s.tenant_id = $1 AND s.secret_hash = $2"
-}
 
 // Session returns a session by ID.
 func (s *Store) Session(ctx context.Context, tenant, id uuid.UUID) (authn.Session, error) {
