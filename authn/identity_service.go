@@ -545,7 +545,10 @@ func (s *Service) SignInWithIdentity(ctx context.Context, cb Callback, meta Meta
 	if err != nil {
 		return SignInResult{}, err
 	}
-	res, err := s.signInAfterFirstFactor(ctx, u, FactorIdentity, meta)
+	// The login log names the provider configuration and issuer the user came
+	// through, as the failures do (identityFirstFactor); never a token.
+	res, err := s.signInAfterFirstFactor(ctx, u, FactorIdentity,
+		map[string]string{"provider": id.Provider, "issuer": id.Issuer, "identity": id.ID.String()}, meta)
 	if err == nil && s.opts.Identity.TokenSealer != nil && !refresh.IsZero() {
 		s.keepToken(ctx, u, id, refresh, meta)
 	}

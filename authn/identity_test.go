@@ -174,6 +174,10 @@ func TestLinkConfirmAndSignIn(t *testing.T) {
 			assert.Equal(t, audit.Success, ev.Outcome)
 			assert.Equal(t, "login.identity", ev.Action)
 			assert.Equal(t, "identity", ev.Details["factor"])
+			assert.Equal(t, provider, ev.Details["provider"], "the success names the provider it came through")
+			assert.Equal(t, id.Issuer, ev.Details["issuer"])
+			assert.Equal(t, id.ID.String(), ev.Details["identity"])
+			assert.Len(t, ev.Details, 4, "nothing else: no token or code")
 			assert.Equal(t, u.ID, ev.Actor.User)
 			assert.Equal(t, signed.Session.ID, ev.Actor.Session)
 

@@ -137,11 +137,8 @@ func (s *Service) UpdateSettings(ctx context.Context, actor access.Subject, st S
 	}
 	st.Tenant = actor.Tenant
 	st = st.withDefaults()
-	if err := st.validate(); err != nil {
+	if err := s.checkSettings(st); err != nil {
 		return Settings{}, err
-	}
-	if st.RequireTwoFactor && s.opts.TwoFactorSealer == nil {
-		return Settings{}, ErrTwoFactorUnavailable // nobody could enrol
 	}
 	old, err := s.Settings(ctx, actor.Tenant)
 	if err != nil {
@@ -170,6 +167,28 @@ func (s *Service) UpdateSettings(ctx context.Context, actor access.Subject, st S
 	}
 	st.Version++
 	return st, nil
+}
+
+// CheckSettings reports whether [Service.UpdateSettings] and
+// [Service.UpdateSessionSettings] would accept st and ss as values (defaults filled
+// in), without reading or writing anything. A caller that saves both in one step
+// checks the pair first, so that a value the second would refuse does not leave the
+// first saved. Authorization, versions and storage are checked by the updates.
+func (s *Service) CheckSettings(st Settings, ss SessionSettings) error {
+	if err := s.checkSettings(st.withDefaults()); err != nil {
+		return err
+	}
+	return ss.withDefaults().validate()
+}
+
+func (s *Service) checkSettings(st Settings) error {
+	if err := st.validate(); err != nil {
+		return err
+	}
+	if st.RequireTwoFactor && s.opts.TwoFactorSealer == nil {
+		return ErrTwoFactorUnavailable // nobody could enrol
+	}
+	return nil
 }
 
 func (s *Service) authorize(ctx context.Context, actor access.Subject, r access.Right) (*access.Policy, error) {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/smtp"
+	"strconv"
 	"strings"
 
 	"github.com/callshield/callshield/access"
@@ -161,6 +162,20 @@ func readJSON(r *http.Request, v any) error {
 		return badRequest("trailing data after the JSON body")
 	}
 	return nil
+}
+
+// queryLimit parses the optional query parameter `limit`: def when absent, otherwise
+// 1..1000 (audit.MaxLimit), and 400 for anything else.
+func queryLimit(r *http.Request, def int) (int, error) {
+	v := r.URL.Query().Get("limit")
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > audit.MaxLimit {
+		return 0, badRequest("limit must be 1..1000")
+	}
+	return n, nil
 }
 
 // pathID parses the route's {name} wildcard as a UUID.
