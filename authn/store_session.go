@@ -2,6 +2,8 @@ package authn
 
 import (
 	"context"
+	"fmt"
+	"maps"
 	"time"
 
 	"github.com/callshield/callshield/audit"
@@ -99,10 +101,31 @@ type SessionStart struct {
 	// MaxPerUser > 0 bounds the user's sessions whose ExpiresAt is after
 	// Session.CreatedAt, the new one included: with RefuseOverLimit a sign-in over it is
 	// ErrSessionLimit and nothing is stored; otherwise the oldest (by CreatedAt) are
-	// ended and LimitEvent is appended too.
+	// ended, and for each one the event [SessionStart.LimitEventFor] makes of
+	// LimitEvent is appended after evs, in the same unit of work.
 	MaxPerUser      int
 	RefuseOverLimit bool
-	LimitEvent      audit.Event
+	// LimitEvent is the template of the "session.end" events of the sessions the
+	// limit ends (checked, like evs, before anything is stored).
+	LimitEvent audit.Event
+}
+
+// LimitEventFor is the event a store appends for the session the limit ends: a copy
+// of LimitEvent with a new ID and the ended session as its Target (keeping the
+// template Target's Name, the user's e-mail). Stores call it under their unit of work,
+// once per ended session.
+func (st SessionStart) LimitEventFor(session uuid.UUID) (audit.Event, error) {
+	ev := st.LimitEvent
+	id, err := uuid.NewV7()
+	if err != nil {
+		return audit.Event{}, fmt.Errorf("authn: event id: %w", err)
+	}
+	ev.ID = id
+	ev.Target = audit.Target{Type: "session", ID: session.String(), Name: st.LimitEvent.Target.Name}
+	if ev.Details != nil {
+		ev.Details = maps.Clone(ev.Details)
+	}
+	return ev, nil
 }
 
 // SessionTouch is what a request records on its session.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -149,9 +150,9 @@ func (s *Store) CreateSession(ctx context.Context, st authn.SessionStart, evs []
 	x := st.Session
 	tenant := x.Tenant
 	var ended []uuid.UUID
-	limitEv := st.LimitEvent
 	if st.MaxPerUser > 0 && !st.RefuseOverLimit {
-		if err := checkEventFor(tenant, &limitEv); err != nil {
+		// The template of the per-session events (LimitEventFor copies it).
+		if err := checkEventFor(tenant, &st.LimitEvent); err != nil {
 			return nil, fmt.Errorf("sqlstore: create session: %w", err)
 		}
 	}
@@ -186,13 +187,19 @@ func (s *Store) CreateSession(ctx context.Context, st authn.SessionStart, evs []
 				if st.RefuseOverLimit {
 					return nil, authn.ErrSessionLimit
 				}
+				out = slices.Clone(evs)
 				for _, id := range ids[:n] {
 					if _, err := tx.ExecContext(ctx, "DELETE FROM cs_sessions WHERE tenant_id = $1 AND id = $2", tenant, id); err != nil {
 						return nil, err
 					}
 					ended = append(ended, id)
+					// One "session.end" event per ended session, in this transaction.
+					ev, err := st.LimitEventFor(id)
+					if err != nil {
+						return nil, err
+					}
+					out = append(out, ev)
 				}
-				out = append(append([]audit.Event(nil), evs...), limitEv)
 			}
 		}
 		_, err := tx.ExecContext(ctx, "INSERT INTO cs_sessions (tenant_id, id, user_id, kind, secret_hash, created_at, auth_at, "+

@@ -417,6 +417,27 @@ var sessionCases = []testCase{
 		assert.NoError(t, err, "a refused sign-in ends nothing")
 		ev := f.sessionEvents(tn.ID)
 		assert.Equal(t, []string{"session.start", "session.start", "session.start", "session.start", "session.end"}, ev)
+
+		// Two over the limit at once (it was lowered): one event per ended session,
+		// each naming its session, after the sign-in's own events.
+		z := sessionValue(u)
+		ended, err = f.s.Authn.CreateSession(f.ctx, authn.SessionStart{Session: z, MaxPerUser: 1, LimitEvent: sessionEvent(t, tn.ID, "session.end")},
+			[]audit.Event{sessionEvent(t, tn.ID, "session.start")})
+		require.NoError(t, err)
+		assert.ElementsMatch(t, []uuid.UUID{s2.ID, x.ID}, ended)
+		all := f.allEvents(tn.ID)
+		tail := all[len(all)-3:]
+		assert.Equal(t, "session.start", tail[0].Action)
+		var targets []string
+		ids := map[uuid.UUID]bool{}
+		for _, e := range tail[1:] {
+			assert.Equal(t, "session.end", e.Action)
+			assert.Equal(t, "session", e.Target.Type)
+			targets = append(targets, e.Target.ID)
+			ids[e.ID] = true
+		}
+		assert.ElementsMatch(t, []string{s2.ID.String(), x.ID.String()}, targets, "each ended session has its own event")
+		assert.Len(t, ids, 2, "with its own ID")
 	}},
 	{"the limit holds under 20 concurrent sign-ins", func(t *testing.T, f *fx) {
 		tn := f.createTenant("Limit race")
