@@ -37,6 +37,7 @@ var authnErrors = []access.ErrorMapping{
 	{Err: ErrRestrictedSession, Status: http.StatusForbidden, Code: "two_factor_enrolment_required"},
 	// Linked identities (OIDC).
 	{Err: ErrFlowInvalid, Status: http.StatusBadRequest, Code: "sign_in_flow_invalid"},
+	{Err: ErrTooManyFlows, Status: http.StatusTooManyRequests, Code: "too_many_sign_in_starts"},
 	{Err: ErrIdentityInvalid, Status: http.StatusUnauthorized, Code: "identity_invalid"},
 	{Err: ErrUnknownProvider, Status: http.StatusNotFound, Code: "unknown_provider"},
 	{Err: ErrIdentityTaken, Status: http.StatusConflict, Code: "identity_taken"},

@@ -89,6 +89,7 @@ var sentinelAnswers = map[string]answer{
 	"authn.ErrPasswordTooLong":        {authn.ErrPasswordTooLong, 400, "password_too_long"},
 	"authn.ErrEmptyPassword":          {authn.ErrEmptyPassword, 400, "empty_password"},
 	"authn.ErrFlowInvalid":            {authn.ErrFlowInvalid, 400, "sign_in_flow_invalid"},
+	"authn.ErrTooManyFlows":           {authn.ErrTooManyFlows, 429, "too_many_sign_in_starts"},
 	"authn.ErrIdentityInvalid":        {authn.ErrIdentityInvalid, 401, "identity_invalid"},
 	"authn.ErrUnknownProvider":        {authn.ErrUnknownProvider, 404, "unknown_provider"},
 	"authn.ErrIdentityTaken":          {authn.ErrIdentityTaken, 409, "identity_taken"},

@@ -574,11 +574,13 @@ type CleanupReport struct {
 	Pending  int
 	// Counters are throttle counters whose window or lock had passed.
 	Counters int
+	// Flows are linked-identity sign-in and link flows that had expired unused.
+	Flows int
 }
 
 // CleanupSessions removes sessions past their absolute deadline (each with a
-// "session.end" event, reason expired), expired pending sign-ins and throttle counters
-// that no longer count, in every tenant.
+// "session.end" event, reason expired), expired pending sign-ins, throttle counters
+// that no longer count and expired linked-identity flows, in every tenant.
 // Idle sessions are ended at their next request or by their deadline. Run it from a
 // scheduler, e.g. every few minutes; several instances may run it at once.
 func (s *Service) CleanupSessions(ctx context.Context) (CleanupReport, error) {
@@ -606,6 +608,9 @@ func (s *Service) CleanupSessions(ctx context.Context) (CleanupReport, error) {
 	}
 	rep.Pending = n
 	if rep.Counters, err = s.store.DeleteStaleThrottle(ctx, now); err != nil {
+		return rep, fmt.Errorf("authn: cleanup: %w", err)
+	}
+	if rep.Flows, err = s.store.DeleteExpiredIdentityFlows(ctx, now); err != nil {
 		return rep, fmt.Errorf("authn: cleanup: %w", err)
 	}
 	return rep, nil

@@ -107,6 +107,7 @@ var messages = map[string]string{
 	"invalid_token":                 "the API token is missing, invalid, revoked or expired",
 	"token_exists":                  "you already have an API token; regenerate it instead",
 	"no_token":                      "no active API token",
+	"too_many_sign_in_starts":       "too many sign-in attempts from your address; try again in a few minutes",
 }
 
 // cleanMessage returns the error's text for a 400 answer: SDK validation errors name
