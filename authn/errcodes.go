@@ -30,6 +30,7 @@ var authnErrors = []access.ErrorMapping{
 	{Err: ErrPasswordMinLength, Status: http.StatusBadRequest, Code: "password_min_length"},
 	{Err: ErrInvalidSettings, Status: http.StatusBadRequest, Code: "invalid_settings"},
 	{Err: ErrBlocklistUnavailable, Status: http.StatusServiceUnavailable, Code: "unavailable"},
+	{Err: ErrSessionEnded, Status: http.StatusUnauthorized, Code: "unauthenticated"},
 	{Err: ErrSessionInvalid, Status: http.StatusUnauthorized, Code: "unauthenticated"},
 	{Err: ErrPendingInvalid, Status: http.StatusUnauthorized, Code: "sign_in_expired"},
 	{Err: ErrSessionLimit, Status: http.StatusConflict, Code: "session_limit"},

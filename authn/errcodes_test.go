@@ -77,6 +77,7 @@ var sentinelAnswers = map[string]answer{
 	"authn.ErrTwoFactorUnavailable":   {authn.ErrTwoFactorUnavailable, 400, "two_factor_unavailable"},
 	"authn.ErrPasswordMinLength":      {authn.ErrPasswordMinLength, 400, "password_min_length"},
 	"authn.ErrSessionInvalid":         {authn.ErrSessionInvalid, 401, "unauthenticated"},
+	"authn.ErrSessionEnded":           {authn.ErrSessionEnded, 401, "unauthenticated"},
 	"authn.ErrPendingInvalid":         {authn.ErrPendingInvalid, 401, "sign_in_expired"},
 	"authn.ErrSessionLimit":           {authn.ErrSessionLimit, 409, "session_limit"},
 	"authn.ErrReauthRequired":         {authn.ErrReauthRequired, 401, "reauthentication_required"},

@@ -171,7 +171,12 @@ func SessionFrom(ctx context.Context) (Session, bool) {
 // {"error":"unauthenticated"}); an address the allowlist refuses is 403
 // "ip_not_allowed"; a restricted session outside AllowRestricted routes is 403
 // "two_factor_enrolment_required"; a storage failure is 503 "unavailable" (fail
-// closed). An ended, expired or idle session also gets its cookie cleared.
+// closed). A session this request finds expired, idle or of a user who may no longer
+// sign in is ended and its cookie cleared; an unknown secret's cookie is left alone
+// (it may be the old secret of a session a concurrent request just rotated). When the
+// user's role assignments changed since the secret was issued
+// ([access.Policy.Privilege]), the session is rotated and the response sets the new
+// cookie (ASVS 7.2.4).
 func (s *Service) Middleware(opts MiddlewareOptions) func(http.Handler) http.Handler {
 	if opts.TouchInterval <= 0 {
 		opts.TouchInterval = 30 * time.Second
@@ -221,11 +226,15 @@ func (h *sessionHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ip := access.ClientIP(r, m.opts.TrustedProxies)
 	var rec SessionRecord
 	var vals access.RequestValues
+	var newTok SessionToken
 	err := m.s.validate(r.Context(), tok, Request{Meta: Meta{IP: ip, UserAgent: r.UserAgent()}, Path: r.URL.Path},
-		m.opts.TouchInterval, &rec, &vals)
+		m.opts.TouchInterval, &rec, &vals, &newTok)
 	switch {
-	case errors.Is(err, ErrSessionInvalid):
+	case errors.Is(err, ErrSessionEnded):
 		m.opts.Cookie.Clear(w)
+		m.unauth.ServeHTTP(w, r)
+		return
+	case errors.Is(err, ErrSessionInvalid):
 		m.unauth.ServeHTTP(w, r)
 		return
 	case errors.Is(err, ErrIPNotAllowed):
@@ -234,6 +243,9 @@ func (h *sessionHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		access.WriteError(w, http.StatusServiceUnavailable, "unavailable")
 		return
+	}
+	if !newTok.IsZero() {
+		m.opts.Cookie.Set(w, newTok, rec.Session.ExpiresAt)
 	}
 	if rec.Session.Restricted && !m.opts.AllowRestricted {
 		access.WriteError(w, http.StatusForbidden, "two_factor_enrolment_required")

@@ -93,6 +93,10 @@ type Session struct {
 	// LastURL is the path of the last recorded request (query strings are not kept).
 	LastURL   string
 	Workplace WorkplaceState
+	// Privilege is the fingerprint of the user's role assignments when the secret
+	// was issued ([access.Policy.Privilege]): when a request finds it changed, the
+	// session gets a new secret (see [Validated.NewToken]).
+	Privilege uint64
 	// SecretHash is the SHA-256 of the session's secret, the key it is found by. It is
 	// not a secret itself (the secret cannot be computed from it), but it is kept out of
 	// JSON and slog output all the same.

@@ -98,6 +98,10 @@ type Validated struct {
 	Subject access.Subject
 	// Policy is the tenant's current policy the request was judged by.
 	Policy *access.Policy
+	// NewToken, when not zero, is the session's new secret: the user's role
+	// assignments changed since the secret was issued, so this request rotated it (the
+	// old one no longer works). Send it to the client (the middleware sets the cookie).
+	NewToken SessionToken
 }
 
 // ValidateSession checks a session secret for one request: the session exists, is
@@ -121,17 +125,26 @@ type Validated struct {
 func (s *Service) ValidateSession(ctx context.Context, token string, r Request, touchEvery time.Duration) (Validated, error) {
 	var rec SessionRecord
 	var vals access.RequestValues
-	if err := s.validate(ctx, token, r, touchEvery, &rec, &vals); err != nil {
+	var tok SessionToken
+	if err := s.validate(ctx, token, r, touchEvery, &rec, &vals, &tok); err != nil {
 		return Validated{}, err
 	}
-	return Validated{Session: rec.Session, Subject: vals.Subject, Policy: vals.Policy}, nil
+	return Validated{Session: rec.Session, Subject: vals.Subject, Policy: vals.Policy, NewToken: tok}, nil
 }
+
+// ErrSessionEnded is the ErrSessionInvalid (it matches it) of a session that
+// ValidateSession found and ended (expired, idle, its user may not sign in): clear
+// its cookie. An unknown secret is ErrSessionInvalid alone, and its cookie is best
+// left: it may be the old secret of a session a concurrent request has just rotated,
+// whose new cookie the browser now holds (clearing would sign the user out).
+var ErrSessionEnded = fmt.Errorf("%w (ended)", ErrSessionInvalid)
 
 // validate is ValidateSession writing into the caller's memory: rec receives the
 // stored record (rec.Session, updated by a touch, is the validated session) and vals
 // the subject and policy, so that the middleware fills its context node in place
 // instead of copying a Validated through two return values per request.
-func (s *Service) validate(ctx context.Context, token string, r Request, touchEvery time.Duration, rec *SessionRecord, vals *access.RequestValues) error {
+func (s *Service) validate(ctx context.Context, token string, r Request, touchEvery time.Duration, rec *SessionRecord,
+	vals *access.RequestValues, newTok *SessionToken) error {
 	tenant, hash, ok := parseSessionToken(sessionPrefix, token)
 	if !ok {
 		return ErrSessionInvalid
@@ -163,7 +176,7 @@ func (s *Service) validate(ctx context.Context, token string, r Request, touchEv
 		if err := s.endBySystem(ctx, *sess, reason); err != nil {
 			return err
 		}
-		return ErrSessionInvalid
+		return ErrSessionEnded
 	}
 	var p *access.Policy
 	if rec.PolicyVersion > 0 {
@@ -179,6 +192,13 @@ func (s *Service) validate(ctx context.Context, token string, r Request, touchEv
 	if !p.AllowsIP(vals.Subject, r.IP) {
 		return ErrIPNotAllowed
 	}
+	if pv := p.Privilege(sess.User); pv != sess.Privilege {
+		tok, err := s.rotateForPrivilege(ctx, p, sess, pv, vals.Subject)
+		if err != nil {
+			return err
+		}
+		*newTok = tok
+	}
 	if touchEvery > 0 && !now.Before(sess.LastSeen.Add(touchEvery)) {
 		// The last URL is stored in a column: no link token or card number in it.
 		t := SessionTouch{IP: addrString(r.IP), UserAgent: r.UserAgent, URL: audit.ScrubPath(r.Path)}
@@ -188,6 +208,32 @@ func (s *Service) validate(ctx context.Context, token string, r Request, touchEv
 		sess.LastSeen, sess.IP, sess.UserAgent, sess.LastURL = now, r.IP, r.UserAgent, t.URL
 	}
 	return nil
+}
+
+// rotateForPrivilege gives sess a new secret because its user's role assignments
+// changed (fingerprint pv): a privilege change (ASVS 7.2.4). The old secret stops at
+// once; of concurrent requests that find the change, one rotates and the others get
+// ErrSessionInvalid (their old secret is gone; the browser has the new cookie). sess
+// is updated to the new secret.
+func (s *Service) rotateForPrivilege(ctx context.Context, p *access.Policy, sess *Session, pv uint64, actor access.Subject) (SessionToken, error) {
+	tok, hash, err := newSessionToken(s.opts.Rand, sessionPrefix, sess.Tenant)
+	if err != nil {
+		return SessionToken{}, err
+	}
+	ev := audit.Event{Tenant: sess.Tenant, Kind: audit.KindSession, Action: "session.rotate", Actor: actorOf(p, actor),
+		Target: audit.Target{Type: "session", ID: sess.ID.String()}, Outcome: audit.Success, Reason: "role_changed"}
+	if err := audit.Prepare(&ev, s.now()); err != nil {
+		return SessionToken{}, err
+	}
+	rot := SessionRotation{AuthAt: sess.AuthAt, Factors: sess.Factors, Restricted: sess.Restricted, Privilege: pv}
+	if err := s.store.RotateSession(ctx, sess.Tenant, sess.ID, sess.SecretHash, hash, rot, ev); err != nil {
+		if errors.Is(err, storage.ErrStale) || errors.Is(err, storage.ErrNotFound) {
+			return SessionToken{}, ErrSessionInvalid
+		}
+		return SessionToken{}, fmt.Errorf("authn: rotate session: %w", err)
+	}
+	sess.SecretHash, sess.Privilege = hash, pv
+	return tok, nil
 }
 
 // endBySystem ends one session for a reason the system found (expired, idle, the user
@@ -530,6 +576,7 @@ func (s *Service) rotateSession(ctx context.Context, actor access.Subject, why s
 	if err != nil {
 		return SessionToken{}, err
 	}
+	r.Privilege = p.Privilege(sess.User)
 	ev := audit.Event{Tenant: actor.Tenant, Kind: audit.KindSession, Action: "session.rotate", Actor: actorOf(p, actor),
 		Target: audit.Target{Type: "session", ID: sess.ID.String()}, Outcome: audit.Success, Reason: why}
 	if err := audit.Prepare(&ev, s.now()); err != nil {

@@ -326,6 +326,7 @@ func (s *Store) RotateSession(ctx context.Context, tenant, id uuid.UUID, oldHash
 		delete(ss.byHash, tenantHash{tenant, oldHash})
 		ss.byHash[tenantHash{tenant, newHash}] = id
 		x.SecretHash, x.AuthAt, x.Factors, x.Restricted = newHash, utc(r.AuthAt), slices.Clone(r.Factors), r.Restricted
+		x.Privilege = r.Privilege
 		return 1, nil
 	})
 }

@@ -30,12 +30,24 @@ import (
 // racing completions one commits and the others find no row.
 
 const sessionColumns = "s.tenant_id, s.id, s.user_id, s.kind, s.secret_hash, s.created_at, s.auth_at, s.last_seen, " +
-	"s.expires_at, s.factors, s.restricted, s.ip, s.user_agent, s.last_url, s.wp_status, s.wp_since, s.wp_queue, s.wp_call"
+	"s.expires_at, s.factors, s.restricted, s.ip, s.user_agent, s.last_url, s.wp_status, s.wp_since, s.wp_queue, s.wp_call, s.privilege"
 
 func sessionDest(x *authn.Session, factors, ip *string) []any {
 	return []any{&x.Tenant, &x.ID, &x.User, &x.Kind, hashScan{&x.SecretHash}, timeCol{&x.CreatedAt}, timeCol{&x.AuthAt},
 		timeCol{&x.LastSeen}, timeCol{&x.ExpiresAt}, factors, &x.Restricted, ip, &x.UserAgent, &x.LastURL,
-		&x.Workplace.Status, nullTimeCol{&x.Workplace.StatusSince}, &x.Workplace.Queue, &x.Workplace.CallID}
+		&x.Workplace.Status, nullTimeCol{&x.Workplace.StatusSince}, &x.Workplace.Queue, &x.Workplace.CallID, privilegeCol{&x.Privilege}}
+}
+
+// privilegeCol scans the privilege fingerprint, stored as a signed 64-bit integer.
+type privilegeCol struct{ p *uint64 }
+
+func (c privilegeCol) Scan(src any) error {
+	var v sql.NullInt64
+	if err := v.Scan(src); err != nil {
+		return err
+	}
+	*c.p = uint64(v.Int64)
+	return nil
 }
 
 func finishSession(x *authn.Session, factors, ip string) {
@@ -203,11 +215,11 @@ func (s *Store) CreateSession(ctx context.Context, st authn.SessionStart, evs []
 			}
 		}
 		_, err := tx.ExecContext(ctx, "INSERT INTO cs_sessions (tenant_id, id, user_id, kind, secret_hash, created_at, auth_at, "+
-			"last_seen, expires_at, factors, restricted, ip, user_agent, last_url, wp_status, wp_since, wp_queue, wp_call) "+
-			"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+			"last_seen, expires_at, factors, restricted, ip, user_agent, last_url, wp_status, wp_since, wp_queue, wp_call, privilege) "+
+			"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
 			tenant, x.ID, x.User, string(x.Kind), x.SecretHash[:], now, s.d.timeArg(x.AuthAt), s.d.timeArg(x.LastSeen),
 			s.d.timeArg(x.ExpiresAt), factorsText(x.Factors), x.Restricted, addrText(x.IP), x.UserAgent, x.LastURL,
-			x.Workplace.Status, s.d.nullTimeArg(x.Workplace.StatusSince), x.Workplace.Queue, x.Workplace.CallID)
+			x.Workplace.Status, s.d.nullTimeArg(x.Workplace.StatusSince), x.Workplace.Queue, x.Workplace.CallID, int64(x.Privilege))
 		if err != nil {
 			return nil, err
 		}
@@ -242,7 +254,7 @@ func (s *Store) SessionBySecret(ctx context.Context, tenant uuid.UUID, secretHas
 	dest := []any{&x.ID, &x.User, &x.Kind, timeCol{&x.CreatedAt}, timeCol{&x.AuthAt}, timeCol{&x.LastSeen}, timeCol{&x.ExpiresAt},
 		&factors, &x.Restricted, &ip, &x.UserAgent, &x.LastURL,
 		&x.Workplace.Status, nullTimeCol{&x.Workplace.StatusSince}, &x.Workplace.Queue, &x.Workplace.CallID,
-		&rec.UserStatus, durationCol{&rec.IdleTimeout}, &rec.PolicyVersion}
+		privilegeCol{&x.Privilege}, &rec.UserStatus, durationCol{&rec.IdleTimeout}, &rec.PolicyVersion}
 	q := sessionBySecretPostgres
 	if s.d == SQLite {
 		q = sessionBySecretSQLite
@@ -258,7 +270,7 @@ func (s *Store) SessionBySecret(ctx context.Context, tenant uuid.UUID, secretHas
 }
 
 const sessionLookupColumns = "s.id, s.user_id, s.kind, s.created_at, s.auth_at, s.last_seen, s.expires_at, s.factors, " +
-	"s.restricted, s.ip, s.user_agent, s.last_url, s.wp_status, s.wp_since, s.wp_queue, s.wp_call, s.user_status, s.idle_us"
+	"s.restricted, s.ip, s.user_agent, s.last_url, s.wp_status, s.wp_since, s.wp_queue, s.wp_call, s.privilege, s.user_status, s.idle_us"
 
 // The per-request lookup queries, one per dialect, built once.
 const (
@@ -331,9 +343,9 @@ func (s *Store) execWrite(ctx context.Context, query string, args ...any) (sql.R
 // RotateSession replaces the session's secret hash, conditional on the old one.
 func (s *Store) RotateSession(ctx context.Context, tenant, id uuid.UUID, oldHash, newHash [32]byte, r authn.SessionRotation, ev audit.Event) error {
 	return s.sessionTx(ctx, "rotate session", tenant, []audit.Event{ev}, func(tx *sql.Tx) ([]audit.Event, error) {
-		res, err := tx.ExecContext(ctx, "UPDATE cs_sessions SET secret_hash = $4, auth_at = $5, factors = $6, restricted = $7 "+
-			"WHERE tenant_id = $1 AND id = $2 AND secret_hash = $3", tenant, id, oldHash[:], newHash[:], s.d.timeArg(r.AuthAt),
-			factorsText(r.Factors), r.Restricted)
+		res, err := tx.ExecContext(ctx, "UPDATE cs_sessions SET secret_hash = $4, auth_at = $5, factors = $6, restricted = $7, "+
+			"privilege = $8 WHERE tenant_id = $1 AND id = $2 AND secret_hash = $3", tenant, id, oldHash[:], newHash[:], s.d.timeArg(r.AuthAt),
+			factorsText(r.Factors), r.Restricted, int64(r.Privilege))
 		if err != nil {
 			return nil, err
 		}
