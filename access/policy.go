@@ -241,6 +241,29 @@ func (p *Policy) Role(user uuid.UUID) (Role, bool) {
 	return cr.role, true
 }
 
+// MemberRoles returns the IDs of the roles user holds: their tenant role first, then
+// each distinct project override role, in project order (nil for a non-member). A
+// disabled member's roles are returned too: they are the member's standing, not their
+// rights. It is for rules that attach to roles, such as authn's per-role two-factor
+// requirement.
+func (p *Policy) MemberRoles(user uuid.UUID) []uuid.UUID {
+	if p == nil {
+		return nil
+	}
+	t := &p.members
+	m := t.find(user)
+	if m == nil {
+		return nil
+	}
+	out := []uuid.UUID{t.roles[m.role].role.ID}
+	for _, g := range t.grants(m) {
+		if id := t.roles[g.role].role.ID; !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
 // Projects returns the projects the user is a member of, sorted; it does not expand
 // SeeAllProjects (use [Policy.Scope] for data access).
 func (p *Policy) Projects(user uuid.UUID) []uuid.UUID {

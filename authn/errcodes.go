@@ -51,6 +51,7 @@ var authnErrors = []access.ErrorMapping{
 	{Err: ErrEnrolmentInvalid, Status: http.StatusGone, Code: "enrolment_invalid"},
 	{Err: ErrTwoFactorEnabled, Status: http.StatusConflict, Code: "two_factor_enabled"},
 	{Err: ErrTwoFactorNotEnabled, Status: http.StatusConflict, Code: "two_factor_not_enabled"},
+	{Err: ErrTwoFactorRequired, Status: http.StatusForbidden, Code: "two_factor_required"},
 	// Configuration and stored-data errors: the host's set-up is wrong.
 	{Err: ErrTwoFactorNotConfigured, Status: http.StatusInternalServerError, Code: "internal"},
 	{Err: ErrInvalidPolicy, Status: http.StatusInternalServerError, Code: "internal"},

@@ -72,6 +72,7 @@ var sentinelAnswers = map[string]answer{
 	"authn.ErrEnrolmentInvalid":       {authn.ErrEnrolmentInvalid, 410, "enrolment_invalid"},
 	"authn.ErrTwoFactorEnabled":       {authn.ErrTwoFactorEnabled, 409, "two_factor_enabled"},
 	"authn.ErrTwoFactorNotEnabled":    {authn.ErrTwoFactorNotEnabled, 409, "two_factor_not_enabled"},
+	"authn.ErrTwoFactorRequired":      {authn.ErrTwoFactorRequired, 403, "two_factor_required"},
 	"authn.ErrTwoFactorNotConfigured": {authn.ErrTwoFactorNotConfigured, 500, "internal"},
 	"authn.ErrTwoFactorUnavailable":   {authn.ErrTwoFactorUnavailable, 400, "two_factor_unavailable"},
 	"authn.ErrPasswordMinLength":      {authn.ErrPasswordMinLength, 400, "password_min_length"},

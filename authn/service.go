@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -140,6 +141,9 @@ func (s *Service) UpdateSettings(ctx context.Context, actor access.Subject, st S
 	if err := s.checkSettings(st); err != nil {
 		return Settings{}, err
 	}
+	if st.RequireTwoFactorRoles, err = tenantRoles(p, st.RequireTwoFactorRoles); err != nil {
+		return Settings{}, err
+	}
 	old, err := s.Settings(ctx, actor.Tenant)
 	if err != nil {
 		return Settings{}, err
@@ -154,6 +158,7 @@ func (s *Service) UpdateSettings(ctx context.Context, actor access.Subject, st S
 	add("password_min_length", fmt.Sprint(old.PasswordMinLength), fmt.Sprint(st.PasswordMinLength))
 	add("password_min_score", fmt.Sprint(old.PasswordMinScore), fmt.Sprint(st.PasswordMinScore))
 	add("require_two_factor", fmt.Sprint(old.RequireTwoFactor), fmt.Sprint(st.RequireTwoFactor))
+	add("require_two_factor_roles", rolesText(old.RequireTwoFactorRoles), rolesText(st.RequireTwoFactorRoles))
 	add("invitation_ttl", old.InvitationTTL.String(), st.InvitationTTL.String())
 	add("reset_ttl", old.ResetTTL.String(), st.ResetTTL.String())
 	add("retention", old.Retention.String(), st.Retention.String())
@@ -185,10 +190,28 @@ func (s *Service) checkSettings(st Settings) error {
 	if err := st.validate(); err != nil {
 		return err
 	}
-	if st.RequireTwoFactor && s.opts.TwoFactorSealer == nil {
+	if (st.RequireTwoFactor || len(st.RequireTwoFactorRoles) > 0) && s.opts.TwoFactorSealer == nil {
 		return ErrTwoFactorUnavailable // nobody could enrol
 	}
 	return nil
+}
+
+// tenantRoles returns ids sorted and without duplicates, or ErrInvalidSettings if one
+// is not a role of p's tenant.
+func tenantRoles(p *access.Policy, ids []uuid.UUID) ([]uuid.UUID, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	out := slices.Clone(ids)
+	slices.SortFunc(out, func(a, b uuid.UUID) int { return strings.Compare(a.String(), b.String()) })
+	out = slices.Compact(out)
+	roles := p.Roles()
+	for _, id := range out {
+		if !slices.ContainsFunc(roles, func(r access.Role) bool { return r.ID == id }) {
+			return nil, fmt.Errorf("%w: role %s is not one of the tenant's", ErrInvalidSettings, id)
+		}
+	}
+	return out, nil
 }
 
 func (s *Service) authorize(ctx context.Context, actor access.Subject, r access.Right) (*access.Policy, error) {

@@ -103,7 +103,7 @@ func (s *Service) signInAfterFirstFactor(ctx context.Context, u User, f Factor, 
 	if err != nil {
 		return fail("storage_error", err)
 	}
-	restricted := twoFactorEnforced && st.RequireTwoFactor
+	restricted := twoFactorEnforced && st.TwoFactorRequiredFor(p, u.ID)
 	var step *audit.Event
 	if f != FactorPassword {
 		step = &ev
