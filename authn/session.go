@@ -280,12 +280,8 @@ const (
 )
 
 func newSessionToken(rand io.Reader, prefix string, tenant uuid.UUID) (SessionToken, [32]byte, error) {
-	var raw [16 + tokenSecretLen]byte
-	copy(raw[:16], tenant[:])
-	if _, err := io.ReadFull(rand, raw[16:]); err != nil {
-		return SessionToken{}, [32]byte{}, fmt.Errorf("authn: random: %w", err)
-	}
-	return SessionToken{prefix + base64.RawURLEncoding.EncodeToString(raw[:])}, sha256.Sum256(raw[16:]), nil
+	s, hash, err := newToken(rand, prefix, tenant)
+	return SessionToken{s}, hash, err
 }
 
 // parseSessionToken reads a secret with the prefix and returns its tenant and hash.
