@@ -241,6 +241,73 @@ func (p *Policy) Role(user uuid.UUID) (Role, bool) {
 	return cr.role, true
 }
 
+// MemberRoles returns the IDs of the roles user holds: their tenant role first, then
+// each distinct project override role, in project order (nil for a non-member). A
+// disabled member's roles are returned too: they are the member's standing, not their
+// rights. It is for rules that attach to roles, such as authn's per-role two-factor
+// requirement.
+func (p *Policy) MemberRoles(user uuid.UUID) []uuid.UUID {
+	if p == nil {
+		return nil
+	}
+	t := &p.members
+	m := t.find(user)
+	if m == nil {
+		return nil
+	}
+	out := []uuid.UUID{t.roles[m.role].role.ID}
+	for _, g := range t.grants(m) {
+		if id := t.roles[g.role].role.ID; !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// Privilege returns a fingerprint of user's assignments: their tenant role and each
+// project membership with its role (the override, or the tenant role). Built from
+// IDs, not from a compiled policy's internal indices, it is the same on every
+// instance for the same assignments; it is 0 for a non-member. authn stores it with a
+// session and gives the session a new secret when it changes (a role change is a
+// privilege change, ASVS 7.2.4). An edit of a role's rights does not change it: the
+// fingerprint follows who holds which role, not what the roles grant (every session
+// of the role would otherwise rotate at once). It does not allocate for a member with
+// up to 8 project memberships.
+func (p *Policy) Privilege(user uuid.UUID) uint64 {
+	if p == nil {
+		return 0
+	}
+	t := &p.members
+	m := t.find(user)
+	if m == nil {
+		return 0
+	}
+	// A sum of per-assignment hashes: independent of the order of the grants.
+	h := fnv64(0, uuid.Nil, t.roles[m.role].role.ID)
+	var buf [8]packedGrant
+	for _, g := range t.setOf(m).packed(m, buf[:0]) {
+		h += fnv64(1, t.projectIDs[g.project], t.roles[g.role].role.ID)
+	}
+	if h == 0 {
+		h = 1 // 0 means "no member"
+	}
+	return h
+}
+
+// fnv64 is FNV-1a over a tag byte and two IDs.
+func fnv64(tag byte, a, b uuid.UUID) uint64 {
+	const prime = 1099511628211
+	h := uint64(14695981039346656037)
+	h = (h ^ uint64(tag)) * prime
+	for _, c := range a {
+		h = (h ^ uint64(c)) * prime
+	}
+	for _, c := range b {
+		h = (h ^ uint64(c)) * prime
+	}
+	return h
+}
+
 // Projects returns the projects the user is a member of, sorted; it does not expand
 // SeeAllProjects (use [Policy.Scope] for data access).
 func (p *Policy) Projects(user uuid.UUID) []uuid.UUID {

@@ -58,12 +58,17 @@
 // is a "session.end" event with who ended it and why.
 //
 // [Service.Middleware] authenticates requests. Per request it costs one indexed read:
-// the session by (tenant, secret hash) joined to its user's status, the tenant's
-// policy version and session settings. The compiled policy is taken from the
-// [access.Engine] cache when its version equals the one just read (else reloaded), so
-// there is no second read. Nothing about a session is cached between requests: a block,
-// a logout or an ended session, on any instance sharing the database, stops the
-// session at its next request everywhere (staleness: none beyond the read itself). The
+// the session by (tenant, secret hash) with its user's status and the tenant's idle
+// timeout (the SQL adapter keeps copies of both in the session row, written by the
+// transactions that change them, so the read is one row of one table and never out of
+// step). The compiled policy is taken from the [access.Engine] cache: on the memory
+// store and SQLite the lookup also reads the policy version, and the cache is used when
+// it is at that version; on PostgreSQL the engine's change listener (storage/pglisten)
+// vouches for the cache without a round trip, and without a healthy listener the
+// engine reads the version (a second round trip). Nothing about a session is cached
+// between requests: a block, a logout or an ended session, on any instance sharing the
+// database, stops the session at its next request everywhere (staleness: none beyond
+// the read itself; for the policy, the listener's lease). The
 // session's last request (time, address, browser, path) is written at most once per
 // TouchInterval (default 30 s) per session, with a conditional UPDATE so that several
 // instances write once between them; the idle timeout is therefore exact to within

@@ -30,6 +30,7 @@ var authnErrors = []access.ErrorMapping{
 	{Err: ErrPasswordMinLength, Status: http.StatusBadRequest, Code: "password_min_length"},
 	{Err: ErrInvalidSettings, Status: http.StatusBadRequest, Code: "invalid_settings"},
 	{Err: ErrBlocklistUnavailable, Status: http.StatusServiceUnavailable, Code: "unavailable"},
+	{Err: ErrSessionEnded, Status: http.StatusUnauthorized, Code: "unauthenticated"},
 	{Err: ErrSessionInvalid, Status: http.StatusUnauthorized, Code: "unauthenticated"},
 	{Err: ErrPendingInvalid, Status: http.StatusUnauthorized, Code: "sign_in_expired"},
 	{Err: ErrSessionLimit, Status: http.StatusConflict, Code: "session_limit"},
@@ -37,6 +38,7 @@ var authnErrors = []access.ErrorMapping{
 	{Err: ErrRestrictedSession, Status: http.StatusForbidden, Code: "two_factor_enrolment_required"},
 	// Linked identities (OIDC).
 	{Err: ErrFlowInvalid, Status: http.StatusBadRequest, Code: "sign_in_flow_invalid"},
+	{Err: ErrTooManyFlows, Status: http.StatusTooManyRequests, Code: "too_many_sign_in_starts"},
 	{Err: ErrIdentityInvalid, Status: http.StatusUnauthorized, Code: "identity_invalid"},
 	{Err: ErrUnknownProvider, Status: http.StatusNotFound, Code: "unknown_provider"},
 	{Err: ErrIdentityTaken, Status: http.StatusConflict, Code: "identity_taken"},
@@ -50,6 +52,7 @@ var authnErrors = []access.ErrorMapping{
 	{Err: ErrEnrolmentInvalid, Status: http.StatusGone, Code: "enrolment_invalid"},
 	{Err: ErrTwoFactorEnabled, Status: http.StatusConflict, Code: "two_factor_enabled"},
 	{Err: ErrTwoFactorNotEnabled, Status: http.StatusConflict, Code: "two_factor_not_enabled"},
+	{Err: ErrTwoFactorRequired, Status: http.StatusForbidden, Code: "two_factor_required"},
 	// Configuration and stored-data errors: the host's set-up is wrong.
 	{Err: ErrTwoFactorNotConfigured, Status: http.StatusInternalServerError, Code: "internal"},
 	{Err: ErrInvalidPolicy, Status: http.StatusInternalServerError, Code: "internal"},

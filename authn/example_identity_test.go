@@ -58,7 +58,7 @@ func ExampleService_SignInWithIdentity() {
 	fmt.Println("linked:", id.Status, err)
 
 	signIn := func() error {
-		start, _ := svc.StartIdentitySignIn(ctx, tenant.ID, "corp")
+		start, _ := svc.StartIdentitySignIn(ctx, tenant.ID, "corp", authn.Meta{})
 		code, state, _ := op.Login(start.URL)
 		_, err := svc.SignInWithIdentity(ctx, authn.Callback{Flow: start.Token.Reveal(), State: state, Code: code}, authn.Meta{})
 		return err

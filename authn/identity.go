@@ -31,6 +31,9 @@ var (
 	// of another session or user, or whose state does not match. Deliberately
 	// uninformative; the audit event records the reason.
 	ErrFlowInvalid = errors.New("authn: sign-in flow invalid or expired")
+	// ErrTooManyFlows: the client's address started IdentityOptions.MaxFlowsPerAddress
+	// sign-in flows in a row without signing in; it may start more after FlowTTL.
+	ErrTooManyFlows = errors.New("authn: too many sign-in flows started from this address")
 	// ErrIdentityInvalid: the provider's answer did not verify (code exchange refused,
 	// ID token with a wrong signature, algorithm, issuer, audience, nonce or time).
 	// Provider adapters wrap it.
@@ -253,6 +256,11 @@ type IdentityOptions struct {
 	// FlowTTL bounds the time from the start of a flow to its callback. Default 10
 	// minutes; at most 30 minutes.
 	FlowTTL time.Duration
+	// MaxFlowsPerAddress bounds the sign-in flows one client address (an IPv6 client
+	// by its /64) may start in a tenant, each within FlowTTL of the previous one, before
+	// further starts are refused for FlowTTL (see [Service.StartIdentitySignIn]), so that
+	// nobody can fill the flow table. Default 100; at most 10000.
+	MaxFlowsPerAddress int
 	// ConfirmTTL is how long the mailed confirmation link of a new identity is valid.
 	// Default 24 hours.
 	ConfirmTTL time.Duration
@@ -270,8 +278,10 @@ type TokenSealer interface {
 
 // Defaults of IdentityOptions.
 const (
-	DefaultFlowTTL    = 10 * time.Minute
-	DefaultConfirmTTL = 24 * time.Hour
+	DefaultFlowTTL = 10 * time.Minute
+	// DefaultMaxFlowsPerAddress is IdentityOptions.MaxFlowsPerAddress's default.
+	DefaultMaxFlowsPerAddress = 100
+	DefaultConfirmTTL         = 24 * time.Hour
 )
 
 // withDefaults checks the options and fills in the defaults.
@@ -281,6 +291,12 @@ func (o IdentityOptions) withDefaults() (IdentityOptions, error) {
 	}
 	if o.ConfirmTTL == 0 {
 		o.ConfirmTTL = DefaultConfirmTTL
+	}
+	if o.MaxFlowsPerAddress == 0 {
+		o.MaxFlowsPerAddress = DefaultMaxFlowsPerAddress
+	}
+	if o.MaxFlowsPerAddress < 0 || o.MaxFlowsPerAddress > 10000 {
+		return o, errors.New("authn: IdentityOptions.MaxFlowsPerAddress must be 1 to 10000")
 	}
 	if o.FlowTTL < 0 || o.FlowTTL > 30*time.Minute {
 		return o, errors.New("authn: IdentityOptions.FlowTTL must be at most 30 minutes")

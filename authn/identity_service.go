@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/callshield/callshield/access"
@@ -408,15 +409,49 @@ func (s *Service) IdentityToken(ctx context.Context, actor access.Subject, ident
 }
 
 // StartIdentitySignIn starts signing in to a tenant (known from the sign-in page)
-// with the named provider. The flow expires after IdentityOptions.FlowTTL; its secret
-// goes into a cookie (see [IdentityFlowStart]). Anyone can start flows, and each is a
-// row until it is used or expires (expired ones are removed as new ones start): rate-limit
-// the endpoint per client address as any unauthenticated one.
-func (s *Service) StartIdentitySignIn(ctx context.Context, tenant uuid.UUID, provider string) (IdentityFlowStart, error) {
+// with the named provider, for a client at meta.IP. The flow expires after
+// IdentityOptions.FlowTTL; its secret goes into a cookie (see [IdentityFlowStart]).
+//
+// Anyone can start flows, and each is a row until it is used or expires, so the starts
+// are bounded per client address (an IPv6 client by its /64) and tenant: at most
+// IdentityOptions.MaxFlowsPerAddress starts, each within FlowTTL of the previous one,
+// after which starts from that address are refused with ErrTooManyFlows, and nothing
+// is stored, for FlowTTL. The count is a counter of the throttle store, in the same
+// write as any failure count (one statement), and a successful sign-in with a linked
+// identity from the address clears it, so an office behind one address is refused
+// only when its starts outrun its sign-ins. Expired flows are removed by
+// [Service.CleanupSessions] and as new flows start.
+func (s *Service) StartIdentitySignIn(ctx context.Context, tenant uuid.UUID, provider string, meta Meta) (IdentityFlowStart, error) {
 	if tenant == uuid.Nil {
 		return IdentityFlowStart{}, fmt.Errorf("authn: start identity sign-in: tenant %w", storage.ErrNotFound)
 	}
+	if _, err := s.provider(provider); err != nil {
+		return IdentityFlowStart{}, err
+	}
+	if err := s.countFlowStart(ctx, tenant, meta.IP); err != nil {
+		return IdentityFlowStart{}, err
+	}
 	return s.startFlow(ctx, tenant, FlowSignIn, provider, uuid.Nil, uuid.Nil)
+}
+
+// flowStartKey is the throttle key that counts the sign-in flows started from ip.
+func flowStartKey(ip netip.Addr) string { return "f:" + netOf(ip) }
+
+// countFlowStart counts one sign-in flow start from ip and refuses it
+// (ErrTooManyFlows) once the address has started MaxFlowsPerAddress of them: the
+// counter locks at the one after, for FlowTTL, and starts during the lock are refused.
+func (s *Service) countFlowStart(ctx context.Context, tenant uuid.UUID, ip netip.Addr) error {
+	ttl := s.opts.Identity.FlowTTL
+	now := s.now()
+	sts, err := s.store.HitThrottle(ctx, tenant, []ThrottleHit{{Key: flowStartKey(ip),
+		Threshold: s.opts.Identity.MaxFlowsPerAddress + 1, Window: ttl, Lock: ttl}}, now)
+	if err != nil {
+		return fmt.Errorf("authn: start identity sign-in: %w", err)
+	}
+	if sts[0].Locked(now) {
+		return ErrTooManyFlows
+	}
+	return nil
 }
 
 // identityFirstFactor is the first factor of a sign-in with a linked identity, the
@@ -521,7 +556,7 @@ func (s *Service) identityFirstFactor(ctx context.Context, cb Callback, meta Met
 		}
 		return fail("identity_pending", ErrInvalidCredentials)
 	}
-	if err := s.resetThrottle(ctx, f.Tenant, u.ID, throttleFirst, meta.IP); err != nil {
+	if err := s.resetThrottle(ctx, f.Tenant, u.ID, throttleFirst, meta.IP, flowStartKey(meta.IP)); err != nil {
 		return fail("storage_error", err)
 	}
 	return u, id, ext.RefreshToken, nil
@@ -545,7 +580,10 @@ func (s *Service) SignInWithIdentity(ctx context.Context, cb Callback, meta Meta
 	if err != nil {
 		return SignInResult{}, err
 	}
-	res, err := s.signInAfterFirstFactor(ctx, u, FactorIdentity, meta)
+	// The login log names the provider configuration and issuer the user came
+	// through, as the failures do (identityFirstFactor); never a token.
+	res, err := s.signInAfterFirstFactor(ctx, u, FactorIdentity,
+		map[string]string{"provider": id.Provider, "issuer": id.Issuer, "identity": id.ID.String()}, meta)
 	if err == nil && s.opts.Identity.TokenSealer != nil && !refresh.IsZero() {
 		s.keepToken(ctx, u, id, refresh, meta)
 	}

@@ -112,7 +112,7 @@ func (e *idEnv) confirm(t *testing.T, email string) authn.Identity {
 // signIn runs a whole sign-in flow with the provider's current user.
 func (e *idEnv) signIn(t *testing.T, provider string, meta authn.Meta) (authn.SignInResult, error) {
 	t.Helper()
-	start, err := e.svc.StartIdentitySignIn(context.Background(), e.tenant.ID, provider)
+	start, err := e.svc.StartIdentitySignIn(context.Background(), e.tenant.ID, provider, meta)
 	require.NoError(t, err)
 	return e.svc.SignInWithIdentity(context.Background(), e.login(t, start), meta)
 }
@@ -174,6 +174,10 @@ func TestLinkConfirmAndSignIn(t *testing.T) {
 			assert.Equal(t, audit.Success, ev.Outcome)
 			assert.Equal(t, "login.identity", ev.Action)
 			assert.Equal(t, "identity", ev.Details["factor"])
+			assert.Equal(t, provider, ev.Details["provider"], "the success names the provider it came through")
+			assert.Equal(t, id.Issuer, ev.Details["issuer"])
+			assert.Equal(t, id.ID.String(), ev.Details["identity"])
+			assert.Len(t, ev.Details, 4, "nothing else: no token or code")
 			assert.Equal(t, u.ID, ev.Actor.User)
 			assert.Equal(t, signed.Session.ID, ev.Actor.Session)
 
@@ -246,7 +250,7 @@ func TestLinkingNeedsTheSessionThatStartedIt(t *testing.T) {
 	_, err = e.svc.CompleteLink(ctx, e.session(bob), cb)
 	assert.ErrorIs(t, err, authn.ErrFlowInvalid, "another user's session cannot take over a flow")
 
-	start, err = e.svc.StartIdentitySignIn(ctx, e.tenant.ID, "corp")
+	start, err = e.svc.StartIdentitySignIn(ctx, e.tenant.ID, "corp", authn.Meta{})
 	require.NoError(t, err)
 	_, err = e.svc.CompleteLink(ctx, s1, e.login(t, start))
 	assert.ErrorIs(t, err, authn.ErrFlowInvalid, "a sign-in flow cannot link")
@@ -332,7 +336,7 @@ func TestFlowStateAndReplay(t *testing.T) {
 	e.confirm(t, "ann@example.com")
 
 	t.Run("state mismatch, then reuse", func(t *testing.T) {
-		start, err := e.svc.StartIdentitySignIn(ctx, e.tenant.ID, "corp")
+		start, err := e.svc.StartIdentitySignIn(ctx, e.tenant.ID, "corp", authn.Meta{})
 		require.NoError(t, err)
 		cb := e.login(t, start)
 		bad := cb
@@ -344,9 +348,9 @@ func TestFlowStateAndReplay(t *testing.T) {
 		assert.ErrorIs(t, err, authn.ErrFlowInvalid, "a flow is consumed by its first callback, even a failed one")
 	})
 	t.Run("state of another flow", func(t *testing.T) {
-		a, err := e.svc.StartIdentitySignIn(ctx, e.tenant.ID, "corp")
+		a, err := e.svc.StartIdentitySignIn(ctx, e.tenant.ID, "corp", authn.Meta{})
 		require.NoError(t, err)
-		b, err := e.svc.StartIdentitySignIn(ctx, e.tenant.ID, "corp")
+		b, err := e.svc.StartIdentitySignIn(ctx, e.tenant.ID, "corp", authn.Meta{})
 		require.NoError(t, err)
 		cbA, cbB := e.login(t, a), e.login(t, b)
 		cbA.State = cbB.State
@@ -354,7 +358,7 @@ func TestFlowStateAndReplay(t *testing.T) {
 		assert.ErrorIs(t, err, authn.ErrFlowInvalid, "the state is bound to the browser's flow cookie")
 	})
 	t.Run("replayed callback", func(t *testing.T) {
-		start, err := e.svc.StartIdentitySignIn(ctx, e.tenant.ID, "corp")
+		start, err := e.svc.StartIdentitySignIn(ctx, e.tenant.ID, "corp", authn.Meta{})
 		require.NoError(t, err)
 		cb := e.login(t, start)
 		_, err = e.svc.SignInWithIdentity(ctx, cb, authn.Meta{})
@@ -365,13 +369,13 @@ func TestFlowStateAndReplay(t *testing.T) {
 		assert.Equal(t, exchanges, e.op.Exchanges(), "a replay never reaches the provider")
 	})
 	t.Run("replayed authorization code", func(t *testing.T) {
-		first, err := e.svc.StartIdentitySignIn(ctx, e.tenant.ID, "corp")
+		first, err := e.svc.StartIdentitySignIn(ctx, e.tenant.ID, "corp", authn.Meta{})
 		require.NoError(t, err)
 		used := e.login(t, first)
 		_, err = e.svc.SignInWithIdentity(ctx, used, authn.Meta{})
 		require.NoError(t, err)
 		// The code goes with a fresh flow of the attacker's own browser.
-		second, err := e.svc.StartIdentitySignIn(ctx, e.tenant.ID, "corp")
+		second, err := e.svc.StartIdentitySignIn(ctx, e.tenant.ID, "corp", authn.Meta{})
 		require.NoError(t, err)
 		cb := e.login(t, second)
 		cb.Code = used.Code
@@ -380,9 +384,9 @@ func TestFlowStateAndReplay(t *testing.T) {
 		assert.Equal(t, "identity_invalid", e.lastLogin(t).Reason)
 	})
 	t.Run("code of another flow (PKCE)", func(t *testing.T) {
-		a, err := e.svc.StartIdentitySignIn(ctx, e.tenant.ID, "corp")
+		a, err := e.svc.StartIdentitySignIn(ctx, e.tenant.ID, "corp", authn.Meta{})
 		require.NoError(t, err)
-		b, err := e.svc.StartIdentitySignIn(ctx, e.tenant.ID, "corp")
+		b, err := e.svc.StartIdentitySignIn(ctx, e.tenant.ID, "corp", authn.Meta{})
 		require.NoError(t, err)
 		cbA, cbB := e.login(t, a), e.login(t, b)
 		cbB.Code = cbA.Code // an unredeemed code, but issued for a's challenge
@@ -390,7 +394,7 @@ func TestFlowStateAndReplay(t *testing.T) {
 		assert.ErrorIs(t, err, authn.ErrInvalidCredentials)
 	})
 	t.Run("expired flow", func(t *testing.T) {
-		start, err := e.svc.StartIdentitySignIn(ctx, e.tenant.ID, "corp")
+		start, err := e.svc.StartIdentitySignIn(ctx, e.tenant.ID, "corp", authn.Meta{})
 		require.NoError(t, err)
 		cb := e.login(t, start)
 		e.clock.Advance(authn.DefaultFlowTTL)
@@ -694,7 +698,7 @@ func TestIdentitySignInOwesTheSecondFactor(t *testing.T) {
 
 func TestFlowCookie(t *testing.T) {
 	e := newIdentityEnv(t)
-	start, err := e.svc.StartIdentitySignIn(context.Background(), e.tenant.ID, "corp")
+	start, err := e.svc.StartIdentitySignIn(context.Background(), e.tenant.ID, "corp", authn.Meta{})
 	require.NoError(t, err)
 	rec := httptest.NewRecorder()
 	authn.FlowCookie{}.Set(rec, start)
@@ -749,7 +753,7 @@ func TestIdentityIsPerTenant(t *testing.T) {
 	_, err = e.acc.SetMember(ctx, access.System(other.ID), otherAdmin.User, kinds[access.KindAdmin])
 	require.NoError(t, err)
 
-	start, err := e.svc.StartIdentitySignIn(ctx, other.ID, "corp")
+	start, err := e.svc.StartIdentitySignIn(ctx, other.ID, "corp", authn.Meta{})
 	require.NoError(t, err)
 	_, err = e.svc.SignInWithIdentity(ctx, e.login(t, start), authn.Meta{})
 	assert.ErrorIs(t, err, authn.ErrInvalidCredentials, "tenant A's link does not sign in at tenant B")
@@ -761,7 +765,7 @@ func TestIdentityIsPerTenant(t *testing.T) {
 	_, err = e.link(t, e.session(v), "corp")
 	require.NoError(t, err, "the same provider account links to a user of another tenant")
 	e.confirm(t, "ann@other.example")
-	start, err = e.svc.StartIdentitySignIn(ctx, other.ID, "corp")
+	start, err = e.svc.StartIdentitySignIn(ctx, other.ID, "corp", authn.Meta{})
 	require.NoError(t, err)
 	res, err := e.svc.SignInWithIdentity(ctx, e.login(t, start), authn.Meta{})
 	require.NoError(t, err)
@@ -814,4 +818,64 @@ func TestIdentitySignInIsThrottled(t *testing.T) {
 	assert.Equal(t, exchanges, e.op.Exchanges(), "refused before the code is redeemed")
 	_, err = e.signIn(t, "corp", ip("203.0.113.9"))
 	assert.NoError(t, err, "another address is not locked")
+}
+
+// Starting a sign-in flow stores a row for anyone, so the starts are bounded per
+// client address: MaxFlowsPerAddress starts are stored, the next is refused with
+// ErrTooManyFlows and stores nothing, for FlowTTL; another address (and the same
+// address in another tenant) is unaffected; a successful sign-in from the address
+// clears its count; the cleanup job removes the expired flows.
+func TestIdentitySignInStartsAreBoundedPerAddress(t *testing.T) {
+	ctx := context.Background()
+	e := newIdentityEnv(t)
+	attacker := authn.Meta{IP: netip.MustParseAddr("203.0.113.66")}
+	user := authn.Meta{IP: netip.MustParseAddr("198.51.100.9")}
+	for i := range authn.DefaultMaxFlowsPerAddress {
+		_, err := e.svc.StartIdentitySignIn(ctx, e.tenant.ID, "corp", attacker)
+		require.NoError(t, err, "start %d", i+1)
+	}
+	_, err := e.svc.StartIdentitySignIn(ctx, e.tenant.ID, "corp", attacker)
+	assert.ErrorIs(t, err, authn.ErrTooManyFlows)
+	status, code := access.ErrorCode(err)
+	assert.Equal(t, http.StatusTooManyRequests, status)
+	assert.Equal(t, "too_many_sign_in_starts", code)
+	v6 := authn.Meta{IP: netip.MustParseAddr("2001:db8::1")}
+	for range authn.DefaultMaxFlowsPerAddress {
+		_, err = e.svc.StartIdentitySignIn(ctx, e.tenant.ID, "corp", v6)
+		require.NoError(t, err)
+	}
+	_, err = e.svc.StartIdentitySignIn(ctx, e.tenant.ID, "corp", authn.Meta{IP: netip.MustParseAddr("2001:db8::2")})
+	assert.ErrorIs(t, err, authn.ErrTooManyFlows, "an IPv6 client counts by its /64")
+	_, err = e.svc.StartIdentitySignIn(ctx, e.tenant.ID, "corp", user)
+	assert.NoError(t, err, "another address is unaffected")
+	other, err := e.acc.CreateTenant(ctx, "Other")
+	require.NoError(t, err)
+	_, err = e.svc.StartIdentitySignIn(ctx, other.ID, "corp", attacker)
+	assert.NoError(t, err, "the count is the tenant's")
+	_, err = e.svc.StartIdentitySignIn(ctx, e.tenant.ID, "nope", authn.Meta{IP: netip.MustParseAddr("192.0.2.1")})
+	assert.ErrorIs(t, err, authn.ErrUnknownProvider)
+
+	// The refused starts stored nothing: the cleanup finds exactly the stored ones.
+	e.clock.Advance(authn.DefaultFlowTTL)
+	rep, err := e.svc.CleanupSessions(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 2*authn.DefaultMaxFlowsPerAddress+2, rep.Flows, "expired flows are removed by the cleanup job")
+	rep, err = e.svc.CleanupSessions(ctx)
+	require.NoError(t, err)
+	assert.Zero(t, rep.Flows)
+
+	// After FlowTTL the address may start again; a successful sign-in clears its count.
+	u := e.onboard(t, "ann@example.com", access.KindAgent)
+	e.op.SetUser(ann)
+	_, err = e.link(t, e.session(u), "corp")
+	require.NoError(t, err)
+	e.confirm(t, "ann@example.com")
+	for range authn.DefaultMaxFlowsPerAddress - 1 {
+		_, err = e.svc.StartIdentitySignIn(ctx, e.tenant.ID, "corp", attacker)
+		require.NoError(t, err)
+	}
+	_, err = e.signIn(t, "corp", attacker)
+	require.NoError(t, err, "the last start allowed")
+	_, err = e.svc.StartIdentitySignIn(ctx, e.tenant.ID, "corp", attacker)
+	assert.NoError(t, err, "the sign-in cleared the count")
 }

@@ -150,30 +150,76 @@ func (s *Service) Purge(ctx context.Context, now time.Time) (PurgeReport, error)
 		}
 		deleted := 0
 		for _, ref := range refs {
-			ev := audit.Event{Tenant: ref.Tenant, Kind: audit.KindChange, Action: "user.purge",
-				Actor:  audit.Actor{Role: "system"},
-				Target: audit.Target{Type: "user", ID: ref.User.String()}, Outcome: audit.Success,
-				Reason: "retention period ended", Changes: []audit.Change{{Field: "status", Old: string(StatusArchived), New: string(StatusDeleted)}}}
-			if err := audit.Prepare(&ev, now); err != nil {
+			ok, err := s.purgeUser(ctx, ref, audit.Actor{Role: "system"}, now, &rep)
+			if err != nil {
 				return rep, err
 			}
-			err := s.store.DeleteUser(ctx, ref.Tenant, ref.User, []Status{StatusArchived}, ReasonRetention, now, ev)
-			if errors.Is(err, ErrInvalidTransition) {
-				continue // unarchived or removed meanwhile
+			if ok {
+				deleted++
 			}
-			if errors.Is(err, access.ErrLastAdmin) {
-				rep.Kept = append(rep.Kept, ref)
-				continue
-			}
-			if err != nil {
-				return rep, fmt.Errorf("authn: purge: %w", err)
-			}
-			s.engine.Invalidate(ref.Tenant)
-			rep.Deleted = append(rep.Deleted, ref)
-			deleted++
 		}
 		if len(refs) < purgeBatch || deleted == 0 {
 			return rep, nil
 		}
 	}
+}
+
+// PurgeTenant is [Service.Purge] for the actor's tenant alone: it deletes the tenant's
+// archived users whose retention period has passed at now, by the same rules (the
+// last Admin member is kept), and no other tenant's. It needs UserManagement and
+// records the actor on each deletion. It is for operations a tenant triggers itself
+// (e.g. a demo's "run the purge now"); the scheduled job is Purge. It reads the
+// tenant's users in one call, so it suits tenants of ordinary size.
+func (s *Service) PurgeTenant(ctx context.Context, actor access.Subject, now time.Time) (PurgeReport, error) {
+	var rep PurgeReport
+	if _, err := s.authorize(ctx, actor, access.UserManagement); err != nil {
+		return rep, err
+	}
+	now = now.UTC().Truncate(time.Microsecond)
+	st, err := s.Settings(ctx, actor.Tenant)
+	if err != nil {
+		return rep, err
+	}
+	users, err := s.store.Users(ctx, actor.Tenant)
+	if err != nil {
+		return rep, fmt.Errorf("authn: purge: %w", err)
+	}
+	cutoff := now.Add(-st.Retention)
+	for _, u := range users {
+		if u.Status != StatusArchived || !u.StatusAt.Before(cutoff) {
+			continue
+		}
+		ref := UserRef{Tenant: actor.Tenant, User: u.ID}
+		if _, err := s.purgeUser(ctx, ref, audit.Actor{User: actor.User, IP: actor.IP}, now, &rep); err != nil {
+			return rep, err
+		}
+	}
+	return rep, nil
+}
+
+// purgeUser deletes one archived user past retention for Purge and PurgeTenant,
+// recording the deletion or the keeping in rep; it reports whether the user was
+// deleted. A user no longer archived is skipped.
+func (s *Service) purgeUser(ctx context.Context, ref UserRef, actor audit.Actor, now time.Time, rep *PurgeReport) (bool, error) {
+	ev := audit.Event{Tenant: ref.Tenant, Kind: audit.KindChange, Action: "user.purge",
+		Actor:  actor,
+		Target: audit.Target{Type: "user", ID: ref.User.String()}, Outcome: audit.Success,
+		Reason: "retention period ended", Changes: []audit.Change{{Field: "status", Old: string(StatusArchived), New: string(StatusDeleted)}}}
+	if err := audit.Prepare(&ev, now); err != nil {
+		return false, err
+	}
+	err := s.store.DeleteUser(ctx, ref.Tenant, ref.User, []Status{StatusArchived}, ReasonRetention, now, ev)
+	if errors.Is(err, ErrInvalidTransition) {
+		return false, nil // unarchived or removed meanwhile
+	}
+	if errors.Is(err, access.ErrLastAdmin) {
+		rep.Kept = append(rep.Kept, ref)
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("authn: purge: %w", err)
+	}
+	s.engine.Invalidate(ref.Tenant)
+	rep.Deleted = append(rep.Deleted, ref)
+	return true, nil
 }

@@ -330,3 +330,59 @@ func TestAccessKeepsTheLastAdminWhoCanSignIn(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, e.acc.RemoveMember(ctx, system, a.ID), "and removed")
 }
+
+// PurgeTenant deletes the actor's tenant's archived users past retention and leaves
+// every other tenant's alone, however long they have been archived; the scheduled
+// Purge still deletes them. It needs UserManagement.
+func TestPurgeTenantActsOnTheCallersTenantOnly(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	archive := func(tenant, user uuid.UUID, from authn.Status) {
+		ev := audit.Event{Tenant: tenant, Kind: audit.KindChange, Action: "user.archive", Outcome: audit.Success}
+		require.NoError(t, audit.Prepare(&ev, e.clock.Now()))
+		require.NoError(t, e.store.SetStatus(ctx, tenant, user, from, authn.StatusArchived, e.clock.Now(), ev))
+	}
+	mine := e.onboard(t, "mine@example.com", access.KindAgent)
+	archive(e.tenant.ID, mine.ID, authn.StatusActive)
+
+	other, err := e.acc.CreateTenant(ctx, "Other")
+	require.NoError(t, err)
+	system := access.System(other.ID)
+	p, err := e.engine.Policy(ctx, other.ID)
+	require.NoError(t, err)
+	var agentRole uuid.UUID
+	for _, r := range p.Roles() {
+		if r.Kind == access.KindAgent {
+			agentRole = r.ID
+		}
+	}
+	inv, err := e.svc.Invite(ctx, system, authn.InviteRequest{Email: "theirs@example.com", Name: "Theirs", Role: agentRole})
+	require.NoError(t, err)
+	theirs := inv.User
+	archive(other.ID, theirs.ID, authn.StatusInvited)
+
+	after := e.clock.Now().Add(authn.DefaultRetention + time.Hour)
+	_, err = e.svc.PurgeTenant(ctx, e.subject(mine), after)
+	assert.ErrorIs(t, err, authn.ErrForbidden, "an archived user holds no right")
+
+	rep, err := e.svc.PurgeTenant(ctx, e.admin, e.clock.Now().Add(authn.DefaultRetention-time.Hour))
+	require.NoError(t, err)
+	assert.Empty(t, rep.Deleted, "kept during the retention period")
+
+	rep, err = e.svc.PurgeTenant(ctx, e.admin, after)
+	require.NoError(t, err)
+	assert.Equal(t, []authn.UserRef{{Tenant: e.tenant.ID, User: mine.ID}}, rep.Deleted)
+	st, err := e.svc.Status(ctx, e.tenant.ID, mine.ID)
+	require.NoError(t, err)
+	assert.Equal(t, authn.StatusDeleted, st)
+	st, err = e.svc.Status(ctx, other.ID, theirs.ID)
+	require.NoError(t, err)
+	assert.Equal(t, authn.StatusArchived, st, "another tenant's archived user survives")
+	got, err := e.svc.User(ctx, system, theirs.ID)
+	require.NoError(t, err)
+	assert.Equal(t, "theirs@example.com", got.Email, "and keeps their data")
+
+	rep, err = e.svc.Purge(ctx, after)
+	require.NoError(t, err)
+	assert.Equal(t, []authn.UserRef{{Tenant: other.ID, User: theirs.ID}}, rep.Deleted, "the scheduled purge still covers every tenant")
+}

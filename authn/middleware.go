@@ -126,11 +126,18 @@ type MiddlewareOptions struct {
 type sessionKey struct{}
 
 // sessionCtx is the context node the middleware adds: the session, the subject and
-// the policy in one allocation ([access.RequestValues] answers the access keys).
+// the policy ([access.RequestValues] answers the access keys).
 type sessionCtx struct {
 	context.Context
 	vals access.RequestValues
 	sess Session
+}
+
+// sessionReq is the middleware's one allocation per request: the context node and
+// the request copy that carries it.
+type sessionReq struct {
+	ctx sessionCtx
+	req http.Request
 }
 
 func (c *sessionCtx) Value(key any) any {
@@ -164,52 +171,89 @@ func SessionFrom(ctx context.Context) (Session, bool) {
 // {"error":"unauthenticated"}); an address the allowlist refuses is 403
 // "ip_not_allowed"; a restricted session outside AllowRestricted routes is 403
 // "two_factor_enrolment_required"; a storage failure is 503 "unavailable" (fail
-// closed). An ended, expired or idle session also gets its cookie cleared.
+// closed). A session this request finds expired, idle or of a user who may no longer
+// sign in is ended and its cookie cleared; an unknown secret's cookie is left alone
+// (it may be the old secret of a session a concurrent request just rotated). When the
+// user's role assignments changed since the secret was issued
+// ([access.Policy.Privilege]), the session is rotated and the response sets the new
+// cookie (ASVS 7.2.4).
 func (s *Service) Middleware(opts MiddlewareOptions) func(http.Handler) http.Handler {
 	if opts.TouchInterval <= 0 {
 		opts.TouchInterval = 30 * time.Second
 	}
-	cop := opts.CrossOrigin
-	if cop == nil {
-		cop = http.NewCrossOriginProtection()
+	m := &sessionMiddleware{s: s, opts: opts, cop: opts.CrossOrigin, unauth: opts.Unauthenticated}
+	if m.cop == nil {
+		m.cop = http.NewCrossOriginProtection()
 	}
-	unauth := opts.Unauthenticated
-	if unauth == nil {
-		unauth = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	if m.unauth == nil {
+		m.unauth = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			access.WriteError(w, http.StatusUnauthorized, "unauthenticated")
 		})
 	}
 	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if err := cop.Check(r); err != nil {
-				access.WriteError(w, http.StatusForbidden, "cross_origin")
-				return
-			}
-			tok := opts.Cookie.Read(r)
-			if tok == "" {
-				unauth.ServeHTTP(w, r)
-				return
-			}
-			ip := access.ClientIP(r, opts.TrustedProxies)
-			v, err := s.ValidateSession(r.Context(), tok, Request{Meta: Meta{IP: ip, UserAgent: r.UserAgent()}, Path: r.URL.Path}, opts.TouchInterval)
-			switch {
-			case errors.Is(err, ErrSessionInvalid):
-				opts.Cookie.Clear(w)
-				unauth.ServeHTTP(w, r)
-				return
-			case errors.Is(err, ErrIPNotAllowed):
-				access.WriteError(w, http.StatusForbidden, "ip_not_allowed")
-				return
-			case err != nil:
-				access.WriteError(w, http.StatusServiceUnavailable, "unavailable")
-				return
-			}
-			if v.Session.Restricted && !opts.AllowRestricted {
-				access.WriteError(w, http.StatusForbidden, "two_factor_enrolment_required")
-				return
-			}
-			ctx := &sessionCtx{Context: r.Context(), vals: access.RequestValues{Subject: v.Subject, Policy: v.Policy}, sess: v.Session}
-			next.ServeHTTP(w, r.WithContext(ctx))
-		})
+		return &sessionHandler{m: m, next: next}
 	}
+}
+
+// sessionMiddleware is a configured [Service.Middleware].
+type sessionMiddleware struct {
+	s      *Service
+	opts   MiddlewareOptions
+	cop    *http.CrossOriginProtection
+	unauth http.Handler
+}
+
+// sessionHandler is the middleware around one handler. It is a named type, not a
+// closure, so that its ServeHTTP is compiled (and escape-analysed) in this package
+// even where Middleware is inlined into the caller: the request copy below then stays
+// in the one allocation per request.
+type sessionHandler struct {
+	m    *sessionMiddleware
+	next http.Handler
+}
+
+func (h *sessionHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	m := h.m
+	if err := m.cop.Check(r); err != nil {
+		access.WriteError(w, http.StatusForbidden, "cross_origin")
+		return
+	}
+	tok := m.opts.Cookie.Read(r)
+	if tok == "" {
+		m.unauth.ServeHTTP(w, r)
+		return
+	}
+	ip := access.ClientIP(r, m.opts.TrustedProxies)
+	var rec SessionRecord
+	var vals access.RequestValues
+	var newTok SessionToken
+	err := m.s.validate(r.Context(), tok, Request{Meta: Meta{IP: ip, UserAgent: r.UserAgent()}, Path: r.URL.Path},
+		m.opts.TouchInterval, &rec, &vals, &newTok)
+	switch {
+	case errors.Is(err, ErrSessionEnded):
+		m.opts.Cookie.Clear(w)
+		m.unauth.ServeHTTP(w, r)
+		return
+	case errors.Is(err, ErrSessionInvalid):
+		m.unauth.ServeHTTP(w, r)
+		return
+	case errors.Is(err, ErrIPNotAllowed):
+		access.WriteError(w, http.StatusForbidden, "ip_not_allowed")
+		return
+	case err != nil:
+		access.WriteError(w, http.StatusServiceUnavailable, "unavailable")
+		return
+	}
+	if !newTok.IsZero() {
+		m.opts.Cookie.Set(w, newTok, rec.Session.ExpiresAt)
+	}
+	if rec.Session.Restricted && !m.opts.AllowRestricted {
+		access.WriteError(w, http.StatusForbidden, "two_factor_enrolment_required")
+		return
+	}
+	sr := &sessionReq{ctx: sessionCtx{Context: r.Context(), vals: vals, sess: rec.Session}}
+	// WithContext is inlined and its copy does not escape: the request lives in sr,
+	// beside its context node.
+	sr.req = *r.WithContext(&sr.ctx)
+	h.next.ServeHTTP(w, &sr.req)
 }

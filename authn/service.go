@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -137,11 +138,11 @@ func (s *Service) UpdateSettings(ctx context.Context, actor access.Subject, st S
 	}
 	st.Tenant = actor.Tenant
 	st = st.withDefaults()
-	if err := st.validate(); err != nil {
+	if err := s.checkSettings(st); err != nil {
 		return Settings{}, err
 	}
-	if st.RequireTwoFactor && s.opts.TwoFactorSealer == nil {
-		return Settings{}, ErrTwoFactorUnavailable // nobody could enrol
+	if st.RequireTwoFactorRoles, err = tenantRoles(p, st.RequireTwoFactorRoles); err != nil {
+		return Settings{}, err
 	}
 	old, err := s.Settings(ctx, actor.Tenant)
 	if err != nil {
@@ -157,6 +158,7 @@ func (s *Service) UpdateSettings(ctx context.Context, actor access.Subject, st S
 	add("password_min_length", fmt.Sprint(old.PasswordMinLength), fmt.Sprint(st.PasswordMinLength))
 	add("password_min_score", fmt.Sprint(old.PasswordMinScore), fmt.Sprint(st.PasswordMinScore))
 	add("require_two_factor", fmt.Sprint(old.RequireTwoFactor), fmt.Sprint(st.RequireTwoFactor))
+	add("require_two_factor_roles", rolesText(old.RequireTwoFactorRoles), rolesText(st.RequireTwoFactorRoles))
 	add("invitation_ttl", old.InvitationTTL.String(), st.InvitationTTL.String())
 	add("reset_ttl", old.ResetTTL.String(), st.ResetTTL.String())
 	add("retention", old.Retention.String(), st.Retention.String())
@@ -170,6 +172,46 @@ func (s *Service) UpdateSettings(ctx context.Context, actor access.Subject, st S
 	}
 	st.Version++
 	return st, nil
+}
+
+// CheckSettings reports whether [Service.UpdateSettings] and
+// [Service.UpdateSessionSettings] would accept st and ss as values (defaults filled
+// in), without reading or writing anything. A caller that saves both in one step
+// checks the pair first, so that a value the second would refuse does not leave the
+// first saved. Authorization, versions and storage are checked by the updates.
+func (s *Service) CheckSettings(st Settings, ss SessionSettings) error {
+	if err := s.checkSettings(st.withDefaults()); err != nil {
+		return err
+	}
+	return ss.withDefaults().validate()
+}
+
+func (s *Service) checkSettings(st Settings) error {
+	if err := st.validate(); err != nil {
+		return err
+	}
+	if (st.RequireTwoFactor || len(st.RequireTwoFactorRoles) > 0) && s.opts.TwoFactorSealer == nil {
+		return ErrTwoFactorUnavailable // nobody could enrol
+	}
+	return nil
+}
+
+// tenantRoles returns ids sorted and without duplicates, or ErrInvalidSettings if one
+// is not a role of p's tenant.
+func tenantRoles(p *access.Policy, ids []uuid.UUID) ([]uuid.UUID, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	out := slices.Clone(ids)
+	slices.SortFunc(out, func(a, b uuid.UUID) int { return strings.Compare(a.String(), b.String()) })
+	out = slices.Compact(out)
+	roles := p.Roles()
+	for _, id := range out {
+		if !slices.ContainsFunc(roles, func(r access.Role) bool { return r.ID == id }) {
+			return nil, fmt.Errorf("%w: role %s is not one of the tenant's", ErrInvalidSettings, id)
+		}
+	}
+	return out, nil
 }
 
 func (s *Service) authorize(ctx context.Context, actor access.Subject, r access.Right) (*access.Policy, error) {

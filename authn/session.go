@@ -93,6 +93,10 @@ type Session struct {
 	// LastURL is the path of the last recorded request (query strings are not kept).
 	LastURL   string
 	Workplace WorkplaceState
+	// Privilege is the fingerprint of the user's role assignments when the secret
+	// was issued ([access.Policy.Privilege]): when a request finds it changed, the
+	// session gets a new secret (see [Validated.NewToken]).
+	Privilege uint64
 	// SecretHash is the SHA-256 of the session's secret, the key it is found by. It is
 	// not a secret itself (the secret cannot be computed from it), but it is kept out of
 	// JSON and slog output all the same.
@@ -191,17 +195,24 @@ func (s SessionSettings) validate() error {
 }
 
 // SessionRecord is what the per-request lookup of a session reads in one indexed
-// query: the session, and what every request checks against it.
+// read: the session, and what every request checks against it.
 type SessionRecord struct {
 	Session Session
 	// UserStatus is the user's current status ([User.CanSignIn] is checked on every
-	// request).
+	// request). It is exact as of the read: a status change and the lookup are never
+	// out of step (the SQL adapter keeps a copy in the session row, written by the
+	// transaction that changes the status).
 	UserStatus Status
-	// PolicyVersion is the tenant's current policy version, so that the compiled
-	// policy in the process cache is known to be current without a second read.
+	// IdleTimeout is the tenant's stored idle timeout (0: the default), exact as of the
+	// read like UserStatus.
+	IdleTimeout time.Duration
+	// PolicyVersion, when not 0, is the tenant's policy version read with the session:
+	// the compiled policy in the process cache is then known to be current without
+	// another read ([access.Engine.PolicyAt]). A store that does not read it with the
+	// session (the SQL adapter, to keep the lookup to one table) leaves it 0, and the
+	// engine's own freshness rule applies ([access.Engine.Policy]: no read while a
+	// change listener is healthy, otherwise one version read).
 	PolicyVersion int64
-	// Settings are the tenant's stored session settings (zero fields: the defaults).
-	Settings SessionSettings
 }
 
 // PendingSignIn is a sign-in that still owes a step (a second factor). It is bound to
@@ -269,12 +280,8 @@ const (
 )
 
 func newSessionToken(rand io.Reader, prefix string, tenant uuid.UUID) (SessionToken, [32]byte, error) {
-	var raw [16 + tokenSecretLen]byte
-	copy(raw[:16], tenant[:])
-	if _, err := io.ReadFull(rand, raw[16:]); err != nil {
-		return SessionToken{}, [32]byte{}, fmt.Errorf("authn: random: %w", err)
-	}
-	return SessionToken{prefix + base64.RawURLEncoding.EncodeToString(raw[:])}, sha256.Sum256(raw[16:]), nil
+	s, hash, err := newToken(rand, prefix, tenant)
+	return SessionToken{s}, hash, err
 }
 
 // parseSessionToken reads a secret with the prefix and returns its tenant and hash.

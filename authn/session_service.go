@@ -98,6 +98,10 @@ type Validated struct {
 	Subject access.Subject
 	// Policy is the tenant's current policy the request was judged by.
 	Policy *access.Policy
+	// NewToken, when not zero, is the session's new secret: the user's role
+	// assignments changed since the secret was issued, so this request rotated it (the
+	// old one no longer works). Send it to the client (the middleware sets the cookie).
+	NewToken SessionToken
 }
 
 // ValidateSession checks a session secret for one request: the session exists, is
@@ -105,63 +109,131 @@ type Validated struct {
 // timeout, its user may still sign in, and the request's address is allowed for them.
 // It then records the request on the session (at most one write per touchEvery).
 //
-// Cost: one indexed read that returns the session with its user's status, the tenant's
-// policy version and session settings; the compiled policy comes from the process
-// cache when its version is current (else it is reloaded); plus one conditional write
-// per session per touchEvery. Nothing about the session is cached between requests,
-// so a block, a logout or an ended session on any instance sharing the database
-// stops the session at its next request everywhere.
+// Cost: one indexed read that returns the session with its user's status and the
+// tenant's idle timeout (exact as of the read), plus one conditional write per session
+// per touchEvery. The compiled policy comes from the process cache: when the store
+// read the policy version with the session (memory, SQLite) the cache is current if it
+// is at that version; otherwise (PostgreSQL) [access.Engine.Policy] decides, without a
+// round trip while its change listener is healthy (staleness: the listener's lease,
+// see storage/pglisten) and with one version read when it is not. Nothing about the
+// session is cached between requests, so a block, a logout or an ended session on any
+// instance sharing the database stops the session at its next request everywhere.
 //
 // Errors: ErrSessionInvalid for anything wrong with the session (an expired, idle or
 // blocked user's session is ended, with its event); ErrIPNotAllowed for an address the
 // allowlist refuses (the session stays); any other error is a storage failure (deny).
 func (s *Service) ValidateSession(ctx context.Context, token string, r Request, touchEvery time.Duration) (Validated, error) {
+	var rec SessionRecord
+	var vals access.RequestValues
+	var tok SessionToken
+	if err := s.validate(ctx, token, r, touchEvery, &rec, &vals, &tok); err != nil {
+		return Validated{}, err
+	}
+	return Validated{Session: rec.Session, Subject: vals.Subject, Policy: vals.Policy, NewToken: tok}, nil
+}
+
+// ErrSessionEnded is the ErrSessionInvalid (it matches it) of a session that
+// ValidateSession found and ended (expired, idle, its user may not sign in): clear
+// its cookie. An unknown secret is ErrSessionInvalid alone, and its cookie is best
+// left: it may be the old secret of a session a concurrent request has just rotated,
+// whose new cookie the browser now holds (clearing would sign the user out).
+var ErrSessionEnded = fmt.Errorf("%w (ended)", ErrSessionInvalid)
+
+// validate is ValidateSession writing into the caller's memory: rec receives the
+// stored record (rec.Session, updated by a touch, is the validated session) and vals
+// the subject and policy, so that the middleware fills its context node in place
+// instead of copying a Validated through two return values per request.
+func (s *Service) validate(ctx context.Context, token string, r Request, touchEvery time.Duration, rec *SessionRecord,
+	vals *access.RequestValues, newTok *SessionToken) error {
 	tenant, hash, ok := parseSessionToken(sessionPrefix, token)
 	if !ok {
-		return Validated{}, ErrSessionInvalid
+		return ErrSessionInvalid
 	}
-	rec, err := s.store.SessionBySecret(ctx, tenant, hash)
+	var err error
+	*rec, err = s.store.SessionBySecret(ctx, tenant, hash)
 	if errors.Is(err, storage.ErrNotFound) {
-		return Validated{}, ErrSessionInvalid
+		return ErrSessionInvalid
 	}
 	if err != nil {
-		return Validated{}, fmt.Errorf("authn: session: %w", err)
+		return fmt.Errorf("authn: session: %w", err)
 	}
-	sess := rec.Session
-	st := rec.Settings.withDefaults()
+	sess := &rec.Session
+	idle := rec.IdleTimeout
+	if idle <= 0 {
+		idle = DefaultIdleTimeout
+	}
 	now := s.now()
 	reason := ""
 	switch {
 	case !now.Before(sess.ExpiresAt):
 		reason = EndExpired
-	case !now.Before(sess.LastSeen.Add(st.IdleTimeout)):
+	case !now.Before(sess.LastSeen.Add(idle)):
 		reason = EndIdle
 	case rec.UserStatus != StatusActive:
 		reason = EndUserStatus
 	}
 	if reason != "" {
-		if err := s.endBySystem(ctx, sess, reason); err != nil {
-			return Validated{}, err
+		if err := s.endBySystem(ctx, *sess, reason); err != nil {
+			return err
 		}
-		return Validated{}, ErrSessionInvalid
+		return ErrSessionEnded
 	}
-	p, err := s.engine.PolicyAt(ctx, tenant, rec.PolicyVersion)
+	var p *access.Policy
+	if rec.PolicyVersion > 0 {
+		p, err = s.engine.PolicyAt(ctx, tenant, rec.PolicyVersion)
+	} else {
+		p, err = s.engine.Policy(ctx, tenant)
+	}
 	if err != nil {
-		return Validated{}, fmt.Errorf("authn: session: %w", err)
+		return fmt.Errorf("authn: session: %w", err)
 	}
-	subj := access.Subject{Tenant: tenant, User: sess.User, Session: sess.ID, IP: r.IP, UserAgent: r.UserAgent}
-	if !p.AllowsIP(subj, r.IP) {
-		return Validated{}, ErrIPNotAllowed
+	vals.Subject = access.Subject{Tenant: tenant, User: sess.User, Session: sess.ID, IP: r.IP, UserAgent: r.UserAgent}
+	vals.Policy = p
+	if !p.AllowsIP(vals.Subject, r.IP) {
+		return ErrIPNotAllowed
+	}
+	if pv := p.Privilege(sess.User); pv != sess.Privilege {
+		tok, err := s.rotateForPrivilege(ctx, p, sess, pv, vals.Subject)
+		if err != nil {
+			return err
+		}
+		*newTok = tok
 	}
 	if touchEvery > 0 && !now.Before(sess.LastSeen.Add(touchEvery)) {
 		// The last URL is stored in a column: no link token or card number in it.
 		t := SessionTouch{IP: addrString(r.IP), UserAgent: r.UserAgent, URL: audit.ScrubPath(r.Path)}
 		if _, err := s.store.TouchSession(ctx, tenant, sess.ID, now, now.Add(-touchEvery).Add(time.Microsecond), t); err != nil {
-			return Validated{}, fmt.Errorf("authn: touch session: %w", err)
+			return fmt.Errorf("authn: touch session: %w", err)
 		}
 		sess.LastSeen, sess.IP, sess.UserAgent, sess.LastURL = now, r.IP, r.UserAgent, t.URL
 	}
-	return Validated{Session: sess, Subject: subj, Policy: p}, nil
+	return nil
+}
+
+// rotateForPrivilege gives sess a new secret because its user's role assignments
+// changed (fingerprint pv): a privilege change (ASVS 7.2.4). The old secret stops at
+// once; of concurrent requests that find the change, one rotates and the others get
+// ErrSessionInvalid (their old secret is gone; the browser has the new cookie). sess
+// is updated to the new secret.
+func (s *Service) rotateForPrivilege(ctx context.Context, p *access.Policy, sess *Session, pv uint64, actor access.Subject) (SessionToken, error) {
+	tok, hash, err := newSessionToken(s.opts.Rand, sessionPrefix, sess.Tenant)
+	if err != nil {
+		return SessionToken{}, err
+	}
+	ev := audit.Event{Tenant: sess.Tenant, Kind: audit.KindSession, Action: "session.rotate", Actor: actorOf(p, actor),
+		Target: audit.Target{Type: "session", ID: sess.ID.String()}, Outcome: audit.Success, Reason: "role_changed"}
+	if err := audit.Prepare(&ev, s.now()); err != nil {
+		return SessionToken{}, err
+	}
+	rot := SessionRotation{AuthAt: sess.AuthAt, Factors: sess.Factors, Restricted: sess.Restricted, Privilege: pv}
+	if err := s.store.RotateSession(ctx, sess.Tenant, sess.ID, sess.SecretHash, hash, rot, ev); err != nil {
+		if errors.Is(err, storage.ErrStale) || errors.Is(err, storage.ErrNotFound) {
+			return SessionToken{}, ErrSessionInvalid
+		}
+		return SessionToken{}, fmt.Errorf("authn: rotate session: %w", err)
+	}
+	sess.SecretHash, sess.Privilege = hash, pv
+	return tok, nil
 }
 
 // endBySystem ends one session for a reason the system found (expired, idle, the user
@@ -504,6 +576,7 @@ func (s *Service) rotateSession(ctx context.Context, actor access.Subject, why s
 	if err != nil {
 		return SessionToken{}, err
 	}
+	r.Privilege = p.Privilege(sess.User)
 	ev := audit.Event{Tenant: actor.Tenant, Kind: audit.KindSession, Action: "session.rotate", Actor: actorOf(p, actor),
 		Target: audit.Target{Type: "session", ID: sess.ID.String()}, Outcome: audit.Success, Reason: why}
 	if err := audit.Prepare(&ev, s.now()); err != nil {
@@ -548,11 +621,13 @@ type CleanupReport struct {
 	Pending  int
 	// Counters are throttle counters whose window or lock had passed.
 	Counters int
+	// Flows are linked-identity sign-in and link flows that had expired unused.
+	Flows int
 }
 
 // CleanupSessions removes sessions past their absolute deadline (each with a
-// "session.end" event, reason expired), expired pending sign-ins and throttle counters
-// that no longer count, in every tenant.
+// "session.end" event, reason expired), expired pending sign-ins, throttle counters
+// that no longer count and expired linked-identity flows, in every tenant.
 // Idle sessions are ended at their next request or by their deadline. Run it from a
 // scheduler, e.g. every few minutes; several instances may run it at once.
 func (s *Service) CleanupSessions(ctx context.Context) (CleanupReport, error) {
@@ -580,6 +655,9 @@ func (s *Service) CleanupSessions(ctx context.Context) (CleanupReport, error) {
 	}
 	rep.Pending = n
 	if rep.Counters, err = s.store.DeleteStaleThrottle(ctx, now); err != nil {
+		return rep, fmt.Errorf("authn: cleanup: %w", err)
+	}
+	if rep.Flows, err = s.store.DeleteExpiredIdentityFlows(ctx, now); err != nil {
 		return rep, fmt.Errorf("authn: cleanup: %w", err)
 	}
 	return rep, nil

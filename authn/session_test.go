@@ -538,3 +538,79 @@ func TestChangePasswordRotatesSession(t *testing.T) {
 	_, err = e.svc.Authenticate(ctx, e.tenant.ID, "ann@example.com", next, authn.Meta{})
 	assert.NoError(t, err, "the password is changed")
 }
+
+// A role change is a privilege change (ASVS 7.2.4): the next request of the user's
+// session rotates its secret and sets the new cookie; the old secret is then refused
+// (401, its cookie left alone: the browser already holds the new one), the new one
+// works without another rotation; a demotion and a project membership rotate again,
+// each a "session.rotate" event with reason role_changed; a request without a change
+// rotates nothing.
+func TestRoleChangeRotatesTheSession(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	u := e.onboard(t, "ann@example.com", access.KindAgent)
+	tok := e.signIn(t, "ann@example.com").Token.Reveal()
+	rotations := func() int {
+		n := 0
+		for _, ev := range e.events(t, audit.KindSession) {
+			if ev.Action == "session.rotate" && ev.Reason == "role_changed" {
+				n++
+			}
+		}
+		return n
+	}
+	newCookie := func(w *httptest.ResponseRecorder) string {
+		for _, c := range w.Result().Cookies() {
+			if c.Name == "__Host-callshield" {
+				return c.Value
+			}
+		}
+		return ""
+	}
+	for range 3 {
+		w, _, _ := e.serve(t, authn.MiddlewareOptions{}, http.MethodGet, tok)
+		require.Equal(t, http.StatusOK, w.Code)
+		assert.Empty(t, newCookie(w), "nothing changed: no new secret")
+	}
+	assert.Zero(t, rotations())
+
+	change := func(what string, apply func()) {
+		t.Helper()
+		apply()
+		w, subj, ok := e.serve(t, authn.MiddlewareOptions{}, http.MethodGet, tok)
+		require.Equal(t, http.StatusOK, w.Code, what)
+		require.True(t, ok)
+		assert.Equal(t, u.ID, subj.User)
+		fresh := newCookie(w)
+		require.NotEmpty(t, fresh, "%s: the response sets the new secret", what)
+		assert.NotEqual(t, tok, fresh)
+		w, _, _ = e.serve(t, authn.MiddlewareOptions{}, http.MethodGet, tok)
+		assert.Equal(t, http.StatusUnauthorized, w.Code, "%s: the old secret stops at once", what)
+		assert.Empty(t, w.Result().Cookies(), "%s: and its cookie is not cleared", what)
+		w, _, _ = e.serve(t, authn.MiddlewareOptions{}, http.MethodGet, fresh)
+		assert.Equal(t, http.StatusOK, w.Code, what)
+		assert.Empty(t, newCookie(w), "%s: the new secret needs no other rotation", what)
+		tok = fresh
+	}
+	change("promotion", func() {
+		_, err := e.acc.SetMember(ctx, e.admin, u.ID, e.roles[access.KindSupervisor])
+		require.NoError(t, err)
+	})
+	change("demotion", func() {
+		_, err := e.acc.SetMember(ctx, e.admin, u.ID, e.roles[access.KindAgent])
+		require.NoError(t, err)
+	})
+	proj, err := e.acc.CreateProject(ctx, e.admin, "Rotation desk")
+	require.NoError(t, err)
+	change("project override", func() {
+		_, err := e.acc.AddProjectMember(ctx, e.admin, proj.ID, u.ID, e.roles[access.KindSupervisor])
+		require.NoError(t, err)
+	})
+	assert.Equal(t, 3, rotations())
+	v, err := e.svc.ValidateSession(ctx, tok, authn.Request{Meta: authn.Meta{IP: officeIP}}, 0)
+	require.NoError(t, err)
+	assert.True(t, v.NewToken.IsZero())
+	p, err := e.engine.Policy(ctx, e.tenant.ID)
+	require.NoError(t, err)
+	assert.Equal(t, p.Privilege(u.ID), v.Session.Privilege, "the session holds the current fingerprint")
+}

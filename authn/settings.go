@@ -2,10 +2,22 @@ package authn
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
+	"github.com/callshield/callshield/access"
 	"github.com/google/uuid"
 )
+
+// rolesText is the audit and storage text of a role list: IDs sorted, comma-separated.
+func rolesText(ids []uuid.UUID) string {
+	parts := make([]string, len(ids))
+	for i, id := range ids {
+		parts[i] = id.String()
+	}
+	return strings.Join(parts, ",")
+}
 
 // Settings are a tenant's account rules. The zero value of every field means the
 // default; [Settings.withDefaults] fills them in.
@@ -32,6 +44,19 @@ type Settings struct {
 	// (ErrTwoFactorUnavailable) when the Service has no Options.TwoFactorSealer, with
 	// which nobody could enrol.
 	RequireTwoFactor bool
+	// RequireTwoFactorRoles requires a second factor of the members of these roles
+	// only (the tenant's roles; a member is held to it through their tenant role or
+	// any project override role): sign-in treats them as RequireTwoFactor treats
+	// everyone, and they cannot turn their own second factor off
+	// (ErrTwoFactorRequired; an administrator's reset for a lost device stays
+	// possible, and the next sign-in then owes enrolment). A session that is live when
+	// its user's role gains the requirement keeps its access until it ends: the next
+	// sign-in is restricted to enrolment. The password floor stays that of the
+	// tenant (15 unless RequireTwoFactor), since it is one rule for every user.
+	// UpdateSettings sorts it, drops duplicates, refuses a role that is not the
+	// tenant's (ErrInvalidSettings) and, like RequireTwoFactor, refuses a non-empty
+	// list without Options.TwoFactorSealer (ErrTwoFactorUnavailable).
+	RequireTwoFactorRoles []uuid.UUID
 	// InvitationTTL is how long an invitation link is valid: 1 hour to 30 days,
 	// default 7 days. The product promises 7 days; a tenant may deliberately choose
 	// longer (up to 30 days, for invitees who are slow to start) or shorter. Longer
@@ -92,6 +117,28 @@ var ErrPasswordMinLength = fmt.Errorf("%w: minimum password length below the flo
 func (s Settings) EffectivePasswordMinLength() int {
 	return max(s.PasswordMinLength, s.passwordPolicy().lengthFloor())
 }
+
+// TwoFactorRequiredFor reports whether the settings require user (judged by the
+// roles p gives them) to sign in with a second factor: RequireTwoFactor, or one of
+// their roles in RequireTwoFactorRoles.
+func (s Settings) TwoFactorRequiredFor(p *access.Policy, user uuid.UUID) bool {
+	if s.RequireTwoFactor {
+		return true
+	}
+	if len(s.RequireTwoFactorRoles) == 0 {
+		return false
+	}
+	for _, r := range p.MemberRoles(user) {
+		if slices.Contains(s.RequireTwoFactorRoles, r) {
+			return true
+		}
+	}
+	return false
+}
+
+// ErrTwoFactorRequired: a user whose second factor the tenant requires (for everyone
+// or for one of their roles) tried to turn it off themselves.
+var ErrTwoFactorRequired = fmt.Errorf("authn: the tenant requires a second factor for this user")
 
 // twoFactorEnforced says whether sign-in enforces Settings.RequireTwoFactor: it does
 // (a pending sign-in owes the second factor, a user without one gets a restricted

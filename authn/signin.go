@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 
 	"github.com/callshield/callshield/access"
@@ -45,14 +46,15 @@ func (s *Service) SignIn(ctx context.Context, tenant uuid.UUID, email string, pw
 	if err != nil {
 		return SignInResult{}, err
 	}
-	return s.signInAfterFirstFactor(ctx, u, FactorPassword, meta)
+	return s.signInAfterFirstFactor(ctx, u, FactorPassword, nil, meta)
 }
 
 // signInAfterFirstFactor is the shared rest of the flow for any verified first factor
 // (password, linked identity): status, IP allowlist, second factor owed?, then a session
 // or a pending sign-in, each outcome recorded in the login log. Throttling of the first
-// factor is the caller's (see throttle.go).
-func (s *Service) signInAfterFirstFactor(ctx context.Context, u User, f Factor, meta Meta) (SignInResult, error) {
+// factor is the caller's (see throttle.go). details are added to the step's event
+// (for a linked identity: its provider and issuer; never a secret).
+func (s *Service) signInAfterFirstFactor(ctx context.Context, u User, f Factor, details map[string]string, meta Meta) (SignInResult, error) {
 	if !f.valid() || f.second() {
 		return SignInResult{}, fmt.Errorf("authn: %q is not a first factor", f)
 	}
@@ -63,6 +65,7 @@ func (s *Service) signInAfterFirstFactor(ctx context.Context, u User, f Factor, 
 	// The step's event: for the password, passwordFactor recorded its success already,
 	// so this one is stored only if the flow fails here (or for other factors).
 	ev := loginEvent(u, "login."+string(f), f, meta)
+	maps.Copy(ev.Details, details)
 	fail := func(reason string, err error) (SignInResult, error) {
 		ev.Outcome, ev.Reason = audit.Failure, reason
 		s.record(ctx, ev)
@@ -100,7 +103,7 @@ func (s *Service) signInAfterFirstFactor(ctx context.Context, u User, f Factor, 
 	if err != nil {
 		return fail("storage_error", err)
 	}
-	restricted := twoFactorEnforced && st.RequireTwoFactor
+	restricted := twoFactorEnforced && st.TwoFactorRequiredFor(p, u.ID)
 	var step *audit.Event
 	if f != FactorPassword {
 		step = &ev
@@ -169,7 +172,7 @@ func (s *Service) startSession(ctx context.Context, u User, p *access.Policy, fa
 	now := s.now()
 	sess := Session{ID: id, Tenant: u.Tenant, User: u.ID, Kind: kind, CreatedAt: now, AuthAt: now, LastSeen: now,
 		ExpiresAt: now.Add(st.Lifetime), Factors: factors, Restricted: restricted, IP: meta.IP,
-		UserAgent: meta.UserAgent, SecretHash: hash}
+		UserAgent: meta.UserAgent, SecretHash: hash, Privilege: p.Privilege(u.ID)}
 	actor := audit.Actor{User: u.ID, IP: meta.IP, UserAgent: meta.UserAgent, Session: id}
 	if r, ok := p.Role(u.ID); ok {
 		actor.Role = r.Name

@@ -30,6 +30,10 @@ type IdentityStore interface {
 	// and only if, it expires after now; otherwise (unknown, consumed, expired, another
 	// tenant) it returns ErrFlowInvalid.
 	ConsumeIdentityFlow(ctx context.Context, tenant uuid.UUID, tokenHash [32]byte, now time.Time) (IdentityFlow, error)
+	// DeleteExpiredIdentityFlows removes the flows, of every tenant, whose ExpiresAt is
+	// not after now (those ConsumeIdentityFlow refuses), and returns how many. It is
+	// for the cleanup job; it appends no audit event.
+	DeleteExpiredIdentityFlows(ctx context.Context, now time.Time) (int, error)
 
 	// CreateIdentity stores id, a pending identity of an existing user who is not
 	// deleted (storage.ErrNotFound, ErrUserDeleted). An identity of the tenant with the

@@ -2,6 +2,8 @@ package authn
 
 import (
 	"context"
+	"fmt"
+	"maps"
 	"time"
 
 	"github.com/callshield/callshield/audit"
@@ -10,7 +12,7 @@ import (
 
 // SessionStore keeps sessions, pending sign-ins and the tenants' session settings. It
 // is part of [Store], implemented over the same database (a session's lookup reads its
-// user's status and the tenant's policy version in the same query).
+// user's status and the tenant's idle timeout in the same read).
 //
 // Rules every implementation follows, besides those of [Store]:
 //   - Sessions and pending sign-ins are found by the SHA-256 of their secret within a
@@ -37,9 +39,10 @@ type SessionStore interface {
 	// IDs of the sessions it ended to stay within the limit.
 	CreateSession(ctx context.Context, st SessionStart, evs []audit.Event) (ended []uuid.UUID, err error)
 	// SessionBySecret returns the session with this secret hash together with its
-	// user's status, the tenant's policy version and stored session settings, in one
-	// indexed read: the lookup every authenticated request makes. storage.ErrNotFound
-	// if there is none (ended sessions included). Expiry is the caller's to judge.
+	// user's status and the tenant's stored idle timeout, both exact as of the read,
+	// and optionally the tenant's policy version (see [SessionRecord]), in one indexed
+	// read: the lookup every authenticated request makes. storage.ErrNotFound if there
+	// is none (ended sessions included). Expiry is the caller's to judge.
 	SessionBySecret(ctx context.Context, tenant uuid.UUID, secretHash [32]byte) (SessionRecord, error)
 	// Session returns a session by ID.
 	Session(ctx context.Context, tenant, id uuid.UUID) (Session, error)
@@ -98,10 +101,31 @@ type SessionStart struct {
 	// MaxPerUser > 0 bounds the user's sessions whose ExpiresAt is after
 	// Session.CreatedAt, the new one included: with RefuseOverLimit a sign-in over it is
 	// ErrSessionLimit and nothing is stored; otherwise the oldest (by CreatedAt) are
-	// ended and LimitEvent is appended too.
+	// ended, and for each one the event [SessionStart.LimitEventFor] makes of
+	// LimitEvent is appended after evs, in the same unit of work.
 	MaxPerUser      int
 	RefuseOverLimit bool
-	LimitEvent      audit.Event
+	// LimitEvent is the template of the "session.end" events of the sessions the
+	// limit ends (checked, like evs, before anything is stored).
+	LimitEvent audit.Event
+}
+
+// LimitEventFor is the event a store appends for the session the limit ends: a copy
+// of LimitEvent with a new ID and the ended session as its Target (keeping the
+// template Target's Name, the user's e-mail). Stores call it under their unit of work,
+// once per ended session.
+func (st SessionStart) LimitEventFor(session uuid.UUID) (audit.Event, error) {
+	ev := st.LimitEvent
+	id, err := uuid.NewV7()
+	if err != nil {
+		return audit.Event{}, fmt.Errorf("authn: event id: %w", err)
+	}
+	ev.ID = id
+	ev.Target = audit.Target{Type: "session", ID: session.String(), Name: st.LimitEvent.Target.Name}
+	if ev.Details != nil {
+		ev.Details = maps.Clone(ev.Details)
+	}
+	return ev, nil
 }
 
 // SessionTouch is what a request records on its session.
@@ -116,6 +140,8 @@ type SessionRotation struct {
 	AuthAt     time.Time
 	Factors    []Factor
 	Restricted bool
+	// Privilege is the user's assignment fingerprint the new secret is issued under.
+	Privilege uint64
 }
 
 // SessionSelector picks sessions to end: one session (ID), all of a user's (User,

@@ -152,11 +152,11 @@ func (s *Service) countFailure(ctx context.Context, tenant, user uuid.UUID, kind
 	return nil
 }
 
-// resetThrottle clears the account's count of kind, and that of the pair with ip, after
-// a success.
-func (s *Service) resetThrottle(ctx context.Context, tenant, user uuid.UUID, kind throttleKind, ip netip.Addr) error {
+// resetThrottle clears the account's count of kind, that of the pair with ip, and the
+// extra keys, after a success.
+func (s *Service) resetThrottle(ctx context.Context, tenant, user uuid.UUID, kind throttleKind, ip netip.Addr, extra ...string) error {
 	k := keysOf(user, kind, ip)
-	if err := s.store.ResetThrottle(ctx, tenant, []string{k.account, k.pair}, nil, nil); err != nil {
+	if err := s.store.ResetThrottle(ctx, tenant, append([]string{k.account, k.pair}, extra...), nil, nil); err != nil {
 		return fmt.Errorf("authn: throttle: %w", err)
 	}
 	return nil

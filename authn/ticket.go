@@ -69,14 +69,22 @@ type LinkToken struct{ s string }
 
 const tokenSecretLen = 32
 
-func newLinkToken(rand io.Reader, purpose Purpose, tenant uuid.UUID) (LinkToken, [32]byte, error) {
+// newToken is the one generator of authn's secrets that carry their tenant (link
+// tokens, session and pending sign-in secrets): prefix, then base64url (no padding) of
+// the tenant's 16 bytes and tokenSecretLen random bytes; the hash stored is SHA-256
+// of the random part. Their parsers differ (ParseLinkToken, parseSessionToken).
+func newToken(rand io.Reader, prefix string, tenant uuid.UUID) (string, [32]byte, error) {
 	var raw [16 + tokenSecretLen]byte
 	copy(raw[:16], tenant[:])
 	if _, err := io.ReadFull(rand, raw[16:]); err != nil {
-		return LinkToken{}, [32]byte{}, fmt.Errorf("authn: random: %w", err)
+		return "", [32]byte{}, fmt.Errorf("authn: random: %w", err)
 	}
-	tok := LinkToken{tokenPrefix[purpose] + base64.RawURLEncoding.EncodeToString(raw[:])}
-	return tok, sha256.Sum256(raw[16:]), nil
+	return prefix + base64.RawURLEncoding.EncodeToString(raw[:]), sha256.Sum256(raw[16:]), nil
+}
+
+func newLinkToken(rand io.Reader, purpose Purpose, tenant uuid.UUID) (LinkToken, [32]byte, error) {
+	s, hash, err := newToken(rand, tokenPrefix[purpose], tenant)
+	return LinkToken{s}, hash, err
 }
 
 // ParseLinkToken reads a link secret of the given purpose and returns its tenant and the

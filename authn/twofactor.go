@@ -326,6 +326,13 @@ func (s *Service) DisableTwoFactor(ctx context.Context, actor access.Subject, us
 		if err := s.requireRecentAuth(ctx, actor, 0); err != nil {
 			return err
 		}
+		st, err := s.Settings(ctx, actor.Tenant)
+		if err != nil {
+			return err
+		}
+		if st.TwoFactorRequiredFor(p, user) {
+			return ErrTwoFactorRequired // an administrator may reset it (a lost device)
+		}
 	} else if p, err = s.authorizeOver(ctx, actor, user); err != nil {
 		return err
 	}

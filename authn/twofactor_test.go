@@ -399,3 +399,75 @@ func TestRequiredTwoFactorEnrolsFromARestrictedSession(t *testing.T) {
 	require.NotNil(t, res.Session)
 	assert.True(t, res.Session.Restricted, "must enrol again")
 }
+
+// A tenant that requires two-factor of one role only (Settings.RequireTwoFactorRoles):
+// the list is validated (a role of another tenant or none is refused; duplicates are
+// dropped) and audited; a Supervisor without a factor gets a restricted session while
+// an Agent signs in as before; an Agent given the role through a project override is
+// held to it too; a user held to it cannot turn their factor off themselves, while an
+// administrator's reset (a lost device) still works and the next sign-in owes
+// enrolment.
+func TestRequiredTwoFactorPerRole(t *testing.T) {
+	e := newTFEnv(t)
+	ctx := context.Background()
+	sup := e.roles[access.KindSupervisor]
+	st, err := e.svc.Settings(ctx, e.tenant.ID)
+	require.NoError(t, err)
+	st.RequireTwoFactorRoles = []uuid.UUID{uuid.New()}
+	_, err = e.svc.UpdateSettings(ctx, e.admin, st)
+	assert.ErrorIs(t, err, authn.ErrInvalidSettings, "not a role of the tenant")
+	st.RequireTwoFactorRoles = []uuid.UUID{sup, sup}
+	saved, err := e.svc.UpdateSettings(ctx, e.admin, st)
+	require.NoError(t, err)
+	assert.Equal(t, []uuid.UUID{sup}, saved.RequireTwoFactorRoles, "duplicates dropped")
+	got, err := e.svc.Settings(ctx, e.tenant.ID)
+	require.NoError(t, err)
+	assert.Equal(t, []uuid.UUID{sup}, got.RequireTwoFactorRoles, "stored")
+	assert.False(t, got.RequireTwoFactor)
+	assert.Equal(t, 15, got.EffectivePasswordMinLength(), "the tenant's floor stays: one rule for every user")
+	changes := e.events(t, audit.KindChange)
+	last := changes[len(changes)-1]
+	require.Len(t, last.Changes, 1)
+	assert.Equal(t, audit.Change{Field: "require_two_factor_roles", Old: "", New: sup.String()}, last.Changes[0])
+
+	agent := e.onboard(t, "agent@example.com", access.KindAgent)
+	res := e.signIn(t, agent)
+	require.NotNil(t, res.Session)
+	assert.False(t, res.Session.Restricted, "the Agent role does not require it")
+
+	boss := e.onboard(t, "boss@example.com", access.KindSupervisor)
+	res = e.signIn(t, boss)
+	require.NotNil(t, res.Session)
+	assert.True(t, res.Session.Restricted, "a Supervisor without a factor may only enrol")
+
+	// A project override with the Supervisor role holds the Agent to it as well.
+	proj, err := e.acc.CreateProject(ctx, e.admin, "Second-factor desk")
+	require.NoError(t, err)
+	_, err = e.acc.AddProjectMember(ctx, e.admin, proj.ID, agent.ID, sup)
+	require.NoError(t, err)
+	res = e.signIn(t, agent)
+	require.NotNil(t, res.Session)
+	assert.True(t, res.Session.Restricted, "held to it through a project override role")
+
+	// Enrolled, the Supervisor cannot turn the factor off; an administrator can reset it.
+	other := e.onboard(t, "lead@example.com", access.KindSupervisor)
+	st2, err := e.svc.Settings(ctx, e.tenant.ID)
+	require.NoError(t, err)
+	st2.RequireTwoFactorRoles = nil
+	_, err = e.svc.UpdateSettings(ctx, e.admin, st2)
+	require.NoError(t, err)
+	_, _, actor := e.enrol(t, other)
+	st3, err := e.svc.Settings(ctx, e.tenant.ID)
+	require.NoError(t, err)
+	st3.RequireTwoFactorRoles = []uuid.UUID{sup}
+	_, err = e.svc.UpdateSettings(ctx, e.admin, st3)
+	require.NoError(t, err)
+	assert.ErrorIs(t, e.svc.DisableTwoFactor(ctx, actor, other.ID), authn.ErrTwoFactorRequired)
+	status, err := e.svc.TwoFactorStatusOf(ctx, e.admin, other.ID)
+	require.NoError(t, err)
+	assert.True(t, status.Enabled, "still on")
+	require.NoError(t, e.svc.DisableTwoFactor(ctx, e.admin, other.ID), "an administrator's reset")
+	res = e.signIn(t, other)
+	require.NotNil(t, res.Session)
+	assert.True(t, res.Session.Restricted, "the next sign-in owes enrolment")
+}

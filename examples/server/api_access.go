@@ -379,13 +379,23 @@ func (a *app) putSettings(w http.ResponseWriter, r *http.Request) error {
 		ss.LockDuration = time.Duration(req.LockMinutes) * time.Minute
 	}
 	ss.MaxPerUser = req.MaxSessions
-	// Two units of work (authn keeps account and session settings apart): a value the
-	// second refuses leaves the first stored, and the answer says which was refused.
+	// authn keeps account and session settings apart, in two units of work. Both are
+	// checked before either is written, so a value either part refuses changes
+	// nothing; both versions were checked above. What can still fail the second write
+	// after the first landed is a concurrent change (stale version) or the store
+	// itself: then the account settings are saved, the session settings are not, and
+	// the answer says so.
+	if err := a.accounts.CheckSettings(st, ss); err != nil {
+		return err
+	}
 	if _, err := a.accounts.UpdateSettings(r.Context(), s, st); err != nil {
 		return err
 	}
 	if _, err := a.accounts.UpdateSessionSettings(r.Context(), s, ss); err != nil {
-		return err
+		a.log.Warn("settings half-saved: session settings refused", "tenant", s.Tenant, "err", err)
+		status, code, msg := errorStatus(err)
+		return &httpError{status: status, code: code,
+			msg: "the account settings were saved, the session settings were not: " + msg}
 	}
 	out, err := a.settingsOf(r, s.Tenant)
 	if err != nil {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/callshield/callshield/access"
@@ -138,12 +137,8 @@ func parseAuditQuery(r *http.Request, kind audit.Kind) (audit.Query, error) {
 		}
 	}
 	q.Action = v.Get("type")
-	if s := v.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > audit.MaxLimit {
-			return q, badRequest("limit must be 1..1000")
-		}
-		q.Limit = n
+	if q.Limit, err = queryLimit(r, q.Limit); err != nil {
+		return q, err
 	}
 	return q, q.Validate()
 }

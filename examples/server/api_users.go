@@ -136,14 +136,13 @@ func (a *app) invite(w http.ResponseWriter, r *http.Request) error {
 
 type acceptRequest struct {
 	Token    string         `json:"token"`
-	Name     string         `json:"name"`
 	Password authn.Password `json:"password"`
 }
 
-// acceptInvitation: POST /api/v1/invitations/accept {token, name, password}. A weak
+// acceptInvitation: POST /api/v1/invitations/accept {token, password}. A weak
 // password is 400 weak_password with the broken rules; the link stays usable. The
-// user keeps the name given at invitation: authn offers no way to change it on
-// acceptance yet, so "name" is accepted and not applied.
+// user keeps the name given at invitation (and edits it on their profile page): a
+// body with any other field, "name" included, is 400, never silently dropped.
 func (a *app) acceptInvitation(w http.ResponseWriter, r *http.Request) error {
 	var req acceptRequest
 	if err := readJSON(r, &req); err != nil {
@@ -183,7 +182,8 @@ func (a *app) outboxMails() []outboxMail {
 }
 
 // devPurge: POST /api/v1/dev/purge {"at": RFC 3339} (dev mode, UserManagement) runs
-// the retention purge of archived users as of a given time, so that the demo (and its
+// the retention purge of the caller's tenant's archived users as of a given time (no
+// other tenant's users are touched), so that the demo (and its
 // tests) can show it without waiting for the retention period. In production the
 // purge runs daily at the real time (see purgeLoop).
 func (a *app) devPurge(w http.ResponseWriter, r *http.Request) error {
@@ -196,16 +196,14 @@ func (a *app) devPurge(w http.ResponseWriter, r *http.Request) error {
 	if req.At.IsZero() {
 		req.At = a.clock()
 	}
-	rep, err := a.accounts.Purge(r.Context(), req.At)
+	s, _ := subject(r)
+	rep, err := a.accounts.PurgeTenant(r.Context(), s, req.At) // the caller's tenant only
 	if err != nil {
 		return err
 	}
-	s, _ := subject(r)
-	var deleted []uuid.UUID
+	deleted := []uuid.UUID{}
 	for _, d := range rep.Deleted {
-		if d.Tenant == s.Tenant { // report only the caller's tenant
-			deleted = append(deleted, d.User)
-		}
+		deleted = append(deleted, d.User)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"deleted": deleted})
 	return nil

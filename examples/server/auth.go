@@ -89,8 +89,11 @@ func (a *app) authenticate(next http.Handler) http.Handler {
 		if tok := a.sessionCookie().Read(r); tok != "" {
 			v, err := a.accounts.ValidateSession(ctx, tok, authn.Request{Meta: m, Path: r.URL.Path}, touchInterval)
 			switch {
-			case errors.Is(err, authn.ErrSessionInvalid):
+			case errors.Is(err, authn.ErrSessionEnded):
 				a.sessionCookie().Clear(w)
+			case errors.Is(err, authn.ErrSessionInvalid):
+				// An unknown secret: its cookie is left (it may be the old secret of a
+				// session a concurrent request just rotated).
 			case errors.Is(err, authn.ErrIPNotAllowed):
 				a.refuse(w, r, http.StatusForbidden, "ip_not_allowed", "your company does not allow access from this address")
 				return
@@ -99,6 +102,10 @@ func (a *app) authenticate(next http.Handler) http.Handler {
 				a.refuse(w, r, http.StatusServiceUnavailable, "unavailable", "try again in a moment")
 				return
 			default:
+				if !v.NewToken.IsZero() {
+					// The user's role changed: the session has a new secret (ASVS 7.2.4).
+					a.sessionCookie().Set(w, v.NewToken, v.Session.ExpiresAt)
+				}
 				if v.Session.Restricted && !restrictedAllowed(r) {
 					if strings.HasPrefix(r.URL.Path, "/api/") {
 						a.refuse(w, r, http.StatusForbidden, "two_factor_enrolment_required", "set up two-factor sign-in first")

@@ -322,12 +322,11 @@ func (a *app) listCalls(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	limit, offset := 100, 0
-	if v := r.URL.Query().Get("limit"); v != "" {
-		if limit, err = strconv.Atoi(v); err != nil || limit < 1 || limit > 1000 {
-			return badRequest("limit must be 1..1000")
-		}
+	limit, err := queryLimit(r, 100)
+	if err != nil {
+		return err
 	}
+	offset := 0
 	if v := r.URL.Query().Get("offset"); v != "" {
 		if offset, err = strconv.Atoi(v); err != nil || offset < 0 {
 			return badRequest("offset must be 0 or more")

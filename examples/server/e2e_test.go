@@ -294,14 +294,19 @@ func TestEndToEnd(t *testing.T) {
 	token := strings.TrimPrefix(link, srv.base+"/invite#")
 
 	// Accept with a weak password: refused with the broken rules; then a strong one.
+	// The user keeps the name given at invitation: a "name" is not silently dropped
+	// but refused, and the link stays usable.
+	var named errBody
+	anon.must(400, "POST", "/api/v1/invitations/accept", map[string]string{"token": token, "name": "Someone Else", "password": "granite lantern orbit 4412 meadow"}, &named)
+	assert.Equal(t, "bad_request", named.Error.Code)
 	var weak errBody
-	anon.must(400, "POST", "/api/v1/invitations/accept", map[string]string{"token": token, "name": "Nina", "password": "password"}, &weak)
+	anon.must(400, "POST", "/api/v1/invitations/accept", map[string]string{"token": token, "password": "password"}, &weak)
 	assert.Equal(t, "weak_password", weak.Error.Code)
 	require.NotEmpty(t, weak.Error.Violations)
 	ninaPassword := "granite lantern orbit 4412 meadow"
-	anon.must(200, "POST", "/api/v1/invitations/accept", map[string]string{"token": token, "name": "Nina", "password": ninaPassword}, nil)
+	anon.must(200, "POST", "/api/v1/invitations/accept", map[string]string{"token": token, "password": ninaPassword}, nil)
 	// The link is single use.
-	anon.must(410, "POST", "/api/v1/invitations/accept", map[string]string{"token": token, "name": "Nina", "password": ninaPassword}, nil)
+	anon.must(410, "POST", "/api/v1/invitations/accept", map[string]string{"token": token, "password": ninaPassword}, nil)
 
 	nina := newClient(t, srv.base)
 	nina.login(newEmail, ninaPassword)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/smtp"
+	"strconv"
 	"strings"
 
 	"github.com/callshield/callshield/access"
@@ -106,6 +107,7 @@ var messages = map[string]string{
 	"invalid_token":                 "the API token is missing, invalid, revoked or expired",
 	"token_exists":                  "you already have an API token; regenerate it instead",
 	"no_token":                      "no active API token",
+	"too_many_sign_in_starts":       "too many sign-in attempts from your address; try again in a few minutes",
 }
 
 // cleanMessage returns the error's text for a 400 answer: SDK validation errors name
@@ -161,6 +163,20 @@ func readJSON(r *http.Request, v any) error {
 		return badRequest("trailing data after the JSON body")
 	}
 	return nil
+}
+
+// queryLimit parses the optional query parameter `limit`: def when absent, otherwise
+// 1..1000 (audit.MaxLimit), and 400 for anything else.
+func queryLimit(r *http.Request, def int) (int, error) {
+	v := r.URL.Query().Get("limit")
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > audit.MaxLimit {
+		return 0, badRequest("limit must be 1..1000")
+	}
+	return n, nil
 }
 
 // pathID parses the route's {name} wildcard as a UUID.

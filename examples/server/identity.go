@@ -62,7 +62,7 @@ func (a *app) identitySignInStart(w http.ResponseWriter, r *http.Request) {
 		a.web.error(w, r, nil, http.StatusNotFound, "Unknown company.")
 		return
 	}
-	start, err := a.accounts.StartIdentitySignIn(r.Context(), t.ID, r.PathValue("provider"))
+	start, err := a.accounts.StartIdentitySignIn(r.Context(), t.ID, r.PathValue("provider"), meta(r))
 	if err != nil {
 		status, _, msg := errorStatus(err)
 		a.web.error(w, r, nil, status, msg)

@@ -94,6 +94,7 @@ func (s *Store) Settings(ctx context.Context, tenant uuid.UUID) (authn.Settings,
 			return notFound("authn settings of tenant", tenant)
 		}
 		st = *as.settings
+		st.RequireTwoFactorRoles = slices.Clone(st.RequireTwoFactorRoles)
 		return nil
 	})
 	return st, err
@@ -114,6 +115,7 @@ func (s *Store) SetSettings(ctx context.Context, st authn.Settings, ev audit.Eve
 		st.ResetTTL = st.ResetTTL.Truncate(time.Microsecond)
 		st.Retention = st.Retention.Truncate(time.Microsecond)
 		st.UpdatedAt, st.Version = utc(st.UpdatedAt), cur+1
+		st.RequireTwoFactorRoles = slices.Clone(st.RequireTwoFactorRoles)
 		as.settings = &st
 		return false, nil
 	})

@@ -84,6 +84,27 @@ func (s *Store) CreateIdentityFlow(ctx context.Context, f authn.IdentityFlow) er
 	return nil
 }
 
+// DeleteExpiredIdentityFlows removes the flows of every tenant whose ExpiresAt is not
+// after now and returns how many.
+func (s *Store) DeleteExpiredIdentityFlows(ctx context.Context, now time.Time) (int, error) {
+	if err := live(ctx); err != nil {
+		return 0, err
+	}
+	now = utc(now)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, flows := range s.identities.flows {
+		for h, f := range flows {
+			if !f.ExpiresAt.After(now) {
+				delete(flows, h)
+				n++
+			}
+		}
+	}
+	return n, nil
+}
+
 // ConsumeIdentityFlow removes and returns the tenant's flow with this token hash if it
 // expires after now, or returns authn.ErrFlowInvalid.
 func (s *Store) ConsumeIdentityFlow(ctx context.Context, tenant uuid.UUID, tokenHash [32]byte, now time.Time) (authn.IdentityFlow, error) {

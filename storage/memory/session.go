@@ -61,6 +61,16 @@ func cloneSession(s authn.Session) authn.Session {
 // of evs, all of which were checked first).
 func (s *Store) sessionWork(ctx context.Context, tenant uuid.UUID, evs []audit.Event,
 	apply func(ts *tenantState, ss *sessionState) (appendN int, err error)) error {
+	return s.sessionWorkThen(ctx, tenant, evs, func(ts *tenantState, ss *sessionState) (int, []audit.Event, error) {
+		n, err := apply(ts, ss)
+		return n, nil, err
+	})
+}
+
+// sessionWorkThen is sessionWork whose apply may also return events it made under
+// the lock (checked like evs), appended after evs[:appendN].
+func (s *Store) sessionWorkThen(ctx context.Context, tenant uuid.UUID, evs []audit.Event,
+	apply func(ts *tenantState, ss *sessionState) (appendN int, then []audit.Event, err error)) error {
 	if err := live(ctx); err != nil {
 		return err
 	}
@@ -82,11 +92,14 @@ func (s *Store) sessionWork(ctx context.Context, tenant uuid.UUID, evs []audit.E
 		return err
 	}
 	s.sessions.init()
-	n, err := apply(ts, &s.sessions)
+	n, then, err := apply(ts, &s.sessions)
 	if err != nil {
 		return err
 	}
 	for _, e := range checked[:n] {
+		s.appendLocked(e)
+	}
+	for _, e := range then {
 		s.appendLocked(e)
 	}
 	return nil
@@ -150,17 +163,17 @@ func (s *Store) CreateSession(ctx context.Context, st authn.SessionStart, evs []
 	var ended []uuid.UUID
 	all := slices.Clone(evs)
 	if st.MaxPerUser > 0 && !st.RefuseOverLimit {
-		all = append(all, st.LimitEvent) // checked with the others, appended if sessions end
+		all = append(all, st.LimitEvent) // checked with the others; copies appended per ended session
 	}
-	err := s.sessionWork(ctx, tenant, all, func(_ *tenantState, ss *sessionState) (int, error) {
+	err := s.sessionWorkThen(ctx, tenant, all, func(_ *tenantState, ss *sessionState) (int, []audit.Event, error) {
 		if _, ok := s.accountsOf(tenant).users[sess.User]; !ok {
-			return 0, notFound("user", sess.User)
+			return 0, nil, notFound("user", sess.User)
 		}
 		if _, dup := ss.sessions[tenantID{tenant, sess.ID}]; dup {
-			return 0, fmt.Errorf("memory: session %s: %w", sess.ID, storage.ErrConflict)
+			return 0, nil, fmt.Errorf("memory: session %s: %w", sess.ID, storage.ErrConflict)
 		}
 		if _, dup := ss.byHash[tenantHash{tenant, sess.SecretHash}]; dup {
-			return 0, fmt.Errorf("memory: session secret hash: %w", storage.ErrConflict)
+			return 0, nil, fmt.Errorf("memory: session secret hash: %w", storage.ErrConflict)
 		}
 		now := utc(sess.CreatedAt)
 		var pk tenantHash
@@ -168,7 +181,7 @@ func (s *Store) CreateSession(ctx context.Context, st authn.SessionStart, evs []
 			pk = tenantHash{tenant, st.Pending}
 			p, ok := ss.pending[pk]
 			if !ok || !p.Open(now) || p.User != sess.User {
-				return 0, authn.ErrPendingInvalid
+				return 0, nil, authn.ErrPendingInvalid
 			}
 		}
 		var over []*authn.Session
@@ -176,10 +189,25 @@ func (s *Store) CreateSession(ctx context.Context, st authn.SessionStart, evs []
 			cur := ss.userSessions(tenant, sess.User, now)
 			if n := len(cur) + 1 - st.MaxPerUser; n > 0 {
 				if st.RefuseOverLimit {
-					return 0, authn.ErrSessionLimit
+					return 0, nil, authn.ErrSessionLimit
 				}
 				over = cur[:n]
 			}
+		}
+		// One "session.end" event per session the limit ends, made before anything changes.
+		var then []audit.Event
+		for _, x := range over {
+			e, err := st.LimitEventFor(x.ID)
+			if err != nil {
+				return 0, nil, err
+			}
+			if e, err = eventOf(tenant, e); err != nil {
+				return 0, nil, err
+			}
+			then = append(then, e)
+		}
+		if err := s.checkEventIDs(then...); err != nil {
+			return 0, nil, err
 		}
 		// Every rule holds: change the state.
 		if st.Pending != ([32]byte{}) {
@@ -193,10 +221,7 @@ func (s *Store) CreateSession(ctx context.Context, st authn.SessionStart, evs []
 		sess.Workplace.StatusSince = utcOrZero(sess.Workplace.StatusSince)
 		ss.sessions[tenantID{tenant, sess.ID}] = &sess
 		ss.byHash[tenantHash{tenant, sess.SecretHash}] = sess.ID
-		if len(over) > 0 {
-			return len(all), nil
-		}
-		return len(evs), nil
+		return len(evs), then, nil
 	})
 	if err != nil {
 		return nil, err
@@ -228,7 +253,7 @@ func (s *Store) SessionBySecret(ctx context.Context, tenant uuid.UUID, secretHas
 		rec.Session.Factors = slices.Clip(x.Factors)
 		rec.UserStatus = s.accountsOf(tenant).users[x.User].Status
 		rec.PolicyVersion = ts.policyVersion
-		rec.Settings = s.sessions.settings[tenant]
+		rec.IdleTimeout = s.sessions.settings[tenant].IdleTimeout
 		return nil
 	})
 	return rec, err
@@ -301,6 +326,7 @@ func (s *Store) RotateSession(ctx context.Context, tenant, id uuid.UUID, oldHash
 		delete(ss.byHash, tenantHash{tenant, oldHash})
 		ss.byHash[tenantHash{tenant, newHash}] = id
 		x.SecretHash, x.AuthAt, x.Factors, x.Restricted = newHash, utc(r.AuthAt), slices.Clone(r.Factors), r.Restricted
+		x.Privilege = r.Privilege
 		return 1, nil
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/callshield/callshield/access"
@@ -743,13 +744,23 @@ func (s *Store) ResetPassword(ctx context.Context, tenant uuid.UUID, tokenHash [
 // stored (or the tenant is unknown).
 func (s *Store) Settings(ctx context.Context, tenant uuid.UUID) (authn.Settings, error) {
 	var st authn.Settings
+	var roles string
 	err := s.db.QueryRowContext(ctx,
 		"SELECT tenant_id, password_mode, password_min_length, password_min_score, require_two_factor, invitation_ttl_us, "+
-			"reset_ttl_us, retention_us, updated_at, version FROM cs_authn_settings WHERE tenant_id = $1", tenant).
+			"reset_ttl_us, retention_us, updated_at, version, require_two_factor_roles FROM cs_authn_settings WHERE tenant_id = $1", tenant).
 		Scan(&st.Tenant, &st.PasswordMode, &st.PasswordMinLength, &st.PasswordMinScore, &st.RequireTwoFactor, durationCol{&st.InvitationTTL},
-			durationCol{&st.ResetTTL}, durationCol{&st.Retention}, timeCol{&st.UpdatedAt}, &st.Version)
+			durationCol{&st.ResetTTL}, durationCol{&st.Retention}, timeCol{&st.UpdatedAt}, &st.Version, &roles)
 	if err != nil {
 		return authn.Settings{}, wrapRead("authn settings", err)
+	}
+	if roles != "" {
+		for _, r := range strings.Split(roles, ",") {
+			id, err := uuid.Parse(r)
+			if err != nil {
+				return authn.Settings{}, fmt.Errorf("sqlstore: authn settings: require_two_factor_roles: %w", err)
+			}
+			st.RequireTwoFactorRoles = append(st.RequireTwoFactorRoles, id)
+		}
 	}
 	return st, nil
 }
@@ -761,15 +772,15 @@ func (s *Store) SetSettings(ctx context.Context, st authn.Settings, ev audit.Eve
 	return s.authnTx(ctx, "set authn settings", st.Tenant, ev, false, nil, func(tx *sql.Tx) error {
 		args := []any{st.Tenant, st.PasswordMode, st.PasswordMinLength, st.PasswordMinScore,
 			st.InvitationTTL.Microseconds(), st.ResetTTL.Microseconds(), st.Retention.Microseconds(),
-			s.d.timeArg(st.UpdatedAt), st.RequireTwoFactor}
+			s.d.timeArg(st.UpdatedAt), st.RequireTwoFactor, uuidList(st.RequireTwoFactorRoles)}
 		// Version 0: the first settings, unless another call stored some meanwhile.
 		query := "INSERT INTO cs_authn_settings (tenant_id, password_mode, password_min_length, password_min_score, " +
-			"invitation_ttl_us, reset_ttl_us, retention_us, updated_at, require_two_factor, version) " +
-			"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1) ON CONFLICT (tenant_id) DO NOTHING"
+			"invitation_ttl_us, reset_ttl_us, retention_us, updated_at, require_two_factor, require_two_factor_roles, version) " +
+			"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1) ON CONFLICT (tenant_id) DO NOTHING"
 		if st.Version != 0 {
 			query = "UPDATE cs_authn_settings SET password_mode = $2, password_min_length = $3, password_min_score = $4, " +
 				"invitation_ttl_us = $5, reset_ttl_us = $6, retention_us = $7, updated_at = $8, require_two_factor = $9, " +
-				"version = version + 1 WHERE tenant_id = $1 AND version = $10"
+				"require_two_factor_roles = $10, version = version + 1 WHERE tenant_id = $1 AND version = $11"
 			args = append(args, st.Version)
 		}
 		res, err := tx.ExecContext(ctx, query, args...)
@@ -778,4 +789,13 @@ func (s *Store) SetSettings(ctx context.Context, st authn.Settings, ev audit.Eve
 		}
 		return affected(res, storage.ErrStale)
 	})
+}
+
+// uuidList is a list of IDs as one text column: comma-separated, in the given order.
+func uuidList(ids []uuid.UUID) string {
+	parts := make([]string, len(ids))
+	for i, id := range ids {
+		parts[i] = id.String()
+	}
+	return strings.Join(parts, ",")
 }

@@ -72,6 +72,21 @@ func (s *Store) CreateIdentityFlow(ctx context.Context, f authn.IdentityFlow) er
 	return nil
 }
 
+// DeleteExpiredIdentityFlows deletes the flows of every tenant whose expires_at is not
+// after now and returns how many. The table holds short-lived rows only (bounded per
+// address by authn), so the scan across tenants stays small.
+func (s *Store) DeleteExpiredIdentityFlows(ctx context.Context, now time.Time) (int, error) {
+	res, err := s.db.ExecContext(ctx, "DELETE FROM cs_identity_flows WHERE expires_at <= $1", s.d.timeArg(now))
+	if err != nil {
+		return 0, fmt.Errorf("sqlstore: delete expired identity flows: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("sqlstore: delete expired identity flows: %w", err)
+	}
+	return int(n), nil
+}
+
 // ConsumeIdentityFlow deletes and returns the tenant's flow with this token hash if it
 // expires after now, in one DELETE ... RETURNING; otherwise authn.ErrFlowInvalid.
 func (s *Store) ConsumeIdentityFlow(ctx context.Context, tenant uuid.UUID, tokenHash [32]byte, now time.Time) (authn.IdentityFlow, error) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,8 +20,9 @@ import (
 // cs_pending_signins, cs_session_settings).
 //
 // The per-request lookup (SessionBySecret) is one query: the session by its unique
-// (tenant_id, secret_hash) key, joined by primary keys to its user (status), its
-// tenant (policy version) and the tenant's session settings. Session mutations do not
+// (tenant_id, secret_hash) key; the row carries copies of its user's status and the
+// tenant's idle timeout (migration 0013), and on SQLite the tenant's row is joined by
+// primary key for the policy version. Session mutations do not
 // take the tenant's row lock that account mutations take: they check no rule across
 // the tenant, and their events serialise on the tenant's audit chain head anyway.
 // TouchSession is a single conditional UPDATE without an event. A pending sign-in is
@@ -28,12 +30,24 @@ import (
 // racing completions one commits and the others find no row.
 
 const sessionColumns = "s.tenant_id, s.id, s.user_id, s.kind, s.secret_hash, s.created_at, s.auth_at, s.last_seen, " +
-	"s.expires_at, s.factors, s.restricted, s.ip, s.user_agent, s.last_url, s.wp_status, s.wp_since, s.wp_queue, s.wp_call"
+	"s.expires_at, s.factors, s.restricted, s.ip, s.user_agent, s.last_url, s.wp_status, s.wp_since, s.wp_queue, s.wp_call, s.privilege"
 
 func sessionDest(x *authn.Session, factors, ip *string) []any {
 	return []any{&x.Tenant, &x.ID, &x.User, &x.Kind, hashScan{&x.SecretHash}, timeCol{&x.CreatedAt}, timeCol{&x.AuthAt},
 		timeCol{&x.LastSeen}, timeCol{&x.ExpiresAt}, factors, &x.Restricted, ip, &x.UserAgent, &x.LastURL,
-		&x.Workplace.Status, nullTimeCol{&x.Workplace.StatusSince}, &x.Workplace.Queue, &x.Workplace.CallID}
+		&x.Workplace.Status, nullTimeCol{&x.Workplace.StatusSince}, &x.Workplace.Queue, &x.Workplace.CallID, privilegeCol{&x.Privilege}}
+}
+
+// privilegeCol scans the privilege fingerprint, stored as a signed 64-bit integer.
+type privilegeCol struct{ p *uint64 }
+
+func (c privilegeCol) Scan(src any) error {
+	var v sql.NullInt64
+	if err := v.Scan(src); err != nil {
+		return err
+	}
+	*c.p = uint64(v.Int64)
+	return nil
 }
 
 func finishSession(x *authn.Session, factors, ip string) {
@@ -77,13 +91,6 @@ func factorsText(fs []authn.Factor) string {
 		parts[i] = string(f)
 	}
 	return strings.Join(parts, ",")
-}
-
-func (d Dialect) falseLit() string {
-	if d == SQLite {
-		return "0"
-	}
-	return "false"
 }
 
 // sessionTx runs fn and appends evs in one transaction; an unknown tenant is
@@ -155,9 +162,9 @@ func (s *Store) CreateSession(ctx context.Context, st authn.SessionStart, evs []
 	x := st.Session
 	tenant := x.Tenant
 	var ended []uuid.UUID
-	limitEv := st.LimitEvent
 	if st.MaxPerUser > 0 && !st.RefuseOverLimit {
-		if err := checkEventFor(tenant, &limitEv); err != nil {
+		// The template of the per-session events (LimitEventFor copies it).
+		if err := checkEventFor(tenant, &st.LimitEvent); err != nil {
 			return nil, fmt.Errorf("sqlstore: create session: %w", err)
 		}
 	}
@@ -192,21 +199,27 @@ func (s *Store) CreateSession(ctx context.Context, st authn.SessionStart, evs []
 				if st.RefuseOverLimit {
 					return nil, authn.ErrSessionLimit
 				}
+				out = slices.Clone(evs)
 				for _, id := range ids[:n] {
 					if _, err := tx.ExecContext(ctx, "DELETE FROM cs_sessions WHERE tenant_id = $1 AND id = $2", tenant, id); err != nil {
 						return nil, err
 					}
 					ended = append(ended, id)
+					// One "session.end" event per ended session, in this transaction.
+					ev, err := st.LimitEventFor(id)
+					if err != nil {
+						return nil, err
+					}
+					out = append(out, ev)
 				}
-				out = append(append([]audit.Event(nil), evs...), limitEv)
 			}
 		}
 		_, err := tx.ExecContext(ctx, "INSERT INTO cs_sessions (tenant_id, id, user_id, kind, secret_hash, created_at, auth_at, "+
-			"last_seen, expires_at, factors, restricted, ip, user_agent, last_url, wp_status, wp_since, wp_queue, wp_call) "+
-			"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+			"last_seen, expires_at, factors, restricted, ip, user_agent, last_url, wp_status, wp_since, wp_queue, wp_call, privilege) "+
+			"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
 			tenant, x.ID, x.User, string(x.Kind), x.SecretHash[:], now, s.d.timeArg(x.AuthAt), s.d.timeArg(x.LastSeen),
 			s.d.timeArg(x.ExpiresAt), factorsText(x.Factors), x.Restricted, addrText(x.IP), x.UserAgent, x.LastURL,
-			x.Workplace.Status, s.d.nullTimeArg(x.Workplace.StatusSince), x.Workplace.Queue, x.Workplace.CallID)
+			x.Workplace.Status, s.d.nullTimeArg(x.Workplace.StatusSince), x.Workplace.Queue, x.Workplace.CallID, int64(x.Privilege))
 		if err != nil {
 			return nil, err
 		}
@@ -227,52 +240,44 @@ func (d Dialect) noKeyLock() string {
 	return " FOR NO KEY UPDATE"
 }
 
-// SessionBySecret is the per-request lookup: one indexed query. It does not read
-// back the tenant and secret hash it is looked up by (they are its key).
+// SessionBySecret is the per-request lookup: one indexed read of one session row,
+// which carries copies of its user's status and the tenant's idle timeout (kept exact
+// by migration 0013's triggers). On SQLite it also joins the tenant's row by primary
+// key for the policy version; on PostgreSQL it does not (a join costs more there than
+// the rest of the query; the access engine's change listener vouches for the policy
+// without a round trip, see authn.SessionRecord). It does not read back the tenant
+// and secret hash it is looked up by (they are its key).
 func (s *Store) SessionBySecret(ctx context.Context, tenant uuid.UUID, secretHash [32]byte) (authn.SessionRecord, error) {
 	var rec authn.SessionRecord
 	var factors, ip string
 	x := &rec.Session
-	err := s.db.QueryRowContext(ctx, s.sessionBySecretSQL(), tenant, secretHash[:]).Scan(
-		&x.ID, &x.User, &x.Kind, timeCol{&x.CreatedAt}, timeCol{&x.AuthAt}, timeCol{&x.LastSeen}, timeCol{&x.ExpiresAt},
+	dest := []any{&x.ID, &x.User, &x.Kind, timeCol{&x.CreatedAt}, timeCol{&x.AuthAt}, timeCol{&x.LastSeen}, timeCol{&x.ExpiresAt},
 		&factors, &x.Restricted, &ip, &x.UserAgent, &x.LastURL,
 		&x.Workplace.Status, nullTimeCol{&x.Workplace.StatusSince}, &x.Workplace.Queue, &x.Workplace.CallID,
-		&rec.UserStatus, &rec.PolicyVersion,
-		durationCol{&rec.Settings.IdleTimeout}, durationCol{&rec.Settings.Lifetime}, &rec.Settings.MaxPerUser,
-		&rec.Settings.RefuseOverLimit, &rec.Settings.LockThreshold, durationCol{&rec.Settings.LockDuration}, &rec.Settings.Version)
-	if err != nil {
+		privilegeCol{&x.Privilege}, &rec.UserStatus, durationCol{&rec.IdleTimeout}, &rec.PolicyVersion}
+	q := sessionBySecretPostgres
+	if s.d == SQLite {
+		q = sessionBySecretSQLite
+	} else {
+		dest = dest[:len(dest)-1]
+	}
+	if err := s.db.QueryRowContext(ctx, q, tenant, secretHash[:]).Scan(dest...); err != nil {
 		return authn.SessionRecord{}, wrapRead("session", err)
 	}
 	finishSession(x, factors, ip)
 	x.Tenant, x.SecretHash = tenant, secretHash
-	rec.Settings.Tenant = tenant
 	return rec, nil
 }
 
-// sessionBySecretSQL is the per-request lookup query, built once per dialect so that
-// the hot path does not concatenate it.
-func (s *Store) sessionBySecretSQL() string {
-	if s.d == SQLite {
-		return sessionBySecretSQLite
-	}
-	return sessionBySecretPostgres
-}
+const sessionLookupColumns = "s.id, s.user_id, s.kind, s.created_at, s.auth_at, s.last_seen, s.expires_at, s.factors, " +
+	"s.restricted, s.ip, s.user_agent, s.last_url, s.wp_status, s.wp_since, s.wp_queue, s.wp_call, s.privilege, s.user_status, s.idle_us"
 
-var (
-	sessionBySecretPostgres = sessionBySecretQuery(Postgres.falseLit())
-	sessionBySecretSQLite   = sessionBySecretQuery(SQLite.falseLit())
+// The per-request lookup queries, one per dialect, built once.
+const (
+	sessionBySecretPostgres = "SELECT " + sessionLookupColumns + " FROM cs_sessions s WHERE s.tenant_id = $1 AND s.secret_hash = $2"
+	sessionBySecretSQLite   = "SELECT " + sessionLookupColumns + ", t.policy_version FROM cs_sessions s " +
+		"JOIN cs_tenants t ON t.id = s.tenant_id WHERE s.tenant_id = $1 AND s.secret_hash = $2"
 )
-
-func sessionBySecretQuery(f string) string {
-	return "SELECT s.id, s.user_id, s.kind, s.created_at, s.auth_at, s.last_seen, s.expires_at, s.factors, s.restricted, " +
-		"s.ip, s.user_agent, s.last_url, s.wp_status, s.wp_since, s.wp_queue, s.wp_call, u.status, t.policy_version, " +
-		"COALESCE(ss.idle_us, 0), COALESCE(ss.lifetime_us, 0), COALESCE(ss.max_per_user, 0), COALESCE(ss.refuse_over_limit, " + f + "), " +
-		"COALESCE(ss.lock_threshold, 0), COALESCE(ss.lock_duration_us, 0), COALESCE(ss.version, 0) " +
-		"FROM cs_sessions s JOIN cs_tenants t ON t.id = s.tenant_id " +
-		"JOIN cs_users u ON u.tenant_id = s.tenant_id AND u.id = s.user_id " +
-		"LEFT JOIN cs_session_settings ss ON ss.tenant_id = s.tenant_id " +
-		"WHERE s.tenant_id = $1 AND s.secret_hash = $2"
-}
 
 // Session returns a session by ID.
 func (s *Store) Session(ctx context.Context, tenant, id uuid.UUID) (authn.Session, error) {
@@ -338,9 +343,9 @@ func (s *Store) execWrite(ctx context.Context, query string, args ...any) (sql.R
 // RotateSession replaces the session's secret hash, conditional on the old one.
 func (s *Store) RotateSession(ctx context.Context, tenant, id uuid.UUID, oldHash, newHash [32]byte, r authn.SessionRotation, ev audit.Event) error {
 	return s.sessionTx(ctx, "rotate session", tenant, []audit.Event{ev}, func(tx *sql.Tx) ([]audit.Event, error) {
-		res, err := tx.ExecContext(ctx, "UPDATE cs_sessions SET secret_hash = $4, auth_at = $5, factors = $6, restricted = $7 "+
-			"WHERE tenant_id = $1 AND id = $2 AND secret_hash = $3", tenant, id, oldHash[:], newHash[:], s.d.timeArg(r.AuthAt),
-			factorsText(r.Factors), r.Restricted)
+		res, err := tx.ExecContext(ctx, "UPDATE cs_sessions SET secret_hash = $4, auth_at = $5, factors = $6, restricted = $7, "+
+			"privilege = $8 WHERE tenant_id = $1 AND id = $2 AND secret_hash = $3", tenant, id, oldHash[:], newHash[:], s.d.timeArg(r.AuthAt),
+			factorsText(r.Factors), r.Restricted, int64(r.Privilege))
 		if err != nil {
 			return nil, err
 		}

@@ -352,10 +352,11 @@ var settingsCases = []testCase{
 		tn := f.createTenant("Acme")
 		st := authn.Settings{
 			Tenant: tn.ID, PasswordMode: "classes", PasswordMinLength: 15, PasswordMinScore: 3, RequireTwoFactor: true,
-			InvitationTTL: 72*time.Hour + 7*time.Second + 3*time.Microsecond,
-			ResetTTL:      15*time.Minute + 1*time.Microsecond,
-			Retention:     3650 * 24 * time.Hour,
-			UpdatedAt:     at(time.Minute),
+			RequireTwoFactorRoles: []uuid.UUID{newID(), newID()},
+			InvitationTTL:         72*time.Hour + 7*time.Second + 3*time.Microsecond,
+			ResetTTL:              15*time.Minute + 1*time.Microsecond,
+			Retention:             3650 * 24 * time.Hour,
+			UpdatedAt:             at(time.Minute),
 		}
 		require.NoError(t, f.s.Authn.SetSettings(f.ctx, st, changeEvent(t, tn.ID, "settings.set")))
 		got, err := f.s.Authn.Settings(f.ctx, tn.ID)

@@ -153,6 +153,31 @@ var identityCases = []testCase{
 		_, err = f.s.Authn.ConsumeIdentityFlow(f.ctx, other.ID, otherOld.TokenHash, flowAt)
 		assert.NoError(t, err, "another tenant's flows are not touched")
 	}},
+	{"DeleteExpiredIdentityFlows removes every tenant's expired flows and keeps the live ones", func(t *testing.T, f *fx) {
+		tn := f.createTenant("Flow sweep")
+		other := f.createTenant("Flow sweep other")
+		old := flowValue(tn.ID, authn.FlowSignIn)
+		otherOld := flowValue(other.ID, authn.FlowLink)
+		live := flowValue(tn.ID, authn.FlowSignIn)
+		live.ExpiresAt = flowUntil.Add(time.Microsecond)
+		for _, fl := range []authn.IdentityFlow{old, otherOld, live} {
+			require.NoError(t, f.s.Authn.CreateIdentityFlow(f.ctx, fl))
+		}
+		events := len(f.allEvents(tn.ID))
+		n, err := f.s.Authn.DeleteExpiredIdentityFlows(f.ctx, flowUntil)
+		require.NoError(t, err)
+		assert.GreaterOrEqual(t, n, 2, "both expired flows (expired at the instant of ExpiresAt) are counted")
+		_, err = f.s.Authn.ConsumeIdentityFlow(f.ctx, tn.ID, old.TokenHash, flowAt)
+		assert.ErrorIs(t, err, authn.ErrFlowInvalid, "removed")
+		_, err = f.s.Authn.ConsumeIdentityFlow(f.ctx, other.ID, otherOld.TokenHash, flowAt)
+		assert.ErrorIs(t, err, authn.ErrFlowInvalid, "removed in the other tenant too")
+		_, err = f.s.Authn.ConsumeIdentityFlow(f.ctx, tn.ID, live.TokenHash, flowAt)
+		assert.NoError(t, err, "a flow that expires after now is kept")
+		n, err = f.s.Authn.DeleteExpiredIdentityFlows(f.ctx, flowUntil)
+		require.NoError(t, err)
+		assert.Zero(t, n, "nothing left to remove")
+		assert.Len(t, f.allEvents(tn.ID), events, "appends no event")
+	}},
 	{"a pending identity is read back, confirmed once, and then active", func(t *testing.T, f *fx) {
 		tn := f.createTenant("Identities")
 		u, _ := f.activeUser(tn, "ann@example.com")

@@ -70,6 +70,30 @@ var policyChangeCases = []testCase{
 		require.Len(t, ch.Members, 1)
 		assert.Equal(t, m.Role, ch.Members[0].Role)
 	}},
+	// Units of work of authn that do not change what a policy is compiled from leave the
+	// version (and so every engine's cache) alone; those that do (a block, an accepted
+	// invitation's membership) log a precise change, never a full reload.
+	{"authn units of work log precise changes or none", func(t *testing.T, f *fx) {
+		cs := changeStore(t, f)
+		tn := f.createTenant("Precise")
+		u, _ := f.activeUser(tn, "ann@example.com")
+		v := f.policyVersion(tn.ID)
+		x := f.startSession(u)
+		_, err := f.s.Authn.TouchSession(f.ctx, tn.ID, x.ID, later, later.Add(time.Second), authn.SessionTouch{URL: "/calls"})
+		require.NoError(t, err)
+		require.NoError(t, f.s.Authn.SetSessionSettings(f.ctx, authn.SessionSettings{Tenant: tn.ID, IdleTimeout: time.Hour, UpdatedAt: later},
+			changeEvent(t, tn.ID, "session_settings.update")))
+		_, err = f.s.Authn.EndSessions(f.ctx, tn.ID, authn.SessionSelector{ID: x.ID}, sessionEvent(t, tn.ID, "session.end"))
+		require.NoError(t, err)
+		assert.Equal(t, v, f.policyVersion(tn.ID), "sessions and their settings are not policy data")
+
+		f.setStatus(u, authn.StatusBlocked, later)
+		ch, err := cs.PolicyChanges(f.ctx, tn.ID, v)
+		require.NoError(t, err)
+		assert.False(t, ch.Full, "a block is one user's change")
+		assert.Equal(t, v+1, ch.Version)
+		assert.Equal(t, []uuid.UUID{u.ID}, ch.Users)
+	}},
 	// Tenant isolation: one tenant's changes never appear in another's, and an unknown
 	// tenant is storage.ErrNotFound.
 	{"PolicyChanges lists only the tenant's own changes; an unknown tenant is ErrNotFound", func(t *testing.T, f *fx) {

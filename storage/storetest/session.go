@@ -66,6 +66,7 @@ func sessionValue(u authn.User) authn.Session {
 		CreatedAt: signedInAt, AuthAt: signedInAt, LastSeen: signedInAt, ExpiresAt: signedInAt.Add(sessionTTL),
 		Factors: []authn.Factor{authn.FactorPassword, authn.FactorTOTP}, IP: netip.MustParseAddr("2001:db8::7"),
 		UserAgent: "Mozilla/5.0 Firefox/128.0", SecretHash: newTokenHash(),
+		Privilege: 1<<63 | 0x5eed, // the top bit set: kept through a signed column
 	}
 }
 
@@ -103,6 +104,7 @@ func assertSession(t testing.TB, want, got authn.Session) {
 	assert.Equal(t, want.UserAgent, got.UserAgent)
 	assert.Equal(t, want.LastURL, got.LastURL)
 	assert.Equal(t, want.SecretHash, got.SecretHash)
+	assert.Equal(t, want.Privilege, got.Privilege, "Privilege")
 }
 
 func (f *fx) sessionEvents(tenant uuid.UUID) []string {
@@ -124,8 +126,10 @@ var sessionCases = []testCase{
 		require.NoError(t, err)
 		assertSession(t, x, rec.Session)
 		assert.Equal(t, authn.StatusActive, rec.UserStatus)
-		assert.Equal(t, f.policyVersion(tn.ID), rec.PolicyVersion)
-		assert.Zero(t, rec.Settings.IdleTimeout, "no settings stored: zero, the defaults apply")
+		if rec.PolicyVersion != 0 {
+			assert.Equal(t, f.policyVersion(tn.ID), rec.PolicyVersion, "a policy version read with the session is the current one")
+		}
+		assert.Zero(t, rec.IdleTimeout, "no settings stored: zero, the default applies")
 		got, err := f.s.Authn.Session(f.ctx, tn.ID, x.ID)
 		require.NoError(t, err)
 		assertSession(t, x, got)
@@ -134,10 +138,94 @@ var sessionCases = []testCase{
 		_, err = f.s.Authn.SessionBySecret(f.ctx, tn.ID, newTokenHash())
 		assert.ErrorIs(t, err, storage.ErrNotFound)
 
-		f.setStatus(u, authn.StatusBlocked, later)
+		v, _ := f.activeUser(tn, "bob@example.com")
+		vx := f.startSession(v)
+		x2 := f.startSession(u)
+		u = f.setStatus(u, authn.StatusBlocked, later)
+		for _, y := range []authn.Session{x, x2} {
+			rec, err = f.s.Authn.SessionBySecret(f.ctx, tn.ID, y.SecretHash)
+			require.NoError(t, err)
+			assert.Equal(t, authn.StatusBlocked, rec.UserStatus, "a block is seen by the next lookup of every session of the user")
+		}
+		rec, err = f.s.Authn.SessionBySecret(f.ctx, tn.ID, vx.SecretHash)
+		require.NoError(t, err)
+		assert.Equal(t, authn.StatusActive, rec.UserStatus, "another user's session is untouched")
+		f.setStatus(u, authn.StatusActive, later.Add(time.Minute))
 		rec, err = f.s.Authn.SessionBySecret(f.ctx, tn.ID, x.SecretHash)
 		require.NoError(t, err)
-		assert.Equal(t, authn.StatusBlocked, rec.UserStatus, "a block is seen by the next lookup")
+		assert.Equal(t, authn.StatusActive, rec.UserStatus, "an unblock is seen too")
+	}},
+	{"a session started while the idle timeout changes gets the new one", func(t *testing.T, f *fx) {
+		tn := f.createTenant("Idle race")
+		u, _ := f.activeUser(tn, "ann@example.com")
+		const n = 20
+		var wg sync.WaitGroup
+		made := make([]authn.Session, n)
+		errs := make([]error, n+1)
+		start := make(chan struct{})
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				made[i] = sessionValue(u)
+				_, errs[i] = f.s.Authn.CreateSession(f.ctx, authn.SessionStart{Session: made[i]}, []audit.Event{sessionEvent(t, tn.ID, "session.start")})
+			}()
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			errs[n] = f.s.Authn.SetSessionSettings(f.ctx, authn.SessionSettings{Tenant: tn.ID, IdleTimeout: 7 * time.Minute, UpdatedAt: later},
+				changeEvent(t, tn.ID, "session_settings.update"))
+		}()
+		close(start)
+		wg.Wait()
+		for _, err := range errs {
+			require.NoError(t, err)
+		}
+		for i, x := range made {
+			rec, err := f.s.Authn.SessionBySecret(f.ctx, tn.ID, x.SecretHash)
+			require.NoError(t, err)
+			assert.Equal(t, 7*time.Minute, rec.IdleTimeout, "session %d", i)
+		}
+	}},
+	{"a session started while its user is blocked is never left active", func(t *testing.T, f *fx) {
+		// The lookup's user status must never be out of step with the user's row, also
+		// when sign-ins and a block commit at the same moment (a SQL adapter that copies
+		// the status into the session row must order the two).
+		tn := f.createTenant("Race")
+		u, _ := f.activeUser(tn, "ann@example.com")
+		const n = 20
+		var wg sync.WaitGroup
+		made := make([]authn.Session, n)
+		errs := make([]error, n)
+		start := make(chan struct{})
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				made[i] = sessionValue(u)
+				_, errs[i] = f.s.Authn.CreateSession(f.ctx, authn.SessionStart{Session: made[i]}, []audit.Event{sessionEvent(t, tn.ID, "session.start")})
+			}()
+		}
+		var blockErr error
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			blockErr = f.s.Authn.SetStatus(f.ctx, tn.ID, u.ID, u.Status, authn.StatusBlocked, later, changeEvent(t, tn.ID, "user.status"))
+		}()
+		close(start)
+		wg.Wait()
+		require.NoError(t, blockErr)
+		for i, x := range made {
+			require.NoError(t, errs[i])
+			rec, err := f.s.Authn.SessionBySecret(f.ctx, tn.ID, x.SecretHash)
+			require.NoError(t, err)
+			assert.Equal(t, authn.StatusBlocked, rec.UserStatus, "session %d", i)
+		}
 	}},
 	{"the lookup carries the stored session settings", func(t *testing.T, f *fx) {
 		tn := f.createTenant("Settings")
@@ -154,13 +242,26 @@ var sessionCases = []testCase{
 		assert.True(t, got.RefuseOverLimit)
 		rec, err := f.s.Authn.SessionBySecret(f.ctx, tn.ID, x.SecretHash)
 		require.NoError(t, err)
-		assert.Equal(t, 10*time.Minute, rec.Settings.IdleTimeout)
-		assert.Equal(t, 2*time.Hour, rec.Settings.Lifetime)
-		assert.Equal(t, 3, rec.Settings.MaxPerUser)
-		assert.Equal(t, 7, rec.Settings.LockThreshold)
+		assert.Equal(t, 10*time.Minute, rec.IdleTimeout, "a live session sees the new idle timeout at its next lookup")
+		y := f.startSession(u)
+		rec, err = f.s.Authn.SessionBySecret(f.ctx, tn.ID, y.SecretHash)
+		require.NoError(t, err)
+		assert.Equal(t, 10*time.Minute, rec.IdleTimeout, "a session started after the change has it too")
 		st.Version = 1
 		st.MaxPerUser = 0
+		st.IdleTimeout = 20 * time.Minute
 		require.NoError(t, f.s.Authn.SetSessionSettings(f.ctx, st, changeEvent(t, tn.ID, "session_settings.update")))
+		for _, z := range []authn.Session{x, y} {
+			rec, err = f.s.Authn.SessionBySecret(f.ctx, tn.ID, z.SecretHash)
+			require.NoError(t, err)
+			assert.Equal(t, 20*time.Minute, rec.IdleTimeout, "an update reaches every live session")
+		}
+		other := f.createTenant("Other")
+		ou, _ := f.activeUser(other, "bob@example.com")
+		oy := f.startSession(ou)
+		rec, err = f.s.Authn.SessionBySecret(f.ctx, other.ID, oy.SecretHash)
+		require.NoError(t, err)
+		assert.Zero(t, rec.IdleTimeout, "another tenant's sessions keep their own")
 		_, err = f.s.Authn.SessionSettings(f.ctx, newID())
 		assert.ErrorIs(t, err, storage.ErrNotFound)
 	}},
@@ -207,7 +308,7 @@ var sessionCases = []testCase{
 		next := newTokenHash()
 		authAt := signedInAt.Add(time.Hour)
 		require.NoError(t, f.s.Authn.RotateSession(f.ctx, tn.ID, x.ID, x.SecretHash, next,
-			authn.SessionRotation{AuthAt: authAt, Factors: []authn.Factor{authn.FactorPassword, authn.FactorTOTP}}, sessionEvent(t, tn.ID, "session.rotate")))
+			authn.SessionRotation{AuthAt: authAt, Factors: []authn.Factor{authn.FactorPassword, authn.FactorTOTP}, Privilege: 42}, sessionEvent(t, tn.ID, "session.rotate")))
 		_, err := f.s.Authn.SessionBySecret(f.ctx, tn.ID, x.SecretHash)
 		assert.ErrorIs(t, err, storage.ErrNotFound, "the old secret stops working at once")
 		rec, err := f.s.Authn.SessionBySecret(f.ctx, tn.ID, next)
@@ -215,6 +316,7 @@ var sessionCases = []testCase{
 		assertTime(t, x.ExpiresAt, rec.Session.ExpiresAt, "ExpiresAt")
 		assertTime(t, authAt, rec.Session.AuthAt, "AuthAt")
 		assert.False(t, rec.Session.Restricted)
+		assert.Equal(t, uint64(42), rec.Session.Privilege, "the rotation sets the fingerprint")
 		err = f.s.Authn.RotateSession(f.ctx, tn.ID, x.ID, x.SecretHash, newTokenHash(), authn.SessionRotation{AuthAt: authAt}, sessionEvent(t, tn.ID, "session.rotate"))
 		assert.ErrorIs(t, err, storage.ErrStale, "a rotation from a stale secret")
 		err = f.s.Authn.RotateSession(f.ctx, tn.ID, newID(), next, newTokenHash(), authn.SessionRotation{AuthAt: authAt}, sessionEvent(t, tn.ID, "session.rotate"))
@@ -318,6 +420,27 @@ var sessionCases = []testCase{
 		assert.NoError(t, err, "a refused sign-in ends nothing")
 		ev := f.sessionEvents(tn.ID)
 		assert.Equal(t, []string{"session.start", "session.start", "session.start", "session.start", "session.end"}, ev)
+
+		// Two over the limit at once (it was lowered): one event per ended session,
+		// each naming its session, after the sign-in's own events.
+		z := sessionValue(u)
+		ended, err = f.s.Authn.CreateSession(f.ctx, authn.SessionStart{Session: z, MaxPerUser: 1, LimitEvent: sessionEvent(t, tn.ID, "session.end")},
+			[]audit.Event{sessionEvent(t, tn.ID, "session.start")})
+		require.NoError(t, err)
+		assert.ElementsMatch(t, []uuid.UUID{s2.ID, x.ID}, ended)
+		all := f.allEvents(tn.ID)
+		tail := all[len(all)-3:]
+		assert.Equal(t, "session.start", tail[0].Action)
+		var targets []string
+		ids := map[uuid.UUID]bool{}
+		for _, e := range tail[1:] {
+			assert.Equal(t, "session.end", e.Action)
+			assert.Equal(t, "session", e.Target.Type)
+			targets = append(targets, e.Target.ID)
+			ids[e.ID] = true
+		}
+		assert.ElementsMatch(t, []string{s2.ID.String(), x.ID.String()}, targets, "each ended session has its own event")
+		assert.Len(t, ids, 2, "with its own ID")
 	}},
 	{"the limit holds under 20 concurrent sign-ins", func(t *testing.T, f *fx) {
 		tn := f.createTenant("Limit race")
@@ -398,7 +521,7 @@ var sessionIsolationCases = []testCase{
 		rec, err := f.s.Authn.SessionBySecret(f.ctx, a.ID, xa.SecretHash)
 		require.NoError(t, err)
 		assertSession(t, xa, rec.Session)
-		assert.Zero(t, rec.Settings.IdleTimeout, "B's settings do not reach A's sessions")
+		assert.Zero(t, rec.IdleTimeout, "B's settings do not reach A's sessions")
 		assert.Equal(t, len(before), len(f.allEvents(a.ID)), "nothing was appended to A's chain")
 	}},
 	{"no pending sign-in method reads or changes another tenant's", func(t *testing.T, f *fx) {
