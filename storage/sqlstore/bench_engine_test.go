@@ -240,3 +240,29 @@ func BenchmarkEnginePolicy(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkLoadPolicy measures a cold LoadPolicy of a 100k-member tenant (each member
+// in one project): what an engine reads on a cold start or a gap in the change log,
+// before it compiles.
+//
+//	CALLSHIELD_POSTGRES_DSN=… go test -run '^$' -bench LoadPolicy -benchmem -count 3 ./storage/sqlstore/
+func BenchmarkLoadPolicy(b *testing.B) {
+	for _, d := range dialects {
+		b.Run(d.String()+"/100k", func(b *testing.B) {
+			s, db := benchSQL(b, d)
+			bt := provisionBench(b, s, db, d, 100_000)
+			ctx := context.Background()
+			var pd access.PolicyData
+			var err error
+			b.ReportAllocs()
+			for b.Loop() {
+				if pd, err = s.LoadPolicy(ctx, bt.id); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			require.Len(b, pd.Members, 100_002, "the bulk members, the Admin and mover")
+			require.Len(b, pd.ProjectMembers, 100_000)
+		})
+	}
+}
