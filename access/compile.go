@@ -10,8 +10,14 @@ import (
 // Compile builds a Policy from d. Memberships that refer to unknown roles, projects or
 // users, and right names not in the catalog, grant nothing: compilation never fails and
 // never widens access. Of duplicate project memberships the first one counts; of
-// duplicate members the last one. A tenant's first 65,535 projects (by ID) and roles
-// are indexed; memberships of projects beyond them grant nothing.
+// duplicate members the last one; of duplicate roles the first one. A tenant's first
+// 65,535 projects and roles (each by ID) are indexed; memberships of projects beyond
+// them grant nothing.
+//
+// Compile reads only the fields [PolicyData] lists (of roles, the whole row is kept,
+// for [Policy.Role]), and the order of d's lists does not matter: shuffled, they
+// compile to a policy that answers every question the same (roles and projects are
+// indexed in ID order).
 //
 // A member marked [Member.Disabled] (their account may not sign in) holds no right:
 // Check and Scope deny them everything, AllowsIP judges their address by the allowlist
@@ -39,11 +45,15 @@ func Compile(d PolicyData) *Policy {
 }
 
 // setRoles compiles the tenant's roles, keeping the indices of the roles p already
-// has: slots refer to roles by index. A role p had that roles lacks keeps its index
-// with no rights. It returns false if the roles do not fit the index.
+// has: slots refer to roles by index. New roles are indexed in ID order (of duplicate
+// IDs the first counts), so that the input order does not matter. A role p had that
+// roles lacks keeps its index with no rights. It returns false if the roles do not fit
+// the index.
 func (p *Policy) setRoles(roles []Role) bool {
 	t := &p.members
 	old := p.roles
+	roles = slices.Clone(roles)
+	slices.SortStableFunc(roles, func(a, b Role) int { return compareUUID(a.ID, b.ID) })
 	p.roles = make(map[uuid.UUID]*compiledRole, len(roles))
 	rights := make([]RightSet, len(t.rights), len(t.rights)+len(roles))
 	list := make([]*compiledRole, len(t.roles), len(t.roles)+len(roles))

@@ -87,7 +87,21 @@ type ProjectMember struct {
 }
 
 // PolicyData is everything a tenant's policy is compiled from, read in one consistent
-// snapshot by [Store.LoadPolicy].
+// snapshot by [Store.LoadPolicy]. It holds only what [Compile] reads; every other field
+// is zero (read those with the listing methods of [Store]):
+//
+//   - Tenant: ID and Name.
+//   - Roles: every field, CreatedAt, UpdatedAt and Version included. A policy hands
+//     its roles out whole ([Policy.Role], [Policy.Roles], [Policy.RoleByKind]), and
+//     callers pass that Version to [Service.UpdateRole]; a tenant has a handful of
+//     roles, so reading them whole costs nothing.
+//   - Projects: ID and Tenant.
+//   - Members: Tenant, User, Role and Disabled.
+//   - ProjectMembers: Tenant, Project, User and Role.
+//   - Allowlist: the prefixes, in the order [Store.SetAllowlist] stored them.
+//
+// Roles, Projects, Members and ProjectMembers come in no particular order, and
+// Compile builds the same policy whatever their order.
 type PolicyData struct {
 	Tenant         Tenant
 	Version        int64 // the tenant's policy version at the time of the read

@@ -97,6 +97,11 @@ type Store interface {
 	// PolicyVersion returns the tenant's policy version: a number that every mutation
 	// above increases. It is the cheap freshness check of [Engine].
 	PolicyVersion(ctx context.Context, tenant uuid.UUID) (int64, error)
-	// LoadPolicy reads everything a policy is compiled from, in one consistent read.
+	// LoadPolicy reads everything a policy is compiled from, in one consistent read,
+	// and nothing else: the fields [PolicyData] lists, every other field zero, the
+	// lists in no particular order (the allowlist in its stored order). An engine
+	// calls it on a cold start and after a gap in the change log, for the whole
+	// tenant, so an implementation reads no column and sorts no list that Compile
+	// does not need.
 	LoadPolicy(ctx context.Context, tenant uuid.UUID) (PolicyData, error)
 }
