@@ -424,28 +424,45 @@ func (s *Store) PolicyVersion(ctx context.Context, tenant uuid.UUID) (int64, err
 	return v, err
 }
 
-// LoadPolicy returns the tenant's policy data, each list in its listing method's order
-// (project members by project ID, then user ID), or storage.ErrNotFound.
+// LoadPolicy returns what the tenant's policy is compiled from, or storage.ErrNotFound:
+// the fields access.PolicyData lists and no other (as a SQL store reads them), in no
+// particular order (map order, which changes from call to call, so that no caller
+// comes to rely on one).
 func (s *Store) LoadPolicy(ctx context.Context, tenant uuid.UUID) (access.PolicyData, error) {
 	var pd access.PolicyData
 	err := s.read(ctx, tenant, func(ts *tenantState) error {
+		as := s.accountsOf(tenant)
 		pd = access.PolicyData{
-			Tenant:    ts.tenant,
+			Tenant:    access.Tenant{ID: ts.tenant.ID, Name: ts.tenant.Name},
 			Version:   ts.policyVersion,
-			Roles:     ts.sortedRoles(),
-			Projects:  ts.sortedProjects(),
-			Members:   ts.sortedMembers(s.accountsOf(tenant)),
+			Roles:     ts.policyRoles(),
+			Projects:  make([]access.Project, 0, len(ts.projects)),
+			Members:   make([]access.Member, 0, len(ts.members)),
 			Allowlist: slices.Clone(ts.allowlist),
 		}
-		for _, p := range pd.Projects {
-			pd.ProjectMembers = append(pd.ProjectMembers, sortedProjectMembers(ts.projectMembers[p.ID])...)
+		for id := range ts.projects {
+			pd.Projects = append(pd.Projects, access.Project{ID: id, Tenant: tenant})
 		}
-		slices.SortStableFunc(pd.ProjectMembers, func(a, b access.ProjectMember) int {
-			return bytes.Compare(a.Project[:], b.Project[:])
-		})
+		for _, m := range ts.members {
+			pd.Members = append(pd.Members, access.Member{Tenant: tenant, User: m.User, Role: m.Role, Disabled: !canSignIn(as, m.User)})
+		}
+		for _, pms := range ts.projectMembers {
+			for _, pm := range pms {
+				pd.ProjectMembers = append(pd.ProjectMembers, access.ProjectMember{Tenant: tenant, Project: pm.Project, User: pm.User, Role: pm.Role})
+			}
+		}
 		return nil
 	})
 	return pd, err
+}
+
+// policyRoles returns the tenant's roles whole (see access.PolicyData), in map order.
+func (ts *tenantState) policyRoles() []access.Role {
+	rs := make([]access.Role, 0, len(ts.roles))
+	for _, r := range ts.roles {
+		rs = append(rs, cloneRole(r))
+	}
+	return rs
 }
 
 // read runs fn on the tenant's state under the read lock; an unknown tenant is

@@ -115,7 +115,7 @@ func (s *Store) PolicyChanges(ctx context.Context, tenant uuid.UUID, since int64
 			ch.Tenant = &t
 		}
 		if kinds&touchRoles != 0 {
-			ch.Roles, ch.RolesChanged = ts.sortedRoles(), true
+			ch.Roles, ch.RolesChanged = ts.policyRoles(), true
 		}
 		if kinds&touchProjects != 0 {
 			ch.Projects, ch.ProjectsChanged = ts.sortedProjects(), true

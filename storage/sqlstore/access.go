@@ -603,17 +603,6 @@ func (s *Store) PolicyVersion(ctx context.Context, tenant uuid.UUID) (int64, err
 	return v, nil
 }
 
-type tenantPolicy struct {
-	access.Tenant
-	policyVersion int64
-}
-
-func scanTenantPolicy(r scanner) (tenantPolicy, error) {
-	var t tenantPolicy
-	err := r.Scan(&t.ID, &t.Name, timeCol{&t.CreatedAt}, timeCol{&t.UpdatedAt}, &t.Version, &t.policyVersion)
-	return t, err
-}
-
 // notLastAdmin returns access.ErrLastAdmin if taking user out of the tenant's Admin
 // members (removing their membership, giving them a role of another kind, deleting
 // their account) would leave the tenant without an Admin: user is an Admin member, and

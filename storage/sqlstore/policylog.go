@@ -27,34 +27,34 @@ const compileMemberSelect = "SELECT m.user_id, m.role_id, " +
 	"CASE WHEN u.id IS NOT NULL AND u.status <> 'active' THEN 1 ELSE 0 END " +
 	"FROM cs_members m LEFT JOIN cs_users u ON u.tenant_id = m.tenant_id AND u.id = m.user_id "
 
-// LoadPolicy reads everything the tenant's policy is compiled from in one read-only
+// LoadPolicy reads what the tenant's policy is compiled from (see access.PolicyData:
+// the tenant's name, the roles whole, the IDs of the projects, the members' roles and
+// Disabled, the project memberships' roles, the allowlist) in one read-only
 // transaction that sees a single snapshot (REPEATABLE READ on PostgreSQL), so the data
-// and Version always belong together. It returns storage.ErrNotFound for an unknown
-// tenant. (The rows come in their listing methods' order, with every column: the
-// conformance suite compares them with the listings. The engine loads a tenant in
-// full only on a cold start or a gap in the change log; after that it reads only what
-// changed, and of that only what Compile needs, see PolicyChanges.)
+// and Version always belong together. It reads no timestamp or row version and sorts
+// nothing but the allowlist, whose order is stored. It returns storage.ErrNotFound for
+// an unknown tenant. (The engine loads a tenant in full only on a cold start or a gap
+// in the change log; after that it reads only what changed, see PolicyChanges.)
 func (s *Store) LoadPolicy(ctx context.Context, tenant uuid.UUID) (access.PolicyData, error) {
 	var pd access.PolicyData
 	err := s.inTx(ctx, s.d.snapshotTx(), func(tx *sql.Tx) error {
-		t, err := scanTenantPolicy(tx.QueryRowContext(ctx,
-			"SELECT "+tenantColumns+", policy_version FROM cs_tenants WHERE id = $1", tenant))
-		if err != nil {
+		if err := tx.QueryRowContext(ctx, "SELECT name, policy_version FROM cs_tenants WHERE id = $1", tenant).
+			Scan(&pd.Tenant.Name, &pd.Version); err != nil {
 			return err
 		}
-		pd.Tenant, pd.Version = t.Tenant, t.policyVersion
-		if pd.Roles, err = s.roles(ctx, tx, tenant); err != nil {
+		pd.Tenant.ID = tenant
+		var err error
+		if pd.Roles, err = s.policyRoles(ctx, tx, tenant); err != nil {
 			return err
 		}
-		if pd.Projects, err = projects(ctx, tx, tenant); err != nil {
+		if pd.Projects, err = projectIDs(ctx, tx, tenant); err != nil {
 			return err
 		}
-		if pd.Members, err = members(ctx, tx, tenant); err != nil {
+		if pd.Members, err = compileMembers(ctx, tx, tenant, compileMemberSelect+"WHERE m.tenant_id = $1"); err != nil {
 			return err
 		}
-		if pd.ProjectMembers, err = collect(ctx, tx, scanProjectMembers,
-			"SELECT "+projectMemberColumns+" FROM cs_project_members WHERE tenant_id = $1 ORDER BY project_id, user_id",
-			tenant); err != nil {
+		if pd.ProjectMembers, err = compileProjectMembers(ctx, tx, tenant,
+			"SELECT project_id, user_id, role_id FROM cs_project_members WHERE tenant_id = $1"); err != nil {
 			return err
 		}
 		pd.Allowlist, err = allowlist(ctx, tx, tenant)
@@ -64,6 +64,12 @@ func (s *Store) LoadPolicy(ctx context.Context, tenant uuid.UUID) (access.Policy
 		return access.PolicyData{}, wrapRead("load policy", err)
 	}
 	return pd, nil
+}
+
+// policyRoles reads the tenant's roles whole (a policy hands them out: see
+// access.PolicyData), in no particular order.
+func (s *Store) policyRoles(ctx context.Context, q queryer, tenant uuid.UUID) ([]access.Role, error) {
+	return collect(ctx, q, scanRoles, "SELECT "+s.roleColumns()+" FROM cs_roles WHERE tenant_id = $1", tenant)
 }
 
 func projectIDs(ctx context.Context, q queryer, tenant uuid.UUID) ([]access.Project, error) {
@@ -155,7 +161,7 @@ func (s *Store) PolicyChanges(ctx context.Context, tenant uuid.UUID, since int64
 			ch.Tenant = &access.Tenant{ID: tenant, Name: name}
 		}
 		if strings.Contains(kinds, "r") {
-			if ch.Roles, err = s.roles(ctx, tx, tenant); err != nil {
+			if ch.Roles, err = s.policyRoles(ctx, tx, tenant); err != nil {
 				return err
 			}
 			ch.RolesChanged = true

@@ -442,11 +442,12 @@ var projectCases = []testCase{
 		assert.ErrorIs(t, err, storage.ErrNotFound)
 		_, err = f.s.Access.ProjectMembers(f.ctx, tn.ID, sales.ID)
 		assert.ErrorIs(t, err, storage.ErrNotFound)
-		pd, err := f.s.Access.LoadPolicy(f.ctx, tn.ID)
-		require.NoError(t, err)
-		assertProjectMembers(t, []access.ProjectMember{keep}, pd.ProjectMembers)
-		assertMembers(t, sortMembers(m1, m2), pd.Members)
-		assertProjects(t, []access.Project{support}, pd.Projects)
+		assert.Equal(t, policyView(access.PolicyData{
+			Tenant: tn.Tenant, Version: f.policyVersion(tn.ID),
+			Roles:    []access.Role{tn.Admin, tn.Supervisor, tn.Agent, lead},
+			Projects: []access.Project{support}, Members: []access.Member{m1, m2},
+			ProjectMembers: []access.ProjectMember{keep},
+		}), f.loadPolicy(tn.ID))
 
 		// A new project of the same name starts with no members.
 		again := f.createProject(tn.ID, "Sales")
@@ -561,10 +562,12 @@ var memberCases = []testCase{
 		require.NoError(t, f.s.Access.RemoveMember(f.ctx, tn.ID, gone.User, changeEvent(t, tn.ID, "member.remove")))
 		_, err := f.s.Access.Member(f.ctx, tn.ID, gone.User)
 		assert.ErrorIs(t, err, storage.ErrNotFound)
-		pd, err := f.s.Access.LoadPolicy(f.ctx, tn.ID)
-		require.NoError(t, err)
-		assertMembers(t, []access.Member{stays}, pd.Members)
-		assertProjectMembers(t, []access.ProjectMember{keep}, pd.ProjectMembers)
+		assert.Equal(t, policyView(access.PolicyData{
+			Tenant: tn.Tenant, Version: f.policyVersion(tn.ID),
+			Roles:    []access.Role{tn.Admin, tn.Supervisor, tn.Agent, lead},
+			Projects: []access.Project{p1, p2}, Members: []access.Member{stays},
+			ProjectMembers: []access.ProjectMember{keep},
+		}), f.loadPolicy(tn.ID))
 		pms, err := f.s.Access.ProjectMembers(f.ctx, tn.ID, p2.ID)
 		require.NoError(t, err)
 		assert.Empty(t, pms)

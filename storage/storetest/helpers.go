@@ -1,9 +1,11 @@
 package storetest
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -186,9 +188,57 @@ func (f *fx) allEvents(tenant uuid.UUID) []audit.Event {
 	}
 }
 
+// policyView returns d as the LoadPolicy contract (access.PolicyData) defines it, for
+// comparing by value: only the fields LoadPolicy fills (the tenant's ID and Name;
+// roles whole; projects' ID and Tenant; members' Tenant, User, Role and Disabled;
+// project memberships' Tenant, Project, User and Role), the rest zero, and every list
+// but the allowlist (whose order is stored) sorted: roles and projects by ID, members
+// by user, project memberships by project then user. Empty lists and rights are nil.
+// Apply it to both sides: to what a case builds from its fixtures or the listing
+// methods, and to what LoadPolicy returned.
+func policyView(d access.PolicyData) access.PolicyData {
+	out := access.PolicyData{
+		Tenant:    access.Tenant{ID: d.Tenant.ID, Name: d.Tenant.Name},
+		Version:   d.Version,
+		Allowlist: orNil(slices.Clone(d.Allowlist)),
+	}
+	for _, r := range d.Roles {
+		r.Rights = orNil(slices.Clone(r.Rights))
+		out.Roles = append(out.Roles, r)
+	}
+	for _, p := range d.Projects {
+		out.Projects = append(out.Projects, access.Project{ID: p.ID, Tenant: p.Tenant})
+	}
+	for _, m := range d.Members {
+		out.Members = append(out.Members, access.Member{Tenant: m.Tenant, User: m.User, Role: m.Role, Disabled: m.Disabled})
+	}
+	for _, pm := range d.ProjectMembers {
+		out.ProjectMembers = append(out.ProjectMembers,
+			access.ProjectMember{Tenant: pm.Tenant, Project: pm.Project, User: pm.User, Role: pm.Role})
+	}
+	slices.SortFunc(out.Roles, func(a, b access.Role) int { return bytes.Compare(a.ID[:], b.ID[:]) })
+	slices.SortFunc(out.Projects, func(a, b access.Project) int { return bytes.Compare(a.ID[:], b.ID[:]) })
+	slices.SortFunc(out.Members, func(a, b access.Member) int { return bytes.Compare(a.User[:], b.User[:]) })
+	slices.SortFunc(out.ProjectMembers, func(a, b access.ProjectMember) int {
+		if c := bytes.Compare(a.Project[:], b.Project[:]); c != 0 {
+			return c
+		}
+		return bytes.Compare(a.User[:], b.User[:])
+	})
+	return out
+}
+
+// loadPolicy returns the policyView of tenant's LoadPolicy.
+func (f *fx) loadPolicy(tenant uuid.UUID) access.PolicyData {
+	f.t.Helper()
+	pd, err := f.s.Access.LoadPolicy(f.ctx, tenant)
+	require.NoError(f.t, err)
+	return policyView(pd)
+}
+
 // snapshot is everything a tenant has in the stores.
 type snapshot struct {
-	Policy    access.PolicyData
+	Policy    access.PolicyData // its policyView
 	PolicyErr error
 	Events    []audit.Event
 }
@@ -198,7 +248,7 @@ type snapshot struct {
 func (f *fx) snapshot(tenant uuid.UUID) snapshot {
 	f.t.Helper()
 	pd, err := f.s.Access.LoadPolicy(f.ctx, tenant)
-	return snapshot{Policy: pd, PolicyErr: err, Events: f.allEvents(tenant)}
+	return snapshot{Policy: policyView(pd), PolicyErr: err, Events: f.allEvents(tenant)}
 }
 
 // assertUnchanged checks that tenant's state is still before.
