@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -109,6 +110,12 @@ func (s Session) LogValue() slog.Value {
 		slog.String("id", s.ID.String()), slog.String("tenant", s.Tenant.String()),
 		slog.String("user", s.User.String()), slog.String("kind", string(s.Kind)),
 		slog.Time("created_at", s.CreatedAt), slog.Time("expires_at", s.ExpiresAt))
+}
+
+// clone returns a copy of s that shares no memory with it.
+func (s Session) clone() Session {
+	s.Factors = slices.Clone(s.Factors)
+	return s
 }
 
 // hasFactor reports whether f was proved at sign-in.
