@@ -1,10 +1,19 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
 	"maps"
+	"net/http/httptest"
 	"path/filepath"
 	"testing"
+	"time"
 
+	"github.com/callshield/callshield/audit"
+	"github.com/callshield/callshield/authn/totp"
+	"github.com/callshield/callshield/storage/memory"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -147,4 +156,72 @@ func TestTwoFactorRoles(t *testing.T) {
 	admin.must(200, "GET", "/api/v1/settings", nil, &after)
 	assert.Empty(t, twoFactorRoles(t, after), "cleared in the store")
 	assert.False(t, signInRestricted(t, srv.base, "agent@demo.test"), "no longer required")
+}
+
+// newInProcessServer is the whole server on the memory store, seeded, with two-factor
+// enrolment available, served by httptest: for tests that need the store directly.
+func newInProcessServer(t *testing.T) (*app, string) {
+	t.Helper()
+	chain := audit.Chain{Key: bytes.Repeat([]byte{7}, 32)}
+	store := memory.New(memory.Options{Chain: chain})
+	sealer, err := totp.NewSealer(map[uint32][]byte{1: bytes.Repeat([]byte{9}, totp.SealKeyBytes)}, 1)
+	require.NoError(t, err)
+	cfg := config{Addr: "127.0.0.1:0", Dev: true, PublicURL: "http://127.0.0.1", AdminPassword: demoPassword, Seed: true, totpSealer: sealer}
+	a, err := assemble(cfg, store, chain, &memCalls{}, time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = a.close(context.Background()) })
+	require.NoError(t, seed(context.Background(), a, io.Discard))
+	hs := httptest.NewServer(a.handler)
+	t.Cleanup(hs.Close)
+	return a, hs.URL
+}
+
+// TestTwoFactorRolesOtherTenantAndDeleted: another tenant's role is refused like an
+// unknown one (400 unknown_role, nothing saved). A listed role deleted later (allowed
+// once nobody holds it) drops out of the answer and does not block the next save.
+func TestTwoFactorRolesOtherTenantAndDeleted(t *testing.T) {
+	a, base := newInProcessServer(t)
+	ctx := context.Background()
+	other, err := a.access.CreateTenant(ctx, "Other Company")
+	require.NoError(t, err)
+	otherRoles, err := a.store.Roles(ctx, other.ID)
+	require.NoError(t, err)
+	require.NotEmpty(t, otherRoles)
+
+	admin := newClient(t, base)
+	admin.login("admin@demo.test", demoPassword)
+	ids := roleIDs(admin)
+	var st map[string]any
+	admin.must(200, "GET", "/api/v1/settings", nil, &st)
+	st["require_two_factor_roles"] = []string{ids["Agent"]}
+	admin.must(200, "PUT", "/api/v1/settings", st, &st)
+	require.Len(t, twoFactorRoles(t, st), 1)
+
+	bad := maps.Clone(st)
+	bad["require_two_factor_roles"] = []string{ids["Agent"], otherRoles[0].ID.String()}
+	bad["retention_days"] = 30
+	var e errBody
+	admin.must(400, "PUT", "/api/v1/settings", bad, &e)
+	assert.Equal(t, "unknown_role", e.Error.Code, "another tenant's role")
+	var after map[string]any
+	admin.must(200, "GET", "/api/v1/settings", nil, &after)
+	assert.Equal(t, st, after, "nothing was saved")
+
+	// A custom role, listed, then deleted (nobody holds it).
+	var temp struct{ ID string }
+	admin.must(201, "POST", "/api/v1/roles", map[string]any{"name": "Temps", "rights": []string{"profile.edit"}}, &temp)
+	st["require_two_factor_roles"] = []string{ids["Agent"], temp.ID}
+	admin.must(200, "PUT", "/api/v1/settings", st, &st)
+	require.Len(t, twoFactorRoles(t, st), 2)
+	admin.must(204, "DELETE", "/api/v1/roles/"+temp.ID, nil, nil)
+	admin.must(200, "GET", "/api/v1/settings", nil, &after)
+	assert.Equal(t, []map[string]any{{"id": ids["Agent"], "name": "Agent"}}, twoFactorRoles(t, after), "the deleted role is not shown")
+	delete(after, "require_two_factor_roles")
+	after["retention_days"] = 60
+	admin.must(200, "PUT", "/api/v1/settings", after, &after)
+	assert.EqualValues(t, 60, after["retention_days"], "a save without the list still works")
+	assert.Equal(t, []map[string]any{{"id": ids["Agent"], "name": "Agent"}}, twoFactorRoles(t, after))
+	stored, err := a.accounts.Settings(ctx, other.ID)
+	require.NoError(t, err)
+	assert.Empty(t, stored.RequireTwoFactorRoles, "the other tenant's settings are untouched")
 }
