@@ -220,7 +220,7 @@ func (s *Service) validate(ctx context.Context, token string, r Request, touchEv
 	if !p.AllowsIP(v.vals.Subject, r.IP) {
 		return ErrIPNotAllowed
 	}
-	if pv := p.Privilege(sess.User); pv != sess.Privilege {
+	if pv := p.Privilege(sess.User); pv != sess.Privilege && p.Version() > sess.PrivilegeVersion {
 		s.cache.drop(hash)
 		tok, err := s.rotateForPrivilege(ctx, p, sess, pv, v.vals.Subject)
 		if err != nil {
@@ -265,7 +265,7 @@ func (s *Service) validateCached(ctx context.Context, e *cacheEntry, r Request, 
 		}
 	}
 	if e.judged.Load() != p {
-		if p.Privilege(sess.User) != sess.Privilege {
+		if p.Privilege(sess.User) != sess.Privilege && p.Version() > sess.PrivilegeVersion {
 			return false, nil
 		}
 		e.judged.Store(p)
@@ -318,14 +318,15 @@ func (s *Service) rotateForPrivilege(ctx context.Context, p *access.Policy, sess
 	if err := audit.Prepare(&ev, s.now()); err != nil {
 		return SessionToken{}, err
 	}
-	rot := SessionRotation{AuthAt: sess.AuthAt, Factors: sess.Factors, Restricted: sess.Restricted, Privilege: pv}
+	rot := SessionRotation{AuthAt: sess.AuthAt, Factors: sess.Factors, Restricted: sess.Restricted, Privilege: pv,
+		PrivilegeVersion: p.Version()}
 	if err := s.store.RotateSession(ctx, sess.Tenant, sess.ID, sess.SecretHash, hash, rot, ev); err != nil {
 		if errors.Is(err, storage.ErrStale) || errors.Is(err, storage.ErrNotFound) {
 			return SessionToken{}, ErrSessionInvalid
 		}
 		return SessionToken{}, fmt.Errorf("authn: rotate session: %w", err)
 	}
-	sess.SecretHash, sess.Privilege = hash, pv
+	sess.SecretHash, sess.Privilege, sess.PrivilegeVersion = hash, pv, p.Version()
 	return tok, nil
 }
 
@@ -669,7 +670,7 @@ func (s *Service) rotateSession(ctx context.Context, actor access.Subject, why s
 	if err != nil {
 		return SessionToken{}, err
 	}
-	r.Privilege = p.Privilege(sess.User)
+	r.Privilege, r.PrivilegeVersion = p.Privilege(sess.User), p.Version()
 	ev := audit.Event{Tenant: actor.Tenant, Kind: audit.KindSession, Action: "session.rotate", Actor: actorOf(p, actor),
 		Target: audit.Target{Type: "session", ID: sess.ID.String()}, Outcome: audit.Success, Reason: why}
 	if err := audit.Prepare(&ev, s.now()); err != nil {

@@ -355,7 +355,7 @@ func (s *Store) RotateSession(ctx context.Context, tenant, id uuid.UUID, oldHash
 		delete(ss.byHash, tenantHash{tenant, oldHash})
 		ss.byHash[tenantHash{tenant, newHash}] = id
 		x.SecretHash, x.AuthAt, x.Factors, x.Restricted = newHash, utc(r.AuthAt), slices.Clone(r.Factors), r.Restricted
-		x.Privilege = r.Privilege
+		x.Privilege, x.PrivilegeVersion = r.Privilege, r.PrivilegeVersion
 		return 1, nil
 	})
 }

@@ -49,7 +49,9 @@ type Options struct {
 	// migration 0015, through the same channel) and of the subscription's health, so
 	// that its session cache is trusted exactly while this listener vouches for it:
 	// pass the authn.Service. Without it that cache never fills on PostgreSQL and
-	// every request reads its session.
+	// every request reads its session. The Service's access engine must be this
+	// listener's engine: its lease is the engine's ListenLease, judged by the
+	// engine's clock, which also stamps the heartbeats.
 	Sessions SessionCache
 }
 

@@ -8,7 +8,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -101,11 +100,7 @@ func TestSessionCacheTwoInstances(t *testing.T) {
 
 	l, err := pglisten.New(dbs[0], a.engine, pglisten.Options{Sessions: a.svc})
 	require.NoError(t, err)
-	runCtx, stop := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Go(func() { _ = l.Run(runCtx) })
-	defer wg.Wait()
-	defer stop()
+	stop := run(t, l)
 	eventually(t, 10*time.Second, func() bool { return a.svc.SessionCacheStats().Trusted }, "the listener vouches for A's cache")
 
 	req := authn.Request{Meta: authn.Meta{IP: office}, Path: "/calls"}
@@ -161,7 +156,6 @@ func TestSessionCacheTwoInstances(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, validate(res.Token.Reveal()))
 	stop()
-	wg.Wait()
 	assert.False(t, a.svc.SessionCacheStats().Trusted)
 	reads := readsA.n.Load()
 	require.NoError(t, validate(res.Token.Reveal()))
