@@ -89,12 +89,20 @@ func (c Cookie) Read(r *http.Request) string {
 // value.
 func validCookieValue(v string) bool {
 	for i := 0; i < len(v); i++ {
-		if b := v[i]; b < 0x20 || b >= 0x7f || b == '"' || b == ';' || b == '\\' {
+		if !cookieByte[v[i]] {
 			return false
 		}
 	}
 	return true
 }
+
+// cookieByte marks the bytes net/http accepts in a cookie value.
+var cookieByte = func() (t [256]bool) {
+	for b := 0x20; b < 0x7f; b++ {
+		t[b] = b != '"' && b != ';' && b != '\\'
+	}
+	return t
+}()
 
 // MiddlewareOptions configure [Service.Middleware]. The zero value is the production
 // setting.
@@ -126,23 +134,32 @@ type MiddlewareOptions struct {
 type sessionKey struct{}
 
 // sessionCtx is the context node the middleware adds: the session, the subject and
-// the policy ([access.RequestValues] answers the access keys).
+// the policy ([access.RequestValues] answers the access keys). sess points to a
+// shared session-cache entry or to the session read for this request; it is never
+// written.
 type sessionCtx struct {
 	context.Context
 	vals access.RequestValues
-	sess Session
+	sess *Session
 }
 
-// sessionReq is the middleware's one allocation per request: the context node and
-// the request copy that carries it.
+// sessionReq is the middleware's one allocation per request served from the session
+// cache: the context node and the request copy that carries it.
 type sessionReq struct {
 	ctx sessionCtx
 	req http.Request
 }
 
+// sessionReqRead is the one allocation of a request whose session was read from the
+// store: sessionReq plus the session.
+type sessionReqRead struct {
+	sessionReq
+	sess Session
+}
+
 func (c *sessionCtx) Value(key any) any {
 	if _, ok := key.(sessionKey); ok {
-		return &c.sess
+		return c.sess
 	}
 	if v, ok := c.vals.Lookup(key); ok {
 		return v
@@ -150,13 +167,14 @@ func (c *sessionCtx) Value(key any) any {
 	return c.Context.Value(key)
 }
 
-// SessionFrom returns the session the middleware validated for the request.
+// SessionFrom returns the session the middleware validated for the request (a copy:
+// changing it changes nothing else).
 func SessionFrom(ctx context.Context) (Session, bool) {
 	s, ok := ctx.Value(sessionKey{}).(*Session)
 	if !ok || s == nil {
 		return Session{}, false
 	}
-	return *s, true
+	return s.clone(), true
 }
 
 // Middleware returns net/http middleware that authenticates requests by their session
@@ -212,6 +230,14 @@ type sessionHandler struct {
 	next http.Handler
 }
 
+// userAgent is r.UserAgent() without canonicalising the constant key per request.
+func userAgent(r *http.Request) string {
+	if v := r.Header["User-Agent"]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
 func (h *sessionHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	m := h.m
 	if err := m.cop.Check(r); err != nil {
@@ -224,11 +250,9 @@ func (h *sessionHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ip := access.ClientIP(r, m.opts.TrustedProxies)
-	var rec SessionRecord
-	var vals access.RequestValues
-	var newTok SessionToken
-	err := m.s.validate(r.Context(), tok, Request{Meta: Meta{IP: ip, UserAgent: r.UserAgent()}, Path: r.URL.Path},
-		m.opts.TouchInterval, &rec, &vals, &newTok)
+	var v validation
+	err := m.s.validate(r.Context(), tok, Request{Meta: Meta{IP: ip, UserAgent: userAgent(r)}, Path: r.URL.Path},
+		m.opts.TouchInterval, &v)
 	switch {
 	case errors.Is(err, ErrSessionEnded):
 		m.opts.Cookie.Clear(w)
@@ -244,16 +268,23 @@ func (h *sessionHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		access.WriteError(w, http.StatusServiceUnavailable, "unavailable")
 		return
 	}
-	if !newTok.IsZero() {
-		m.opts.Cookie.Set(w, newTok, rec.Session.ExpiresAt)
+	if !v.newTok.IsZero() {
+		m.opts.Cookie.Set(w, v.newTok, v.session().ExpiresAt)
 	}
-	if rec.Session.Restricted && !m.opts.AllowRestricted {
+	if v.session().Restricted && !m.opts.AllowRestricted {
 		access.WriteError(w, http.StatusForbidden, "two_factor_enrolment_required")
 		return
 	}
-	sr := &sessionReq{ctx: sessionCtx{Context: r.Context(), vals: vals, sess: rec.Session}}
-	// WithContext is inlined and its copy does not escape: the request lives in sr,
-	// beside its context node.
+	// WithContext is inlined and its copy does not escape: the request lives in the
+	// one allocation, beside its context node.
+	if v.hit != nil {
+		sr := &sessionReq{ctx: sessionCtx{Context: r.Context(), vals: v.vals, sess: &v.hit.Session}}
+		sr.req = *r.WithContext(&sr.ctx)
+		h.next.ServeHTTP(w, &sr.req)
+		return
+	}
+	sr := &sessionReqRead{sess: v.own.Session}
+	sr.ctx = sessionCtx{Context: r.Context(), vals: v.vals, sess: &sr.sess}
 	sr.req = *r.WithContext(&sr.ctx)
 	h.next.ServeHTTP(w, &sr.req)
 }

@@ -67,6 +67,12 @@ type Options struct {
 	// who has one fails closed (ErrTwoFactorNotConfigured). Every instance sharing a
 	// database needs the same keyring.
 	TwoFactorSealer *totp.Sealer
+	// SessionCache configures the per-process cache of validated sessions, used only
+	// while a change feed vouches for it: an in-process store that announces its
+	// changes ([SessionFeed], the memory store), or storage/pglisten on PostgreSQL
+	// given this Service as its Sessions. See [Service.ValidateSession] for what is
+	// cached and its staleness bound.
+	SessionCache SessionCacheOptions
 }
 
 // Service manages accounts: invitations, passwords, sign-in and the user lifecycle.
@@ -78,12 +84,18 @@ type Service struct {
 	opts   Options
 	// second is the second factor of the sign-in flow (signin.go); nil: no user has one.
 	second secondFactor
+	// cache keeps validated sessions between requests while a feed vouches for it
+	// (session_cache.go).
+	cache *sessionCache
 }
 
 // NewService returns a Service over store, deciding rights with engine.
 func NewService(store Store, engine *access.Engine, opts Options) (*Service, error) {
 	if opts.Mailer == nil || opts.LinkURL == nil {
 		return nil, errors.New("authn: Options.Mailer and Options.LinkURL are required")
+	}
+	if store == nil || engine == nil {
+		return nil, errors.New("authn: a store and an access engine are required")
 	}
 	if opts.Hasher == nil {
 		opts.Hasher = NewHasher(HasherOptions{})
@@ -103,6 +115,11 @@ func NewService(store Store, engine *access.Engine, opts Options) (*Service, err
 	}
 	s := &Service{store: store, engine: engine, opts: opts}
 	s.second = twoFactor{s} // twofactor.go
+	s.cache = newSessionCache(opts.SessionCache, engine.ListenLease(), engine.Now)
+	if f, ok := store.(SessionFeed); ok && !opts.SessionCache.Disabled {
+		s.cache.feed.Store(feedExact)
+		f.WatchSessions(s)
+	}
 	return s, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -97,6 +98,11 @@ type Session struct {
 	// was issued ([access.Policy.Privilege]): when a request finds it changed, the
 	// session gets a new secret (see [Validated.NewToken]).
 	Privilege uint64
+	// PrivilegeVersion is the tenant's policy version Privilege was computed at. Only a
+	// policy of a later version rotates the session, so that an instance whose policy
+	// lags (the change listener's lag, or EngineOptions.MaxStaleness) never rotates it
+	// back to an older fingerprint.
+	PrivilegeVersion int64
 	// SecretHash is the SHA-256 of the session's secret, the key it is found by. It is
 	// not a secret itself (the secret cannot be computed from it), but it is kept out of
 	// JSON and slog output all the same.
@@ -109,6 +115,12 @@ func (s Session) LogValue() slog.Value {
 		slog.String("id", s.ID.String()), slog.String("tenant", s.Tenant.String()),
 		slog.String("user", s.User.String()), slog.String("kind", string(s.Kind)),
 		slog.Time("created_at", s.CreatedAt), slog.Time("expires_at", s.ExpiresAt))
+}
+
+// clone returns a copy of s that shares no memory with it.
+func (s Session) clone() Session {
+	s.Factors = slices.Clone(s.Factors)
+	return s
 }
 
 // hasFactor reports whether f was proved at sign-in.

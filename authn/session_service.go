@@ -115,21 +115,32 @@ type Validated struct {
 // read the policy version with the session (memory, SQLite) the cache is current if it
 // is at that version; otherwise (PostgreSQL) [access.Engine.Policy] decides, without a
 // round trip while its change listener is healthy (staleness: the listener's lease,
-// see storage/pglisten) and with one version read when it is not. Nothing about the
-// session is cached between requests, so a block, a logout or an ended session on any
-// instance sharing the database stops the session at its next request everywhere.
+// see storage/pglisten) and with one version read when it is not.
+//
+// The session cache ([Options.SessionCache]) removes the read for a session seen
+// recently, and only while a change feed vouches for it. With the memory store the
+// feed is the store itself and exact. On PostgreSQL it is storage/pglisten given this
+// Service: the triggers of migration 0015 announce every change of what the lookup
+// returns (an end, a rotation, a re-authentication, the workplace, the user's status,
+// the idle timeout) in the changing transaction, and the cache is trusted only for the
+// engine's ListenLease (default 250 ms) after each heartbeat that came back through
+// the same channel. So a block, a logout or an ended session on any instance stops
+// the session everywhere at the next request after the notification arrives, and
+// never later than the lease once the listener stalls. The cached copy is refreshed
+// at every touch (so its last request, address and browser lag by at most
+// touchEvery, as they do in the store), and a cached session that looks idle, ended or
+// re-assigned is read again before anything is decided. Without a feed (SQLite)
+// nothing about the session is cached.
 //
 // Errors: ErrSessionInvalid for anything wrong with the session (an expired, idle or
 // blocked user's session is ended, with its event); ErrIPNotAllowed for an address the
 // allowlist refuses (the session stays); any other error is a storage failure (deny).
 func (s *Service) ValidateSession(ctx context.Context, token string, r Request, touchEvery time.Duration) (Validated, error) {
-	var rec SessionRecord
-	var vals access.RequestValues
-	var tok SessionToken
-	if err := s.validate(ctx, token, r, touchEvery, &rec, &vals, &tok); err != nil {
+	var v validation
+	if err := s.validate(ctx, token, r, touchEvery, &v); err != nil {
 		return Validated{}, err
 	}
-	return Validated{Session: rec.Session, Subject: vals.Subject, Policy: vals.Policy, NewToken: tok}, nil
+	return Validated{Session: v.session().clone(), Subject: v.vals.Subject, Policy: v.vals.Policy, NewToken: v.newTok}, nil
 }
 
 // ErrSessionEnded is the ErrSessionInvalid (it matches it) of a session that
@@ -139,65 +150,83 @@ func (s *Service) ValidateSession(ctx context.Context, token string, r Request, 
 // whose new cookie the browser now holds (clearing would sign the user out).
 var ErrSessionEnded = fmt.Errorf("%w (ended)", ErrSessionInvalid)
 
-// validate is ValidateSession writing into the caller's memory: rec receives the
-// stored record (rec.Session, updated by a touch, is the validated session) and vals
-// the subject and policy, so that the middleware fills its context node in place
-// instead of copying a Validated through two return values per request.
-func (s *Service) validate(ctx context.Context, token string, r Request, touchEvery time.Duration, rec *SessionRecord,
-	vals *access.RequestValues, newTok *SessionToken) error {
+// validation is what validate found, in the caller's memory: the record the request
+// was judged by is either hit, a shared entry of the session cache (never written),
+// or own, read from the store (and updated by a touch); vals are the subject and
+// policy; newTok is the session's new secret after a rotation. (hit never points
+// into the validation itself, so that the middleware's validation stays on its
+// stack.)
+type validation struct {
+	hit    *SessionRecord
+	own    SessionRecord
+	vals   access.RequestValues
+	newTok SessionToken
+}
+
+// session is the validated session.
+func (v *validation) session() *Session {
+	if v.hit != nil {
+		return &v.hit.Session
+	}
+	return &v.own.Session
+}
+
+// validate is ValidateSession writing into the caller's memory, so that the
+// middleware fills its context node in place instead of copying a Validated through
+// two return values per request.
+func (s *Service) validate(ctx context.Context, token string, r Request, touchEvery time.Duration, v *validation) error {
 	tenant, hash, ok := parseSessionToken(sessionPrefix, token)
 	if !ok {
 		return ErrSessionInvalid
 	}
+	now := s.now()
+	if e := s.cache.get(tenant, hash); e != nil {
+		if done, err := s.validateCached(ctx, e, r, touchEvery, now, v); done {
+			return err
+		}
+	}
+	gen := s.cache.generation()
 	var err error
-	*rec, err = s.store.SessionBySecret(ctx, tenant, hash)
+	v.own, err = s.store.SessionBySecret(ctx, tenant, hash)
 	if errors.Is(err, storage.ErrNotFound) {
 		return ErrSessionInvalid
 	}
 	if err != nil {
 		return fmt.Errorf("authn: session: %w", err)
 	}
-	sess := &rec.Session
-	idle := rec.IdleTimeout
-	if idle <= 0 {
-		idle = DefaultIdleTimeout
-	}
-	now := s.now()
+	sess := &v.own.Session
 	reason := ""
 	switch {
 	case !now.Before(sess.ExpiresAt):
 		reason = EndExpired
-	case !now.Before(sess.LastSeen.Add(idle)):
+	case !now.Before(sess.LastSeen.Add(idleOf(&v.own))):
 		reason = EndIdle
-	case rec.UserStatus != StatusActive:
+	case v.own.UserStatus != StatusActive:
 		reason = EndUserStatus
 	}
 	if reason != "" {
+		s.cache.drop(hash)
 		if err := s.endBySystem(ctx, *sess, reason); err != nil {
 			return err
 		}
 		return ErrSessionEnded
 	}
-	var p *access.Policy
-	if rec.PolicyVersion > 0 {
-		p, err = s.engine.PolicyAt(ctx, tenant, rec.PolicyVersion)
-	} else {
-		p, err = s.engine.Policy(ctx, tenant)
-	}
+	p, err := s.sessionPolicy(ctx, &v.own)
 	if err != nil {
-		return fmt.Errorf("authn: session: %w", err)
+		return err
 	}
-	vals.Subject = access.Subject{Tenant: tenant, User: sess.User, Session: sess.ID, IP: r.IP, UserAgent: r.UserAgent}
-	vals.Policy = p
-	if !p.AllowsIP(vals.Subject, r.IP) {
+	v.vals.Subject = access.Subject{Tenant: tenant, User: sess.User, Session: sess.ID, IP: r.IP, UserAgent: r.UserAgent}
+	v.vals.Policy = p
+	if !p.AllowsIP(v.vals.Subject, r.IP) {
 		return ErrIPNotAllowed
 	}
-	if pv := p.Privilege(sess.User); pv != sess.Privilege {
-		tok, err := s.rotateForPrivilege(ctx, p, sess, pv, vals.Subject)
+	if pv := p.Privilege(sess.User); pv != sess.Privilege && p.Version() > sess.PrivilegeVersion {
+		s.cache.drop(hash)
+		tok, err := s.rotateForPrivilege(ctx, p, sess, pv, v.vals.Subject)
 		if err != nil {
 			return err
 		}
-		*newTok = tok
+		v.newTok = tok // the new secret is cached at its first request
 	}
 	if touchEvery > 0 && !now.Before(sess.LastSeen.Add(touchEvery)) {
 		// The last URL is stored in a column: no link token or card number in it.
@@ -207,7 +236,71 @@ func (s *Service) validate(ctx context.Context, token string, r Request, touchEv
 		}
 		sess.LastSeen, sess.IP, sess.UserAgent, sess.LastURL = now, r.IP, r.UserAgent, t.URL
 	}
+	if v.newTok.IsZero() {
+		s.cache.put(gen, hash, &v.own)
+	}
 	return nil
+}
+
+// validateCached judges a request by the session's cached record. It reports done
+// with the answer when the record decides it without a write; otherwise (the session
+// looks expired, idle, of a user who may not sign in, re-assigned, or is due a
+// touch) validate reads the session from the store and judges that instead, so that
+// nothing is ended or rotated on the word of a cached copy.
+func (s *Service) validateCached(ctx context.Context, e *cacheEntry, r Request, touchEvery time.Duration, now time.Time,
+	v *validation) (done bool, err error) {
+	rec := &e.rec
+	sess := &rec.Session
+	if !now.Before(sess.ExpiresAt) || !now.Before(sess.LastSeen.Add(idleOf(rec))) || rec.UserStatus != StatusActive ||
+		(touchEvery > 0 && !now.Before(sess.LastSeen.Add(touchEvery))) {
+		return false, nil
+	}
+	// A policy this entry was judged under is current if the store read the policy
+	// version with the session: a feed announces every version change by dropping the
+	// tenant's entries (SessionWatcher), so while the entry lives that version holds.
+	p := e.judged.Load()
+	if p == nil || rec.PolicyVersion == 0 || p.Version() != rec.PolicyVersion {
+		if p, err = s.sessionPolicy(ctx, rec); err != nil {
+			return true, err
+		}
+	}
+	if e.judged.Load() != p {
+		if p.Privilege(sess.User) != sess.Privilege && p.Version() > sess.PrivilegeVersion {
+			return false, nil
+		}
+		e.judged.Store(p)
+	}
+	v.vals.Subject = access.Subject{Tenant: sess.Tenant, User: sess.User, Session: sess.ID, IP: r.IP, UserAgent: r.UserAgent}
+	v.vals.Policy = p
+	if !p.AllowsIP(v.vals.Subject, r.IP) {
+		return true, ErrIPNotAllowed
+	}
+	v.hit = rec
+	return true, nil
+}
+
+// idleOf is the record's idle timeout, the default when none is stored.
+func idleOf(rec *SessionRecord) time.Duration {
+	if rec.IdleTimeout > 0 {
+		return rec.IdleTimeout
+	}
+	return DefaultIdleTimeout
+}
+
+// sessionPolicy is the tenant's compiled policy for a session record: at the version
+// read with it when the store read one, otherwise the engine's current one.
+func (s *Service) sessionPolicy(ctx context.Context, rec *SessionRecord) (*access.Policy, error) {
+	var p *access.Policy
+	var err error
+	if rec.PolicyVersion > 0 {
+		p, err = s.engine.PolicyAt(ctx, rec.Session.Tenant, rec.PolicyVersion)
+	} else {
+		p, err = s.engine.Policy(ctx, rec.Session.Tenant)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("authn: session: %w", err)
+	}
+	return p, nil
 }
 
 // rotateForPrivilege gives sess a new secret because its user's role assignments
@@ -225,14 +318,15 @@ func (s *Service) rotateForPrivilege(ctx context.Context, p *access.Policy, sess
 	if err := audit.Prepare(&ev, s.now()); err != nil {
 		return SessionToken{}, err
 	}
-	rot := SessionRotation{AuthAt: sess.AuthAt, Factors: sess.Factors, Restricted: sess.Restricted, Privilege: pv}
+	rot := SessionRotation{AuthAt: sess.AuthAt, Factors: sess.Factors, Restricted: sess.Restricted, Privilege: pv,
+		PrivilegeVersion: p.Version()}
 	if err := s.store.RotateSession(ctx, sess.Tenant, sess.ID, sess.SecretHash, hash, rot, ev); err != nil {
 		if errors.Is(err, storage.ErrStale) || errors.Is(err, storage.ErrNotFound) {
 			return SessionToken{}, ErrSessionInvalid
 		}
 		return SessionToken{}, fmt.Errorf("authn: rotate session: %w", err)
 	}
-	sess.SecretHash, sess.Privilege = hash, pv
+	sess.SecretHash, sess.Privilege, sess.PrivilegeVersion = hash, pv, p.Version()
 	return tok, nil
 }
 
@@ -576,7 +670,7 @@ func (s *Service) rotateSession(ctx context.Context, actor access.Subject, why s
 	if err != nil {
 		return SessionToken{}, err
 	}
-	r.Privilege = p.Privilege(sess.User)
+	r.Privilege, r.PrivilegeVersion = p.Privilege(sess.User), p.Version()
 	ev := audit.Event{Tenant: actor.Tenant, Kind: audit.KindSession, Action: "session.rotate", Actor: actorOf(p, actor),
 		Target: audit.Target{Type: "session", ID: sess.ID.String()}, Outcome: audit.Success, Reason: why}
 	if err := audit.Prepare(&ev, s.now()); err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/callshield/callshield/audit"
 	"github.com/callshield/callshield/authn"
 	"github.com/callshield/callshield/storage"
+	"github.com/callshield/callshield/storage/memory"
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -613,4 +614,47 @@ func TestRoleChangeRotatesTheSession(t *testing.T) {
 	p, err := e.engine.Policy(ctx, e.tenant.ID)
 	require.NoError(t, err)
 	assert.Equal(t, p.Privilege(u.ID), v.Session.Privilege, "the session holds the current fingerprint")
+}
+
+// laggingStore reads sessions without the policy version, as the PostgreSQL adapter
+// does, so that its Service takes the policy from its engine's cache, which
+// EngineOptions.MaxStaleness may let lag.
+type laggingStore struct{ *memory.Store }
+
+func (l laggingStore) SessionBySecret(ctx context.Context, tenant uuid.UUID, hash [32]byte) (authn.SessionRecord, error) {
+	rec, err := l.Store.SessionBySecret(ctx, tenant, hash)
+	rec.PolicyVersion = 0
+	return rec, err
+}
+
+// An instance whose policy lags the one that rotated a session for a role change
+// does not rotate it back: only a policy of a later version than the one the
+// session's fingerprint was computed at rotates (no ping-pong between instances).
+func TestRotationOnlyMovesForward(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	u := e.onboard(t, "ann@example.com", access.KindAgent)
+	stale := access.NewEngine(e.store, access.EngineOptions{MaxStaleness: time.Hour, Clock: e.clock.Now})
+	lagging, err := authn.NewService(laggingStore{e.store}, stale, authn.Options{Mailer: e.outbox, Hasher: fastHasher(),
+		Clock: e.clock.Now, LinkURL: func(authn.Purpose, authn.LinkToken) string { return "#" }})
+	require.NoError(t, err)
+	tok := e.signIn(t, "ann@example.com").Token.Reveal()
+	req := authn.Request{Meta: authn.Meta{IP: officeIP}}
+	_, err = lagging.ValidateSession(ctx, tok, req, 0) // the lagging instance caches the policy
+	require.NoError(t, err)
+
+	_, err = e.acc.SetMember(ctx, e.admin, u.ID, e.roles[access.KindSupervisor])
+	require.NoError(t, err)
+	v, err := e.svc.ValidateSession(ctx, tok, req, 0)
+	require.NoError(t, err)
+	require.False(t, v.NewToken.IsZero(), "the up-to-date instance rotates for the promotion")
+	tok = v.NewToken.Reveal()
+	for range 3 {
+		v, err = lagging.ValidateSession(ctx, tok, req, 0)
+		require.NoError(t, err)
+		assert.True(t, v.NewToken.IsZero(), "the lagging instance does not rotate back")
+	}
+	v, err = e.svc.ValidateSession(ctx, tok, req, 0)
+	require.NoError(t, err)
+	assert.True(t, v.NewToken.IsZero(), "and the session is not rotated again")
 }

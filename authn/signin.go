@@ -172,7 +172,8 @@ func (s *Service) startSession(ctx context.Context, u User, p *access.Policy, fa
 	now := s.now()
 	sess := Session{ID: id, Tenant: u.Tenant, User: u.ID, Kind: kind, CreatedAt: now, AuthAt: now, LastSeen: now,
 		ExpiresAt: now.Add(st.Lifetime), Factors: factors, Restricted: restricted, IP: meta.IP,
-		UserAgent: meta.UserAgent, SecretHash: hash, Privilege: p.Privilege(u.ID)}
+		UserAgent: meta.UserAgent, SecretHash: hash, Privilege: p.Privilege(u.ID),
+		PrivilegeVersion: p.Version()}
 	actor := audit.Actor{User: u.ID, IP: meta.IP, UserAgent: meta.UserAgent, Session: id}
 	if r, ok := p.Role(u.ID); ok {
 		actor.Role = r.Name

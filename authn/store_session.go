@@ -140,8 +140,10 @@ type SessionRotation struct {
 	AuthAt     time.Time
 	Factors    []Factor
 	Restricted bool
-	// Privilege is the user's assignment fingerprint the new secret is issued under.
-	Privilege uint64
+	// Privilege is the user's assignment fingerprint the new secret is issued under,
+	// computed at policy version PrivilegeVersion.
+	Privilege        uint64
+	PrivilegeVersion int64
 }
 
 // SessionSelector picks sessions to end: one session (ID), all of a user's (User,

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
 	"net/http"
 	"net/netip"
 	"slices"
@@ -291,9 +294,16 @@ type settingsJSON struct {
 	PasswordMinLength int    `json:"password_min_length"`
 	PasswordMinScore  int    `json:"password_min_score"`
 	RequireTwoFactor  bool   `json:"require_two_factor"`
-	InvitationDays    int    `json:"invitation_days"`
-	RetentionDays     int    `json:"retention_days"`
-	Version           int64  `json:"version"`
+	// RequireTwoFactorRoles are the roles whose members must sign in with a second
+	// factor (authn.Settings.RequireTwoFactorRoles), in the tenant's role order. The
+	// answer names each {"id", "name"}; a request sends the IDs, as strings or as the
+	// answer's objects (their names are ignored), so that an answer can be sent back
+	// as it is. Absent or null in a request: unchanged; []: none. A role that is not
+	// the tenant's is refused (400 unknown_role) and nothing is saved.
+	RequireTwoFactorRoles []settingsRole `json:"require_two_factor_roles"`
+	InvitationDays        int            `json:"invitation_days"`
+	RetentionDays         int            `json:"retention_days"`
+	Version               int64          `json:"version"`
 
 	// Session and throttling rules (authn.SessionSettings).
 	IdleMinutes    int   `json:"idle_minutes"`
@@ -304,8 +314,82 @@ type settingsJSON struct {
 	SessionVersion int64 `json:"session_version"`
 }
 
-func settingsOf(st authn.Settings, ss authn.SessionSettings) settingsJSON {
-	return settingsJSON{IdleMinutes: int(ss.IdleTimeout / time.Minute), LifetimeHours: int(ss.Lifetime / time.Hour),
+// settingsRole is a role named in the settings: its ID, and its name in answers.
+type settingsRole struct {
+	ID   uuid.UUID `json:"id"`
+	Name string    `json:"name"`
+}
+
+// UnmarshalJSON reads a role ID, or a {"id", "name"} object as answers carry it (the
+// name is ignored: the ID decides).
+func (r *settingsRole) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		*r = settingsRole{}
+		return json.Unmarshal(b, &r.ID)
+	}
+	var obj struct {
+		ID   uuid.UUID `json:"id"`
+		Name string    `json:"name"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&obj); err != nil {
+		return err
+	}
+	*r = settingsRole{ID: obj.ID}
+	return nil
+}
+
+// errUnknownRole: a settings request names a role that is not one of the tenant's
+// (unknown, deleted, or another tenant's). The server registers it with the SDK's
+// error mapping (access.RegisterErrors), so it answers 400 "unknown_role".
+var errUnknownRole = errors.New("server: not one of the company's roles")
+
+func init() {
+	access.RegisterErrors(access.ErrorMapping{Err: errUnknownRole, Status: http.StatusBadRequest, Code: "unknown_role"})
+}
+
+// twoFactorRoleIDs returns the IDs of refs, or errUnknownRole if one is not in roles
+// (the tenant's). authn.Service.UpdateSettings checks the same against its policy; the
+// handler checks first so that the answer names the fault and nothing is written.
+func twoFactorRoleIDs(roles []access.Role, refs []settingsRole) ([]uuid.UUID, error) {
+	ids := make([]uuid.UUID, 0, len(refs))
+	for _, ref := range refs {
+		if !slices.ContainsFunc(roles, func(r access.Role) bool { return r.ID == ref.ID }) {
+			return nil, errUnknownRole
+		}
+		ids = append(ids, ref.ID)
+	}
+	return ids, nil
+}
+
+// existingRoles returns the IDs of ids that are still roles of the tenant. A role
+// listed in the settings can be deleted once nobody holds it; its ID stays in the
+// stored list, and authn would refuse to store that list again.
+func existingRoles(roles []access.Role, ids []uuid.UUID) []uuid.UUID {
+	var out []uuid.UUID
+	for _, id := range ids {
+		if slices.ContainsFunc(roles, func(r access.Role) bool { return r.ID == id }) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// twoFactorRoleRefs names the roles of roles (the tenant's, in their order) that ids
+// lists; never nil, so that the answer has [] for none.
+func twoFactorRoleRefs(roles []access.Role, ids []uuid.UUID) []settingsRole {
+	out := []settingsRole{}
+	for _, r := range roles {
+		if slices.Contains(ids, r.ID) {
+			out = append(out, settingsRole{ID: r.ID, Name: r.Name})
+		}
+	}
+	return out
+}
+
+func settingsOf(st authn.Settings, ss authn.SessionSettings, roles []access.Role) settingsJSON {
+	return settingsJSON{RequireTwoFactorRoles: twoFactorRoleRefs(roles, st.RequireTwoFactorRoles), IdleMinutes: int(ss.IdleTimeout / time.Minute), LifetimeHours: int(ss.Lifetime / time.Hour),
 		MaxSessions: ss.MaxPerUser, LockThreshold: ss.LockThreshold, LockMinutes: int(ss.LockDuration / time.Minute),
 		SessionVersion: ss.Version,
 		PasswordMode:   st.PasswordMode, PasswordMinLength: st.PasswordMinLength, PasswordMinScore: st.PasswordMinScore,
@@ -333,11 +417,16 @@ func (a *app) settingsOf(r *http.Request, tenant uuid.UUID) (settingsJSON, error
 	if err != nil {
 		return settingsJSON{}, err
 	}
-	return settingsOf(st, ss), nil
+	roles, err := a.store.Roles(r.Context(), tenant)
+	if err != nil {
+		return settingsJSON{}, err
+	}
+	return settingsOf(st, ss, roles), nil
 }
 
 // putSettings: PUT /api/v1/settings (ManageCompany): password policy, two-factor
-// requirement, invitation validity and the retention of archived users.
+// requirement (for everyone or for some roles), invitation validity, the retention of
+// archived users and the session rules.
 func (a *app) putSettings(w http.ResponseWriter, r *http.Request) error {
 	s, _ := subject(r)
 	var req settingsJSON
@@ -353,6 +442,17 @@ func (a *app) putSettings(w http.ResponseWriter, r *http.Request) error {
 	}
 	st.PasswordMode, st.PasswordMinLength, st.PasswordMinScore = req.PasswordMode, req.PasswordMinLength, req.PasswordMinScore
 	st.RequireTwoFactor = req.RequireTwoFactor
+	roles, err := a.store.Roles(r.Context(), s.Tenant)
+	if err != nil {
+		return err
+	}
+	if req.RequireTwoFactorRoles != nil {
+		if st.RequireTwoFactorRoles, err = twoFactorRoleIDs(roles, req.RequireTwoFactorRoles); err != nil {
+			return err
+		}
+	} else {
+		st.RequireTwoFactorRoles = existingRoles(roles, st.RequireTwoFactorRoles)
+	}
 	if req.InvitationDays > 0 {
 		st.InvitationTTL = time.Duration(req.InvitationDays) * 24 * time.Hour
 	}
@@ -381,7 +481,7 @@ func (a *app) putSettings(w http.ResponseWriter, r *http.Request) error {
 	ss.MaxPerUser = req.MaxSessions
 	// authn keeps account and session settings apart, in two units of work. Both are
 	// checked before either is written, so a value either part refuses changes
-	// nothing; both versions were checked above. What can still fail the second write
+	// nothing (the two-factor roles were checked above); both versions were too. What can still fail the second write
 	// after the first landed is a concurrent change (stale version) or the store
 	// itself: then the account settings are saved, the session settings are not, and
 	// the answer says so.

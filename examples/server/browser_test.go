@@ -191,6 +191,31 @@ func TestBrowser(t *testing.T) {
 		shot(t, ctx, "page-"+page)
 	}
 
+	// Settings: require two-factor of the Supervisor role (its box, saved with the
+	// rest of the form); after the save's reload and a fresh load it is still ticked,
+	// the others are not. (Nobody signs in as a Supervisor after this.)
+	roleBoxes := `[...document.querySelectorAll("#two-factor-roles tr[data-role]")].map(tr => tr.dataset.role + "=" + tr.querySelector("input[type=checkbox]").checked)`
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(srv.base+"/settings"), chromedp.WaitVisible(chromedp.CSS(`#two-factor-roles`))))
+	boxes, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](roleBoxes))
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []string{"Admin=false", "Supervisor=false", "Agent=false"}, boxes, "one unticked box per role")
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`#two-factor-roles tr[data-role="Supervisor"] input[type=checkbox]`))))
+	// The form reloads the page when the save succeeds; a refusal stays on the page.
+	sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	_, err = chromedp.RunResponse(sctx, chromedp.Click(chromedp.CSS(`#settings-form button[type=submit]`)))
+	cancel()
+	if err != nil {
+		msg, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("#settings-form .form-error").textContent`))
+		shot(t, ctx, "failed-settings-save")
+		t.Fatalf("the settings save did not reload the page: %v (%q)", err, msg)
+	}
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(srv.base+"/settings"), chromedp.WaitVisible(chromedp.CSS(`#two-factor-roles`))))
+	boxes, err = chromedp.Run(ctx, chromedp.Evaluate[[]string](roleBoxes))
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []string{"Admin=false", "Supervisor=true", "Agent=false"}, boxes, "the Supervisor's box stays ticked")
+	shot(t, ctx, "settings-two-factor-roles")
+
 	// The profile: create the API token, shown once; use it; see it in the API usage.
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.Navigate(srv.base+"/profile"),

@@ -108,6 +108,7 @@ var messages = map[string]string{
 	"token_exists":                  "you already have an API token; regenerate it instead",
 	"no_token":                      "no active API token",
 	"too_many_sign_in_starts":       "too many sign-in attempts from your address; try again in a few minutes",
+	"unknown_role":                  "a role listed is not one of the company's roles; reload and try again",
 }
 
 // cleanMessage returns the error's text for a 400 answer: SDK validation errors name

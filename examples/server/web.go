@@ -432,7 +432,16 @@ func (w *web) projects(r *http.Request, s access.Subject, p *access.Policy) (any
 type settingsPage struct {
 	AllowedIPs string
 	Settings   settingsJSON
-	YourIP     string
+	// Roles are the tenant's roles, each with whether two-factor is required of it.
+	Roles  []twoFactorRoleChoice
+	YourIP string
+}
+
+// twoFactorRoleChoice is one role's "require two-factor" box on the settings page.
+type twoFactorRoleChoice struct {
+	ID       uuid.UUID
+	Name     string
+	Required bool
 }
 
 func (w *web) settings(r *http.Request, s access.Subject, p *access.Policy) (any, error) {
@@ -444,7 +453,16 @@ func (w *web) settings(r *http.Request, s access.Subject, p *access.Policy) (any
 	if err != nil {
 		return nil, err
 	}
-	return settingsPage{AllowedIPs: strings.Join(prefixStrings(ps), "\n"), Settings: st, YourIP: s.IP.String()}, nil
+	roles, err := w.a.store.Roles(r.Context(), s.Tenant)
+	if err != nil {
+		return nil, err
+	}
+	pg := settingsPage{AllowedIPs: strings.Join(prefixStrings(ps), "\n"), Settings: st, YourIP: s.IP.String()}
+	for _, ro := range roles {
+		required := slices.ContainsFunc(st.RequireTwoFactorRoles, func(x settingsRole) bool { return x.ID == ro.ID })
+		pg.Roles = append(pg.Roles, twoFactorRoleChoice{ID: ro.ID, Name: ro.Name, Required: required})
+	}
+	return pg, nil
 }
 
 type sessionsPage struct {

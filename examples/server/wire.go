@@ -145,9 +145,13 @@ func wire(ctx context.Context, cfg config, stdout io.Writer, logger *slog.Logger
 	// request costs the session lookup alone, and a change committed by another
 	// instance is enforced here within the engine's ListenLease (250 ms by default;
 	// p99 8-13 ms measured). Without it, or while it reconnects, the engine reads the
-	// version per request (fail safe). It stops before the database is closed.
+	// version per request (fail safe). Given the accounts service as Sessions, it also
+	// keeps authn's session cache fresh (migration 0015's session notifications), so
+	// that a session's repeat requests cost no read at all while the listener vouches,
+	// and an end or block on any instance stops the session here within the same
+	// lease. It stops before the database is closed.
 	if dialect == sqlstore.Postgres {
-		l, err := pglisten.New(db, a.engine, pglisten.Options{Logger: logger})
+		l, err := pglisten.New(db, a.engine, pglisten.Options{Logger: logger, Sessions: a.accounts})
 		if err != nil {
 			_ = a.close(ctx)
 			return nil, err

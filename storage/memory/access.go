@@ -524,6 +524,7 @@ func (s *Store) unitOfWork(ctx context.Context, tenant uuid.UUID, ev audit.Event
 		ts.commitChanges(ts.policyVersion)
 	}
 	s.appendLocked(ev)
+	s.announceLocked(tenant)
 	return nil
 }
 

@@ -71,6 +71,14 @@ func (s *Store) sessionWork(ctx context.Context, tenant uuid.UUID, evs []audit.E
 // the lock (checked like evs), appended after evs[:appendN].
 func (s *Store) sessionWorkThen(ctx context.Context, tenant uuid.UUID, evs []audit.Event,
 	apply func(ts *tenantState, ss *sessionState) (appendN int, then []audit.Event, err error)) error {
+	return s.sessionWorkAnnounce(ctx, tenant, evs, true, apply)
+}
+
+// sessionWorkAnnounce is sessionWorkThen that tells the session watchers of the
+// change (announce) or not (a touch: telemetry the lookup's callers refresh
+// themselves).
+func (s *Store) sessionWorkAnnounce(ctx context.Context, tenant uuid.UUID, evs []audit.Event, announce bool,
+	apply func(ts *tenantState, ss *sessionState) (appendN int, then []audit.Event, err error)) error {
 	if err := live(ctx); err != nil {
 		return err
 	}
@@ -102,7 +110,28 @@ func (s *Store) sessionWorkThen(ctx context.Context, tenant uuid.UUID, evs []aud
 	for _, e := range then {
 		s.appendLocked(e)
 	}
+	if announce {
+		s.announceLocked(tenant)
+	}
 	return nil
+}
+
+// WatchSessions registers w to be told of every change of a session lookup's answer
+// ([authn.SessionFeed]): after each unit of work that may change a tenant's sessions,
+// their users' status, the tenant's policy version or session settings, and before
+// the lock is released, w.TenantSessionsChanged(tenant) is called. A touch is not
+// announced. w must not call back into the store.
+func (s *Store) WatchSessions(w authn.SessionWatcher) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.watchers = append(s.watchers, w)
+}
+
+// announceLocked tells the watchers that the tenant's sessions may have changed.
+func (s *Store) announceLocked(tenant uuid.UUID) {
+	for _, w := range s.watchers {
+		w.TenantSessionsChanged(tenant)
+	}
 }
 
 // SessionSettings returns the tenant's stored session settings.
@@ -297,15 +326,15 @@ func (s *Store) Sessions(ctx context.Context, tenant, user uuid.UUID) ([]authn.S
 // TouchSession records a request on the session if its LastSeen is before `before`.
 func (s *Store) TouchSession(ctx context.Context, tenant, id uuid.UUID, seen, before time.Time, t authn.SessionTouch) (bool, error) {
 	wrote := false
-	err := s.sessionWork(ctx, tenant, nil, func(_ *tenantState, ss *sessionState) (int, error) {
+	err := s.sessionWorkAnnounce(ctx, tenant, nil, false, func(_ *tenantState, ss *sessionState) (int, []audit.Event, error) {
 		x, ok := ss.sessions[tenantID{tenant, id}]
 		if !ok || !x.LastSeen.Before(utc(before)) {
-			return 0, nil
+			return 0, nil, nil
 		}
 		x.LastSeen, x.UserAgent, x.LastURL = utc(seen), t.UserAgent, t.URL
 		x.IP = parseAddr(t.IP)
 		wrote = true
-		return 0, nil
+		return 0, nil, nil
 	})
 	return wrote, err
 }
@@ -326,7 +355,7 @@ func (s *Store) RotateSession(ctx context.Context, tenant, id uuid.UUID, oldHash
 		delete(ss.byHash, tenantHash{tenant, oldHash})
 		ss.byHash[tenantHash{tenant, newHash}] = id
 		x.SecretHash, x.AuthAt, x.Factors, x.Restricted = newHash, utc(r.AuthAt), slices.Clone(r.Factors), r.Restricted
-		x.Privilege = r.Privilege
+		x.Privilege, x.PrivilegeVersion = r.Privilege, r.PrivilegeVersion
 		return 1, nil
 	})
 }

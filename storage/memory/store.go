@@ -10,6 +10,7 @@ import (
 
 	"github.com/callshield/callshield/access"
 	"github.com/callshield/callshield/audit"
+	"github.com/callshield/callshield/authn"
 	"github.com/google/uuid"
 )
 
@@ -62,6 +63,8 @@ type Store struct {
 	tenantNames tenantNameState
 	// twoFactor holds every tenant's second factors (twofactor.go).
 	twoFactor twoFactorState
+	// watchers are told of session changes under the lock (WatchSessions).
+	watchers []authn.SessionWatcher
 }
 
 // tenantState is one tenant's access data.

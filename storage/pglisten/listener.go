@@ -27,7 +27,8 @@ import (
 
 // PolicyChannel is the PostgreSQL notification channel of policy changes: migration
 // 0010 notifies it with '<tenant id> <version>' in every transaction that increments a
-// tenant's policy version.
+// tenant's policy version, and migration 0015 with 's <tenant id> <secret hash in
+// hex>' in every transaction that ends a session or changes what its lookup returns.
 const PolicyChannel = "callshield_policy"
 
 // Options configure a [Listener]. The zero value is valid.
@@ -44,6 +45,27 @@ type Options struct {
 	After func(d time.Duration) <-chan time.Time
 	// Logger receives connection failures. If nil, slog.Default().
 	Logger *slog.Logger
+	// Sessions, if set, is told of session changes (the notifications of sqlstore's
+	// migration 0015, through the same channel) and of the subscription's health, so
+	// that its session cache is trusted exactly while this listener vouches for it:
+	// pass the authn.Service. Without it that cache never fills on PostgreSQL and
+	// every request reads its session. The Service's access engine must be this
+	// listener's engine: its lease is the engine's ListenLease, judged by the
+	// engine's clock, which also stamps the heartbeats.
+	Sessions SessionCache
+}
+
+// SessionCache is the session cache a listener keeps fresh; *authn.Service
+// implements it (see authn.Options.SessionCache).
+type SessionCache interface {
+	// SessionFeedStarted: subscribed; every change committed from now on is announced.
+	SessionFeedStarted()
+	// SessionFeedConfirmed: a heartbeat sent at sentAt (the engine's clock) came back.
+	SessionFeedConfirmed(sentAt time.Time)
+	// SessionFeedStopped: the subscription is lost; announcements may be missed.
+	SessionFeedStopped()
+	// SessionChanged: the session with this secret hash changed or ended.
+	SessionChanged(tenant uuid.UUID, secretHash [32]byte)
 }
 
 // Listener keeps an [access.Engine]'s cache fresh through PostgreSQL LISTEN/NOTIFY
@@ -99,6 +121,9 @@ func (l *Listener) Run(ctx context.Context) error {
 		start := time.Now()
 		err := l.listen(ctx)
 		l.engine.ListenStopped()
+		if l.opts.Sessions != nil {
+			l.opts.Sessions.SessionFeedStopped()
+		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -138,6 +163,9 @@ func (l *Listener) listen(ctx context.Context) error {
 			return err
 		}
 		l.engine.ListenStarted(since)
+		if l.opts.Sessions != nil {
+			l.opts.Sessions.SessionFeedStarted()
+		}
 		go l.heartbeats(ctx)
 		for {
 			n, err := pc.WaitForNotification(ctx)
@@ -165,8 +193,9 @@ func (l *Listener) heartbeats(ctx context.Context) {
 	}
 }
 
-// handle applies one notification: a tenant's new version, or a heartbeat (only this
-// listener's own count: another process's clock says nothing about this one's).
+// handle applies one notification: a tenant's new version, a session's change, or a
+// heartbeat (only this listener's own count: another process's clock says nothing
+// about this one's).
 func (l *Listener) handle(payload string) {
 	if rest, ok := strings.CutPrefix(payload, "hb "); ok {
 		id, nanos, ok := strings.Cut(rest, " ")
@@ -175,7 +204,31 @@ func (l *Listener) handle(payload string) {
 		}
 		if n, err := strconv.ParseInt(nanos, 10, 64); err == nil {
 			l.engine.ListenConfirmed(time.Unix(0, n))
+			if l.opts.Sessions != nil {
+				l.opts.Sessions.SessionFeedConfirmed(time.Unix(0, n))
+			}
 		}
+		return
+	}
+	if rest, ok := strings.CutPrefix(payload, "s "); ok {
+		if l.opts.Sessions == nil {
+			return
+		}
+		t, h, _ := strings.Cut(rest, " ")
+		tenant, err := uuid.Parse(t)
+		var hash [32]byte
+		if len(h) != hex.EncodedLen(len(hash)) {
+			err = errors.New("bad hash")
+		} else if _, herr := hex.Decode(hash[:], []byte(h)); herr != nil {
+			err = herr
+		}
+		if err != nil {
+			// A session notification this listener cannot read: drop every cached
+			// session rather than keep one that may have ended.
+			l.opts.Sessions.SessionFeedStarted()
+			return
+		}
+		l.opts.Sessions.SessionChanged(tenant, hash)
 		return
 	}
 	t, v, ok := strings.Cut(payload, " ")

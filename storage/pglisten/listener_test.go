@@ -103,11 +103,7 @@ func TestTwoInstances(t *testing.T) {
 	engB := access.NewEngine(counter, access.EngineOptions{ListenLease: time.Second})
 	l, err := pglisten.New(dbs[1], engB, pglisten.Options{})
 	require.NoError(t, err)
-	runCtx, stop := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Go(func() { _ = l.Run(runCtx) })
-	defer wg.Wait()
-	defer stop()
+	run(t, l)
 	eventually(t, 10*time.Second, engB.Listening, "the listener confirms its subscription")
 
 	s := access.Subject{Tenant: tenant, User: agent}
@@ -141,6 +137,18 @@ func TestTwoInstances(t *testing.T) {
 	st := engB.Stats()
 	assert.GreaterOrEqual(t, st.Refreshes, int64(90), "the changes were applied incrementally")
 	assert.Equal(t, int64(1), st.Loads, "one full load: the cold start")
+}
+
+// run starts l and returns a function that stops it and waits for it to return; the
+// test's cleanup calls it too.
+func run(t *testing.T, l *pglisten.Listener) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = l.Run(ctx) })
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); wg.Wait() }) }
+	t.Cleanup(stop)
+	return stop
 }
 
 // manualClock is an engine clock moved by the test.

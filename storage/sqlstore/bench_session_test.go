@@ -21,11 +21,14 @@ import (
 // BenchmarkSessionMiddlewarePostgres serves one request at a time behind the session
 // middleware over PostgreSQL (policy cache warm, no touch write: the clock is frozen)
 // beside one "SELECT 1" round trip on the same pool. With the change listener
-// (storage/pglisten) running, as it should in production, the middleware's
-// per-request cost is its one lookup query (one row of one table), so the ratio of
-// "middleware" to "select1" is the figure to watch (target <= 1.5x).
-// "middleware-no-listener" is the same after the listener stops: the engine then
-// reads the policy version per request, a second round trip.
+// (storage/pglisten) running and given the Service, as it should in production,
+// "middleware" serves a session's repeat requests from authn's session cache: no
+// round trip at all. "middleware-lookup" is the same with the session cache disabled:
+// its per-request cost is its one lookup query (one row of one table), so its ratio
+// to "select1" is the cost of a request whose session is not cached (the first one
+// of a session, one per touch interval, and every request while the listener does
+// not vouch). "middleware-no-listener" is that after the listener stops: the engine
+// then reads the policy version per request too, a second round trip.
 func BenchmarkSessionMiddlewarePostgres(b *testing.B) {
 	ctx := context.Background()
 	db := pgtest.DB(b)
@@ -73,9 +76,17 @@ func BenchmarkSessionMiddlewarePostgres(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	h := svc.Middleware(authn.MiddlewareOptions{})(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	// The same service with the session cache off, over the same engine.
+	uncached, err := authn.NewService(store, engine, authn.Options{Mailer: out, Clock: now, LinkURL: func(authn.Purpose, authn.LinkToken) string { return "#" },
+		SessionCache: authn.SessionCacheOptions{Disabled: true}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	app := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, "ok\n")
-	}))
+	})
+	h := svc.Middleware(authn.MiddlewareOptions{})(app)
+	hUncached := uncached.Middleware(authn.MiddlewareOptions{})(app)
 	r := httptest.NewRequest(http.MethodGet, "https://app.example/calls", nil)
 	r.RemoteAddr = office.String() + ":4711"
 	r.AddCookie(&http.Cookie{Name: "__Host-callshield", Value: res.Token.Reveal()})
@@ -97,19 +108,21 @@ func BenchmarkSessionMiddlewarePostgres(b *testing.B) {
 			}
 		}
 	})
-	serve := func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			w := httptest.NewRecorder()
-			h.ServeHTTP(w, r)
-			if w.Code != http.StatusOK {
-				b.Fatalf("status %d", w.Code)
+	serve := func(h http.Handler) func(b *testing.B) {
+		return func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, r)
+				if w.Code != http.StatusOK {
+					b.Fatalf("status %d", w.Code)
+				}
 			}
+			b.ReportMetric(float64(engine.Loads()), "policy-loads") // 1: the cache stayed warm
 		}
-		b.ReportMetric(float64(engine.Loads()), "policy-loads") // 1: the cache stayed warm
 	}
 	lctx, stop := context.WithCancel(ctx)
-	l, err := pglisten.New(db, engine, pglisten.Options{})
+	l, err := pglisten.New(db, engine, pglisten.Options{Sessions: svc})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -117,15 +130,24 @@ func BenchmarkSessionMiddlewarePostgres(b *testing.B) {
 	go func() { done <- l.Run(lctx) }()
 	waitFor(b, engine.Listening)
 	b.Run("middleware", func(b *testing.B) {
+		if !engine.Listening() || !svc.SessionCacheStats().Trusted {
+			b.Fatal("the listener stopped vouching")
+		}
+		serve(h)(b)
+		if svc.SessionCacheStats().Entries != 1 {
+			b.Fatal("the session was not cached")
+		}
+	})
+	b.Run("middleware-lookup", func(b *testing.B) {
 		if !engine.Listening() {
 			b.Fatal("the listener stopped vouching")
 		}
-		serve(b)
+		serve(hUncached)(b)
 	})
 	stop()
 	<-done
 	waitFor(b, func() bool { return !engine.Listening() })
-	b.Run("middleware-no-listener", serve)
+	b.Run("middleware-no-listener", serve(h))
 }
 
 // waitFor waits up to 10 s for cond.

@@ -30,12 +30,14 @@ import (
 // racing completions one commits and the others find no row.
 
 const sessionColumns = "s.tenant_id, s.id, s.user_id, s.kind, s.secret_hash, s.created_at, s.auth_at, s.last_seen, " +
-	"s.expires_at, s.factors, s.restricted, s.ip, s.user_agent, s.last_url, s.wp_status, s.wp_since, s.wp_queue, s.wp_call, s.privilege"
+	"s.expires_at, s.factors, s.restricted, s.ip, s.user_agent, s.last_url, s.wp_status, s.wp_since, s.wp_queue, s.wp_call, s.privilege, " +
+	"s.privilege_version"
 
 func sessionDest(x *authn.Session, factors, ip *string) []any {
 	return []any{&x.Tenant, &x.ID, &x.User, &x.Kind, hashScan{&x.SecretHash}, timeCol{&x.CreatedAt}, timeCol{&x.AuthAt},
 		timeCol{&x.LastSeen}, timeCol{&x.ExpiresAt}, factors, &x.Restricted, ip, &x.UserAgent, &x.LastURL,
-		&x.Workplace.Status, nullTimeCol{&x.Workplace.StatusSince}, &x.Workplace.Queue, &x.Workplace.CallID, privilegeCol{&x.Privilege}}
+		&x.Workplace.Status, nullTimeCol{&x.Workplace.StatusSince}, &x.Workplace.Queue, &x.Workplace.CallID, privilegeCol{&x.Privilege},
+		&x.PrivilegeVersion}
 }
 
 // privilegeCol scans the privilege fingerprint, stored as a signed 64-bit integer.
@@ -215,11 +217,12 @@ func (s *Store) CreateSession(ctx context.Context, st authn.SessionStart, evs []
 			}
 		}
 		_, err := tx.ExecContext(ctx, "INSERT INTO cs_sessions (tenant_id, id, user_id, kind, secret_hash, created_at, auth_at, "+
-			"last_seen, expires_at, factors, restricted, ip, user_agent, last_url, wp_status, wp_since, wp_queue, wp_call, privilege) "+
-			"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+			"last_seen, expires_at, factors, restricted, ip, user_agent, last_url, wp_status, wp_since, wp_queue, wp_call, privilege, "+
+			"privilege_version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
 			tenant, x.ID, x.User, string(x.Kind), x.SecretHash[:], now, s.d.timeArg(x.AuthAt), s.d.timeArg(x.LastSeen),
 			s.d.timeArg(x.ExpiresAt), factorsText(x.Factors), x.Restricted, addrText(x.IP), x.UserAgent, x.LastURL,
-			x.Workplace.Status, s.d.nullTimeArg(x.Workplace.StatusSince), x.Workplace.Queue, x.Workplace.CallID, int64(x.Privilege))
+			x.Workplace.Status, s.d.nullTimeArg(x.Workplace.StatusSince), x.Workplace.Queue, x.Workplace.CallID, int64(x.Privilege),
+			x.PrivilegeVersion)
 		if err != nil {
 			return nil, err
 		}
@@ -254,7 +257,7 @@ func (s *Store) SessionBySecret(ctx context.Context, tenant uuid.UUID, secretHas
 	dest := []any{&x.ID, &x.User, &x.Kind, timeCol{&x.CreatedAt}, timeCol{&x.AuthAt}, timeCol{&x.LastSeen}, timeCol{&x.ExpiresAt},
 		&factors, &x.Restricted, &ip, &x.UserAgent, &x.LastURL,
 		&x.Workplace.Status, nullTimeCol{&x.Workplace.StatusSince}, &x.Workplace.Queue, &x.Workplace.CallID,
-		privilegeCol{&x.Privilege}, &rec.UserStatus, durationCol{&rec.IdleTimeout}, &rec.PolicyVersion}
+		privilegeCol{&x.Privilege}, &x.PrivilegeVersion, &rec.UserStatus, durationCol{&rec.IdleTimeout}, &rec.PolicyVersion}
 	q := sessionBySecretPostgres
 	if s.d == SQLite {
 		q = sessionBySecretSQLite
@@ -270,7 +273,7 @@ func (s *Store) SessionBySecret(ctx context.Context, tenant uuid.UUID, secretHas
 }
 
 const sessionLookupColumns = "s.id, s.user_id, s.kind, s.created_at, s.auth_at, s.last_seen, s.expires_at, s.factors, " +
-	"s.restricted, s.ip, s.user_agent, s.last_url, s.wp_status, s.wp_since, s.wp_queue, s.wp_call, s.privilege, s.user_status, s.idle_us"
+	"s.restricted, s.ip, s.user_agent, s.last_url, s.wp_status, s.wp_since, s.wp_queue, s.wp_call, s.privilege, s.privilege_version, s.user_status, s.idle_us"
 
 // The per-request lookup queries, one per dialect, built once.
 const (
@@ -344,8 +347,8 @@ func (s *Store) execWrite(ctx context.Context, query string, args ...any) (sql.R
 func (s *Store) RotateSession(ctx context.Context, tenant, id uuid.UUID, oldHash, newHash [32]byte, r authn.SessionRotation, ev audit.Event) error {
 	return s.sessionTx(ctx, "rotate session", tenant, []audit.Event{ev}, func(tx *sql.Tx) ([]audit.Event, error) {
 		res, err := tx.ExecContext(ctx, "UPDATE cs_sessions SET secret_hash = $4, auth_at = $5, factors = $6, restricted = $7, "+
-			"privilege = $8 WHERE tenant_id = $1 AND id = $2 AND secret_hash = $3", tenant, id, oldHash[:], newHash[:], s.d.timeArg(r.AuthAt),
-			factorsText(r.Factors), r.Restricted, int64(r.Privilege))
+			"privilege = $8, privilege_version = $9 WHERE tenant_id = $1 AND id = $2 AND secret_hash = $3", tenant, id, oldHash[:],
+			newHash[:], s.d.timeArg(r.AuthAt), factorsText(r.Factors), r.Restricted, int64(r.Privilege), r.PrivilegeVersion)
 		if err != nil {
 			return nil, err
 		}

@@ -66,7 +66,8 @@ func sessionValue(u authn.User) authn.Session {
 		CreatedAt: signedInAt, AuthAt: signedInAt, LastSeen: signedInAt, ExpiresAt: signedInAt.Add(sessionTTL),
 		Factors: []authn.Factor{authn.FactorPassword, authn.FactorTOTP}, IP: netip.MustParseAddr("2001:db8::7"),
 		UserAgent: "Mozilla/5.0 Firefox/128.0", SecretHash: newTokenHash(),
-		Privilege: 1<<63 | 0x5eed, // the top bit set: kept through a signed column
+		Privilege:        1<<63 | 0x5eed, // the top bit set: kept through a signed column
+		PrivilegeVersion: 1<<40 + 3,
 	}
 }
 
@@ -105,6 +106,7 @@ func assertSession(t testing.TB, want, got authn.Session) {
 	assert.Equal(t, want.LastURL, got.LastURL)
 	assert.Equal(t, want.SecretHash, got.SecretHash)
 	assert.Equal(t, want.Privilege, got.Privilege, "Privilege")
+	assert.Equal(t, want.PrivilegeVersion, got.PrivilegeVersion, "PrivilegeVersion")
 }
 
 func (f *fx) sessionEvents(tenant uuid.UUID) []string {
@@ -308,7 +310,8 @@ var sessionCases = []testCase{
 		next := newTokenHash()
 		authAt := signedInAt.Add(time.Hour)
 		require.NoError(t, f.s.Authn.RotateSession(f.ctx, tn.ID, x.ID, x.SecretHash, next,
-			authn.SessionRotation{AuthAt: authAt, Factors: []authn.Factor{authn.FactorPassword, authn.FactorTOTP}, Privilege: 42}, sessionEvent(t, tn.ID, "session.rotate")))
+			authn.SessionRotation{AuthAt: authAt, Factors: []authn.Factor{authn.FactorPassword, authn.FactorTOTP}, Privilege: 42,
+				PrivilegeVersion: 7}, sessionEvent(t, tn.ID, "session.rotate")))
 		_, err := f.s.Authn.SessionBySecret(f.ctx, tn.ID, x.SecretHash)
 		assert.ErrorIs(t, err, storage.ErrNotFound, "the old secret stops working at once")
 		rec, err := f.s.Authn.SessionBySecret(f.ctx, tn.ID, next)
@@ -317,6 +320,7 @@ var sessionCases = []testCase{
 		assertTime(t, authAt, rec.Session.AuthAt, "AuthAt")
 		assert.False(t, rec.Session.Restricted)
 		assert.Equal(t, uint64(42), rec.Session.Privilege, "the rotation sets the fingerprint")
+		assert.Equal(t, int64(7), rec.Session.PrivilegeVersion, "and its policy version")
 		err = f.s.Authn.RotateSession(f.ctx, tn.ID, x.ID, x.SecretHash, newTokenHash(), authn.SessionRotation{AuthAt: authAt}, sessionEvent(t, tn.ID, "session.rotate"))
 		assert.ErrorIs(t, err, storage.ErrStale, "a rotation from a stale secret")
 		err = f.s.Authn.RotateSession(f.ctx, tn.ID, newID(), next, newTokenHash(), authn.SessionRotation{AuthAt: authAt}, sessionEvent(t, tn.ID, "session.rotate"))

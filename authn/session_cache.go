@@ -1,0 +1,252 @@
+package authn
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/callshield/callshield/access"
+	"github.com/google/uuid"
+)
+
+// The session cache: validated sessions kept between requests, so that a request of a
+// session seen recently costs no store read. It is only ever trusted while a change
+// feed vouches that every change of a cached answer reaches it:
+//
+//   - an in-process store that announces its own changes synchronously
+//     ([SessionFeed]: the memory store), exact, no lag;
+//   - a change listener on the database (storage/pglisten on PostgreSQL, fed by the
+//     triggers of sqlstore's migration 0015), trusted for the engine's ListenLease
+//     after each heartbeat that came back through the same channel, so that a stalled
+//     or lagging listener stops the cache within that lease, never serves it stale.
+//
+// Without a feed (SQLite, or a PostgreSQL host that does not pass the Service to
+// pglisten) the cache never fills and every request reads its session.
+
+// SessionCacheOptions configure the per-process session cache ([Options.SessionCache]).
+// The zero value enables it with the default size; it is used only while a change
+// feed vouches for it (see [SessionFeed] and storage/pglisten).
+type SessionCacheOptions struct {
+	// Disabled turns the cache off: every request reads its session from the store.
+	Disabled bool
+	// MaxEntries bounds the cached sessions (default 65,536, roughly 0.5 KiB each plus
+	// the user agent and last URL). Beyond it an arbitrary entry makes room.
+	MaxEntries int
+}
+
+// DefaultSessionCacheEntries is SessionCacheOptions.MaxEntries when zero.
+const DefaultSessionCacheEntries = 1 << 16
+
+// SessionWatcher receives a store's announcements of session changes. [*Service]
+// implements it; a [SessionFeed] store calls it synchronously, inside the change,
+// before any later read can see the new state.
+type SessionWatcher interface {
+	// SessionChanged announces that the session with this secret hash changed in a way
+	// its lookup shows (ended, rotated, re-authenticated, workplace, user status, idle
+	// timeout), or was removed. A touch (last request, address, browser) is not
+	// announced.
+	SessionChanged(tenant uuid.UUID, secretHash [32]byte)
+	// TenantSessionsChanged announces that any session of the tenant, or the tenant's
+	// policy version, may have changed.
+	TenantSessionsChanged(tenant uuid.UUID)
+}
+
+// SessionFeed is implemented by an in-process store (storage/memory) that announces
+// every change of a session lookup's answer to its watchers, synchronously and in
+// order with its reads. [NewService] registers the Service with such a store, and
+// its session cache is then exact.
+type SessionFeed interface {
+	WatchSessions(w SessionWatcher)
+}
+
+const (
+	cacheShards = 64
+	feedNone    = 0 // no feed: the cache never fills
+	feedExact   = 1 // an in-process store announces every change synchronously
+	feedLeased  = 2 // a listener announces changes; trusted until its lease ends
+)
+
+type sessionCache struct {
+	// gen counts invalidations: a record read from the store before one is not put.
+	gen  atomic.Uint64
+	feed atomic.Int32
+	// lease is the engine-clock time (UnixNano) until which a leased feed vouches.
+	lease     atomic.Int64
+	perShard  int
+	leaseFor  time.Duration
+	leaseNow  func() time.Time
+	shards    [cacheShards]cacheShard
+	disabled  bool
+	evictions atomic.Int64
+}
+
+type cacheShard struct {
+	mu sync.RWMutex
+	m  map[[32]byte]*cacheEntry
+	_  [64 - 32]byte // one cache line per shard
+}
+
+// cacheEntry is one cached session. rec is never written after the entry is put;
+// judged is the last policy under which the session's privilege fingerprint was
+// found current, so that a request under the same policy skips that check.
+type cacheEntry struct {
+	rec    SessionRecord
+	judged atomic.Pointer[access.Policy]
+}
+
+func newSessionCache(opts SessionCacheOptions, leaseFor time.Duration, now func() time.Time) *sessionCache {
+	c := &sessionCache{disabled: opts.Disabled, leaseFor: leaseFor, leaseNow: now}
+	n := opts.MaxEntries
+	if n <= 0 {
+		n = DefaultSessionCacheEntries
+	}
+	c.perShard = max(1, n/cacheShards)
+	for i := range c.shards {
+		c.shards[i].m = make(map[[32]byte]*cacheEntry)
+	}
+	return c
+}
+
+// trusted reports whether cached records may be served now.
+func (c *sessionCache) trusted() bool {
+	switch c.feed.Load() {
+	case feedExact:
+		return true
+	case feedLeased:
+		return c.leaseNow().UnixNano() < c.lease.Load()
+	}
+	return false
+}
+
+// get returns the cached entry of the secret hash in tenant, if the feed vouches for
+// it. The entry is shared: never write to its record.
+func (c *sessionCache) get(tenant uuid.UUID, hash [32]byte) *cacheEntry {
+	if c.disabled || !c.trusted() {
+		return nil
+	}
+	sh := &c.shards[hash[0]%cacheShards]
+	sh.mu.RLock()
+	e := sh.m[hash]
+	sh.mu.RUnlock()
+	if e == nil || e.rec.Session.Tenant != tenant {
+		return nil
+	}
+	return e
+}
+
+// generation is read before a store read whose result may be put.
+func (c *sessionCache) generation() uint64 { return c.gen.Load() }
+
+// put caches a copy of rec, the session of the secret hash read from the store after
+// generation gen, unless an invalidation came since (it may have announced a change
+// the read did not see) or no feed is subscribed.
+func (c *sessionCache) put(gen uint64, hash [32]byte, rec *SessionRecord) {
+	if c.disabled || c.feed.Load() == feedNone {
+		return
+	}
+	cp := &cacheEntry{rec: *rec}
+	sh := &c.shards[hash[0]%cacheShards]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if c.gen.Load() != gen {
+		return
+	}
+	if len(sh.m) >= c.perShard {
+		for k := range sh.m {
+			delete(sh.m, k)
+			c.evictions.Add(1)
+			break
+		}
+	}
+	sh.m[hash] = cp
+}
+
+// drop removes one record. The generation moves first, so that a concurrent read of
+// the old state is not put after the removal.
+func (c *sessionCache) drop(hash [32]byte) {
+	c.gen.Add(1)
+	sh := &c.shards[hash[0]%cacheShards]
+	sh.mu.Lock()
+	delete(sh.m, hash)
+	sh.mu.Unlock()
+}
+
+// dropTenant removes the tenant's records (uuid.Nil: every record).
+func (c *sessionCache) dropTenant(tenant uuid.UUID) {
+	c.gen.Add(1)
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.Lock()
+		if tenant == uuid.Nil {
+			clear(sh.m)
+		} else {
+			for k, e := range sh.m {
+				if e.rec.Session.Tenant == tenant {
+					delete(sh.m, k)
+				}
+			}
+		}
+		sh.mu.Unlock()
+	}
+}
+
+// SessionChanged drops the session's cached record ([SessionWatcher]).
+func (s *Service) SessionChanged(tenant uuid.UUID, secretHash [32]byte) {
+	s.cache.drop(secretHash)
+}
+
+// TenantSessionsChanged drops the tenant's cached sessions ([SessionWatcher]).
+func (s *Service) TenantSessionsChanged(tenant uuid.UUID) {
+	s.cache.dropTenant(tenant)
+}
+
+// SessionFeedStarted tells the Service that a change listener (storage/pglisten) is
+// subscribed to the session change notifications: every change committed from now on
+// will be announced through [Service.SessionChanged]. The cache is emptied, and it is
+// trusted only after [Service.SessionFeedConfirmed].
+func (s *Service) SessionFeedStarted() {
+	s.cache.lease.Store(0)
+	s.cache.feed.CompareAndSwap(feedNone, feedLeased)
+	s.cache.dropTenant(uuid.Nil)
+}
+
+// SessionFeedConfirmed tells the Service that the listener received a heartbeat it
+// sent at sentAt (a time of the access engine's clock) through the same channel as
+// the session notifications: every change committed before sentAt has been announced.
+// The cache is then trusted until sentAt plus the engine's ListenLease.
+func (s *Service) SessionFeedConfirmed(sentAt time.Time) {
+	until := sentAt.Add(s.cache.leaseFor).UnixNano()
+	for {
+		old := s.cache.lease.Load()
+		if until <= old || s.cache.lease.CompareAndSwap(old, until) {
+			return
+		}
+	}
+}
+
+// SessionFeedStopped tells the Service that the listener lost its subscription: the
+// cache is emptied and not trusted until the next [Service.SessionFeedStarted] and
+// confirmation.
+func (s *Service) SessionFeedStopped() {
+	s.cache.lease.Store(0)
+	s.cache.dropTenant(uuid.Nil)
+}
+
+// SessionCacheStats are counters of the session cache, for metrics.
+type SessionCacheStats struct {
+	Entries   int   // sessions cached now
+	Evictions int64 // entries dropped to stay within MaxEntries
+	Trusted   bool  // a feed vouches for the cache at this moment
+}
+
+// SessionCacheStats returns the session cache's counters.
+func (s *Service) SessionCacheStats() SessionCacheStats {
+	st := SessionCacheStats{Evictions: s.cache.evictions.Load(), Trusted: !s.cache.disabled && s.cache.trusted()}
+	for i := range s.cache.shards {
+		sh := &s.cache.shards[i]
+		sh.mu.RLock()
+		st.Entries += len(sh.m)
+		sh.mu.RUnlock()
+	}
+	return st
+}

@@ -1,0 +1,80 @@
+package authn
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
+)
+
+func cacheRecord(tenant uuid.UUID, hash [32]byte) *SessionRecord {
+	return &SessionRecord{Session: Session{ID: uuid.New(), Tenant: tenant, SecretHash: hash}}
+}
+
+// A record read before an invalidation is not cached after it: the invalidation may
+// have announced the very change the read missed.
+func TestSessionCacheRefusesAFillThatRacedAnInvalidation(t *testing.T) {
+	c := newSessionCache(SessionCacheOptions{}, time.Second, time.Now)
+	c.feed.Store(feedExact)
+	tenant, hash := uuid.New(), [32]byte{1}
+	gen := c.generation()
+	c.drop([32]byte{2}) // any invalidation, even of another session
+	c.put(gen, hash, cacheRecord(tenant, hash))
+	assert.Nil(t, c.get(tenant, hash), "a fill older than an invalidation")
+
+	c.put(c.generation(), hash, cacheRecord(tenant, hash))
+	assert.NotNil(t, c.get(tenant, hash))
+	assert.Nil(t, c.get(uuid.New(), hash), "another tenant's lookup never hits")
+	c.dropTenant(tenant)
+	assert.Nil(t, c.get(tenant, hash))
+}
+
+// Without a feed the cache never fills; a leased feed is trusted from a confirmed
+// heartbeat for the lease, and not after it or after the listener stopped.
+func TestSessionCacheTrust(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	s := &Service{cache: newSessionCache(SessionCacheOptions{}, time.Second, clock)}
+	tenant, hash := uuid.New(), [32]byte{7}
+	s.cache.put(s.cache.generation(), hash, cacheRecord(tenant, hash))
+	assert.Zero(t, s.SessionCacheStats().Entries, "no feed: nothing is cached")
+
+	s.SessionFeedStarted()
+	s.cache.put(s.cache.generation(), hash, cacheRecord(tenant, hash))
+	assert.Nil(t, s.cache.get(tenant, hash), "subscribed but not confirmed yet")
+	s.SessionFeedConfirmed(clock())
+	assert.NotNil(t, s.cache.get(tenant, hash), "confirmed")
+	mu.Lock()
+	now = now.Add(time.Second)
+	mu.Unlock()
+	assert.Nil(t, s.cache.get(tenant, hash), "the lease ran out: no heartbeat came back")
+	s.SessionFeedConfirmed(clock())
+	assert.NotNil(t, s.cache.get(tenant, hash))
+	s.SessionChanged(tenant, hash)
+	assert.Nil(t, s.cache.get(tenant, hash), "announced")
+
+	s.cache.put(s.cache.generation(), hash, cacheRecord(tenant, hash))
+	s.SessionFeedStopped()
+	assert.False(t, s.SessionCacheStats().Trusted)
+	s.SessionFeedStarted()
+	s.SessionFeedConfirmed(clock())
+	assert.Nil(t, s.cache.get(tenant, hash), "a new subscription starts empty")
+}
+
+// The cache stays within MaxEntries.
+func TestSessionCacheBound(t *testing.T) {
+	c := newSessionCache(SessionCacheOptions{MaxEntries: 128}, time.Second, time.Now)
+	c.feed.Store(feedExact)
+	tenant := uuid.New()
+	for i := range 1000 {
+		h := [32]byte{byte(i), byte(i >> 8)}
+		c.put(c.generation(), h, cacheRecord(tenant, h))
+	}
+	s := &Service{cache: c}
+	st := s.SessionCacheStats()
+	assert.LessOrEqual(t, st.Entries, 128)
+	assert.Equal(t, int64(1000-st.Entries), st.Evictions)
+}

@@ -1,0 +1,205 @@
+package authn_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/callshield/callshield/access"
+	"github.com/callshield/callshield/authn"
+	"github.com/callshield/callshield/storage/memory"
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// readCounter counts the per-request session reads of a memory store (its session
+// feed, WatchSessions, is the embedded store's).
+type readCounter struct {
+	*memory.Store
+	reads atomic.Int64
+	// after, if set, runs after each read (set it before the reads it is for).
+	after func()
+}
+
+func (c *readCounter) SessionBySecret(ctx context.Context, tenant uuid.UUID, hash [32]byte) (authn.SessionRecord, error) {
+	c.reads.Add(1)
+	rec, err := c.Store.SessionBySecret(ctx, tenant, hash)
+	if c.after != nil {
+		c.after()
+	}
+	return rec, err
+}
+
+// instance returns a second Service over the env's store (another app instance in
+// effect, with its own session cache) whose session reads are counted.
+func (e *env) instance(t *testing.T, cache authn.SessionCacheOptions) (*authn.Service, *readCounter) {
+	t.Helper()
+	rc := &readCounter{Store: e.store}
+	svc, err := authn.NewService(rc, e.engine, authn.Options{Mailer: e.outbox, Hasher: fastHasher(), Clock: e.clock.Now,
+		LinkURL: func(authn.Purpose, authn.LinkToken) string { return "#" }, SessionCache: cache})
+	require.NoError(t, err)
+	return svc, rc
+}
+
+// status serves one GET through svc's middleware with the session cookie.
+func status(svc *authn.Service, tok string) int {
+	h := svc.Middleware(authn.MiddlewareOptions{})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s, ok := authn.SessionFrom(r.Context()); !ok || s.ID == uuid.Nil {
+			w.WriteHeader(http.StatusTeapot)
+		}
+	}))
+	r := httptest.NewRequest(http.MethodGet, "https://app.example/calls", nil)
+	r.RemoteAddr = officeIP.String() + ":4711"
+	r.AddCookie(&http.Cookie{Name: "__Host-callshield", Value: tok})
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w.Code
+}
+
+// The session cache serves a session's repeat requests without a store read, and
+// every change made through another Service on the same store (another instance)
+// stops or refreshes the cached session at its next request: the memory store
+// announces each change synchronously (authn.SessionFeed).
+func TestSessionCacheServesRepeatsAndForgetsChanges(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	u := e.onboard(t, "ann@example.com", access.KindAgent)
+	svc, rc := e.instance(t, authn.SessionCacheOptions{})
+
+	res := e.signIn(t, "ann@example.com")
+	tok := res.Token.Reveal()
+	for range 5 {
+		require.Equal(t, http.StatusOK, status(svc, tok))
+	}
+	assert.Equal(t, int64(1), rc.reads.Load(), "one read, then the cache")
+	st := svc.SessionCacheStats()
+	assert.True(t, st.Trusted)
+	assert.Equal(t, 1, st.Entries)
+
+	// A logout elsewhere: refused at the next request.
+	require.NoError(t, e.svc.Logout(ctx, access.Subject{Tenant: e.tenant.ID, User: u.ID, Session: res.Session.ID}))
+	assert.Equal(t, http.StatusUnauthorized, status(svc, tok), "a logout on another instance")
+
+	// An administrator's end.
+	res = e.signIn(t, "ann@example.com")
+	require.Equal(t, http.StatusOK, status(svc, res.Token.Reveal()))
+	require.NoError(t, e.svc.EndSession(ctx, e.admin, res.Session.ID))
+	assert.Equal(t, http.StatusUnauthorized, status(svc, res.Token.Reveal()), "an administrator's end")
+
+	// A shorter idle timeout: the cached copy is re-read and the session ends.
+	res = e.signIn(t, "ann@example.com")
+	require.Equal(t, http.StatusOK, status(svc, res.Token.Reveal()))
+	cur, err := e.svc.SessionSettings(ctx, e.tenant.ID)
+	require.NoError(t, err)
+	cur.IdleTimeout = time.Minute
+	_, err = e.svc.UpdateSessionSettings(ctx, e.admin, cur)
+	require.NoError(t, err)
+	e.clock.Advance(time.Minute)
+	assert.Equal(t, http.StatusUnauthorized, status(svc, res.Token.Reveal()), "the new idle timeout")
+
+	// A role change: the cached session is rotated like a stored one.
+	res = e.signIn(t, "ann@example.com")
+	require.Equal(t, http.StatusOK, status(svc, res.Token.Reveal()))
+	_, err = e.acc.SetMember(ctx, e.admin, u.ID, e.roles[access.KindSupervisor])
+	require.NoError(t, err)
+	v, err := svc.ValidateSession(ctx, res.Token.Reveal(), authn.Request{Meta: authn.Meta{IP: officeIP}}, 0)
+	require.NoError(t, err)
+	require.False(t, v.NewToken.IsZero(), "a new secret after the role change")
+	assert.Equal(t, http.StatusUnauthorized, status(svc, res.Token.Reveal()), "the old secret, cached before")
+	assert.Equal(t, http.StatusOK, status(svc, v.NewToken.Reveal()))
+
+	// A block: every session of the user stops.
+	reads := rc.reads.Load()
+	require.Equal(t, http.StatusOK, status(svc, v.NewToken.Reveal()))
+	require.Equal(t, reads, rc.reads.Load(), "cached")
+	require.NoError(t, e.svc.Block(ctx, e.admin, u.ID))
+	assert.Equal(t, http.StatusUnauthorized, status(svc, v.NewToken.Reveal()), "a blocked user")
+}
+
+// A session that looks idle by its cached copy is read again before it is ended: its
+// last request may have been recorded by another instance.
+func TestSessionCacheRereadsBeforeEnding(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	e.onboard(t, "ann@example.com", access.KindAgent)
+	svc, rc := e.instance(t, authn.SessionCacheOptions{})
+	res := e.signIn(t, "ann@example.com")
+	require.Equal(t, http.StatusOK, status(svc, res.Token.Reveal()))
+	// Another instance records a request 20 minutes later (a touch is not announced).
+	e.clock.Advance(20 * time.Minute)
+	_, err := e.svc.ValidateSession(ctx, res.Token.Reveal(), authn.Request{Meta: authn.Meta{IP: officeIP}}, time.Minute)
+	require.NoError(t, err)
+	// 35 minutes after sign-in the cached copy looks idle (default 30 min); the store
+	// knows the request at 20 minutes, so the session lives.
+	e.clock.Advance(15 * time.Minute)
+	reads := rc.reads.Load()
+	assert.Equal(t, http.StatusOK, status(svc, res.Token.Reveal()))
+	assert.Equal(t, reads+1, rc.reads.Load(), "read again, not ended on the cached copy")
+}
+
+// With the cache disabled every request reads its session.
+func TestSessionCacheDisabled(t *testing.T) {
+	e := newEnv(t)
+	e.onboard(t, "ann@example.com", access.KindAgent)
+	svc, rc := e.instance(t, authn.SessionCacheOptions{Disabled: true})
+	res := e.signIn(t, "ann@example.com")
+	for range 3 {
+		require.Equal(t, http.StatusOK, status(svc, res.Token.Reveal()))
+	}
+	assert.Equal(t, int64(3), rc.reads.Load())
+	assert.False(t, svc.SessionCacheStats().Trusted)
+}
+
+// A session read from the cache is handed out as a copy: a handler that changes
+// what SessionFrom returned changes nothing the next request sees.
+func TestSessionFromIsACopy(t *testing.T) {
+	e := newEnv(t)
+	e.onboard(t, "ann@example.com", access.KindAgent)
+	svc, _ := e.instance(t, authn.SessionCacheOptions{})
+	res := e.signIn(t, "ann@example.com")
+	var seen []authn.Factor
+	h := svc.Middleware(authn.MiddlewareOptions{})(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		s, _ := authn.SessionFrom(r.Context())
+		seen = append(seen, s.Factors...)
+		s.Factors[0] = "tampered"
+	}))
+	for range 3 {
+		r := httptest.NewRequest(http.MethodGet, "https://app.example/calls", nil)
+		r.RemoteAddr = officeIP.String() + ":4711"
+		r.AddCookie(&http.Cookie{Name: "__Host-callshield", Value: res.Token.Reveal()})
+		h.ServeHTTP(httptest.NewRecorder(), r)
+	}
+	assert.Equal(t, []authn.Factor{authn.FactorPassword, authn.FactorPassword, authn.FactorPassword}, seen)
+}
+
+// A request that read its session before an end, and caches it after the end was
+// announced, is refused the fill (the invalidation counter moved): once Logout
+// returns, no request on any instance of the store is served from the cache, however
+// many were in flight. The interleaving is forced by pausing the read.
+func TestSessionCacheNoStaleFillAfterEnd(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	u := e.onboard(t, "ann@example.com", access.KindAgent)
+	svc, rc := e.instance(t, authn.SessionCacheOptions{})
+	read, proceed := make(chan struct{}), make(chan struct{})
+	rc.after = func() { read <- struct{}{}; <-proceed }
+	res := e.signIn(t, "ann@example.com")
+	req := authn.Request{Meta: authn.Meta{IP: officeIP}}
+	done := make(chan error)
+	go func() {
+		_, err := svc.ValidateSession(ctx, res.Token.Reveal(), req, 0)
+		done <- err
+	}()
+	<-read // the in-flight request has read the live session
+	rc.after = nil
+	require.NoError(t, e.svc.Logout(ctx, access.Subject{Tenant: e.tenant.ID, User: u.ID, Session: res.Session.ID}))
+	close(proceed)
+	require.NoError(t, <-done, "the request in flight before the logout")
+	_, err := svc.ValidateSession(ctx, res.Token.Reveal(), req, 0)
+	assert.ErrorIs(t, err, authn.ErrSessionInvalid, "the first request after the logout")
+	assert.Zero(t, svc.SessionCacheStats().Entries)
+}

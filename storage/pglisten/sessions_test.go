@@ -1,0 +1,226 @@
+package pglisten_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"net/netip"
+	"regexp"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/callshield/callshield/access"
+	"github.com/callshield/callshield/authn"
+	"github.com/callshield/callshield/storage/pglisten"
+	"github.com/callshield/callshield/storage/sqlstore"
+)
+
+// sessionReads counts the per-request session reads of a store.
+type sessionReads struct {
+	*sqlstore.Store
+	n atomic.Int64
+}
+
+func (c *sessionReads) SessionBySecret(ctx context.Context, tenant uuid.UUID, hash [32]byte) (authn.SessionRecord, error) {
+	c.n.Add(1)
+	return c.Store.SessionBySecret(ctx, tenant, hash)
+}
+
+// authnInstance is one app instance's authn and access services over a store.
+type authnInstance struct {
+	svc    *authn.Service
+	acc    *access.Service
+	engine *access.Engine
+	outbox *authn.Outbox
+}
+
+func newAuthnInstance(t *testing.T, store authn.Store, as access.Store, lease time.Duration) *authnInstance {
+	t.Helper()
+	in := &authnInstance{outbox: &authn.Outbox{}}
+	in.engine = access.NewEngine(as, access.EngineOptions{ListenLease: lease})
+	in.acc = access.NewService(as, in.engine, access.ServiceOptions{})
+	var err error
+	in.svc, err = authn.NewService(store, in.engine, authn.Options{Mailer: in.outbox,
+		Hasher: authn.NewHasher(authn.HasherOptions{Params: authn.Params{Memory: 256, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32},
+			InsecureAllowWeakParams: true}),
+		LinkURL: func(_ authn.Purpose, tok authn.LinkToken) string { return "#" + tok.Reveal() }})
+	require.NoError(t, err)
+	return in
+}
+
+const agentPassword = "correct horse battery staple 42"
+
+var office = netip.MustParseAddr("198.51.100.9")
+
+// onboardAgent creates a tenant with an Admin and an active agent
+// (ann@example.com) through in.
+func onboardAgent(t *testing.T, in *authnInstance, store *sqlstore.Store) (tenant uuid.UUID, admin access.Subject, agent uuid.UUID) {
+	t.Helper()
+	ctx := context.Background()
+	tn, err := in.acc.CreateTenant(ctx, "Sessions on two instances")
+	require.NoError(t, err)
+	roles, err := store.Roles(ctx, tn.ID)
+	require.NoError(t, err)
+	kinds := map[access.RoleKind]uuid.UUID{}
+	for _, r := range roles {
+		kinds[r.Kind] = r.ID
+	}
+	admin = access.Subject{Tenant: tn.ID, User: uuid.New()}
+	_, err = in.acc.SetMember(ctx, access.System(tn.ID), admin.User, kinds[access.KindAdmin])
+	require.NoError(t, err)
+	_, err = in.svc.Invite(ctx, admin, authn.InviteRequest{Email: "ann@example.com", Name: "Ann", Role: kinds[access.KindAgent]})
+	require.NoError(t, err)
+	m, _ := in.outbox.Last("ann@example.com")
+	u, err := in.svc.AcceptInvitation(ctx, regexp.MustCompile(`csinv_[A-Za-z0-9_-]+`).FindString(m.Text),
+		authn.NewPassword(agentPassword), authn.Meta{})
+	require.NoError(t, err)
+	return tn.ID, admin, u.ID
+}
+
+// Two app instances on one PostgreSQL database: instance A serves a session's repeat
+// requests from its session cache (no read), and every end committed on instance B
+// (logout, an administrator's end, a block) stops the session on A at its first
+// request after the notification; the commit → refusal delay is measured and must
+// stay within A's lease. When A's listener stops, A reads every session again.
+func TestSessionCacheTwoInstances(t *testing.T) {
+	stores, dbs := newStores(t, 2)
+	ctx := context.Background()
+	readsA := &sessionReads{Store: stores[0]}
+	a := newAuthnInstance(t, readsA, stores[0], time.Second) // see TestTwoInstances on the lease
+	b := newAuthnInstance(t, stores[1], stores[1], 0)
+	tenant, admin, agent := onboardAgent(t, b, stores[1])
+
+	l, err := pglisten.New(dbs[0], a.engine, pglisten.Options{Sessions: a.svc})
+	require.NoError(t, err)
+	stop := run(t, l)
+	eventually(t, 10*time.Second, func() bool { return a.svc.SessionCacheStats().Trusted }, "the listener vouches for A's cache")
+
+	req := authn.Request{Meta: authn.Meta{IP: office}, Path: "/calls"}
+	validate := func(tok string) error {
+		_, err := a.svc.ValidateSession(ctx, tok, req, time.Minute)
+		return err
+	}
+	var lat []time.Duration
+	for i := range 30 {
+		res, err := b.svc.SignIn(ctx, tenant, "ann@example.com", authn.NewPassword(agentPassword), authn.Meta{IP: office})
+		require.NoError(t, err)
+		tok := res.Token.Reveal()
+		require.NoError(t, validate(tok))
+		reads := readsA.n.Load()
+		for range 3 {
+			require.NoError(t, validate(tok))
+		}
+		if a.svc.SessionCacheStats().Trusted { // a late heartbeat under load means reads, as it must
+			assert.Equal(t, reads, readsA.n.Load(), "repeat requests are served from the cache")
+		}
+		switch i % 3 {
+		case 0:
+			err = b.svc.Logout(ctx, access.Subject{Tenant: tenant, User: agent, Session: res.Session.ID})
+		case 1:
+			err = b.svc.EndSession(ctx, admin, res.Session.ID)
+		case 2:
+			err = b.svc.EndSessionsOf(ctx, admin, agent)
+		}
+		require.NoError(t, err)
+		committed := time.Now()
+		eventually(t, 5*time.Second, func() bool { return errors.Is(validate(tok), authn.ErrSessionInvalid) },
+			"instance A refuses the session instance B ended")
+		lat = append(lat, time.Since(committed))
+	}
+	slices.Sort(lat)
+	p50, p99 := lat[len(lat)/2], lat[len(lat)*99/100]
+	t.Logf("end on B → refusal on A over %d sessions: p50 %v, p99 %v, max %v (bound: the lease, %v)",
+		len(lat), p50, p99, lat[len(lat)-1], a.engine.ListenLease())
+	assert.LessOrEqual(t, p99, a.engine.ListenLease())
+
+	// A block on B: the user's cached session stops on A.
+	res, err := b.svc.SignIn(ctx, tenant, "ann@example.com", authn.NewPassword(agentPassword), authn.Meta{IP: office})
+	require.NoError(t, err)
+	require.NoError(t, validate(res.Token.Reveal()))
+	require.NoError(t, validate(res.Token.Reveal()))
+	require.NoError(t, b.svc.Block(ctx, admin, agent))
+	eventually(t, 5*time.Second, func() bool { return errors.Is(validate(res.Token.Reveal()), authn.ErrSessionInvalid) },
+		"instance A refuses the blocked user's session")
+
+	// The listener stops: A no longer trusts its cache and reads every request.
+	require.NoError(t, b.svc.Unblock(ctx, admin, agent))
+	res, err = b.svc.SignIn(ctx, tenant, "ann@example.com", authn.NewPassword(agentPassword), authn.Meta{IP: office})
+	require.NoError(t, err)
+	require.NoError(t, validate(res.Token.Reveal()))
+	stop()
+	assert.False(t, a.svc.SessionCacheStats().Trusted)
+	reads := readsA.n.Load()
+	require.NoError(t, validate(res.Token.Reveal()))
+	assert.Equal(t, reads+1, readsA.n.Load(), "without the listener every request reads")
+}
+
+// The triggers of migration 0015 announce what changes a lookup's answer and not a
+// touch (telemetry, one write per session per touch interval).
+func TestSessionNotifications(t *testing.T) {
+	stores, dbs := newStores(t, 1)
+	ctx := context.Background()
+	in := newAuthnInstance(t, stores[0], stores[0], 0)
+	tenant, admin, agent := onboardAgent(t, in, stores[0])
+	res, err := in.svc.SignIn(ctx, tenant, "ann@example.com", authn.NewPassword(agentPassword), authn.Meta{IP: office, Kind: authn.SessionWorkplace})
+	require.NoError(t, err)
+	conn, err := dbs[0].Conn(ctx)
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = conn.ExecContext(ctx, "LISTEN "+pglisten.PolicyChannel)
+	require.NoError(t, err)
+	h := res.Session.SecretHash
+	want := "s " + tenant.String() + " " + hexOf(h[:])
+	got := func() []string { return sessionNotifications(t, conn) }
+
+	at := time.Now().Add(time.Hour)
+	_, err = stores[0].TouchSession(ctx, tenant, res.Session.ID, at, at, authn.SessionTouch{IP: "192.0.2.1", UserAgent: "x", URL: "/y"})
+	require.NoError(t, err)
+	assert.Empty(t, got(), "a touch is not announced")
+
+	agentSubject := access.Subject{Tenant: tenant, User: agent, Session: res.Session.ID}
+	require.NoError(t, in.svc.UpdateWorkplace(ctx, agentSubject, authn.WorkplaceState{Status: "ready", Queue: "sales"}))
+	assert.Equal(t, []string{want}, got(), "a workplace change")
+	require.NoError(t, in.svc.Block(ctx, admin, agent))
+	assert.Contains(t, got(), want, "a block (the status copy, then the end)")
+}
+
+func hexOf(b []byte) string {
+	const digits = "0123456789abcdef"
+	out := make([]byte, 0, 2*len(b))
+	for _, c := range b {
+		out = append(out, digits[c>>4], digits[c&15])
+	}
+	return string(out)
+}
+
+// sessionNotifications returns the session notifications conn has received, waiting
+// up to 300 ms for the first and 50 ms for each further one.
+func sessionNotifications(t *testing.T, conn *sql.Conn) []string {
+	t.Helper()
+	var out []string
+	wait := 300 * time.Millisecond
+	require.NoError(t, conn.Raw(func(dc any) error {
+		pc := dc.(*stdlib.Conn).Conn()
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), wait)
+			n, err := pc.WaitForNotification(ctx)
+			cancel()
+			if err != nil {
+				return nil // timed out: nothing more
+			}
+			if strings.HasPrefix(n.Payload, "s ") {
+				out = append(out, n.Payload)
+			}
+			wait = 50 * time.Millisecond
+		}
+	}))
+	return out
+}
