@@ -135,6 +135,8 @@ type Meta struct {
 }
 
 // Settings returns the tenant's account settings, defaults filled in.
+// RequireTwoFactorRoles lists only roles the tenant still has: a role deleted since
+// (which nobody held) is left out, so that the settings read back can be saved again.
 func (s *Service) Settings(ctx context.Context, tenant uuid.UUID) (Settings, error) {
 	st, err := s.store.Settings(ctx, tenant)
 	if errors.Is(err, storage.ErrNotFound) {
@@ -142,6 +144,16 @@ func (s *Service) Settings(ctx context.Context, tenant uuid.UUID) (Settings, err
 	}
 	if err != nil {
 		return Settings{}, fmt.Errorf("authn: settings: %w", err)
+	}
+	if len(st.RequireTwoFactorRoles) > 0 {
+		p, err := s.engine.Policy(ctx, tenant)
+		if err != nil {
+			return Settings{}, fmt.Errorf("authn: settings: %w", err)
+		}
+		roles := p.Roles()
+		st.RequireTwoFactorRoles = slices.DeleteFunc(slices.Clone(st.RequireTwoFactorRoles), func(id uuid.UUID) bool {
+			return !slices.ContainsFunc(roles, func(r access.Role) bool { return r.ID == id })
+		})
 	}
 	return st.withDefaults(), nil
 }

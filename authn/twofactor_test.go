@@ -471,3 +471,24 @@ func TestRequiredTwoFactorPerRole(t *testing.T) {
 	require.NotNil(t, res.Session)
 	assert.True(t, res.Session.Restricted, "the next sign-in owes enrolment")
 }
+
+// A role listed in RequireTwoFactorRoles and deleted afterwards (nobody held it) does
+// not stay in the settings: they read back without it and save again.
+func TestRequiredTwoFactorRoleDeleted(t *testing.T) {
+	e := newTFEnv(t)
+	ctx := context.Background()
+	desk, err := e.acc.CreateRole(ctx, e.admin, access.RoleSpec{Name: "Night desk", Rights: []access.Right{access.EditProfile}})
+	require.NoError(t, err)
+	st, err := e.svc.Settings(ctx, e.tenant.ID)
+	require.NoError(t, err)
+	st.RequireTwoFactorRoles = []uuid.UUID{desk.ID, e.roles[access.KindSupervisor]}
+	_, err = e.svc.UpdateSettings(ctx, e.admin, st)
+	require.NoError(t, err)
+	require.NoError(t, e.acc.DeleteRole(ctx, e.admin, desk.ID))
+	st, err = e.svc.Settings(ctx, e.tenant.ID)
+	require.NoError(t, err)
+	assert.Equal(t, []uuid.UUID{e.roles[access.KindSupervisor]}, st.RequireTwoFactorRoles, "the deleted role is gone")
+	st.PasswordMinLength = 16
+	_, err = e.svc.UpdateSettings(ctx, e.admin, st)
+	assert.NoError(t, err, "the settings read back save again")
+}
