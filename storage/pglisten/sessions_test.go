@@ -224,3 +224,32 @@ func sessionNotifications(t *testing.T, conn *sql.Conn) []string {
 	}))
 	return out
 }
+
+// A session notification the listener cannot read empties the session cache rather
+// than leave a session cached that may have ended.
+func TestUnreadableSessionNotificationEmptiesTheCache(t *testing.T) {
+	stores, dbs := newStores(t, 1)
+	ctx := context.Background()
+	in := newAuthnInstance(t, stores[0], stores[0], time.Second)
+	tenant, _, _ := onboardAgent(t, in, stores[0])
+	l, err := pglisten.New(dbs[0], in.engine, pglisten.Options{Sessions: in.svc})
+	require.NoError(t, err)
+	run(t, l)
+	eventually(t, 10*time.Second, func() bool { return in.svc.SessionCacheStats().Trusted }, "the listener vouches")
+	res, err := in.svc.SignIn(ctx, tenant, "ann@example.com", authn.NewPassword(agentPassword), authn.Meta{IP: office})
+	require.NoError(t, err)
+	_, err = in.svc.ValidateSession(ctx, res.Token.Reveal(), authn.Request{Meta: authn.Meta{IP: office}}, time.Minute)
+	require.NoError(t, err)
+	require.Equal(t, 1, in.svc.SessionCacheStats().Entries)
+	for _, payload := range []string{"s " + tenant.String() + " zz", "s not-a-tenant " + hexOf(make([]byte, 32)), "s " + tenant.String() + " " + hexOf(make([]byte, 40))} {
+		_, err = dbs[0].ExecContext(ctx, "SELECT pg_notify($1, $2)", pglisten.PolicyChannel, payload)
+		require.NoError(t, err)
+		eventually(t, 5*time.Second, func() bool { return in.svc.SessionCacheStats().Entries == 0 }, "emptied by "+payload)
+		_, err = in.svc.ValidateSession(ctx, res.Token.Reveal(), authn.Request{Meta: authn.Meta{IP: office}}, time.Minute)
+		require.NoError(t, err, "the session itself lives on")
+		eventually(t, 10*time.Second, func() bool { return in.svc.SessionCacheStats().Trusted }, "trusted again after the next heartbeat")
+		_, err = in.svc.ValidateSession(ctx, res.Token.Reveal(), authn.Request{Meta: authn.Meta{IP: office}}, time.Minute)
+		require.NoError(t, err)
+		require.Equal(t, 1, in.svc.SessionCacheStats().Entries, "cached again")
+	}
+}
