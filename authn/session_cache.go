@@ -141,10 +141,18 @@ func (c *sessionCache) generation() uint64 { return c.gen.Load() }
 // generation gen, unless an invalidation came since (it may have announced a change
 // the read did not see) or no feed is subscribed.
 func (c *sessionCache) put(gen uint64, hash [32]byte, rec *SessionRecord) {
-	if c.disabled || c.feed.Load() == feedNone {
+	feed := c.feed.Load()
+	if c.disabled || feed == feedNone {
 		return
 	}
 	cp := &cacheEntry{rec: *rec}
+	if feed != feedExact {
+		// A leased feed announces a session's own changes, not the tenant's policy
+		// version: the version read with the record says nothing of the policy at a
+		// later request, so the cached copy takes the engine's current one
+		// (validateCached, sessionPolicy).
+		cp.rec.PolicyVersion = 0
+	}
 	sh := &c.shards[hash[0]%cacheShards]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()

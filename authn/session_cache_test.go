@@ -203,3 +203,46 @@ func TestSessionCacheNoStaleFillAfterEnd(t *testing.T) {
 	assert.ErrorIs(t, err, authn.ErrSessionInvalid, "the first request after the logout")
 	assert.Zero(t, svc.SessionCacheStats().Entries)
 }
+
+// feedless is a store whose session lookup reads the policy version (as the memory
+// store and SQLite do) but that announces nothing to this Service: its only feed is
+// a change listener's (SessionFeedStarted/Confirmed, as storage/pglisten drives it),
+// which announces session changes and not policy versions.
+type feedless struct{ authn.Store }
+
+// Under a leased feed a cached record's policy version is not kept current (the
+// listener drops a session for its own changes, not for the tenant's policy), so a
+// role change must rotate the cached session at its next request, as it does an
+// uncached one: the policy judged at the record's version must not be reused.
+func TestSessionCacheLeasedFeedJudgesByTheCurrentPolicy(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	u := e.onboard(t, "ann@example.com", access.KindAgent)
+	engine := access.NewEngine(e.store, access.EngineOptions{ListenLease: time.Hour}) // reads the version: always current
+	svc, err := authn.NewService(feedless{e.store}, engine, authn.Options{Mailer: e.outbox, Hasher: fastHasher(),
+		Clock: e.clock.Now, LinkURL: func(authn.Purpose, authn.LinkToken) string { return "#" }})
+	require.NoError(t, err)
+	svc.SessionFeedStarted()
+	svc.SessionFeedConfirmed(engine.Now())
+	require.True(t, svc.SessionCacheStats().Trusted)
+
+	tok := e.signIn(t, "ann@example.com").Token.Reveal()
+	req := authn.Request{Meta: authn.Meta{IP: officeIP}}
+	for range 2 { // read and cached, then judged from the cache
+		v, err := svc.ValidateSession(ctx, tok, req, 0)
+		require.NoError(t, err)
+		require.True(t, v.NewToken.IsZero())
+	}
+	require.Equal(t, 1, svc.SessionCacheStats().Entries)
+
+	_, err = e.acc.SetMember(ctx, e.admin, u.ID, e.roles[access.KindSupervisor])
+	require.NoError(t, err)
+	v, err := svc.ValidateSession(ctx, tok, req, 0)
+	require.NoError(t, err)
+	assert.False(t, v.NewToken.IsZero(), "the promotion rotates the cached session")
+	p, err := engine.Policy(ctx, e.tenant.ID)
+	require.NoError(t, err)
+	if v.Policy != nil {
+		assert.Equal(t, p.Version(), v.Policy.Version(), "judged by the current policy")
+	}
+}

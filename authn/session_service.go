@@ -256,8 +256,10 @@ func (s *Service) validateCached(ctx context.Context, e *cacheEntry, r Request, 
 		return false, nil
 	}
 	// A policy this entry was judged under is current if the store read the policy
-	// version with the session: a feed announces every version change by dropping the
-	// tenant's entries (SessionWatcher), so while the entry lives that version holds.
+	// version with the session: an exact feed announces every version change by
+	// dropping the tenant's entries (SessionWatcher), so while the entry lives that
+	// version holds. (A leased feed does not announce versions: put clears the
+	// version, and the engine decides.)
 	p := e.judged.Load()
 	if p == nil || rec.PolicyVersion == 0 || p.Version() != rec.PolicyVersion {
 		if p, err = s.sessionPolicy(ctx, rec); err != nil {
