@@ -113,7 +113,10 @@ func (c *sessionCache) trusted() bool {
 	case feedExact:
 		return true
 	case feedLeased:
-		return c.leaseNow().UnixNano() < c.lease.Load()
+		// A lease more than one lease ahead was not granted by a heartbeat of this
+		// clock (it stepped back): not trusted until a later heartbeat replaces it.
+		now, until := c.leaseNow().UnixNano(), c.lease.Load()
+		return now < until && until-now <= int64(c.leaseFor)
 	}
 	return false
 }
@@ -221,12 +224,21 @@ func (s *Service) SessionFeedStarted() {
 // SessionFeedConfirmed tells the Service that the listener received a heartbeat it
 // sent at sentAt (a time of the access engine's clock) through the same channel as
 // the session notifications: every change committed before sentAt has been announced.
-// The cache is then trusted until sentAt plus the engine's ListenLease.
+// The cache is then trusted until sentAt plus the engine's ListenLease. A sentAt
+// after the engine's now is ignored: a heartbeat cannot come back before it was sent,
+// so it was forged (anyone who may connect to the database may NOTIFY) or the clock
+// stepped back, and it vouches for nothing.
 func (s *Service) SessionFeedConfirmed(sentAt time.Time) {
+	now := s.cache.leaseNow().UnixNano()
+	if sentAt.UnixNano() > now {
+		return
+	}
 	until := sentAt.Add(s.cache.leaseFor).UnixNano()
 	for {
 		old := s.cache.lease.Load()
-		if until <= old || s.cache.lease.CompareAndSwap(old, until) {
+		// Keep a later lease, unless it lies beyond one lease from now (the clock
+		// stepped back since it was granted): then this one replaces it.
+		if until <= old && old-now <= int64(s.cache.leaseFor) || s.cache.lease.CompareAndSwap(old, until) {
 			return
 		}
 	}

@@ -78,3 +78,33 @@ func TestSessionCacheBound(t *testing.T) {
 	assert.LessOrEqual(t, st.Entries, 128)
 	assert.Equal(t, int64(1000-st.Entries), st.Evictions)
 }
+
+// A confirmation can never vouch for more than the lease from now: a heartbeat
+// stamped in the future (forged by anyone who may NOTIFY on the database, or sent
+// before the clock stepped back) is ignored, and a lease left too far ahead by a
+// backward step of the clock is not trusted, until a heartbeat sent after the step
+// comes back.
+func TestSessionCacheLeaseNeverReachesPastTheLease(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	set := func(t time.Time) { mu.Lock(); now = t; mu.Unlock() }
+	s := &Service{cache: newSessionCache(SessionCacheOptions{}, time.Second, clock)}
+	s.SessionFeedStarted()
+
+	s.SessionFeedConfirmed(clock().Add(time.Hour))
+	assert.False(t, s.SessionCacheStats().Trusted, "a heartbeat from the future vouches for nothing")
+	s.SessionFeedConfirmed(clock())
+	assert.True(t, s.SessionCacheStats().Trusted)
+	set(clock().Add(2 * time.Second))
+	assert.False(t, s.SessionCacheStats().Trusted, "the lease of the one real heartbeat ran out")
+
+	start := clock()
+	s.SessionFeedConfirmed(start)
+	set(start.Add(-time.Hour)) // the wall clock steps back an hour
+	assert.False(t, s.SessionCacheStats().Trusted, "a lease an hour ahead is not trusted")
+	s.SessionFeedConfirmed(clock())
+	assert.True(t, s.SessionCacheStats().Trusted, "a heartbeat sent after the step")
+	set(clock().Add(2 * time.Second))
+	assert.False(t, s.SessionCacheStats().Trusted, "and its lease ends on time")
+}

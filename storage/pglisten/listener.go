@@ -202,7 +202,10 @@ func (l *Listener) handle(payload string) {
 		if !ok || id != l.id {
 			return
 		}
-		if n, err := strconv.ParseInt(nanos, 10, 64); err == nil {
+		// A heartbeat cannot come back before it was sent: one stamped after now was
+		// forged (any role that may connect may LISTEN, read the ID and NOTIFY) or
+		// sent before the clock stepped back, and would vouch past the lease.
+		if n, err := strconv.ParseInt(nanos, 10, 64); err == nil && n <= l.engine.Now().UnixNano() {
 			l.engine.ListenConfirmed(time.Unix(0, n))
 			if l.opts.Sessions != nil {
 				l.opts.Sessions.SessionFeedConfirmed(time.Unix(0, n))

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -252,4 +253,74 @@ func TestUnreadableSessionNotificationEmptiesTheCache(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, 1, in.svc.SessionCacheStats().Entries, "cached again")
 	}
+}
+
+// A heartbeat stamped in the future vouches for nothing: anyone who may connect to
+// the database may LISTEN (and read the listener's ID in its heartbeats) and NOTIFY,
+// and a forged "hb <id> <an hour ahead>" must not keep the engine's and the session
+// cache's trust beyond the lease of the last real heartbeat.
+func TestHeartbeatFromTheFutureIsIgnored(t *testing.T) {
+	stores, dbs := newStores(t, 1)
+	ctx := context.Background()
+	clk := &manualClock{t: time.Now()}
+	in := &authnInstance{outbox: &authn.Outbox{}}
+	in.engine = access.NewEngine(stores[0], access.EngineOptions{Clock: clk.Now, ListenLease: time.Second})
+	in.acc = access.NewService(stores[0], in.engine, access.ServiceOptions{})
+	var err error
+	in.svc, err = authn.NewService(stores[0], in.engine, authn.Options{Mailer: in.outbox,
+		Hasher: authn.NewHasher(authn.HasherOptions{Params: authn.Params{Memory: 256, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32},
+			InsecureAllowWeakParams: true}),
+		LinkURL: func(_ authn.Purpose, tok authn.LinkToken) string { return "#" + tok.Reveal() }})
+	require.NoError(t, err)
+	tenant, _, _ := onboardAgent(t, in, stores[0])
+
+	conn, err := dbs[0].Conn(ctx)
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = conn.ExecContext(ctx, "LISTEN "+pglisten.PolicyChannel)
+	require.NoError(t, err)
+	beats := make(chan time.Time) // after the first heartbeat, none until the test sends one
+	l, err := pglisten.New(dbs[0], in.engine, pglisten.Options{Sessions: in.svc,
+		After: func(time.Duration) <-chan time.Time { return beats }})
+	require.NoError(t, err)
+	run(t, l)
+	var hb string
+	require.NoError(t, conn.Raw(func(dc any) error {
+		pc := dc.(*stdlib.Conn).Conn()
+		for hb == "" {
+			wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			n, err := pc.WaitForNotification(wctx)
+			cancel()
+			if err != nil {
+				return err
+			}
+			if strings.HasPrefix(n.Payload, "hb ") {
+				hb = n.Payload
+			}
+		}
+		return nil
+	}))
+	fields := strings.Fields(hb)
+	require.Len(t, fields, 3)
+	eventually(t, 10*time.Second, func() bool { return in.svc.SessionCacheStats().Trusted }, "the real heartbeat vouches")
+
+	res, err := in.svc.SignIn(ctx, tenant, "ann@example.com", authn.NewPassword(agentPassword), authn.Meta{IP: office})
+	require.NoError(t, err)
+	_, err = in.svc.ValidateSession(ctx, res.Token.Reveal(), authn.Request{Meta: authn.Meta{IP: office}}, time.Minute)
+	require.NoError(t, err)
+	require.Equal(t, 1, in.svc.SessionCacheStats().Entries)
+
+	forged := "hb " + fields[1] + " " + strconv.FormatInt(clk.Now().Add(time.Hour).UnixNano(), 10)
+	_, err = dbs[0].ExecContext(ctx, "SELECT pg_notify($1, $2)", pglisten.PolicyChannel, forged)
+	require.NoError(t, err)
+	// A session notification after it: once it has dropped the entry, the forged
+	// heartbeat before it has been handled too.
+	h := res.Session.SecretHash
+	_, err = dbs[0].ExecContext(ctx, "SELECT pg_notify($1, $2)", pglisten.PolicyChannel, "s "+tenant.String()+" "+hexOf(h[:]))
+	require.NoError(t, err)
+	eventually(t, 10*time.Second, func() bool { return in.svc.SessionCacheStats().Entries == 0 }, "both notifications handled")
+
+	clk.Add(2 * time.Second) // past the lease of the real heartbeat
+	assert.False(t, in.engine.Listening(), "the engine's trust ends with the real heartbeat's lease")
+	assert.False(t, in.svc.SessionCacheStats().Trusted, "and so does the session cache's")
 }
