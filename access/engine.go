@@ -142,7 +142,7 @@ func (e *Engine) Policy(ctx context.Context, tenant uuid.UUID) (*Policy, error) 
 		cur = tp.current.Load()
 		if cur != nil {
 			checked := tp.checked.Load()
-			if checked != 0 && checked >= e.listenSince.Load() && now < e.lease.Load() {
+			if checked != 0 && checked >= e.listenSince.Load() && e.leased(now) {
 				tp.touch(now)
 				if n := tp.notified.Load(); n > cur.version {
 					// Announced: refresh to it without asking for the version.
@@ -321,14 +321,31 @@ func (e *Engine) ListenStarted(at time.Time) {
 // without version reads until sentAt + ListenLease; a listener that stops confirming
 // (a stuck connection, a lagging queue) therefore falls back to version reads within
 // ListenLease, never to a stale cache.
+//
+// A sentAt after the engine's now is ignored: a heartbeat cannot come back before it
+// was sent, so it was forged or the clock stepped back, and it vouches for nothing.
 func (e *Engine) ListenConfirmed(sentAt time.Time) {
+	now := e.opts.Clock().UnixNano()
+	if sentAt.UnixNano() > now {
+		return
+	}
 	until := sentAt.Add(e.opts.ListenLease).UnixNano()
 	for {
 		old := e.lease.Load()
-		if until <= old || e.lease.CompareAndSwap(old, until) {
+		// Keep a later lease, unless it lies beyond ListenLease from now (the clock
+		// stepped back since it was granted): then this one replaces it.
+		if until <= old && old-now <= int64(e.opts.ListenLease) || e.lease.CompareAndSwap(old, until) {
 			return
 		}
 	}
+}
+
+// leased reports whether a listener's confirmation vouches for the cache at now. A
+// lease more than ListenLease ahead was not granted at this clock's time (it stepped
+// back): it is not trusted until a later confirmation replaces it.
+func (e *Engine) leased(now int64) bool {
+	until := e.lease.Load()
+	return now < until && until-now <= int64(e.opts.ListenLease)
 }
 
 // ListenStopped tells the engine that the listener lost its subscription: from now on
@@ -362,7 +379,7 @@ func (e *Engine) ListenLease() time.Duration { return e.opts.ListenLease }
 
 // Listening reports whether a change listener currently vouches for the cache.
 func (e *Engine) Listening() bool {
-	return e.opts.Clock().UnixNano() < e.lease.Load()
+	return e.leased(e.opts.Clock().UnixNano())
 }
 
 // EngineStats are counters of an [Engine], for metrics.

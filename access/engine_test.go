@@ -195,3 +195,29 @@ func TestEngineEvictsLeastRecentlyUsed(t *testing.T) {
 	assert.Equal(t, loads+1, e.Loads(), "the evicted tenant is loaded again")
 	assert.Equal(t, tenants[1], p.Tenant())
 }
+
+// A listener's confirmation never vouches for more than ListenLease from the engine's
+// now: a heartbeat stamped in the future (forged, or sent before the clock stepped
+// back) is ignored, and a lease left more than ListenLease ahead by a backward step
+// of the clock is not trusted until a later heartbeat replaces it.
+func TestEngineLeaseNeverReachesPastListenLease(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	set := func(t time.Time) { mu.Lock(); now = t; mu.Unlock() }
+	e := access.NewEngine(nil, access.EngineOptions{Clock: clock, ListenLease: time.Second})
+	e.ListenStarted(clock())
+
+	e.ListenConfirmed(clock().Add(time.Hour))
+	assert.False(t, e.Listening(), "a heartbeat from the future vouches for nothing")
+	e.ListenConfirmed(clock())
+	assert.True(t, e.Listening())
+
+	start := clock()
+	set(start.Add(-time.Hour)) // the wall clock steps back an hour
+	assert.False(t, e.Listening(), "a lease an hour ahead is not trusted")
+	e.ListenConfirmed(clock())
+	assert.True(t, e.Listening(), "a heartbeat sent after the step")
+	set(clock().Add(2 * time.Second))
+	assert.False(t, e.Listening(), "and its lease ends on time")
+}
