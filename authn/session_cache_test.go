@@ -246,3 +246,23 @@ func TestSessionCacheLeasedFeedJudgesByTheCurrentPolicy(t *testing.T) {
 		assert.Equal(t, p.Version(), v.Policy.Version(), "judged by the current policy")
 	}
 }
+
+// What no session lookup reads (throttle counters, pending sign-ins) is not announced:
+// a failed sign-in does not empty the tenant's cached sessions (on the memory store
+// the emptying would also scan the whole cache under the store's lock).
+func TestSessionCacheSurvivesFailedSignIns(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	e.onboard(t, "ann@example.com", access.KindAgent)
+	e.onboard(t, "bob@example.com", access.KindAgent)
+	svc, rc := e.instance(t, authn.SessionCacheOptions{})
+	tok := e.signIn(t, "ann@example.com").Token.Reveal()
+	require.Equal(t, http.StatusOK, status(svc, tok))
+	reads := rc.reads.Load()
+	for range 3 {
+		_, err := e.svc.SignIn(ctx, e.tenant.ID, "bob@example.com", authn.NewPassword("not bob's password at all"), authn.Meta{IP: officeIP})
+		require.ErrorIs(t, err, authn.ErrInvalidCredentials)
+	}
+	require.Equal(t, http.StatusOK, status(svc, tok))
+	assert.Equal(t, reads, rc.reads.Load(), "still cached")
+}

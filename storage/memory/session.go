@@ -74,6 +74,16 @@ func (s *Store) sessionWorkThen(ctx context.Context, tenant uuid.UUID, evs []aud
 	return s.sessionWorkAnnounce(ctx, tenant, evs, true, apply)
 }
 
+// quietWork is sessionWork for state that no session lookup reads (pending sign-ins,
+// throttle counters): the change is not announced to the session watchers.
+func (s *Store) quietWork(ctx context.Context, tenant uuid.UUID, evs []audit.Event,
+	apply func(ts *tenantState, ss *sessionState) (appendN int, err error)) error {
+	return s.sessionWorkAnnounce(ctx, tenant, evs, false, func(ts *tenantState, ss *sessionState) (int, []audit.Event, error) {
+		n, err := apply(ts, ss)
+		return n, nil, err
+	})
+}
+
 // sessionWorkAnnounce is sessionWorkThen that tells the session watchers of the
 // change (announce) or not (a touch: telemetry the lookup's callers refresh
 // themselves).
@@ -120,7 +130,8 @@ func (s *Store) sessionWorkAnnounce(ctx context.Context, tenant uuid.UUID, evs [
 // ([authn.SessionFeed]): after each unit of work that may change a tenant's sessions,
 // their users' status, the tenant's policy version or session settings, and before
 // the lock is released, w.TenantSessionsChanged(tenant) is called. A touch is not
-// announced. w must not call back into the store.
+// announced, nor a change of pending sign-ins or throttle counters (no lookup reads
+// them). w must not call back into the store.
 func (s *Store) WatchSessions(w authn.SessionWatcher) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -457,7 +468,7 @@ func (s *Store) ExpiredSessions(ctx context.Context, now time.Time, limit int) (
 
 // CreatePending stores a pending sign-in and appends ev.
 func (s *Store) CreatePending(ctx context.Context, p authn.PendingSignIn, ev audit.Event) error {
-	return s.sessionWork(ctx, p.Tenant, []audit.Event{ev}, func(_ *tenantState, ss *sessionState) (int, error) {
+	return s.quietWork(ctx, p.Tenant, []audit.Event{ev}, func(_ *tenantState, ss *sessionState) (int, error) {
 		if _, ok := s.accountsOf(p.Tenant).users[p.User]; !ok {
 			return 0, notFound("user", p.User)
 		}
@@ -493,7 +504,7 @@ func (s *Store) PendingBySecret(ctx context.Context, tenant uuid.UUID, secretHas
 // FailPending counts a failed attempt of an open pending sign-in.
 func (s *Store) FailPending(ctx context.Context, tenant uuid.UUID, secretHash [32]byte, now time.Time, ev audit.Event) (int, error) {
 	n := 0
-	err := s.sessionWork(ctx, tenant, []audit.Event{ev}, func(_ *tenantState, ss *sessionState) (int, error) {
+	err := s.quietWork(ctx, tenant, []audit.Event{ev}, func(_ *tenantState, ss *sessionState) (int, error) {
 		p, ok := ss.pending[tenantHash{tenant, secretHash}]
 		if !ok || !p.Open(utc(now)) {
 			return 0, authn.ErrPendingInvalid

@@ -49,7 +49,7 @@ func (s *Store) HitThrottle(ctx context.Context, tenant uuid.UUID, hits []authn.
 	}
 	now = utc(now)
 	out := make([]authn.ThrottleState, len(hits))
-	err := s.sessionWork(ctx, tenant, nil, func(_ *tenantState, ss *sessionState) (int, error) {
+	err := s.quietWork(ctx, tenant, nil, func(_ *tenantState, ss *sessionState) (int, error) {
 		for i, h := range hits {
 			k := tenantKey{tenant, h.Key}
 			n := hit(ss.throttle[k], authn.ThrottleHit{Key: h.Key, Threshold: h.Threshold,
@@ -95,7 +95,7 @@ func (s *Store) ResetThrottle(ctx context.Context, tenant uuid.UUID, keys, prefi
 			return fmt.Errorf("memory: empty throttle prefix")
 		}
 	}
-	return s.sessionWork(ctx, tenant, evs, func(_ *tenantState, ss *sessionState) (int, error) {
+	return s.quietWork(ctx, tenant, evs, func(_ *tenantState, ss *sessionState) (int, error) {
 		for _, k := range keys {
 			delete(ss.throttle, tenantKey{tenant, k})
 		}
