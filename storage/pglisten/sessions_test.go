@@ -324,3 +324,45 @@ func TestHeartbeatFromTheFutureIsIgnored(t *testing.T) {
 	assert.False(t, in.engine.Listening(), "the engine's trust ends with the real heartbeat's lease")
 	assert.False(t, in.svc.SessionCacheStats().Trusted, "and so does the session cache's")
 }
+
+// Every other change of what the lookup returns is announced too, each with the
+// secret hash the cache knows the session by: a re-authentication (auth_at), a
+// rotation (the old hash), an idle-timeout change (through the copy of migration
+// 0013) and the concurrent-session limit ending the oldest session.
+func TestSessionNotificationsOfEveryLookupChange(t *testing.T) {
+	stores, dbs := newStores(t, 1)
+	ctx := context.Background()
+	in := newAuthnInstance(t, stores[0], stores[0], 0)
+	tenant, admin, agent := onboardAgent(t, in, stores[0])
+	signIn := func() authn.SignInResult {
+		res, err := in.svc.SignIn(ctx, tenant, "ann@example.com", authn.NewPassword(agentPassword), authn.Meta{IP: office})
+		require.NoError(t, err)
+		return res
+	}
+	res := signIn()
+	conn, err := dbs[0].Conn(ctx)
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = conn.ExecContext(ctx, "LISTEN "+pglisten.PolicyChannel)
+	require.NoError(t, err)
+	of := func(h [32]byte) string { return "s " + tenant.String() + " " + hexOf(h[:]) }
+	got := func() []string { return sessionNotifications(t, conn) }
+	me := access.Subject{Tenant: tenant, User: agent, Session: res.Session.ID}
+
+	require.NoError(t, in.svc.Reauthenticate(ctx, me, authn.NewPassword(agentPassword), authn.Meta{IP: office}))
+	assert.Equal(t, []string{of(res.Session.SecretHash)}, got(), "a re-authentication")
+	_, err = in.svc.RotateSession(ctx, me)
+	require.NoError(t, err)
+	assert.Equal(t, []string{of(res.Session.SecretHash)}, got(), "a rotation, by the old hash")
+
+	res = signIn()
+	_ = got()
+	st, err := in.svc.SessionSettings(ctx, tenant)
+	require.NoError(t, err)
+	st.IdleTimeout, st.MaxPerUser = 10*time.Minute, 1
+	_, err = in.svc.UpdateSessionSettings(ctx, admin, st)
+	require.NoError(t, err)
+	assert.Contains(t, got(), of(res.Session.SecretHash), "an idle-timeout change")
+	signIn()
+	assert.Contains(t, got(), of(res.Session.SecretHash), "the limit ends the older session")
+}
