@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"fmt"
 	"sort"
-	"sync"
 	"testing"
 	"time"
 
@@ -1404,27 +1403,11 @@ var authnConcurrencyCases = []testCase{
 		for i := range evs {
 			evs[i] = changeEvent(t, tn.ID, "user.accept")
 		}
-		errs := make([]error, acceptRacers)
-		var wg sync.WaitGroup
-		start := make(chan struct{})
-		for i := range acceptRacers {
-			wg.Go(func() {
-				<-start
-				_, errs[i] = f.s.Authn.AcceptInvitation(f.ctx, tn.ID, tk.TokenHash, acceptedAt, hashOf(fmt.Sprint(i)), evs[i])
-			})
-		}
-		close(start)
-		wg.Wait()
-
-		winner := -1
-		for i, err := range errs {
-			if err == nil {
-				assert.Equal(t, -1, winner, "two acceptances of one link succeeded")
-				winner = i
-				continue
-			}
-			assert.ErrorIs(t, err, authn.ErrTicketInvalid, "racer %d", i)
-		}
+		errs := race(acceptRacers, func(i int) error {
+			_, err := f.s.Authn.AcceptInvitation(f.ctx, tn.ID, tk.TokenHash, acceptedAt, hashOf(fmt.Sprint(i)), evs[i])
+			return err
+		})
+		winner := oneWinner(t, errs, authn.ErrTicketInvalid)
 		require.NotEqual(t, -1, winner, "no acceptance succeeded")
 		assert.Equal(t, hashOf(fmt.Sprint(winner)), f.passwordHash(tn.ID, u.ID), "the winner's password is stored")
 		assert.Equal(t, int64(2), f.user(tn.ID, u.ID).Version, "the user was activated once")
@@ -1443,17 +1426,14 @@ var authnConcurrencyCases = []testCase{
 		tn := f.createTenant("Acme")
 		u, _ := f.activeUser(tn, "ann@example.com")
 		tk := f.createReset(u)
-		errs := make([]error, writers)
-		var wg sync.WaitGroup
-		start := make(chan struct{})
-		for i := range writers {
-			wg.Go(func() {
-				<-start
-				_, errs[i] = f.s.Authn.ResetPassword(f.ctx, tn.ID, tk.TokenHash, resetAt, hashOf(fmt.Sprint(i)), changeEvent(t, tn.ID, "user.reset_password"))
-			})
+		evs := make([]audit.Event, writers)
+		for i := range evs {
+			evs[i] = changeEvent(t, tn.ID, "user.reset_password")
 		}
-		close(start)
-		wg.Wait()
+		errs := race(writers, func(i int) error {
+			_, err := f.s.Authn.ResetPassword(f.ctx, tn.ID, tk.TokenHash, resetAt, hashOf(fmt.Sprint(i)), evs[i])
+			return err
+		})
 		winner := oneWinner(t, errs, authn.ErrTicketInvalid)
 		if winner >= 0 {
 			assert.Equal(t, hashOf(fmt.Sprint(winner)), f.passwordHash(tn.ID, u.ID))
@@ -1461,21 +1441,15 @@ var authnConcurrencyCases = []testCase{
 	}},
 	{"concurrent invitations of one e-mail: exactly one succeeds", func(t *testing.T, f *fx) {
 		tn := f.createTenant("Acme")
-		errs := make([]error, writers)
 		users := make([]authn.User, writers)
-		var wg sync.WaitGroup
-		start := make(chan struct{})
+		tks := make([]authn.Ticket, writers)
+		evs := make([]audit.Event, writers)
 		for i := range writers {
 			users[i] = userValue(tn.ID, "ann@example.com", fmt.Sprint("Ann ", i))
-			tk := invitationValue(users[i], tn.Agent.ID)
-			ev := changeEvent(t, tn.ID, "user.invite")
-			wg.Go(func() {
-				<-start
-				errs[i] = f.s.Authn.CreateInvitation(f.ctx, users[i], tk, ev)
-			})
+			tks[i] = invitationValue(users[i], tn.Agent.ID)
+			evs[i] = changeEvent(t, tn.ID, "user.invite")
 		}
-		close(start)
-		wg.Wait()
+		errs := race(writers, func(i int) error { return f.s.Authn.CreateInvitation(f.ctx, users[i], tks[i], evs[i]) })
 		winner := oneWinner(t, errs, storage.ErrConflict)
 		us, err := f.s.Authn.Users(f.ctx, tn.ID)
 		require.NoError(t, err)
@@ -1488,18 +1462,13 @@ var authnConcurrencyCases = []testCase{
 		tn := f.createTenant("Acme")
 		u, _ := f.activeUser(tn, "ann@example.com")
 		old := f.passwordHash(tn.ID, u.ID)
-		errs := make([]error, writers)
-		var wg sync.WaitGroup
-		start := make(chan struct{})
-		for i := range writers {
-			ev := changeEvent(t, tn.ID, "user.rehash")
-			wg.Go(func() {
-				<-start
-				errs[i] = f.s.Authn.ReplacePasswordHash(f.ctx, tn.ID, u.ID, old, hashOf(fmt.Sprint(i)), ev)
-			})
+		evs := make([]audit.Event, writers)
+		for i := range evs {
+			evs[i] = changeEvent(t, tn.ID, "user.rehash")
 		}
-		close(start)
-		wg.Wait()
+		errs := race(writers, func(i int) error {
+			return f.s.Authn.ReplacePasswordHash(f.ctx, tn.ID, u.ID, old, hashOf(fmt.Sprint(i)), evs[i])
+		})
 		if winner := oneWinner(t, errs, storage.ErrStale); winner >= 0 {
 			assert.Equal(t, hashOf(fmt.Sprint(winner)), f.passwordHash(tn.ID, u.ID))
 		}

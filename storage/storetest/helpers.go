@@ -3,6 +3,7 @@ package storetest
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -289,6 +290,23 @@ func verifyChain(t testing.TB, chain audit.Chain, events []audit.Event) bool {
 		prev = e.Hash
 	}
 	return true
+}
+
+// tally counts errs: nil ones and those that are expected; any other error fails the
+// test.
+func tally(t *testing.T, errs []error, expected error) (ok, matched int) {
+	t.Helper()
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case errors.Is(err, expected):
+			matched++
+		default:
+			t.Errorf("racer %d: unexpected error: %v", i, err)
+		}
+	}
+	return ok, matched
 }
 
 // readWhile calls read over and over on another goroutine, at least once, until read

@@ -2,7 +2,6 @@ package storetest
 
 import (
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -470,19 +469,13 @@ var identityConcurrencyCases = []testCase{
 		for i := range users {
 			users[i], _ = f.activeUser(tn, fmt.Sprintf("racer%d@example.com", i))
 		}
-		errs := make([]error, racers)
-		start := make(chan struct{})
-		var wg sync.WaitGroup
+		ids := make([]authn.Identity, racers)
+		evs := make([]audit.Event, racers)
 		for i, u := range users {
-			id := identityValue(u, "https://i.example", "contested")
-			ev := changeEvent(t, tn.ID, "identity.link")
-			wg.Go(func() {
-				<-start
-				errs[i] = f.s.Authn.CreateIdentity(f.ctx, id, linkedAt, ev)
-			})
+			ids[i] = identityValue(u, "https://i.example", "contested")
+			evs[i] = changeEvent(t, tn.ID, "identity.link")
 		}
-		close(start)
-		wg.Wait()
+		errs := race(racers, func(i int) error { return f.s.Authn.CreateIdentity(f.ctx, ids[i], linkedAt, evs[i]) })
 		if w := oneWinner(t, errs, storage.ErrConflict); w >= 0 {
 			got, err := f.s.Authn.IdentityBySubject(f.ctx, tn.ID, "https://i.example", "contested")
 			require.NoError(t, err)
@@ -493,35 +486,24 @@ var identityConcurrencyCases = []testCase{
 		tn := f.createTenant("Flow race")
 		fl := flowValue(tn.ID, authn.FlowSignIn)
 		require.NoError(t, f.s.Authn.CreateIdentityFlow(f.ctx, fl))
-		errs := make([]error, 8)
-		start := make(chan struct{})
-		var wg sync.WaitGroup
-		for i := range errs {
-			wg.Go(func() {
-				<-start
-				_, errs[i] = f.s.Authn.ConsumeIdentityFlow(f.ctx, tn.ID, fl.TokenHash, flowAt)
-			})
-		}
-		close(start)
-		wg.Wait()
+		errs := race(8, func(int) error {
+			_, err := f.s.Authn.ConsumeIdentityFlow(f.ctx, tn.ID, fl.TokenHash, flowAt)
+			return err
+		})
 		oneWinner(t, errs, authn.ErrFlowInvalid)
 	}},
 	{"of confirmations with one link at once, one wins", func(t *testing.T, f *fx) {
 		tn := f.createTenant("Confirm race")
 		u, _ := f.activeUser(tn, "ann@example.com")
 		id := f.link(u, "https://i.example", "1")
-		errs := make([]error, 8)
-		start := make(chan struct{})
-		var wg sync.WaitGroup
-		for i := range errs {
-			ev := changeEvent(t, tn.ID, "identity.confirm")
-			wg.Go(func() {
-				<-start
-				_, errs[i] = f.s.Authn.ConfirmIdentity(f.ctx, tn.ID, id.ConfirmHash, confirmAt, ev)
-			})
+		evs := make([]audit.Event, 8)
+		for i := range evs {
+			evs[i] = changeEvent(t, tn.ID, "identity.confirm")
 		}
-		close(start)
-		wg.Wait()
+		errs := race(len(evs), func(i int) error {
+			_, err := f.s.Authn.ConfirmIdentity(f.ctx, tn.ID, id.ConfirmHash, confirmAt, evs[i])
+			return err
+		})
 		oneWinner(t, errs, authn.ErrTicketInvalid)
 	}},
 	{"of unlinks of a user's last two ways at once, one wins", func(t *testing.T, f *fx) {
@@ -530,18 +512,8 @@ var identityConcurrencyCases = []testCase{
 			u, _ := f.activeUser(tn, fmt.Sprintf("round%d@example.com", round))
 			u = f.passwordless(u)
 			ids := []authn.Identity{f.confirmed(u, "https://i.example", fmt.Sprint(round, "a")), f.confirmed(u, "https://i.example", fmt.Sprint(round, "b"))}
-			errs := make([]error, len(ids))
-			start := make(chan struct{})
-			var wg sync.WaitGroup
-			for i, id := range ids {
-				ev := changeEvent(t, tn.ID, "identity.unlink")
-				wg.Go(func() {
-					<-start
-					errs[i] = f.s.Authn.DeleteIdentity(f.ctx, tn.ID, u.ID, id.ID, true, ev)
-				})
-			}
-			close(start)
-			wg.Wait()
+			evs := []audit.Event{changeEvent(t, tn.ID, "identity.unlink"), changeEvent(t, tn.ID, "identity.unlink")}
+			errs := race(len(ids), func(i int) error { return f.s.Authn.DeleteIdentity(f.ctx, tn.ID, u.ID, ids[i].ID, true, evs[i]) })
 			oneWinner(t, errs, authn.ErrLastSignInMethod)
 			list, err := f.s.Authn.Identities(f.ctx, tn.ID, u.ID)
 			require.NoError(t, err)

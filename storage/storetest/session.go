@@ -1,10 +1,7 @@
 package storetest
 
 import (
-	"errors"
 	"net/netip"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -75,6 +72,18 @@ func sessionEvent(t testing.TB, tenant uuid.UUID, action string) audit.Event {
 	t.Helper()
 	return prepared(t, audit.Event{Tenant: tenant, Kind: audit.KindSession, Action: action, Outcome: audit.Success,
 		Target: audit.Target{Type: "session", ID: action}})
+}
+
+// sessionsToStart returns n unstored sessions of u with a "session.start" event each,
+// for racing CreateSession calls.
+func (f *fx) sessionsToStart(u authn.User, n int) ([]authn.Session, [][]audit.Event) {
+	made := make([]authn.Session, n)
+	evs := make([][]audit.Event, n)
+	for i := range n {
+		made[i] = sessionValue(u)
+		evs[i] = []audit.Event{sessionEvent(f.t, u.Tenant, "session.start")}
+	}
+	return made, evs
 }
 
 // startSession stores a session of u and returns it.
@@ -161,28 +170,15 @@ var sessionCases = []testCase{
 		tn := f.createTenant("Idle race")
 		u, _ := f.activeUser(tn, "ann@example.com")
 		const n = 20
-		var wg sync.WaitGroup
-		made := make([]authn.Session, n)
-		errs := make([]error, n+1)
-		start := make(chan struct{})
-		for i := range n {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-start
-				made[i] = sessionValue(u)
-				_, errs[i] = f.s.Authn.CreateSession(f.ctx, authn.SessionStart{Session: made[i]}, []audit.Event{sessionEvent(t, tn.ID, "session.start")})
-			}()
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			errs[n] = f.s.Authn.SetSessionSettings(f.ctx, authn.SessionSettings{Tenant: tn.ID, IdleTimeout: 7 * time.Minute, UpdatedAt: later},
-				changeEvent(t, tn.ID, "session_settings.update"))
-		}()
-		close(start)
-		wg.Wait()
+		made, evs := f.sessionsToStart(u, n)
+		settingsEv := changeEvent(t, tn.ID, "session_settings.update")
+		errs := race(n+1, func(i int) error {
+			if i == n {
+				return f.s.Authn.SetSessionSettings(f.ctx, authn.SessionSettings{Tenant: tn.ID, IdleTimeout: 7 * time.Minute, UpdatedAt: later}, settingsEv)
+			}
+			_, err := f.s.Authn.CreateSession(f.ctx, authn.SessionStart{Session: made[i]}, evs[i])
+			return err
+		})
 		for _, err := range errs {
 			require.NoError(t, err)
 		}
@@ -199,29 +195,16 @@ var sessionCases = []testCase{
 		tn := f.createTenant("Race")
 		u, _ := f.activeUser(tn, "ann@example.com")
 		const n = 20
-		var wg sync.WaitGroup
-		made := make([]authn.Session, n)
-		errs := make([]error, n)
-		start := make(chan struct{})
-		for i := range n {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-start
-				made[i] = sessionValue(u)
-				_, errs[i] = f.s.Authn.CreateSession(f.ctx, authn.SessionStart{Session: made[i]}, []audit.Event{sessionEvent(t, tn.ID, "session.start")})
-			}()
-		}
-		var blockErr error
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			blockErr = f.s.Authn.SetStatus(f.ctx, tn.ID, u.ID, u.Status, authn.StatusBlocked, later, changeEvent(t, tn.ID, "user.status"))
-		}()
-		close(start)
-		wg.Wait()
-		require.NoError(t, blockErr)
+		made, evs := f.sessionsToStart(u, n)
+		blockEv := changeEvent(t, tn.ID, "user.status")
+		errs := race(n+1, func(i int) error {
+			if i == n {
+				return f.s.Authn.SetStatus(f.ctx, tn.ID, u.ID, u.Status, authn.StatusBlocked, later, blockEv)
+			}
+			_, err := f.s.Authn.CreateSession(f.ctx, authn.SessionStart{Session: made[i]}, evs[i])
+			return err
+		})
+		require.NoError(t, errs[n], "the block")
 		for i, x := range made {
 			require.NoError(t, errs[i])
 			rec, err := f.s.Authn.SessionBySecret(f.ctx, tn.ID, x.SecretHash)
@@ -449,27 +432,15 @@ var sessionCases = []testCase{
 	{"the limit holds under 20 concurrent sign-ins", func(t *testing.T, f *fx) {
 		tn := f.createTenant("Limit race")
 		u, _ := f.activeUser(tn, "ann@example.com")
-		var ok, refused atomic.Int32
-		var wg sync.WaitGroup
-		for range 20 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				_, err := f.s.Authn.CreateSession(f.ctx, authn.SessionStart{Session: sessionValue(u), MaxPerUser: 3, RefuseOverLimit: true,
-					LimitEvent: sessionEvent(t, tn.ID, "session.end")}, []audit.Event{sessionEvent(t, tn.ID, "session.start")})
-				switch {
-				case err == nil:
-					ok.Add(1)
-				case errors.Is(err, authn.ErrSessionLimit):
-					refused.Add(1)
-				default:
-					t.Errorf("unexpected error: %v", err)
-				}
-			}()
-		}
-		wg.Wait()
-		assert.Equal(t, int32(3), ok.Load())
-		assert.Equal(t, int32(17), refused.Load())
+		made, evs := f.sessionsToStart(u, 20)
+		limit := sessionEvent(t, tn.ID, "session.end")
+		ok, refused := tally(t, race(len(made), func(i int) error {
+			_, err := f.s.Authn.CreateSession(f.ctx, authn.SessionStart{Session: made[i], MaxPerUser: 3, RefuseOverLimit: true,
+				LimitEvent: limit}, evs[i])
+			return err
+		}), authn.ErrSessionLimit)
+		assert.Equal(t, 3, ok)
+		assert.Equal(t, 17, refused)
 	}},
 }
 
@@ -613,27 +584,13 @@ var pendingCases = []testCase{
 		tn := f.createTenant("Pending race")
 		u, _ := f.activeUser(tn, "ann@example.com")
 		p := f.createPending(u)
-		var wins, invalid atomic.Int32
-		var wg sync.WaitGroup
-		for range 100 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				_, err := f.s.Authn.CreateSession(f.ctx, authn.SessionStart{Session: sessionValue(u), Pending: p.SecretHash},
-					[]audit.Event{sessionEvent(t, tn.ID, "session.start")})
-				switch {
-				case err == nil:
-					wins.Add(1)
-				case errors.Is(err, authn.ErrPendingInvalid):
-					invalid.Add(1)
-				default:
-					t.Errorf("unexpected error: %v", err)
-				}
-			}()
-		}
-		wg.Wait()
-		assert.Equal(t, int32(1), wins.Load())
-		assert.Equal(t, int32(99), invalid.Load())
+		made, evs := f.sessionsToStart(u, 100)
+		wins, invalid := tally(t, race(len(made), func(i int) error {
+			_, err := f.s.Authn.CreateSession(f.ctx, authn.SessionStart{Session: made[i], Pending: p.SecretHash}, evs[i])
+			return err
+		}), authn.ErrPendingInvalid)
+		assert.Equal(t, 1, wins)
+		assert.Equal(t, 99, invalid)
 		list, err := f.s.Authn.Sessions(f.ctx, tn.ID, u.ID)
 		require.NoError(t, err)
 		assert.Len(t, list, 1)
