@@ -150,7 +150,8 @@ func (e *Engine) Policy(ctx context.Context, tenant uuid.UUID) (*Policy, error) 
 				}
 				return cur, nil
 			}
-			if e.opts.MaxStaleness > 0 && now-checked < int64(e.opts.MaxStaleness) {
+			// A check "in the future" (the clock stepped back) is no check at all.
+			if e.opts.MaxStaleness > 0 && now >= checked && now-checked < int64(e.opts.MaxStaleness) {
 				tp.touch(now)
 				return cur, nil
 			}

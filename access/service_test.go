@@ -462,3 +462,29 @@ func TestConcurrentChangesAndChecks(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, members, 3+8*20)
 }
+
+// MaxStaleness counts from the last version check on the engine's clock: after the
+// clock steps back, the snapshot is not taken as checked "in the future" (for as long
+// as the step), but checked again.
+func TestEngineMaxStalenessAfterTheClockStepsBack(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	now := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	lazy := access.NewEngine(w.store, access.EngineOptions{MaxStaleness: 2 * time.Second, Clock: clock})
+	p, err := lazy.Policy(ctx, w.tenant.ID)
+	require.NoError(t, err)
+	require.True(t, p.Check(w.supervisor, access.ViewReports, uuid.Nil))
+
+	mu.Lock()
+	now = now.Add(-time.Hour) // the wall clock steps back an hour
+	mu.Unlock()
+	_, err = w.svc.SetMember(ctx, w.admin, w.supervisorID, w.roles[access.KindAgent].ID)
+	require.NoError(t, err)
+	mu.Lock()
+	now = now.Add(2 * time.Second) // MaxStaleness has passed since the step
+	mu.Unlock()
+	p, _ = lazy.Policy(ctx, w.tenant.ID)
+	assert.False(t, p.Check(w.supervisor, access.ViewReports, uuid.Nil), "the demotion applies after MaxStaleness, not after an hour")
+}
