@@ -30,7 +30,9 @@ type SessionCacheOptions struct {
 	// Disabled turns the cache off: every request reads its session from the store.
 	Disabled bool
 	// MaxEntries bounds the cached sessions (default 65,536, roughly 0.5 KiB each plus
-	// the user agent and last URL). Beyond it an arbitrary entry makes room.
+	// the user agent and last URL). Beyond it an arbitrary entry makes room. The bound
+	// is kept per shard of 64, so it is rounded down to a multiple of 64, and at least
+	// 64.
 	MaxEntries int
 }
 
@@ -162,7 +164,7 @@ func (c *sessionCache) put(gen uint64, hash [32]byte, rec *SessionRecord) {
 	if c.gen.Load() != gen {
 		return
 	}
-	if len(sh.m) >= c.perShard {
+	if _, refresh := sh.m[hash]; !refresh && len(sh.m) >= c.perShard {
 		for k := range sh.m {
 			delete(sh.m, k)
 			c.evictions.Add(1)

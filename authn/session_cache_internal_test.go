@@ -108,3 +108,19 @@ func TestSessionCacheLeaseNeverReachesPastTheLease(t *testing.T) {
 	set(clock().Add(2 * time.Second))
 	assert.False(t, s.SessionCacheStats().Trusted, "and its lease ends on time")
 }
+
+// Refreshing a cached session (a touch puts it again) makes no room: only a new
+// entry evicts another.
+func TestSessionCacheRefreshEvictsNothing(t *testing.T) {
+	c := newSessionCache(SessionCacheOptions{MaxEntries: cacheShards}, time.Second, time.Now) // one per shard
+	c.feed.Store(feedExact)
+	tenant, a, b := uuid.New(), [32]byte{1, 1}, [32]byte{1, 2} // one shard
+	c.put(c.generation(), a, cacheRecord(tenant, a))
+	c.put(c.generation(), a, cacheRecord(tenant, a))
+	assert.Zero(t, c.evictions.Load(), "a refresh")
+	assert.NotNil(t, c.get(tenant, a))
+	c.put(c.generation(), b, cacheRecord(tenant, b))
+	assert.Equal(t, int64(1), c.evictions.Load(), "a new entry")
+	assert.Nil(t, c.get(tenant, a))
+	assert.NotNil(t, c.get(tenant, b))
+}
