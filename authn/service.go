@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"weak"
 
 	"github.com/callshield/callshield/access"
 	"github.com/callshield/callshield/audit"
@@ -118,7 +119,7 @@ func NewService(store Store, engine *access.Engine, opts Options) (*Service, err
 	s.cache = newSessionCache(opts.SessionCache, engine.ListenLease(), engine.Now)
 	if f, ok := store.(SessionFeed); ok && !opts.SessionCache.Disabled {
 		s.cache.feed.Store(feedExact)
-		f.WatchSessions(s)
+		f.WatchSessions(&serviceWatcher{s: weak.Make(s)})
 	}
 	return s, nil
 }

@@ -4,6 +4,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"weak"
 
 	"github.com/callshield/callshield/access"
 	"github.com/google/uuid"
@@ -56,10 +57,32 @@ type SessionWatcher interface {
 // SessionFeed is implemented by an in-process store (storage/memory) that announces
 // every change of a session lookup's answer to its watchers, synchronously and in
 // order with its reads. [NewService] registers the Service with such a store, and
-// its session cache is then exact.
+// its session cache is then exact. A watcher that also has a method Gone() bool
+// reporting true is no longer called and may be dropped: the Service registers
+// itself through a weak reference, so that a Service the host no longer uses is not
+// kept alive by its store.
 type SessionFeed interface {
 	WatchSessions(w SessionWatcher)
 }
+
+// serviceWatcher is a Service's registration with a SessionFeed store: a weak
+// reference, so that the store does not keep the Service alive.
+type serviceWatcher struct{ s weak.Pointer[Service] }
+
+func (w *serviceWatcher) SessionChanged(tenant uuid.UUID, hash [32]byte) {
+	if s := w.s.Value(); s != nil {
+		s.SessionChanged(tenant, hash)
+	}
+}
+
+func (w *serviceWatcher) TenantSessionsChanged(tenant uuid.UUID) {
+	if s := w.s.Value(); s != nil {
+		s.TenantSessionsChanged(tenant)
+	}
+}
+
+// Gone reports that the Service was collected.
+func (w *serviceWatcher) Gone() bool { return w.s.Value() == nil }
 
 const (
 	cacheShards = 64
@@ -206,6 +229,12 @@ func (c *sessionCache) dropTenant(tenant uuid.UUID) {
 // SessionChanged drops the session's cached record ([SessionWatcher]).
 func (s *Service) SessionChanged(tenant uuid.UUID, secretHash [32]byte) {
 	s.cache.drop(secretHash)
+}
+
+// SessionsChanged drops every cached session: a listener was told that any session
+// may have changed (a TRUNCATE of the sessions on PostgreSQL, migration 0017).
+func (s *Service) SessionsChanged() {
+	s.cache.dropTenant(uuid.Nil)
 }
 
 // TenantSessionsChanged drops the tenant's cached sessions ([SessionWatcher]).

@@ -4,9 +4,11 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
+	"weak"
 
 	"github.com/callshield/callshield/access"
 	"github.com/callshield/callshield/authn"
@@ -265,4 +267,20 @@ func TestSessionCacheSurvivesFailedSignIns(t *testing.T) {
 	}
 	require.Equal(t, http.StatusOK, status(svc, tok))
 	assert.Equal(t, reads, rc.reads.Load(), "still cached")
+}
+
+// A Service over the memory store is not kept alive by the store's watcher list: a
+// host that rebuilds its Service (a configuration reload) does not accumulate them,
+// and the store drops the registration of a collected Service at its next change.
+func TestSessionWatcherIsNotKeptForever(t *testing.T) {
+	e := newEnv(t)
+	svc, _ := e.instance(t, authn.SessionCacheOptions{})
+	wp := weak.Make(svc)
+	svc = nil
+	_ = svc
+	runtime.GC()
+	runtime.GC()
+	assert.Nil(t, wp.Value(), "an unused Service is not kept by the store")
+	e.onboard(t, "ann@example.com", access.KindAgent) // changes announce to what is left
+	runtime.KeepAlive(e.store)
 }

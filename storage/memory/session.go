@@ -138,8 +138,14 @@ func (s *Store) WatchSessions(w authn.SessionWatcher) {
 	s.watchers = append(s.watchers, w)
 }
 
-// announceLocked tells the watchers that the tenant's sessions may have changed.
+// announceLocked tells the watchers that the tenant's sessions may have changed, and
+// drops those that are gone (a Service the host no longer uses, see
+// authn.SessionFeed).
 func (s *Store) announceLocked(tenant uuid.UUID) {
+	s.watchers = slices.DeleteFunc(s.watchers, func(w authn.SessionWatcher) bool {
+		g, ok := w.(interface{ Gone() bool })
+		return ok && g.Gone()
+	})
 	for _, w := range s.watchers {
 		w.TenantSessionsChanged(tenant)
 	}

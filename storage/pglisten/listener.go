@@ -28,7 +28,8 @@ import (
 // PolicyChannel is the PostgreSQL notification channel of policy changes: migration
 // 0010 notifies it with '<tenant id> <version>' in every transaction that increments a
 // tenant's policy version, and migration 0015 with 's <tenant id> <secret hash in
-// hex>' in every transaction that ends a session or changes what its lookup returns.
+// hex>' in every transaction that ends a session or changes what its lookup returns
+// (migration 0017: 's *' after a TRUNCATE of the sessions, every session).
 const PolicyChannel = "callshield_policy"
 
 // Options configure a [Listener]. The zero value is valid.
@@ -66,6 +67,8 @@ type SessionCache interface {
 	SessionFeedStopped()
 	// SessionChanged: the session with this secret hash changed or ended.
 	SessionChanged(tenant uuid.UUID, secretHash [32]byte)
+	// SessionsChanged: any session may have changed or ended.
+	SessionsChanged()
 }
 
 // Listener keeps an [access.Engine]'s cache fresh through PostgreSQL LISTEN/NOTIFY
@@ -215,6 +218,10 @@ func (l *Listener) handle(payload string) {
 	}
 	if rest, ok := strings.CutPrefix(payload, "s "); ok {
 		if l.opts.Sessions == nil {
+			return
+		}
+		if rest == "*" { // every session may have changed (a TRUNCATE)
+			l.opts.Sessions.SessionsChanged()
 			return
 		}
 		t, h, _ := strings.Cut(rest, " ")

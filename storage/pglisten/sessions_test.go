@@ -366,3 +366,30 @@ func TestSessionNotificationsOfEveryLookupChange(t *testing.T) {
 	signIn()
 	assert.Contains(t, got(), of(res.Session.SecretHash), "the limit ends the older session")
 }
+
+// A TRUNCATE of the sessions ("sign everyone out" by an operator, a restore script)
+// fires no row trigger; migration 0017's statement-level notification empties the
+// cache, so a cached session does not outlive its row.
+func TestTruncatedSessionsStopCachedSessions(t *testing.T) {
+	stores, dbs := newStores(t, 1)
+	ctx := context.Background()
+	in := newAuthnInstance(t, stores[0], stores[0], time.Second)
+	tenant, _, _ := onboardAgent(t, in, stores[0])
+	l, err := pglisten.New(dbs[0], in.engine, pglisten.Options{Sessions: in.svc})
+	require.NoError(t, err)
+	run(t, l)
+	eventually(t, 10*time.Second, func() bool { return in.svc.SessionCacheStats().Trusted }, "the listener vouches")
+	res, err := in.svc.SignIn(ctx, tenant, "ann@example.com", authn.NewPassword(agentPassword), authn.Meta{IP: office})
+	require.NoError(t, err)
+	validate := func() error {
+		_, err := in.svc.ValidateSession(ctx, res.Token.Reveal(), authn.Request{Meta: authn.Meta{IP: office}}, time.Minute)
+		return err
+	}
+	require.NoError(t, validate())
+	require.Equal(t, 1, in.svc.SessionCacheStats().Entries)
+
+	_, err = dbs[0].ExecContext(ctx, "TRUNCATE cs_sessions")
+	require.NoError(t, err)
+	eventually(t, 3*in.engine.ListenLease(), func() bool { return errors.Is(validate(), authn.ErrSessionInvalid) },
+		"a truncated session is refused within the lease")
+}
