@@ -45,11 +45,11 @@ func (s *Service) SessionSettings(ctx context.Context, tenant uuid.UUID) (Sessio
 }
 
 // UpdateSessionSettings stores the tenant's session and throttling settings. It needs
-// ManageCompany. st.Version must be the version read (0 if never stored). A new idle
-// timeout applies to existing sessions at their next request; a new lifetime applies
-// to sessions started after the change (a session's absolute deadline is set at
-// sign-in, and rotation keeps it). To cut existing sessions short, end them
-// ([Service.EndAllSessions], [Service.EndSessionsOf]).
+// ManageCompany. st.Version must be the version read (0 if never stored). The new
+// timeouts apply to existing sessions at their next request: the idle timeout as it
+// is read with the session, a shorter lifetime by cutting every live session's
+// absolute deadline to its sign-in time plus the new lifetime, in the same write. A
+// longer lifetime applies to new sessions; no deadline is ever extended.
 func (s *Service) UpdateSessionSettings(ctx context.Context, actor access.Subject, st SessionSettings) (SessionSettings, error) {
 	p, err := s.authorize(ctx, actor, access.ManageCompany)
 	if err != nil {

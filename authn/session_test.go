@@ -658,3 +658,31 @@ func TestRotationOnlyMovesForward(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, v.NewToken.IsZero(), "and the session is not rotated again")
 }
+
+// ASVS 7.3.2: a shorter absolute lifetime applies to live sessions at their next
+// request (their deadline is cut to sign-in plus the new lifetime, also when cached);
+// a longer one extends none.
+func TestShorterLifetimeAppliesToLiveSessions(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	e.onboard(t, "ann@example.com", access.KindAgent)
+	res := e.signIn(t, "ann@example.com")
+	w, _, _ := e.serve(t, authn.MiddlewareOptions{}, http.MethodGet, res.Token.Reveal())
+	require.Equal(t, http.StatusOK, w.Code) // cached now
+	st, err := e.svc.SessionSettings(ctx, e.tenant.ID)
+	require.NoError(t, err)
+	st.Lifetime = time.Hour
+	_, err = e.svc.UpdateSessionSettings(ctx, e.admin, st)
+	require.NoError(t, err)
+	e.clock.Advance(20 * time.Minute)
+	w, _, _ = e.serve(t, authn.MiddlewareOptions{}, http.MethodGet, res.Token.Reveal())
+	require.Equal(t, http.StatusOK, w.Code, "within the new lifetime")
+	e.clock.Advance(20 * time.Minute)
+	w, _, _ = e.serve(t, authn.MiddlewareOptions{}, http.MethodGet, res.Token.Reveal())
+	require.Equal(t, http.StatusOK, w.Code)
+	e.clock.Advance(21 * time.Minute) // 61 minutes after sign-in, requests every 20
+	w, _, _ = e.serve(t, authn.MiddlewareOptions{}, http.MethodGet, res.Token.Reveal())
+	assert.Equal(t, http.StatusUnauthorized, w.Code, "past sign-in + the new lifetime")
+	ends := e.events(t, audit.KindSession)
+	assert.Equal(t, authn.EndExpired, ends[len(ends)-1].Reason)
+}

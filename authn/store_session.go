@@ -29,7 +29,10 @@ type SessionStore interface {
 	SessionSettings(ctx context.Context, tenant uuid.UUID) (SessionSettings, error)
 	// SetSessionSettings stores st; st.Version must be the stored version (0 when none
 	// is stored) or it fails with storage.ErrStale. The stored version becomes
-	// st.Version+1. An unknown tenant is storage.ErrNotFound.
+	// st.Version+1. When st.Lifetime > 0, every session of the tenant whose ExpiresAt
+	// is after its CreatedAt + st.Lifetime gets that as its ExpiresAt, in the same unit
+	// of work (a shorter lifetime applies to live sessions; none is extended). An
+	// unknown tenant is storage.ErrNotFound.
 	SetSessionSettings(ctx context.Context, st SessionSettings, ev audit.Event) error
 
 	// CreateSession stores a new session and appends evs, all or nothing (see

@@ -176,6 +176,13 @@ func (s *Store) SetSessionSettings(ctx context.Context, st authn.SessionSettings
 		}
 		st.UpdatedAt, st.Version = utc(st.UpdatedAt), cur+1
 		ss.settings[st.Tenant] = st
+		if st.Lifetime > 0 {
+			for k, x := range ss.sessions {
+				if k.tenant == st.Tenant && x.ExpiresAt.After(x.CreatedAt.Add(st.Lifetime)) {
+					x.ExpiresAt = x.CreatedAt.Add(st.Lifetime)
+				}
+			}
+		}
 		return 1, nil
 	})
 }

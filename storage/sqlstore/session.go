@@ -155,7 +155,22 @@ func (s *Store) SetSessionSettings(ctx context.Context, st authn.SessionSettings
 		if err != nil {
 			return nil, err
 		}
-		return []audit.Event{ev}, affected(res, storage.ErrStale)
+		if err := affected(res, storage.ErrStale); err != nil {
+			return nil, err
+		}
+		if st.Lifetime > 0 {
+			// A shorter lifetime cuts the live sessions' deadlines; none is extended.
+			// (Each changed row is announced by migration 0015's trigger.)
+			q := "UPDATE cs_sessions SET expires_at = created_at + $2 * interval '1 microsecond' " +
+				"WHERE tenant_id = $1 AND expires_at > created_at + $2 * interval '1 microsecond'"
+			if s.d == SQLite {
+				q = "UPDATE cs_sessions SET expires_at = created_at + $2 WHERE tenant_id = $1 AND expires_at > created_at + $2"
+			}
+			if _, err := tx.ExecContext(ctx, q, st.Tenant, st.Lifetime.Microseconds()); err != nil {
+				return nil, err
+			}
+		}
+		return []audit.Event{ev}, nil
 	})
 }
 

@@ -212,6 +212,32 @@ var sessionCases = []testCase{
 			assert.Equal(t, authn.StatusBlocked, rec.UserStatus, "session %d", i)
 		}
 	}},
+	{"a shorter lifetime cuts the live sessions' deadlines and a longer one extends none", func(t *testing.T, f *fx) {
+		tn := f.createTenant("Lifetime")
+		u, _ := f.activeUser(tn, "ann@example.com")
+		x := f.startSession(u) // signedInAt + 12 h
+		late := f.startSession(u, func(s *authn.Session) {
+			s.CreatedAt = signedInAt.Add(3 * time.Hour)
+			s.ExpiresAt = s.CreatedAt.Add(time.Hour) // already within any lifetime below
+		})
+		other := f.createTenant("Other lifetime")
+		ou, _ := f.activeUser(other, "bob@example.com")
+		oy := f.startSession(ou)
+		deadline := func(tenant uuid.UUID, s authn.Session) time.Time {
+			t.Helper()
+			rec, err := f.s.Authn.SessionBySecret(f.ctx, tenant, s.SecretHash)
+			require.NoError(t, err)
+			return rec.Session.ExpiresAt
+		}
+		st := authn.SessionSettings{Tenant: tn.ID, IdleTimeout: 10 * time.Minute, Lifetime: 2*time.Hour + time.Nanosecond, UpdatedAt: later}
+		require.NoError(t, f.s.Authn.SetSessionSettings(f.ctx, st, changeEvent(t, tn.ID, "session_settings.update")))
+		assertTime(t, signedInAt.Add(2*time.Hour), deadline(tn.ID, x), "cut to sign-in + the new lifetime")
+		assertTime(t, late.ExpiresAt, deadline(tn.ID, late), "a deadline already within it stays")
+		assertTime(t, oy.ExpiresAt, deadline(other.ID, oy), "another tenant's sessions keep theirs")
+		st.Version, st.Lifetime = 1, 24*time.Hour
+		require.NoError(t, f.s.Authn.SetSessionSettings(f.ctx, st, changeEvent(t, tn.ID, "session_settings.update")))
+		assertTime(t, signedInAt.Add(2*time.Hour), deadline(tn.ID, x), "a longer lifetime extends nothing")
+	}},
 	{"the lookup carries the stored session settings", func(t *testing.T, f *fx) {
 		tn := f.createTenant("Settings")
 		u, _ := f.activeUser(tn, "ann@example.com")
