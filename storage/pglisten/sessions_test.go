@@ -45,8 +45,14 @@ type authnInstance struct {
 
 func newAuthnInstance(t *testing.T, store authn.Store, as access.Store, lease time.Duration) *authnInstance {
 	t.Helper()
+	return newAuthnInstanceWith(t, store, as, access.EngineOptions{ListenLease: lease})
+}
+
+// newAuthnInstanceWith is newAuthnInstance with the engine's options given.
+func newAuthnInstanceWith(t *testing.T, store authn.Store, as access.Store, eo access.EngineOptions) *authnInstance {
+	t.Helper()
 	in := &authnInstance{outbox: &authn.Outbox{}}
-	in.engine = access.NewEngine(as, access.EngineOptions{ListenLease: lease})
+	in.engine = access.NewEngine(as, eo)
 	in.acc = access.NewService(as, in.engine, access.ServiceOptions{})
 	var err error
 	in.svc, err = authn.NewService(store, in.engine, authn.Options{Mailer: in.outbox,
@@ -229,28 +235,15 @@ func sessionNotifications(t *testing.T, conn *sql.Conn) []string {
 // A session notification the listener cannot read empties the session cache rather
 // than leave a session cached that may have ended.
 func TestUnreadableSessionNotificationEmptiesTheCache(t *testing.T) {
-	stores, dbs := newStores(t, 1)
 	ctx := context.Background()
-	in := newAuthnInstance(t, stores[0], stores[0], time.Second)
-	tenant, _, _ := onboardAgent(t, in, stores[0])
-	l, err := pglisten.New(dbs[0], in.engine, pglisten.Options{Sessions: in.svc})
-	require.NoError(t, err)
-	run(t, l)
-	eventually(t, 10*time.Second, func() bool { return in.svc.SessionCacheStats().Trusted }, "the listener vouches")
-	res, err := in.svc.SignIn(ctx, tenant, "ann@example.com", authn.NewPassword(agentPassword), authn.Meta{IP: office})
-	require.NoError(t, err)
-	_, err = in.svc.ValidateSession(ctx, res.Token.Reveal(), authn.Request{Meta: authn.Meta{IP: office}}, time.Minute)
-	require.NoError(t, err)
-	require.Equal(t, 1, in.svc.SessionCacheStats().Entries)
+	in, db, tenant, validate := listeningInstance(t)
 	for _, payload := range []string{"s " + tenant.String() + " zz", "s not-a-tenant " + hexOf(make([]byte, 32)), "s " + tenant.String() + " " + hexOf(make([]byte, 40))} {
-		_, err = dbs[0].ExecContext(ctx, "SELECT pg_notify($1, $2)", pglisten.PolicyChannel, payload)
+		_, err := db.ExecContext(ctx, "SELECT pg_notify($1, $2)", pglisten.PolicyChannel, payload)
 		require.NoError(t, err)
 		eventually(t, 5*time.Second, func() bool { return in.svc.SessionCacheStats().Entries == 0 }, "emptied by "+payload)
-		_, err = in.svc.ValidateSession(ctx, res.Token.Reveal(), authn.Request{Meta: authn.Meta{IP: office}}, time.Minute)
-		require.NoError(t, err, "the session itself lives on")
+		require.NoError(t, validate(), "the session itself lives on")
 		eventually(t, 10*time.Second, func() bool { return in.svc.SessionCacheStats().Trusted }, "trusted again after the next heartbeat")
-		_, err = in.svc.ValidateSession(ctx, res.Token.Reveal(), authn.Request{Meta: authn.Meta{IP: office}}, time.Minute)
-		require.NoError(t, err)
+		require.NoError(t, validate())
 		require.Equal(t, 1, in.svc.SessionCacheStats().Entries, "cached again")
 	}
 }
@@ -263,15 +256,7 @@ func TestHeartbeatFromTheFutureIsIgnored(t *testing.T) {
 	stores, dbs := newStores(t, 1)
 	ctx := context.Background()
 	clk := &manualClock{t: time.Now()}
-	in := &authnInstance{outbox: &authn.Outbox{}}
-	in.engine = access.NewEngine(stores[0], access.EngineOptions{Clock: clk.Now, ListenLease: time.Second})
-	in.acc = access.NewService(stores[0], in.engine, access.ServiceOptions{})
-	var err error
-	in.svc, err = authn.NewService(stores[0], in.engine, authn.Options{Mailer: in.outbox,
-		Hasher: authn.NewHasher(authn.HasherOptions{Params: authn.Params{Memory: 256, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32},
-			InsecureAllowWeakParams: true}),
-		LinkURL: func(_ authn.Purpose, tok authn.LinkToken) string { return "#" + tok.Reveal() }})
-	require.NoError(t, err)
+	in := newAuthnInstanceWith(t, stores[0], stores[0], access.EngineOptions{Clock: clk.Now, ListenLease: time.Second})
 	tenant, _, _ := onboardAgent(t, in, stores[0])
 
 	conn, err := dbs[0].Conn(ctx)
@@ -371,25 +356,33 @@ func TestSessionNotificationsOfEveryLookupChange(t *testing.T) {
 // fires no row trigger; migration 0017's statement-level notification empties the
 // cache, so a cached session does not outlive its row.
 func TestTruncatedSessionsStopCachedSessions(t *testing.T) {
+	in, db, _, validate := listeningInstance(t)
+	_, err := db.ExecContext(context.Background(), "TRUNCATE cs_sessions")
+	require.NoError(t, err)
+	eventually(t, 3*in.engine.ListenLease(), func() bool { return errors.Is(validate(), authn.ErrSessionInvalid) },
+		"a truncated session is refused within the lease")
+}
+
+// listeningInstance is one instance over a fresh schema whose session cache a running
+// listener vouches for (lease 1 s), with an agent signed in: validate checks the
+// agent's session, and has already cached it once.
+func listeningInstance(t *testing.T) (in *authnInstance, db *sql.DB, tenant uuid.UUID, validate func() error) {
+	t.Helper()
 	stores, dbs := newStores(t, 1)
 	ctx := context.Background()
-	in := newAuthnInstance(t, stores[0], stores[0], time.Second)
-	tenant, _, _ := onboardAgent(t, in, stores[0])
+	in = newAuthnInstance(t, stores[0], stores[0], time.Second)
+	tenant, _, _ = onboardAgent(t, in, stores[0])
 	l, err := pglisten.New(dbs[0], in.engine, pglisten.Options{Sessions: in.svc})
 	require.NoError(t, err)
 	run(t, l)
 	eventually(t, 10*time.Second, func() bool { return in.svc.SessionCacheStats().Trusted }, "the listener vouches")
 	res, err := in.svc.SignIn(ctx, tenant, "ann@example.com", authn.NewPassword(agentPassword), authn.Meta{IP: office})
 	require.NoError(t, err)
-	validate := func() error {
+	validate = func() error {
 		_, err := in.svc.ValidateSession(ctx, res.Token.Reveal(), authn.Request{Meta: authn.Meta{IP: office}}, time.Minute)
 		return err
 	}
 	require.NoError(t, validate())
 	require.Equal(t, 1, in.svc.SessionCacheStats().Entries)
-
-	_, err = dbs[0].ExecContext(ctx, "TRUNCATE cs_sessions")
-	require.NoError(t, err)
-	eventually(t, 3*in.engine.ListenLease(), func() bool { return errors.Is(validate(), authn.ErrSessionInvalid) },
-		"a truncated session is refused within the lease")
+	return in, dbs[0], tenant, validate
 }
