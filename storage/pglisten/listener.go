@@ -1,9 +1,10 @@
-// Package pglisten keeps an access.Engine's policy cache fresh through PostgreSQL
-// LISTEN/NOTIFY (the notifications of sqlstore's migration 0010). It is a package of
-// its own because it needs the pgx driver, which storage/sqlstore never imports (the
-// host picks its driver); a host on PostgreSQL imports pgx anyway.
+// Package pglisten keeps an access.Engine's policy cache, and an authn.Service's
+// session cache, fresh through PostgreSQL LISTEN/NOTIFY (the notifications of
+// sqlstore's migrations 0010, 0015 and 0017). It is a package of its own because it
+// needs the pgx driver, which storage/sqlstore never imports (the host picks its
+// driver); a host on PostgreSQL imports pgx anyway.
 //
-//	l, err := pglisten.New(db, engine, pglisten.Options{})
+//	l, err := pglisten.New(db, engine, pglisten.Options{Sessions: accounts})
 //	go l.Run(ctx) // one per process
 package pglisten
 
