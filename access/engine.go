@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/callshield/callshield/internal/lease"
 	"github.com/google/uuid"
 )
 
@@ -61,13 +62,14 @@ type Engine struct {
 	loads, refreshes, compactions, evictions atomic.Int64
 	total                                    atomic.Int64 // bytes of the cached policies
 	evicting                                 sync.Mutex
-	// The change listener's state, in unix nanoseconds of the Clock: the cache may be
-	// trusted without a version read while now < lease, for entries confirmed at or
-	// after listenSince (changes committed before the listener subscribed were not
-	// announced).
-	listenSince, lease atomic.Int64
-	bg                 sync.WaitGroup // compactions
-	compactMin         int            // overlay size that starts a compaction (at least)
+	// The change listener's state: the cache may be trusted without a version read
+	// while lease is valid, for entries confirmed at or after listenSince (unix
+	// nanoseconds of the Clock; changes committed before the listener subscribed were
+	// not announced).
+	listenSince atomic.Int64
+	lease       lease.Lease
+	bg          sync.WaitGroup // compactions
+	compactMin  int            // overlay size that starts a compaction (at least)
 }
 
 type tenantPolicy struct {
@@ -312,7 +314,7 @@ func (e *Engine) Invalidate(tenant uuid.UUID) {
 // before at still read the version once. The cache is trusted without version reads
 // only after [Engine.ListenConfirmed].
 func (e *Engine) ListenStarted(at time.Time) {
-	e.lease.Store(0)
+	e.lease.Revoke()
 	e.listenSince.Store(at.UnixNano())
 }
 
@@ -326,33 +328,19 @@ func (e *Engine) ListenStarted(at time.Time) {
 // A sentAt after the engine's now is ignored: a heartbeat cannot come back before it
 // was sent, so it was forged or the clock stepped back, and it vouches for nothing.
 func (e *Engine) ListenConfirmed(sentAt time.Time) {
-	now := e.opts.Clock().UnixNano()
-	if sentAt.UnixNano() > now {
-		return
-	}
-	until := sentAt.Add(e.opts.ListenLease).UnixNano()
-	for {
-		old := e.lease.Load()
-		// Keep a later lease, unless it lies beyond ListenLease from now (the clock
-		// stepped back since it was granted): then this one replaces it.
-		if until <= old && old-now <= int64(e.opts.ListenLease) || e.lease.CompareAndSwap(old, until) {
-			return
-		}
-	}
+	e.lease.Confirm(sentAt, e.opts.Clock(), e.opts.ListenLease)
 }
 
-// leased reports whether a listener's confirmation vouches for the cache at now. A
-// lease more than ListenLease ahead was not granted at this clock's time (it stepped
-// back): it is not trusted until a later confirmation replaces it.
+// leased reports whether a listener's confirmation vouches for the cache at now (see
+// internal/lease: a lease left too far ahead by a backward clock step is not trusted).
 func (e *Engine) leased(now int64) bool {
-	until := e.lease.Load()
-	return now < until && until-now <= int64(e.opts.ListenLease)
+	return e.lease.Valid(time.Unix(0, now), e.opts.ListenLease)
 }
 
 // ListenStopped tells the engine that the listener lost its subscription: from now on
 // every request reads the policy version again (or uses MaxStaleness).
 func (e *Engine) ListenStopped() {
-	e.lease.Store(0)
+	e.lease.Revoke()
 	e.listenSince.Store(1<<63 - 1)
 }
 

@@ -7,6 +7,7 @@ import (
 	"weak"
 
 	"github.com/callshield/callshield/access"
+	"github.com/callshield/callshield/internal/lease"
 	"github.com/google/uuid"
 )
 
@@ -95,8 +96,8 @@ type sessionCache struct {
 	// gen counts invalidations: a record read from the store before one is not put.
 	gen  atomic.Uint64
 	feed atomic.Int32
-	// lease is the engine-clock time (UnixNano) until which a leased feed vouches.
-	lease     atomic.Int64
+	// lease is how long a leased feed vouches (judged by the engine's clock).
+	lease     lease.Lease
 	perShard  int
 	leaseFor  time.Duration
 	leaseNow  func() time.Time
@@ -138,10 +139,7 @@ func (c *sessionCache) trusted() bool {
 	case feedExact:
 		return true
 	case feedLeased:
-		// A lease more than one lease ahead was not granted by a heartbeat of this
-		// clock (it stepped back): not trusted until a later heartbeat replaces it.
-		now, until := c.leaseNow().UnixNano(), c.lease.Load()
-		return now < until && until-now <= int64(c.leaseFor)
+		return c.lease.Valid(c.leaseNow(), c.leaseFor)
 	}
 	return false
 }
@@ -247,7 +245,7 @@ func (s *Service) TenantSessionsChanged(tenant uuid.UUID) {
 // will be announced through [Service.SessionChanged]. The cache is emptied, and it is
 // trusted only after [Service.SessionFeedConfirmed].
 func (s *Service) SessionFeedStarted() {
-	s.cache.lease.Store(0)
+	s.cache.lease.Revoke()
 	s.cache.feed.CompareAndSwap(feedNone, feedLeased)
 	s.cache.dropTenant(uuid.Nil)
 }
@@ -260,26 +258,14 @@ func (s *Service) SessionFeedStarted() {
 // so it was forged (anyone who may connect to the database may NOTIFY) or the clock
 // stepped back, and it vouches for nothing.
 func (s *Service) SessionFeedConfirmed(sentAt time.Time) {
-	now := s.cache.leaseNow().UnixNano()
-	if sentAt.UnixNano() > now {
-		return
-	}
-	until := sentAt.Add(s.cache.leaseFor).UnixNano()
-	for {
-		old := s.cache.lease.Load()
-		// Keep a later lease, unless it lies beyond one lease from now (the clock
-		// stepped back since it was granted): then this one replaces it.
-		if until <= old && old-now <= int64(s.cache.leaseFor) || s.cache.lease.CompareAndSwap(old, until) {
-			return
-		}
-	}
+	s.cache.lease.Confirm(sentAt, s.cache.leaseNow(), s.cache.leaseFor)
 }
 
 // SessionFeedStopped tells the Service that the listener lost its subscription: the
 // cache is emptied and not trusted until the next [Service.SessionFeedStarted] and
 // confirmation.
 func (s *Service) SessionFeedStopped() {
-	s.cache.lease.Store(0)
+	s.cache.lease.Revoke()
 	s.cache.dropTenant(uuid.Nil)
 }
 
