@@ -44,11 +44,9 @@ func (h *hooked) PolicyVersion(ctx context.Context, tenant uuid.UUID) (int64, er
 func TestEngineInvalidationWinsOverInFlightCheck(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t)
-	now := time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)
-	var mu sync.Mutex
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	clk := newClock(time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC))
 	h := &hooked{Store: w.store}
-	e := access.NewEngine(h, access.EngineOptions{MaxStaleness: time.Minute, Clock: clock})
+	e := access.NewEngine(h, access.EngineOptions{MaxStaleness: time.Minute, Clock: clk.Now})
 	svc := access.NewService(h, e, access.ServiceOptions{})
 	p, err := e.Policy(ctx, w.tenant.ID)
 	require.NoError(t, err)
@@ -56,9 +54,7 @@ func TestEngineInvalidationWinsOverInFlightCheck(t *testing.T) {
 
 	// Let the cached confirmation expire, so that the next call reads the version; the
 	// demotion commits (and invalidates) between that read and its confirmation.
-	mu.Lock()
-	now = now.Add(2 * time.Minute)
-	mu.Unlock()
+	clk.Add(2 * time.Minute)
 	h.mu.Lock()
 	h.afterVersion = func() {
 		_, err := svc.SetMember(ctx, w.admin, w.supervisorID, w.roles[access.KindAgent].ID)
@@ -151,10 +147,9 @@ func TestEngineCompactsWhileChangesGoOn(t *testing.T) {
 func TestEngineEvictsLeastRecentlyUsed(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t)
-	now := time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)
-	var mu sync.Mutex
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	tick := func() { mu.Lock(); now = now.Add(2 * time.Second); mu.Unlock() }
+	clk := newClock(time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC))
+	clock := clk.Now
+	tick := func() { clk.Add(2 * time.Second) }
 	probe := access.NewEngine(w.store, access.EngineOptions{})
 	p, err := probe.Policy(ctx, w.tenant.ID)
 	require.NoError(t, err)
@@ -201,10 +196,8 @@ func TestEngineEvictsLeastRecentlyUsed(t *testing.T) {
 // back) is ignored, and a lease left more than ListenLease ahead by a backward step
 // of the clock is not trusted until a later heartbeat replaces it.
 func TestEngineLeaseNeverReachesPastListenLease(t *testing.T) {
-	var mu sync.Mutex
-	now := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	set := func(t time.Time) { mu.Lock(); now = t; mu.Unlock() }
+	clk := newClock(time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC))
+	clock, set := clk.Now, clk.Set
 	e := access.NewEngine(nil, access.EngineOptions{Clock: clock, ListenLease: time.Second})
 	e.ListenStarted(clock())
 
@@ -221,3 +214,17 @@ func TestEngineLeaseNeverReachesPastListenLease(t *testing.T) {
 	set(clock().Add(2 * time.Second))
 	assert.False(t, e.Listening(), "and its lease ends on time")
 }
+
+// testClock is a clock the test moves.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock(t time.Time) *testClock { return &testClock{t: t} }
+
+func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+
+func (c *testClock) Set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.t = t }
+
+func (c *testClock) Add(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.t = c.t.Add(d) }

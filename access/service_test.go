@@ -362,10 +362,8 @@ func TestEngineFreshnessAcrossInstances(t *testing.T) {
 func TestEngineMaxStaleness(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t)
-	now := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
-	var mu sync.Mutex
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	lazy := access.NewEngine(w.store, access.EngineOptions{MaxStaleness: 2 * time.Second, Clock: clock})
+	clk := newClock(time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC))
+	lazy := access.NewEngine(w.store, access.EngineOptions{MaxStaleness: 2 * time.Second, Clock: clk.Now})
 	p, err := lazy.Policy(ctx, w.tenant.ID)
 	require.NoError(t, err)
 	require.True(t, p.Check(w.supervisor, access.ViewReports, uuid.Nil))
@@ -374,9 +372,7 @@ func TestEngineMaxStaleness(t *testing.T) {
 	require.NoError(t, err)
 	p, _ = lazy.Policy(ctx, w.tenant.ID)
 	assert.True(t, p.Check(w.supervisor, access.ViewReports, uuid.Nil), "within MaxStaleness the snapshot may be stale")
-	mu.Lock()
-	now = now.Add(2 * time.Second)
-	mu.Unlock()
+	clk.Add(2 * time.Second)
 	p, _ = lazy.Policy(ctx, w.tenant.ID)
 	assert.False(t, p.Check(w.supervisor, access.ViewReports, uuid.Nil), "after MaxStaleness it is fresh")
 }
@@ -469,22 +465,16 @@ func TestConcurrentChangesAndChecks(t *testing.T) {
 func TestEngineMaxStalenessAfterTheClockStepsBack(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t)
-	now := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
-	var mu sync.Mutex
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	lazy := access.NewEngine(w.store, access.EngineOptions{MaxStaleness: 2 * time.Second, Clock: clock})
+	clk := newClock(time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC))
+	lazy := access.NewEngine(w.store, access.EngineOptions{MaxStaleness: 2 * time.Second, Clock: clk.Now})
 	p, err := lazy.Policy(ctx, w.tenant.ID)
 	require.NoError(t, err)
 	require.True(t, p.Check(w.supervisor, access.ViewReports, uuid.Nil))
 
-	mu.Lock()
-	now = now.Add(-time.Hour) // the wall clock steps back an hour
-	mu.Unlock()
+	clk.Add(-time.Hour) // the wall clock steps back an hour
 	_, err = w.svc.SetMember(ctx, w.admin, w.supervisorID, w.roles[access.KindAgent].ID)
 	require.NoError(t, err)
-	mu.Lock()
-	now = now.Add(2 * time.Second) // MaxStaleness has passed since the step
-	mu.Unlock()
+	clk.Add(2 * time.Second) // MaxStaleness has passed since the step
 	p, _ = lazy.Policy(ctx, w.tenant.ID)
 	assert.False(t, p.Check(w.supervisor, access.ViewReports, uuid.Nil), "the demotion applies after MaxStaleness, not after an hour")
 }
