@@ -74,8 +74,9 @@ func (s *Store) sessionWorkThen(ctx context.Context, tenant uuid.UUID, evs []aud
 	return s.sessionWorkAnnounce(ctx, tenant, evs, true, apply)
 }
 
-// quietWork is sessionWork for state that no session lookup reads (pending sign-ins,
-// throttle counters): the change is not announced to the session watchers.
+// quietWork is sessionWork for changes no session watcher needs: of state no session
+// lookup reads (pending sign-ins, throttle counters), and touches (telemetry the
+// lookup's callers refresh themselves).
 func (s *Store) quietWork(ctx context.Context, tenant uuid.UUID, evs []audit.Event,
 	apply func(ts *tenantState, ss *sessionState) (appendN int, err error)) error {
 	return s.sessionWorkAnnounce(ctx, tenant, evs, false, func(ts *tenantState, ss *sessionState) (int, []audit.Event, error) {
@@ -85,8 +86,7 @@ func (s *Store) quietWork(ctx context.Context, tenant uuid.UUID, evs []audit.Eve
 }
 
 // sessionWorkAnnounce is sessionWorkThen that tells the session watchers of the
-// change (announce) or not (a touch: telemetry the lookup's callers refresh
-// themselves).
+// change (announce) or not (quietWork).
 func (s *Store) sessionWorkAnnounce(ctx context.Context, tenant uuid.UUID, evs []audit.Event, announce bool,
 	apply func(ts *tenantState, ss *sessionState) (appendN int, then []audit.Event, err error)) error {
 	if err := live(ctx); err != nil {
@@ -350,15 +350,15 @@ func (s *Store) Sessions(ctx context.Context, tenant, user uuid.UUID) ([]authn.S
 // TouchSession records a request on the session if its LastSeen is before `before`.
 func (s *Store) TouchSession(ctx context.Context, tenant, id uuid.UUID, seen, before time.Time, t authn.SessionTouch) (bool, error) {
 	wrote := false
-	err := s.sessionWorkAnnounce(ctx, tenant, nil, false, func(_ *tenantState, ss *sessionState) (int, []audit.Event, error) {
+	err := s.quietWork(ctx, tenant, nil, func(_ *tenantState, ss *sessionState) (int, error) {
 		x, ok := ss.sessions[tenantID{tenant, id}]
 		if !ok || !x.LastSeen.Before(utc(before)) {
-			return 0, nil, nil
+			return 0, nil
 		}
 		x.LastSeen, x.UserAgent, x.LastURL = utc(seen), t.UserAgent, t.URL
 		x.IP = parseAddr(t.IP)
 		wrote = true
-		return 0, nil, nil
+		return 0, nil
 	})
 	return wrote, err
 }
