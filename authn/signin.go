@@ -286,16 +286,24 @@ func (s *Service) CompleteSignIn(ctx context.Context, pendingToken string, f Fac
 	if err != nil {
 		return fail("storage_error", err)
 	}
+	// The attempt is counted before the code is looked at, each count one atomic write,
+	// so that a burst of concurrent guesses that all read the pending sign-in and the
+	// throttle before any failure was recorded still gets at most MaxPendingAttempts
+	// verifications of this pending sign-in, and no more than the throttle allows.
+	reserved := false
 	if lock == "" {
-		// The attempt is counted before the code is looked at, in one atomic write, so
-		// that a burst of concurrent guesses that all read the pending sign-in before any
-		// failure was recorded still gets at most MaxPendingAttempts verifications.
 		switch ok, rerr := s.reservePendingAttempt(ctx, pend, now); {
 		case rerr != nil:
 			return fail("storage_error", rerr)
 		case !ok:
 			return fail("pending_attempts_used", ErrPendingInvalid)
 		}
+		if lock, err = s.reserveAttempt(ctx, tenant, u.ID, throttleSecond, meta.IP); err != nil {
+			return fail("storage_error", err)
+		}
+		reserved = true
+	}
+	if lock == "" {
 		err = s.second.verify(ctx, tenant, u.ID, f, code, meta)
 	} else {
 		err = ErrInvalidCredentials
@@ -305,7 +313,13 @@ func (s *Service) CompleteSignIn(ctx context.Context, pendingToken string, f Fac
 		if lock != "" {
 			reason = lock
 		}
-		if terr := s.countFailure(ctx, tenant, u.ID, throttleSecond, meta.IP, lock); terr != nil {
+		var terr error
+		if reserved { // the account and the pair counted it already
+			terr = s.countAddressFailure(ctx, tenant, throttleSecond, meta.IP)
+		} else {
+			terr = s.countFailure(ctx, tenant, u.ID, throttleSecond, meta.IP, lock)
+		}
+		if terr != nil {
 			return fail("storage_error", terr)
 		}
 		ev.Outcome, ev.Reason = audit.Failure, reason
