@@ -237,7 +237,9 @@ type IssueRequest struct {
 // succeeds and the other returns ErrExists.
 //
 // Only the user issues their own token: a user manager could otherwise hold a
-// credential that acts as someone else. Managers revoke ([Service.Revoke]).
+// credential that acts as someone else. Managers revoke ([Service.Revoke]). The actor
+// must not itself be authenticated by a token (actor.Token set): a token never mints
+// or regenerates a token, or a leaked one could renew itself and drop its expiry.
 func (s *Service) Issue(ctx context.Context, actor access.Subject, req IssueRequest) (Token, Secret, error) {
 	return s.issue(ctx, actor, req, false)
 }
@@ -253,6 +255,11 @@ func (s *Service) Regenerate(ctx context.Context, actor access.Subject, req Issu
 func (s *Service) issue(ctx context.Context, actor access.Subject, req IssueRequest, replace bool) (Token, Secret, error) {
 	if !actor.Valid() || actor.IsSystem() {
 		return Token{}, Secret{}, fmt.Errorf("%w: only a user issues their own token", ErrForbidden)
+	}
+	if actor.Token != uuid.Nil {
+		// A token does not mint tokens: a leaked one would otherwise replace itself
+		// with a fresh secret (locking its owner's copy out) and shed its expiry.
+		return Token{}, Secret{}, fmt.Errorf("%w: a request authenticated by an API token cannot issue one", ErrForbidden)
 	}
 	p, err := s.engine.Policy(ctx, actor.Tenant)
 	if err != nil {

@@ -71,9 +71,12 @@ type Token struct {
 	RevokedAt time.Time
 }
 
-// Active reports whether the token works at now: not revoked, not expired.
+// Active reports whether the token works at now: a stored token (non-zero ID), not
+// revoked, not expired. The zero Token (what Verify returns for an unknown token) is
+// not active. Active says nothing about the token's user: only Verify's nil error
+// means the token authenticates.
 func (t Token) Active(now time.Time) bool {
-	return t.RevokedAt.IsZero() && (t.ExpiresAt.IsZero() || now.Before(t.ExpiresAt))
+	return t.ID != uuid.Nil && t.RevokedAt.IsZero() && (t.ExpiresAt.IsZero() || now.Before(t.ExpiresAt))
 }
 
 // Day is a calendar day, "2006-01-02". Usage is counted per day in the tenant's time

@@ -165,7 +165,44 @@ func (a *app) api(mux *http.ServeMux, pattern string, right access.Right, projec
 	default:
 		inner = a.signedIn(inner)
 	}
-	mux.Handle(pattern, a.actionLog(inner))
+	mux.Handle(pattern, a.actionLog(a.tokenInProject(inner)))
+}
+
+// tokenInProject judges a request made with an API token again, after routing, in the
+// project the route's guard and handler use. The token middleware runs in
+// authenticate, before the mux has matched, so r.PathValue("project") is empty there
+// and it decided the integrations right on ?project= or the tenant role alone; a route
+// with {project} in its path would otherwise let a token act in a project where its
+// user's role lacks the right (a tenant role holding it, or ?project= naming another
+// project). Session requests pass unchanged.
+func (a *app) tokenInProject(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, ok := access.SubjectFrom(r.Context())
+		if !ok || s.Token == uuid.Nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		project, err := requestProject(r)
+		if err != nil {
+			a.writeError(w, r, badRequest("project is a project ID"))
+			return
+		}
+		if project == uuid.Nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		p, err := a.policy(r.Context(), s)
+		if err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, apiError{Error: apiErrorBody{Code: "unavailable", Message: "the access policy could not be loaded; try again"}})
+			return
+		}
+		if !p.Check(s, access.Integrations, project) {
+			a.denied(r, p, s, "token_missing_right")
+			a.writeError(w, r, access.ErrForbidden)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // public registers an API route that needs no session (sign-in, accepting an
