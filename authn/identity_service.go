@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/netip"
 	"time"
 
@@ -36,6 +38,22 @@ type Callback struct {
 	State string
 	Code  string
 }
+
+// String redacts the callback: its flow secret (from which the PKCE verifier is
+// derived) and its authorization code are secrets.
+func (cb Callback) String() string { return "authn.Callback" + redacted }
+
+// GoString redacts the callback.
+func (cb Callback) GoString() string { return cb.String() }
+
+// Format redacts the callback for every fmt verb.
+func (cb Callback) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, cb.String()) }
+
+// LogValue redacts the callback in slog output.
+func (cb Callback) LogValue() slog.Value { return slog.StringValue(cb.String()) }
+
+// MarshalJSON redacts the callback.
+func (cb Callback) MarshalJSON() ([]byte, error) { return []byte(`"` + redacted + `"`), nil }
 
 // provider returns the configured provider of this name.
 func (s *Service) provider(name string) (IdentityProvider, error) {

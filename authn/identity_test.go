@@ -1,9 +1,11 @@
 package authn_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -565,6 +567,21 @@ func TestAdminRemovesLinks(t *testing.T) {
 	require.NoError(t, e.svc.Remove(ctx, e.admin, agent.ID))
 	_, err = e.store.IdentityBySubject(ctx, e.tenant.ID, e.op.Issuer(), "agent-again")
 	assert.ErrorIs(t, err, storage.ErrNotFound)
+}
+
+// A callback carries the flow secret and the provider's authorization code: neither
+// shows when it is printed, logged or marshalled.
+func TestCallbackRedacts(t *testing.T) {
+	cb := authn.Callback{Flow: "csflw_flow-secret-value", State: "state-value", Code: "auth-code-value"}
+	var logs bytes.Buffer
+	slog.New(slog.NewJSONHandler(&logs, nil)).Info("callback", "cb", cb)
+	js, err := json.Marshal(cb)
+	require.NoError(t, err)
+	for _, out := range []string{fmt.Sprint(cb), fmt.Sprintf("%v %+v %#v %s %q", cb, cb, cb, cb, cb),
+		logs.String(), string(js), fmt.Sprint([]authn.Callback{cb}), fmt.Sprintf("%+v", struct{ C authn.Callback }{cb})} {
+		assert.NotContains(t, out, "flow-secret-value")
+		assert.NotContains(t, out, "auth-code-value")
+	}
 }
 
 // Provider tokens are kept only sealed, and no secret of the flows (flow cookie,
