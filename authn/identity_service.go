@@ -295,12 +295,32 @@ func shown(id Identity) Identity {
 
 // ConfirmIdentity confirms a pending identity with the secret of the mailed link: from
 // then on it signs the user in. The link is used once and expires after
-// IdentityOptions.ConfirmTTL; any unusable link is ErrTicketInvalid.
+// IdentityOptions.ConfirmTTL; any unusable link is ErrTicketInvalid. Unusable links
+// count against the client's address as those of invitations do (see openLink), and
+// a locked address gets ErrTicketInvalid for every link without a lookup.
 func (s *Service) ConfirmIdentity(ctx context.Context, token string, meta Meta) (Identity, error) {
 	tenant, hash, err := ParseLinkToken(PurposeIdentityConfirm, token)
 	if err != nil {
 		return Identity{}, ErrTicketInvalid
 	}
+	refused, err := s.addressRefused(ctx, tenant, throttleFirst, meta.IP)
+	if err != nil {
+		return Identity{}, err
+	}
+	if refused {
+		return Identity{}, ErrTicketInvalid
+	}
+	id, err := s.confirmIdentity(ctx, tenant, hash, meta)
+	if errors.Is(err, ErrTicketInvalid) {
+		if terr := s.countAddressFailure(ctx, tenant, throttleFirst, meta.IP); terr != nil && !errors.Is(terr, storage.ErrNotFound) {
+			return Identity{}, terr
+		}
+	}
+	return id, err
+}
+
+// confirmIdentity is ConfirmIdentity past the address throttle.
+func (s *Service) confirmIdentity(ctx context.Context, tenant uuid.UUID, hash [32]byte, meta Meta) (Identity, error) {
 	id, err := s.store.IdentityByConfirmation(ctx, tenant, hash)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):

@@ -569,6 +569,36 @@ func TestAdminRemovesLinks(t *testing.T) {
 	assert.ErrorIs(t, err, storage.ErrNotFound)
 }
 
+// Unusable confirmation links count against the client's address as unusable
+// invitation links do; a locked address gets "invalid" even for a valid link, which
+// still works from elsewhere.
+func TestThrottleIdentityConfirmLinks(t *testing.T) {
+	ctx := context.Background()
+	e := newIdentityEnv(t)
+	u := e.onboard(t, "ann@example.com", access.KindAgent)
+	e.op.SetUser(ann)
+	_, err := e.link(t, e.session(u), "corp")
+	require.NoError(t, err)
+	m, ok := e.outbox.Last("ann@example.com")
+	require.True(t, ok)
+	good := confirmRE.FindString(m.Text)
+	require.NotEmpty(t, good)
+	bad := good[:len(good)-4] + "AAAA"
+	if bad == good {
+		bad = good[:len(good)-4] + "BBBB"
+	}
+	attacker := authn.Meta{IP: netip.MustParseAddr("203.0.113.99")}
+	for range 10 * authn.DefaultLockThreshold {
+		_, err := e.svc.ConfirmIdentity(ctx, bad, attacker)
+		require.ErrorIs(t, err, authn.ErrTicketInvalid)
+	}
+	_, err = e.svc.ConfirmIdentity(ctx, good, attacker)
+	assert.ErrorIs(t, err, authn.ErrTicketInvalid, "the address is locked for links")
+	id, err := e.svc.ConfirmIdentity(ctx, good, authn.Meta{IP: netip.MustParseAddr("198.51.100.3")})
+	require.NoError(t, err, "the link was not used up")
+	assert.Equal(t, authn.IdentityActive, id.Status)
+}
+
 // A callback carries the flow secret and the provider's authorization code: neither
 // shows when it is printed, logged or marshalled.
 func TestCallbackRedacts(t *testing.T) {
