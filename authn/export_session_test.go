@@ -14,6 +14,9 @@ type TestSecondFactor struct {
 	Enrolled map[uuid.UUID]bool
 	Code     string
 	Used     map[string]bool
+	// Verifying, if set, is called at the start of every verification (a test counts
+	// or holds them).
+	Verifying func()
 }
 
 func (f *TestSecondFactor) enrolled(_ context.Context, _, user uuid.UUID) (bool, error) {
@@ -21,6 +24,9 @@ func (f *TestSecondFactor) enrolled(_ context.Context, _, user uuid.UUID) (bool,
 }
 
 func (f *TestSecondFactor) verify(_ context.Context, _, user uuid.UUID, _ Factor, code string, _ Meta) error {
+	if f.Verifying != nil {
+		f.Verifying()
+	}
 	if code != f.Code {
 		return ErrInvalidCredentials
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/callshield/callshield/access"
+	"github.com/google/uuid"
 )
 
 // Cookie configures the session cookie. The zero value is the production setting:
@@ -67,22 +68,47 @@ func (c Cookie) Read(r *http.Request) string {
 	name := c.name()
 	for _, line := range r.Header["Cookie"] {
 		for line != "" {
-			var part string
-			part, line, _ = strings.Cut(line, ";")
-			part = textproto.TrimString(part)
-			n, v, ok := strings.Cut(part, "=")
-			if !ok || n != name {
-				continue
-			}
-			if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
-				v = v[1 : len(v)-1]
-			}
-			if validCookieValue(v) {
+			var v string
+			var ok bool
+			if v, line, ok = nextCookie(line, name); ok && validCookieValue(v) {
 				return v
 			}
 		}
 	}
 	return ""
+}
+
+// session returns the tenant and secret hash of the first session cookie that holds
+// a well-formed session token (which has only bytes valid in a cookie value): what
+// Read would return, except that a malformed cookie of the same name does not hide a
+// well-formed one after it.
+func (c Cookie) session(r *http.Request) (tenant uuid.UUID, hash [32]byte, ok bool) {
+	name := c.name()
+	for _, line := range r.Header["Cookie"] {
+		for line != "" {
+			var v string
+			if v, line, ok = nextCookie(line, name); ok {
+				if tenant, hash, ok = parseSessionToken(sessionPrefix, v); ok {
+					return tenant, hash, true
+				}
+			}
+		}
+	}
+	return uuid.Nil, hash, false
+}
+
+// nextCookie takes the first pair off a Cookie header line: ok reports that it is
+// named name, v is its value with one pair of surrounding double quotes removed.
+func nextCookie(line, name string) (v, rest string, ok bool) {
+	part, rest, _ := strings.Cut(line, ";")
+	n, v, ok := strings.Cut(textproto.TrimString(part), "=")
+	if !ok || n != name {
+		return "", rest, false
+	}
+	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+		v = v[1 : len(v)-1]
+	}
+	return v, rest, true
 }
 
 // validCookieValue reports whether v has only the bytes net/http accepts in a cookie
@@ -134,13 +160,13 @@ type MiddlewareOptions struct {
 type sessionKey struct{}
 
 // sessionCtx is the context node the middleware adds: the session, the subject and
-// the policy ([access.RequestValues] answers the access keys). sess points to a
-// shared session-cache entry or to the session read for this request; it is never
+// the policy ([access.RequestValues] answers the access keys). v is shared with the
+// other requests of a cached session from the same address and browser, or part of
+// this request's allocation when the session was read from the store; it is never
 // written.
 type sessionCtx struct {
 	context.Context
-	vals access.RequestValues
-	sess *Session
+	v *requestValues
 }
 
 // sessionReq is the middleware's one allocation per request served from the session
@@ -151,17 +177,18 @@ type sessionReq struct {
 }
 
 // sessionReqRead is the one allocation of a request whose session was read from the
-// store: sessionReq plus the session.
+// store: sessionReq plus the values and the session.
 type sessionReqRead struct {
 	sessionReq
+	vals requestValues
 	sess Session
 }
 
 func (c *sessionCtx) Value(key any) any {
 	if _, ok := key.(sessionKey); ok {
-		return c.sess
+		return c.v.sess
 	}
-	if v, ok := c.vals.Lookup(key); ok {
+	if v, ok := c.v.Lookup(key); ok {
 		return v
 	}
 	return c.Context.Value(key)
@@ -244,14 +271,14 @@ func (h *sessionHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		access.WriteError(w, http.StatusForbidden, "cross_origin")
 		return
 	}
-	tok := m.opts.Cookie.Read(r)
-	if tok == "" {
+	tenant, hash, ok := m.opts.Cookie.session(r)
+	if !ok {
 		m.unauth.ServeHTTP(w, r)
 		return
 	}
 	ip := access.ClientIP(r, m.opts.TrustedProxies)
 	var v validation
-	err := m.s.validate(r.Context(), tok, Request{Meta: Meta{IP: ip, UserAgent: userAgent(r)}, Path: r.URL.Path},
+	err := m.s.validate(r.Context(), tenant, hash, Request{Meta: Meta{IP: ip, UserAgent: userAgent(r)}, Path: r.URL.Path},
 		m.opts.TouchInterval, &v)
 	switch {
 	case errors.Is(err, ErrSessionEnded):
@@ -278,13 +305,14 @@ func (h *sessionHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// WithContext is inlined and its copy does not escape: the request lives in the
 	// one allocation, beside its context node.
 	if v.hit != nil {
-		sr := &sessionReq{ctx: sessionCtx{Context: r.Context(), vals: v.vals, sess: &v.hit.Session}}
+		sr := &sessionReq{ctx: sessionCtx{Context: r.Context(), v: v.hit}}
 		sr.req = *r.WithContext(&sr.ctx)
 		h.next.ServeHTTP(w, &sr.req)
 		return
 	}
 	sr := &sessionReqRead{sess: v.own.Session}
-	sr.ctx = sessionCtx{Context: r.Context(), vals: v.vals, sess: &sr.sess}
+	sr.vals = requestValues{RequestValues: v.vals, sess: &sr.sess}
+	sr.ctx = sessionCtx{Context: r.Context(), v: &sr.vals}
 	sr.req = *r.WithContext(&sr.ctx)
 	h.next.ServeHTTP(w, &sr.req)
 }

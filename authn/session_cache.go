@@ -114,10 +114,14 @@ type cacheShard struct {
 
 // cacheEntry is one cached session. rec is never written after the entry is put;
 // judged is the last policy under which the session's privilege fingerprint was
-// found current, so that a request under the same policy skips that check.
+// found current, so that a request under the same policy skips that check; vals are
+// the context values of the last request served from the entry, which the next
+// request from the same address and browser under the same policy shares instead of
+// building its own.
 type cacheEntry struct {
 	rec    SessionRecord
 	judged atomic.Pointer[access.Policy]
+	vals   atomic.Pointer[requestValues]
 }
 
 func newSessionCache(opts SessionCacheOptions, leaseFor time.Duration, now func() time.Time) *sessionCache {

@@ -284,3 +284,94 @@ func TestSessionWatcherIsNotKeptForever(t *testing.T) {
 	e.onboard(t, "ann@example.com", access.KindAgent) // changes announce to what is left
 	runtime.KeepAlive(e.store)
 }
+
+// Requests served from the session cache share the context values of an earlier
+// request only when they come from the same address and browser under the same
+// policy: a request from another address or browser sees its own in its subject, and
+// the allowlist is asked again for it, also after the allowlist changed.
+func TestSessionCacheValuesFollowTheRequest(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	e.onboard(t, "ann@example.com", access.KindAgent)
+	svc, rc := e.instance(t, authn.SessionCacheOptions{})
+	tok := e.signIn(t, "ann@example.com").Token.Reveal()
+	_, err := e.acc.SetAllowlist(ctx, e.admin, []string{"198.51.100.0/24", "203.0.113.0/24"})
+	require.NoError(t, err)
+
+	serve := func(ip, ua string) (int, access.Subject) {
+		var sub access.Subject
+		h := svc.Middleware(authn.MiddlewareOptions{})(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+			sub, _ = access.SubjectFrom(r.Context())
+		}))
+		r := httptest.NewRequest(http.MethodGet, "https://app.example/calls", nil)
+		r.RemoteAddr = ip + ":4711"
+		r.Header.Set("User-Agent", ua)
+		r.AddCookie(&http.Cookie{Name: "__Host-callshield", Value: tok})
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w.Code, sub
+	}
+	const firefox, chrome = "Mozilla/5.0 Firefox/128.0", "Mozilla/5.0 Chrome/131.0"
+	for _, c := range []struct{ ip, ua string }{
+		{"198.51.100.9", firefox}, {"198.51.100.9", firefox}, {"203.0.113.7", firefox},
+		{"198.51.100.9", firefox}, {"198.51.100.9", chrome}, {"203.0.113.7", chrome},
+	} {
+		code, sub := serve(c.ip, c.ua)
+		require.Equal(t, http.StatusOK, code, "%s %s", c.ip, c.ua)
+		assert.Equal(t, c.ip, sub.IP.String())
+		assert.Equal(t, c.ua, sub.UserAgent)
+	}
+	assert.Equal(t, int64(1), rc.reads.Load(), "all from the cache")
+
+	_, err = e.acc.SetAllowlist(ctx, e.admin, []string{"198.51.100.0/24"})
+	require.NoError(t, err)
+	code, _ := serve("203.0.113.7", chrome)
+	assert.Equal(t, http.StatusForbidden, code, "the address left the allowlist")
+	code, sub := serve("198.51.100.9", chrome)
+	assert.Equal(t, http.StatusOK, code)
+	assert.Equal(t, "198.51.100.9", sub.IP.String())
+}
+
+// A malformed cookie of the session cookie's name does not hide a well-formed one
+// after it (a sibling subdomain or a broken client may add one), and neither the
+// quoted form nor a token of the wrong kind is taken for a session.
+func TestMiddlewareTakesTheFirstWellFormedSessionCookie(t *testing.T) {
+	e := newEnv(t)
+	e.onboard(t, "ann@example.com", access.KindAgent)
+	res := e.signIn(t, "ann@example.com")
+	tok := res.Token.Reveal()
+	for _, c := range []struct {
+		name   string
+		header string
+		want   int
+	}{
+		{"alone", "__Host-callshield=" + tok, http.StatusOK},
+		{"quoted", `__Host-callshield="` + tok + `"`, http.StatusOK},
+		{"after garbage", "__Host-callshield=garbage; __Host-callshield=" + tok, http.StatusOK},
+		{"after another cookie", "theme=dark; __Host-callshield=" + tok, http.StatusOK},
+		{"second header", "", http.StatusOK},
+		{"truncated", "__Host-callshield=" + tok[:len(tok)-1], http.StatusUnauthorized},
+		{"other name", "callshield=" + tok, http.StatusUnauthorized},
+		{"a byte flipped", "__Host-callshield=" + tok[:len(tok)-1] + flip(tok[len(tok)-1]), http.StatusUnauthorized},
+	} {
+		w, sub, _ := e.serve(t, authn.MiddlewareOptions{}, http.MethodGet, "", func(r *http.Request) {
+			if c.header == "" {
+				r.Header["Cookie"] = []string{"a=b", "__Host-callshield=" + tok}
+				return
+			}
+			r.Header.Set("Cookie", c.header)
+		})
+		assert.Equal(t, c.want, w.Code, c.name)
+		if c.want == http.StatusOK {
+			assert.Equal(t, res.Session.ID, sub.Session, c.name)
+		}
+	}
+}
+
+// flip returns another base64url character than c.
+func flip(c byte) string {
+	if c == 'A' {
+		return "B"
+	}
+	return "A"
+}

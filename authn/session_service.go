@@ -139,11 +139,16 @@ type Validated struct {
 // blocked user's session is ended, with its event); ErrIPNotAllowed for an address the
 // allowlist refuses (the session stays); any other error is a storage failure (deny).
 func (s *Service) ValidateSession(ctx context.Context, token string, r Request, touchEvery time.Duration) (Validated, error) {
+	tenant, hash, ok := parseSessionToken(sessionPrefix, token)
+	if !ok {
+		return Validated{}, ErrSessionInvalid
+	}
 	var v validation
-	if err := s.validate(ctx, token, r, touchEvery, &v); err != nil {
+	if err := s.validate(ctx, tenant, hash, r, touchEvery, &v); err != nil {
 		return Validated{}, err
 	}
-	return Validated{Session: v.session().clone(), Subject: v.vals.Subject, Policy: v.vals.Policy, NewToken: v.newTok}, nil
+	vals := v.values()
+	return Validated{Session: v.session().clone(), Subject: vals.Subject, Policy: vals.Policy, NewToken: v.newTok}, nil
 }
 
 // ErrSessionEnded is the ErrSessionInvalid (it matches it) of a session that
@@ -153,35 +158,49 @@ func (s *Service) ValidateSession(ctx context.Context, token string, r Request, 
 // whose new cookie the browser now holds (clearing would sign the user out).
 var ErrSessionEnded = fmt.Errorf("%w (ended)", ErrSessionInvalid)
 
-// validation is what validate found, in the caller's memory: the record the request
-// was judged by is either hit, a shared entry of the session cache (never written),
-// or own, read from the store (and updated by a touch); vals are the subject and
-// policy; newTok is the session's new secret after a rotation. (hit never points
+// validation is what validate found, in the caller's memory: either hit, the values a
+// request served from the session cache shares with the other requests of that
+// session from the same address and browser under the same policy (never written), or
+// own, the record read from the store (and updated by a touch) with vals, the subject
+// and policy; newTok is the session's new secret after a rotation. (hit never points
 // into the validation itself, so that the middleware's validation stays on its
 // stack.)
 type validation struct {
-	hit    *SessionRecord
+	hit    *requestValues
 	own    SessionRecord
 	vals   access.RequestValues
 	newTok SessionToken
 }
 
+// requestValues is what the middleware's context node answers: the subject and policy
+// ([access.RequestValues]) and the session. A cache entry keeps the last one it
+// built ([cacheEntry.vals]); it is never written after it is built.
+type requestValues struct {
+	access.RequestValues
+	sess *Session
+}
+
 // session is the validated session.
 func (v *validation) session() *Session {
 	if v.hit != nil {
-		return &v.hit.Session
+		return v.hit.sess
 	}
 	return &v.own.Session
 }
 
-// validate is ValidateSession writing into the caller's memory, so that the
-// middleware fills its context node in place instead of copying a Validated through
-// two return values per request.
-func (s *Service) validate(ctx context.Context, token string, r Request, touchEvery time.Duration, v *validation) error {
-	tenant, hash, ok := parseSessionToken(sessionPrefix, token)
-	if !ok {
-		return ErrSessionInvalid
+// values are the validated subject and policy.
+func (v *validation) values() *access.RequestValues {
+	if v.hit != nil {
+		return &v.hit.RequestValues
 	}
+	return &v.vals
+}
+
+// validate is ValidateSession of a parsed token (its tenant and secret hash), writing
+// into the caller's memory, so that the middleware fills its context node in place
+// instead of copying a Validated through two return values per request.
+func (s *Service) validate(ctx context.Context, tenant uuid.UUID, hash [32]byte, r Request, touchEvery time.Duration,
+	v *validation) error {
 	now := s.now()
 	if e := s.cache.get(tenant, hash); e != nil {
 		if done, err := s.validateCached(ctx, e, r, touchEvery, now, v); done {
@@ -269,18 +288,26 @@ func (s *Service) validateCached(ctx context.Context, e *cacheEntry, r Request, 
 			return true, err
 		}
 	}
+	// The values built for an earlier request of this session hold if it came from the
+	// same address and browser under the same policy: the subject is the same, and so
+	// is the allowlist's answer (AllowsIP depends on nothing else), which was yes.
+	if m := e.vals.Load(); m != nil && m.Policy == p && m.Subject.IP == r.IP && m.Subject.UserAgent == r.UserAgent {
+		v.hit = m
+		return true, nil
+	}
 	if e.judged.Load() != p {
 		if p.Privilege(sess.User) != sess.Privilege && p.Version() > sess.PrivilegeVersion {
 			return false, nil
 		}
 		e.judged.Store(p)
 	}
-	v.vals.Subject = access.Subject{Tenant: sess.Tenant, User: sess.User, Session: sess.ID, IP: r.IP, UserAgent: r.UserAgent}
-	v.vals.Policy = p
-	if !p.AllowsIP(v.vals.Subject, r.IP) {
+	sub := access.Subject{Tenant: sess.Tenant, User: sess.User, Session: sess.ID, IP: r.IP, UserAgent: r.UserAgent}
+	if !p.AllowsIP(sub, r.IP) {
 		return true, ErrIPNotAllowed
 	}
-	v.hit = rec
+	m := &requestValues{RequestValues: access.RequestValues{Subject: sub, Policy: p}, sess: sess}
+	e.vals.Store(m)
+	v.hit = m
 	return true, nil
 }
 

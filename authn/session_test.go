@@ -284,6 +284,41 @@ func TestCrossOriginRequestsRefused(t *testing.T) {
 	}
 }
 
+// Concurrent wrong codes on one pending sign-in: at most MaxPendingAttempts of them
+// are ever verified, even when every request reads the pending sign-in before any
+// failure is counted (an attacker who knows the password fires a burst of guesses).
+func TestCompleteSignInBoundsConcurrentGuesses(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	u := e.onboard(t, "ann@example.com", access.KindAgent)
+	release := make(chan struct{})
+	var verified atomic.Int32
+	authn.SetSecondFactor(e.svc, &authn.TestSecondFactor{Enrolled: map[uuid.UUID]bool{u.ID: true}, Code: "123456",
+		Verifying: func() { verified.Add(1); <-release }})
+	res, err := e.svc.SignIn(ctx, e.tenant.ID, u.Email, authn.NewPassword(goodPassword), authn.Meta{IP: officeIP})
+	require.NoError(t, err)
+	require.NotNil(t, res.Pending)
+
+	const guesses = 4 * authn.MaxPendingAttempts
+	var finished atomic.Int32
+	var wg sync.WaitGroup
+	for range guesses {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := e.svc.CompleteSignIn(ctx, res.PendingToken.Reveal(), authn.FactorTOTP, "999999", authn.Meta{IP: officeIP})
+			assert.Error(t, err)
+			finished.Add(1)
+		}()
+	}
+	// Every guess is either held in its verification or answered already.
+	require.Eventually(t, func() bool { return verified.Load()+finished.Load() == guesses },
+		10*time.Second, time.Millisecond)
+	close(release)
+	wg.Wait()
+	assert.LessOrEqual(t, verified.Load(), int32(authn.MaxPendingAttempts), "guesses verified on one pending sign-in")
+}
+
 func TestPendingSignInAndCompleteSignIn(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)

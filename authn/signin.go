@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"strings"
+	"time"
 
 	"github.com/callshield/callshield/access"
 	"github.com/callshield/callshield/audit"
@@ -241,7 +242,8 @@ func joinFactors(fs []Factor) string {
 // address the sign-in started from. A wrong code is ErrInvalidCredentials and counts
 // against the pending sign-in's attempts (MaxPendingAttempts) and the second-factor
 // throttle; an unknown, completed, expired or used-up pending sign-in is
-// ErrPendingInvalid. Of concurrent completions of one pending sign-in at most one
+// ErrPendingInvalid. At most MaxPendingAttempts codes are ever verified for one
+// pending sign-in, concurrent ones included, and of concurrent completions at most one
 // succeeds.
 func (s *Service) CompleteSignIn(ctx context.Context, pendingToken string, f Factor, code string, meta Meta) (SignInResult, error) {
 	if !f.second() {
@@ -284,6 +286,23 @@ func (s *Service) CompleteSignIn(ctx context.Context, pendingToken string, f Fac
 	if err != nil {
 		return fail("storage_error", err)
 	}
+	// The attempt is counted before the code is looked at, each count one atomic write,
+	// so that a burst of concurrent guesses that all read the pending sign-in and the
+	// throttle before any failure was recorded still gets at most MaxPendingAttempts
+	// verifications of this pending sign-in, and no more than the throttle allows.
+	reserved := false
+	if lock == "" {
+		switch ok, rerr := s.reservePendingAttempt(ctx, pend, now); {
+		case rerr != nil:
+			return fail("storage_error", rerr)
+		case !ok:
+			return fail("pending_attempts_used", ErrPendingInvalid)
+		}
+		if lock, err = s.reserveAttempt(ctx, tenant, u.ID, throttleSecond, meta.IP); err != nil {
+			return fail("storage_error", err)
+		}
+		reserved = true
+	}
 	if lock == "" {
 		err = s.second.verify(ctx, tenant, u.ID, f, code, meta)
 	} else {
@@ -294,7 +313,13 @@ func (s *Service) CompleteSignIn(ctx context.Context, pendingToken string, f Fac
 		if lock != "" {
 			reason = lock
 		}
-		if terr := s.countFailure(ctx, tenant, u.ID, throttleSecond, meta.IP, lock); terr != nil {
+		var terr error
+		if reserved { // the account and the pair counted it already
+			terr = s.countAddressFailure(ctx, tenant, throttleSecond, meta.IP)
+		} else {
+			terr = s.countFailure(ctx, tenant, u.ID, throttleSecond, meta.IP, lock)
+		}
+		if terr != nil {
 			return fail("storage_error", terr)
 		}
 		ev.Outcome, ev.Reason = audit.Failure, reason
@@ -326,4 +351,22 @@ func (s *Service) CompleteSignIn(ctx context.Context, pendingToken string, f Fac
 		ev.Actor.Role = r.Name
 	}
 	return s.startSession(ctx, u, p, []Factor{pend.Factor, f}, false, pend.Kind, meta, hash, &ev)
+}
+
+// pendingAttemptKey is the throttle key that counts the verifications of a pending
+// sign-in's second factor.
+func pendingAttemptKey(p PendingSignIn) string { return "v:" + p.ID.String() }
+
+// reservePendingAttempt counts one verification of p's second factor with the throttle
+// store's atomic increment-and-read and reports whether it is within
+// MaxPendingAttempts. (The pending sign-in's own Attempts counts failures once they are
+// known, too late to bound concurrent guesses.) The counter outlives the pending
+// sign-in: each count lasts PendingSignInTTL.
+func (s *Service) reservePendingAttempt(ctx context.Context, p PendingSignIn, now time.Time) (bool, error) {
+	sts, err := s.store.HitThrottle(ctx, p.Tenant, []ThrottleHit{{Key: pendingAttemptKey(p),
+		Threshold: MaxPendingAttempts + 1, Window: PendingSignInTTL, Lock: PendingSignInTTL}}, now)
+	if err != nil {
+		return false, fmt.Errorf("authn: pending sign-in attempt: %w", err)
+	}
+	return sts[0].Count <= MaxPendingAttempts, nil
 }

@@ -37,7 +37,12 @@ import (
 // (T/2) than the account (T), for as long as the account's count lasts. So one address
 // by itself can never lock an account; it takes failures from more than one address,
 // and even then the lock lifts after D. The user can still sign in from their own
-// address while an attacker's address is locked out.
+// address while an attacker's address is locked out. The rule holds for concurrent
+// attempts too: a failure reaches the account only while the pair's count, read in the
+// same atomic increment, is within the pair's threshold (countFailure), and second
+// factors, whose checks are cheap, count each attempt before the code is looked at
+// (reserveAttempt), so that a burst of guesses gets no more checks than the counters
+// allow.
 //
 // A refused attempt is answered exactly as a wrong password is: the same error
 // (ErrInvalidCredentials, or ErrIPNotAllowed from outside the allowlist), after the
@@ -136,20 +141,62 @@ func (s *Service) checkThrottle(ctx context.Context, tenant, user uuid.UUID, kin
 // attempt that was refused without checking the secret: it counts against the pair and
 // the address only, never the account (see the rule above). The linked-identity
 // sign-in calls it after a failed verification, with refused "".
+//
+// A failure counts against the account only if the pair's count, read in the same
+// atomic increment, is within the pair's threshold: concurrent attempts from one
+// address that all passed checkThrottle before the first was counted would otherwise
+// all reach the account, and a burst from a single address could lock it.
 func (s *Service) countFailure(ctx context.Context, tenant, user uuid.UUID, kind throttleKind, ip netip.Addr, refused string) error {
 	st, err := s.SessionSettings(ctx, tenant)
 	if err != nil {
 		return err
 	}
 	r := rulesOf(st, keysOf(user, kind, ip))
-	hits := []ThrottleHit{r.pair, r.address}
-	if refused == "" {
-		hits = append(hits, r.account)
+	now := s.now()
+	sts, err := s.store.HitThrottle(ctx, tenant, []ThrottleHit{r.pair, r.address}, now)
+	if err != nil {
+		return fmt.Errorf("authn: throttle: %w", err)
 	}
-	if _, err := s.store.HitThrottle(ctx, tenant, hits, s.now()); err != nil {
+	if refused != "" || sts[0].Count > r.pair.Threshold {
+		return nil
+	}
+	if _, err := s.store.HitThrottle(ctx, tenant, []ThrottleHit{r.account}, now); err != nil {
 		return fmt.Errorf("authn: throttle: %w", err)
 	}
 	return nil
+}
+
+// reserveAttempt counts an attempt that checkThrottle let through before its secret is
+// checked, each count one atomic increment-and-read: against the pair, then, only if
+// the pair is within its threshold, against the account. An attempt past either
+// threshold (one of concurrent attempts that all passed checkThrottle before any was
+// counted) is refused after all, with checkThrottle's reason, so that no more secrets
+// are checked than the thresholds allow, and one address never reaches the account's
+// threshold. The address is not counted here (the successes of an office behind one
+// address must not add up): the caller counts a failure or a refusal of a reserved
+// attempt with countAddressFailure, and a success resets the account and the pair
+// (resetThrottle). The second factor uses it: its checks are cheap, so a burst of
+// guesses is not bounded by the hashing queue as the password's are.
+func (s *Service) reserveAttempt(ctx context.Context, tenant, user uuid.UUID, kind throttleKind, ip netip.Addr) (string, error) {
+	st, err := s.SessionSettings(ctx, tenant)
+	if err != nil {
+		return "", err
+	}
+	r := rulesOf(st, keysOf(user, kind, ip))
+	now := s.now()
+	for _, c := range []struct {
+		hit    ThrottleHit
+		reason string
+	}{{r.pair, "address_locked"}, {r.account, "locked"}} {
+		sts, err := s.store.HitThrottle(ctx, tenant, []ThrottleHit{c.hit}, now)
+		if err != nil {
+			return "", fmt.Errorf("authn: throttle: %w", err)
+		}
+		if sts[0].Count > c.hit.Threshold {
+			return c.reason, nil
+		}
+	}
+	return "", nil
 }
 
 // resetThrottle clears the account's count of kind, that of the pair with ip, and the

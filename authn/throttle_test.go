@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -276,4 +277,99 @@ func TestSignInNilTenant(t *testing.T) {
 	e := newEnv(t)
 	_, err := e.svc.SignIn(context.Background(), uuid.Nil, "ann@example.com", authn.NewPassword(goodPassword), ip("198.51.100.1"))
 	assert.ErrorIs(t, err, authn.ErrInvalidCredentials)
+}
+
+// heldGuesses signs u in from each address (one pending sign-in each) and sends
+// perPending concurrent wrong codes on every pending sign-in, each held in its
+// verification until every guess is either held or answered; it returns how many
+// were verified.
+func heldGuesses(t *testing.T, e *env, u authn.User, addrs []authn.Meta, perPending int) int32 {
+	t.Helper()
+	ctx := context.Background()
+	release := make(chan struct{})
+	var verified, finished atomic.Int32
+	authn.SetSecondFactor(e.svc, &authn.TestSecondFactor{Enrolled: map[uuid.UUID]bool{u.ID: true}, Code: "123456",
+		Verifying: func() { verified.Add(1); <-release }})
+	var wg sync.WaitGroup
+	for _, m := range addrs {
+		res, err := e.svc.SignIn(ctx, e.tenant.ID, u.Email, authn.NewPassword(goodPassword), m)
+		require.NoError(t, err)
+		require.NotNil(t, res.Pending)
+		for range perPending {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := e.svc.CompleteSignIn(ctx, res.PendingToken.Reveal(), authn.FactorTOTP, "999999", m)
+				assert.Error(t, err)
+				finished.Add(1)
+			}()
+		}
+	}
+	total := int32(len(addrs) * perPending)
+	require.Eventually(t, func() bool { return verified.Load()+finished.Load() == total }, 10*time.Second, time.Millisecond)
+	close(release)
+	wg.Wait()
+	return verified.Load()
+}
+
+// A burst of concurrent second-factor guesses, all passing the throttle's check before
+// any failure is counted, is still bounded by the account's lock (LockThreshold) and,
+// from one address, by the pair's, which stays below the account's: one address's
+// burst does not lock the account.
+func TestThrottleSecondFactorBoundsConcurrentGuesses(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	u := e.onboard(t, "ann@example.com", access.KindAgent)
+	var addrs []authn.Meta
+	for i := range 6 {
+		addrs = append(addrs, ip(fmt.Sprintf("198.51.100.%d", i+1)))
+	}
+	got := heldGuesses(t, e, u, addrs, authn.MaxPendingAttempts)
+	assert.LessOrEqual(t, got, int32(authn.DefaultLockThreshold), "guesses verified past the account's lock")
+	l, err := e.svc.LockStatus(ctx, e.admin, u.ID)
+	require.NoError(t, err)
+	assert.True(t, l.Locked)
+
+	f := newEnv(t)
+	v := f.onboard(t, "bob@example.com", access.KindAgent)
+	one := ip("203.0.113.9")
+	got = heldGuesses(t, f, v, []authn.Meta{one, one, one, one}, authn.MaxPendingAttempts)
+	assert.LessOrEqual(t, got, int32(authn.DefaultLockThreshold/2), "guesses verified from one address past the pair's lock")
+	l, err = f.svc.LockStatus(ctx, f.admin, v.ID)
+	require.NoError(t, err)
+	assert.False(t, l.Locked, "one address's burst does not lock the account")
+}
+
+// Wrong passwords from one address that all pass the throttle's check before the first
+// is counted (a burst held in the hashing queue) do not lock the account: only the
+// failures within the pair's threshold count against it, as when they come one by one.
+func TestThrottleBurstFromOneAddressDoesNotLockAccount(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	u := e.onboard(t, "ann@example.com", access.KindAgent)
+	h := fastHasher()
+	svc, err := authn.NewService(e.store, e.engine, authn.Options{Mailer: e.outbox,
+		LinkURL: func(authn.Purpose, authn.LinkToken) string { return "https://app.example/" },
+		Hasher:  h, Audit: audit.NewRecorder(e.store, audit.Options{Clock: e.clock.Now}), Clock: e.clock.Now})
+	require.NoError(t, err)
+	release := authn.HoldHashSlots(h)
+	var wg sync.WaitGroup
+	for i := range 2 * authn.DefaultLockThreshold {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := svc.SignIn(ctx, e.tenant.ID, u.Email, authn.NewPassword(fmt.Sprint("wrong password ", i)), ip("203.0.113.66"))
+			assert.ErrorIs(t, err, authn.ErrInvalidCredentials)
+		}()
+	}
+	time.Sleep(300 * time.Millisecond) // every attempt checked the throttle and waits for a hashing slot
+	release()
+	wg.Wait()
+	l, err := e.svc.LockStatus(ctx, e.admin, u.ID)
+	require.NoError(t, err)
+	assert.False(t, l.Locked, "one address locked the account")
+	assert.LessOrEqual(t, l.FirstFactorFailures, authn.DefaultLockThreshold/2)
+	e.clock.Advance(time.Minute)
+	_, err = svc.SignIn(ctx, e.tenant.ID, u.Email, authn.NewPassword(goodPassword), ip("198.51.100.20"))
+	assert.NoError(t, err, "the user signs in from their own address")
 }
