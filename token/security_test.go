@@ -2,10 +2,14 @@ package token_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/callshield/callshield/storage"
+	"github.com/callshield/callshield/storage/memory"
 	"github.com/callshield/callshield/token"
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -45,4 +49,55 @@ func TestZeroTokenIsNotActive(t *testing.T) {
 	got, err := e.tokens.Verify(context.Background(), mintToken(t, e.tenant.ID))
 	require.ErrorIs(t, err, token.ErrUnknown)
 	assert.False(t, got.Active(e.clock.Now()), "the record of an unknown token is not active")
+}
+
+// barrierStore holds every UserToken read until n of them have been made, so that n
+// racing Issue calls all see the same current token before any of them writes.
+type barrierStore struct {
+	*memory.Store
+	arrived sync.WaitGroup
+}
+
+func (b *barrierStore) UserToken(ctx context.Context, tenant, user uuid.UUID) (token.Token, error) {
+	t, err := b.Store.UserToken(ctx, tenant, user)
+	b.arrived.Done()
+	b.arrived.Wait()
+	return t, err
+}
+
+// Of Issue calls racing for a user whose token has expired (each replaces it), one
+// succeeds and the others return ErrExists, as Issue promises: not storage.ErrStale,
+// which a host maps to something else (the example server retries only ErrExists).
+func TestIssueRaceOverAnExpiredTokenIsErrExists(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ctx := context.Background()
+	ann := e.onboard(t, "ann@example.com", e.integrator, e.sales.ID)
+	_, _, err := e.tokens.Issue(ctx, ann, token.IssueRequest{Name: "short", ExpiresAt: e.clock.Now().Add(time.Minute)})
+	require.NoError(t, err)
+	e.clock.Advance(time.Minute)
+
+	const n = 8
+	bs := &barrierStore{Store: e.store}
+	bs.arrived.Add(n)
+	svc, err := token.NewService(bs, e.engine, token.Options{Users: token.StatusFunc(e.userStatus), Actions: e.writer,
+		Clock: e.clock.Now, After: never})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = svc.Close(context.Background()) })
+
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() { _, _, errs[i] = svc.Issue(ctx, ann, token.IssueRequest{Name: "race"}) })
+	}
+	wg.Wait()
+	ok := 0
+	for _, err := range errs {
+		if err == nil {
+			ok++
+			continue
+		}
+		assert.ErrorIs(t, err, token.ErrExists)
+		assert.NotErrorIs(t, err, storage.ErrStale)
+	}
+	assert.Equal(t, 1, ok)
 }

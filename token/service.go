@@ -326,7 +326,9 @@ func (s *Service) issue(ctx context.Context, actor access.Subject, req IssueRequ
 	} else {
 		err = s.store.CreateToken(ctx, t, ev)
 	}
-	if errors.Is(err, ErrExists) {
+	if errors.Is(err, ErrExists) || (!replace && errors.Is(err, storage.ErrStale)) {
+		// For Issue, a stale replacement of an expired token means a racing call
+		// replaced it first: the user has a token now.
 		return Token{}, Secret{}, ErrExists
 	}
 	if err != nil {

@@ -314,7 +314,8 @@ func (w *web) calls(r *http.Request, s access.Subject, p *access.Policy) (any, e
 	if err != nil {
 		return nil, err
 	}
-	visible := append(append([]uuid.UUID{}, p.Scope(s, access.ViewAllCalls).Projects...), p.Scope(s, access.ViewAllCalls).OwnProjects...)
+	vs := viewScope(p, s, access.ViewAllCalls)
+	visible := append(slices.Clone(vs.Projects), vs.OwnProjects...)
 	for id, n := range names {
 		if slices.Contains(visible, id) {
 			pg.Projects = append(pg.Projects, projectRef{ID: id, Name: n})
