@@ -51,7 +51,12 @@ const (
 // An allowed request continues with an access.Subject (tenant, user, token ID, IP,
 // user agent) in its context (access.WithSubject) and the policy it was decided with
 // (access.WithPolicy), so that access.Guard.Require and Policy.Scope work unchanged
-// behind it.
+// behind it. A request without a project was judged on the tenant role only: a
+// handler that reads records of several projects should narrow its scope, for a
+// subject with a Token, to the projects of Policy.Scope(s, access.Integrations), or a
+// project whose override role lacks the right is within the token's reach. Mount the
+// middleware inside the route (see Options.Project) so that a {project} path value is
+// what it judges.
 //
 // Every request whose token is known (allowed or denied) is one action-log event
 // through Options.Actions: token ID, user and role, method, path and parameters

@@ -176,6 +176,12 @@ func (s *Service) now() time.Time { return s.opts.Clock().UTC().Truncate(time.Mi
 // returned with the error, for the action log. Any other error is a failure to find
 // out (storage unavailable): deny.
 //
+// Verify authenticates; it does not authorize. It does not check that the user still
+// holds the integrations right (in the tenant role or in the request's project), nor
+// the IP allowlist, nor count or log the call: the Middleware does all of that. A host
+// that authenticates with Verify alone (a non-HTTP transport) must make the same
+// checks with the current policy on every call.
+//
 // Verify makes no write: the token's LastUsedAt moves with the usage flush. With
 // Options.CacheTTL it may answer from its cache of verified tokens (see there).
 func (s *Service) Verify(ctx context.Context, raw string) (Token, error) {

@@ -16,7 +16,18 @@ import (
 // token there too: a user whose tenant role holds integrations but whose role in
 // Support does not must not use their token on Support's routes, with or without a
 // ?project= naming another project. A token also never mints a token.
-func TestTokenIsJudgedInTheRoutesProject(t *testing.T) {
+// tokenFixture: Sam (the seed's supervisor, member of Sales and Support) gets a tenant
+// role with the integrations right, but in Support an override role without it (it
+// manages the project and sees all its calls and recordings), and an API token.
+type tokenFixture struct {
+	a              *app
+	tenant         uuid.UUID
+	sam, bearer    *client
+	sales, support uuid.UUID
+}
+
+func newTokenFixture(t *testing.T) tokenFixture {
+	t.Helper()
 	a, base := newInProcessServer(t)
 	ctx := context.Background()
 	tn, err := a.store.TenantByName(ctx, demoSlug)
@@ -26,32 +37,38 @@ func TestTokenIsJudgedInTheRoutesProject(t *testing.T) {
 	admin.login("admin@demo.test", demoPassword)
 	var integ, pm struct{ ID string }
 	admin.must(201, "POST", "/api/v1/roles", map[string]any{"name": "Integrator PM",
-		"rights": []string{"integrations.manage", "projects.manage", "profile.edit"}}, &integ)
+		"rights": []string{"integrations.manage", "projects.manage", "profile.edit", "calls.view_all", "recordings.listen"}}, &integ)
 	admin.must(201, "POST", "/api/v1/roles", map[string]any{"name": "PM only",
-		"rights": []string{"projects.manage"}}, &pm)
+		"rights": []string{"projects.manage", "calls.view_all", "recordings.listen"}}, &pm)
 
-	sam := newClient(t, base)
-	sam.login("supervisor@demo.test", demoPassword)
+	f := tokenFixture{a: a, tenant: tn.ID, sam: newClient(t, base), bearer: newClient(t, base)}
+	f.sam.login("supervisor@demo.test", demoPassword)
 	var me meBody
-	sam.must(200, "GET", "/api/v1/me", nil, &me)
+	f.sam.must(200, "GET", "/api/v1/me", nil, &me)
 	admin.must(200, "PUT", "/api/v1/users/"+me.User.ID+"/role", map[string]string{"role": integ.ID}, nil)
 	projects := map[string]uuid.UUID{}
 	for _, p := range me.Projects {
 		projects[p.Name] = uuid.MustParse(p.ID)
 	}
-	support, sales := projects["Support"], projects["Sales"]
-	require.NotEqual(t, uuid.Nil, support)
-	require.NotEqual(t, uuid.Nil, sales)
-	_, err = a.access.AddProjectMember(ctx, access.System(tn.ID), support, uuid.MustParse(me.User.ID), uuid.MustParse(pm.ID))
+	f.support, f.sales = projects["Support"], projects["Sales"]
+	require.NotEqual(t, uuid.Nil, f.support)
+	require.NotEqual(t, uuid.Nil, f.sales)
+	_, err = a.access.AddProjectMember(ctx, access.System(tn.ID), f.support, uuid.MustParse(me.User.ID), uuid.MustParse(pm.ID))
 	require.NoError(t, err, "in Support, Sam manages the project but holds no integrations right")
 
 	var tok struct{ ID, Token string }
-	sam.must(201, "POST", "/api/v1/me/token", map[string]string{"name": "CRM"}, &tok)
-	bearer := newClient(t, base)
-	bearer.hdr.Set("Authorization", "Bearer "+tok.Token)
-	bearer.must(200, "GET", "/api/v1/me", nil, nil)
+	f.sam.must(201, "POST", "/api/v1/me/token", map[string]string{"name": "CRM"}, &tok)
+	f.bearer.hdr.Set("Authorization", "Bearer "+tok.Token)
+	f.bearer.must(200, "GET", "/api/v1/me", nil, nil)
+	return f
+}
 
-	cur, err := a.store.ProjectMembers(ctx, tn.ID, support)
+func TestTokenIsJudgedInTheRoutesProject(t *testing.T) {
+	f := newTokenFixture(t)
+	ctx := context.Background()
+	sam, bearer, support, sales := f.sam, f.bearer, f.support, f.sales
+
+	cur, err := f.a.store.ProjectMembers(ctx, f.tenant, support)
 	require.NoError(t, err)
 	var members []memberJSON
 	for _, m := range cur {
@@ -67,4 +84,43 @@ func TestTokenIsJudgedInTheRoutesProject(t *testing.T) {
 	// A token does not regenerate itself (it would get a fresh secret without expiry).
 	bearer.must(403, "POST", "/api/v1/me/token", map[string]string{"name": "forever"}, nil)
 	bearer.must(200, "GET", "/api/v1/me", nil, nil)
+}
+
+// TestTokenReadsOnlyProjectsWithTheRight: a tenant-wide read (the calls list, a
+// recording by ID) made with a token returns no record of a project where the token's
+// user lacks the integrations right, although their session sees them.
+func TestTokenReadsOnlyProjectsWithTheRight(t *testing.T) {
+	f := newTokenFixture(t)
+	type callsBody struct {
+		Calls []struct {
+			ID        string `json:"id"`
+			Project   string `json:"project"`
+			Recording bool   `json:"has_recording"`
+		}
+	}
+	var viaSession, viaToken callsBody
+	f.sam.must(200, "GET", "/api/v1/calls?limit=1000", nil, &viaSession)
+	recorded := ""
+	projects := map[string]int{}
+	for _, c := range viaSession.Calls {
+		projects[c.Project]++
+		if c.Project == f.support.String() && c.Recording {
+			recorded = c.ID
+		}
+	}
+	require.NotZero(t, projects[f.support.String()], "the session sees Support's calls")
+	require.NotZero(t, projects[f.sales.String()])
+	require.NotEmpty(t, recorded)
+	f.sam.must(200, "GET", "/api/v1/calls/"+recorded+"/recording", nil, nil)
+
+	f.bearer.must(200, "GET", "/api/v1/calls?limit=1000", nil, &viaToken)
+	got := map[string]int{}
+	for _, c := range viaToken.Calls {
+		got[c.Project]++
+	}
+	assert.Zero(t, got[f.support.String()], "no Support call reaches the token")
+	assert.Equal(t, projects[f.sales.String()], got[f.sales.String()], "Sales' calls are all there")
+	status, _ := f.bearer.do("GET", "/api/v1/calls/"+recorded+"/recording", nil, nil)
+	assert.Equal(t, 404, status, "nor a Support recording")
+	f.bearer.must(403, "GET", "/api/v1/calls?limit=1000&project="+f.support.String(), nil, nil)
 }

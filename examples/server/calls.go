@@ -267,13 +267,30 @@ func (m *memCalls) Get(_ context.Context, sc access.Scope, id uuid.UUID) (Call, 
 	return Call{}, storage.ErrNotFound
 }
 
+// viewScope is Policy.Scope(s, right), except that a request made with an API token
+// reads only in the projects where its user holds the integrations right too: the
+// token middleware judged a tenant-wide request on the tenant role, and a project
+// whose override role lacks the right must stay out of the token's reach.
+func viewScope(p *access.Policy, s access.Subject, right access.Right) access.Scope {
+	sc := p.Scope(s, right)
+	if s.Token == uuid.Nil {
+		return sc
+	}
+	allowed := p.Scope(s, access.Integrations).Projects
+	keep := func(ids []uuid.UUID) []uuid.UUID {
+		return slices.DeleteFunc(slices.Clone(ids), func(id uuid.UUID) bool { return !slices.Contains(allowed, id) })
+	}
+	sc.Projects, sc.OwnProjects = keep(sc.Projects), keep(sc.OwnProjects)
+	return sc
+}
+
 // callScope is the part of the tenant's calls the subject may read: all calls of the
 // projects where they hold "view all calls", their own calls in their other projects
-// (Policy.Scope), narrowed to ?project= when given. An unknown or unreadable project
-// is 404.
+// (Policy.Scope; for a token, see viewScope), narrowed to ?project= when given. An
+// unknown or unreadable project is 404.
 func (a *app) callScope(r *http.Request) (access.Scope, error) {
 	s, p := subject(r)
-	sc := p.Scope(s, access.ViewAllCalls)
+	sc := viewScope(p, s, access.ViewAllCalls)
 	v := r.URL.Query().Get("project")
 	if v == "" {
 		return sc, nil
@@ -391,7 +408,7 @@ func (a *app) recording(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	k, err := a.calls.Get(r.Context(), p.Scope(s, access.ViewAllCalls), id)
+	k, err := a.calls.Get(r.Context(), viewScope(p, s, access.ViewAllCalls), id)
 	if err != nil {
 		return err
 	}
