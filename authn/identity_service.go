@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/netip"
 	"time"
 
@@ -36,6 +38,22 @@ type Callback struct {
 	State string
 	Code  string
 }
+
+// String redacts the callback: its flow secret (from which the PKCE verifier is
+// derived) and its authorization code are secrets.
+func (cb Callback) String() string { return "authn.Callback" + redacted }
+
+// GoString redacts the callback.
+func (cb Callback) GoString() string { return cb.String() }
+
+// Format redacts the callback for every fmt verb.
+func (cb Callback) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, cb.String()) }
+
+// LogValue redacts the callback in slog output.
+func (cb Callback) LogValue() slog.Value { return slog.StringValue(cb.String()) }
+
+// MarshalJSON redacts the callback.
+func (cb Callback) MarshalJSON() ([]byte, error) { return []byte(`"` + redacted + `"`), nil }
 
 // provider returns the configured provider of this name.
 func (s *Service) provider(name string) (IdentityProvider, error) {
@@ -277,12 +295,32 @@ func shown(id Identity) Identity {
 
 // ConfirmIdentity confirms a pending identity with the secret of the mailed link: from
 // then on it signs the user in. The link is used once and expires after
-// IdentityOptions.ConfirmTTL; any unusable link is ErrTicketInvalid.
+// IdentityOptions.ConfirmTTL; any unusable link is ErrTicketInvalid. Unusable links
+// count against the client's address as those of invitations do (see openLink), and
+// a locked address gets ErrTicketInvalid for every link without a lookup.
 func (s *Service) ConfirmIdentity(ctx context.Context, token string, meta Meta) (Identity, error) {
 	tenant, hash, err := ParseLinkToken(PurposeIdentityConfirm, token)
 	if err != nil {
 		return Identity{}, ErrTicketInvalid
 	}
+	refused, err := s.addressRefused(ctx, tenant, throttleFirst, meta.IP)
+	if err != nil {
+		return Identity{}, err
+	}
+	if refused {
+		return Identity{}, ErrTicketInvalid
+	}
+	id, err := s.confirmIdentity(ctx, tenant, hash, meta)
+	if errors.Is(err, ErrTicketInvalid) {
+		if terr := s.countAddressFailure(ctx, tenant, throttleFirst, meta.IP); terr != nil && !errors.Is(terr, storage.ErrNotFound) {
+			return Identity{}, terr
+		}
+	}
+	return id, err
+}
+
+// confirmIdentity is ConfirmIdentity past the address throttle.
+func (s *Service) confirmIdentity(ctx context.Context, tenant uuid.UUID, hash [32]byte, meta Meta) (Identity, error) {
 	id, err := s.store.IdentityByConfirmation(ctx, tenant, hash)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):

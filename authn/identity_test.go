@@ -1,9 +1,11 @@
 package authn_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -565,6 +567,51 @@ func TestAdminRemovesLinks(t *testing.T) {
 	require.NoError(t, e.svc.Remove(ctx, e.admin, agent.ID))
 	_, err = e.store.IdentityBySubject(ctx, e.tenant.ID, e.op.Issuer(), "agent-again")
 	assert.ErrorIs(t, err, storage.ErrNotFound)
+}
+
+// Unusable confirmation links count against the client's address as unusable
+// invitation links do; a locked address gets "invalid" even for a valid link, which
+// still works from elsewhere.
+func TestThrottleIdentityConfirmLinks(t *testing.T) {
+	ctx := context.Background()
+	e := newIdentityEnv(t)
+	u := e.onboard(t, "ann@example.com", access.KindAgent)
+	e.op.SetUser(ann)
+	_, err := e.link(t, e.session(u), "corp")
+	require.NoError(t, err)
+	m, ok := e.outbox.Last("ann@example.com")
+	require.True(t, ok)
+	good := confirmRE.FindString(m.Text)
+	require.NotEmpty(t, good)
+	bad := good[:len(good)-4] + "AAAA"
+	if bad == good {
+		bad = good[:len(good)-4] + "BBBB"
+	}
+	attacker := authn.Meta{IP: netip.MustParseAddr("203.0.113.99")}
+	for range 10 * authn.DefaultLockThreshold {
+		_, err := e.svc.ConfirmIdentity(ctx, bad, attacker)
+		require.ErrorIs(t, err, authn.ErrTicketInvalid)
+	}
+	_, err = e.svc.ConfirmIdentity(ctx, good, attacker)
+	assert.ErrorIs(t, err, authn.ErrTicketInvalid, "the address is locked for links")
+	id, err := e.svc.ConfirmIdentity(ctx, good, authn.Meta{IP: netip.MustParseAddr("198.51.100.3")})
+	require.NoError(t, err, "the link was not used up")
+	assert.Equal(t, authn.IdentityActive, id.Status)
+}
+
+// A callback carries the flow secret and the provider's authorization code: neither
+// shows when it is printed, logged or marshalled.
+func TestCallbackRedacts(t *testing.T) {
+	cb := authn.Callback{Flow: "csflw_flow-secret-value", State: "state-value", Code: "auth-code-value"}
+	var logs bytes.Buffer
+	slog.New(slog.NewJSONHandler(&logs, nil)).Info("callback", "cb", cb)
+	js, err := json.Marshal(cb)
+	require.NoError(t, err)
+	for _, out := range []string{fmt.Sprint(cb), fmt.Sprintf("%v %+v %#v %s %q", cb, cb, cb, cb, cb),
+		logs.String(), string(js), fmt.Sprint([]authn.Callback{cb}), fmt.Sprintf("%+v", struct{ C authn.Callback }{cb})} {
+		assert.NotContains(t, out, "flow-secret-value")
+		assert.NotContains(t, out, "auth-code-value")
+	}
 }
 
 // Provider tokens are kept only sealed, and no secret of the flows (flow cookie,

@@ -214,6 +214,9 @@ func (s *Service) resetThrottle(ctx context.Context, tenant, user uuid.UUID, kin
 func (s *Service) addressRefused(ctx context.Context, tenant uuid.UUID, kind throttleKind, ip netip.Addr) (bool, error) {
 	k := keysOf(uuid.Nil, kind, ip)
 	sts, err := s.store.ThrottleStates(ctx, tenant, []string{k.address})
+	if errors.Is(err, storage.ErrNotFound) {
+		return false, nil // an unknown tenant (a made-up link) has no counters
+	}
 	if err != nil {
 		return false, fmt.Errorf("authn: throttle: %w", err)
 	}

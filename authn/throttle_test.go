@@ -2,6 +2,7 @@ package authn_test
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"net/netip"
 	"sort"
@@ -225,6 +226,25 @@ func TestThrottleLinks(t *testing.T) {
 	assert.ErrorIs(t, err, authn.ErrTicketInvalid, "the address is locked for links")
 	_, err = e.svc.AcceptInvitation(ctx, good, authn.NewPassword(goodPassword), ip("198.51.100.3"))
 	assert.NoError(t, err, "the link was not used up")
+}
+
+// A link naming a tenant that does not exist is just an unusable link, whatever the
+// store answers for the unknown tenant's counters: no other error tells that the
+// tenant does not exist.
+func TestThrottleLinksOfUnknownTenant(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	raw := make([]byte, 48)
+	unknown := uuid.New()
+	copy(raw, unknown[:])
+	raw[20] = 1
+	secret := base64.RawURLEncoding.EncodeToString(raw)
+	_, err := e.svc.AcceptInvitation(ctx, "csinv_"+secret, authn.NewPassword(goodPassword), ip("203.0.113.1"))
+	assert.ErrorIs(t, err, authn.ErrTicketInvalid)
+	_, err = e.svc.ResetPassword(ctx, "csrst_"+secret, authn.NewPassword(goodPassword), ip("203.0.113.1"))
+	assert.ErrorIs(t, err, authn.ErrTicketInvalid)
+	_, err = e.svc.ConfirmIdentity(ctx, "csidc_"+secret, ip("203.0.113.1"))
+	assert.ErrorIs(t, err, authn.ErrTicketInvalid)
 }
 
 // 6.3.8 / the lock oracle: the median time of a locked account's answer is that of a

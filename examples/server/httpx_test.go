@@ -30,3 +30,25 @@ func TestQueryLimit(t *testing.T) {
 		})
 	}
 }
+
+// The sign-in page's ?next= is followed by the browser after signing in: only a path
+// of this site is kept, whatever a browser would make of the rest.
+func TestLocalPath(t *testing.T) {
+	for next, want := range map[string]string{
+		"/users":                 "/users",
+		"/calls?project=1&x=%2F": "/calls?project=1&x=%2F",
+		"":                       "/calls",
+		"users":                  "/calls",
+		"https://evil.example/":  "/calls",
+		"//evil.example/":        "/calls",
+		"/\\evil.example/":       "/calls",
+		"/\t/evil.example/":      "/calls", // browsers drop tabs and newlines: "//evil.example/"
+		"/\n/evil.example/":      "/calls",
+		"/\r/evil.example/":      "/calls",
+		"/\x00/evil.example/":    "/calls",
+		"/\x7f/evil.example/":    "/calls",
+		"javascript:alert(1)":    "/calls",
+	} {
+		assert.Equal(t, want, localPath(next), "%q", next)
+	}
+}

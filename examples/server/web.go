@@ -235,13 +235,22 @@ func (w *web) login(rw http.ResponseWriter, r *http.Request) {
 		http.Redirect(rw, r, "/calls", http.StatusSeeOther)
 		return
 	}
-	next := r.URL.Query().Get("next")
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.Contains(next, "\\") {
-		next = "/calls" // never redirect off-site
-	}
-	data := map[string]any{"Next": next, "Tenant": demoSlug, "Providers": w.a.providerLinks(demoSlug),
+	data := map[string]any{"Next": localPath(r.URL.Query().Get("next")), "Tenant": demoSlug, "Providers": w.a.providerLinks(demoSlug),
 		"Second": r.URL.Query().Get("second") == "1"}
 	w.render(rw, http.StatusOK, "login", view{Title: titles["login"], Dev: w.a.cfg.Dev, Data: data})
+}
+
+// localPath returns next if it is a path on this site to go to after signing in, and
+// "/calls" otherwise: it must start with one "/" and hold no backslash and no control
+// character: browsers drop tabs and newlines anywhere in a URL and read a backslash as
+// a slash, so "/<tab>/evil.example" or "/<backslash>evil.example" would go to
+// "//evil.example", another site.
+func localPath(next string) string {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") ||
+		strings.ContainsFunc(next, func(r rune) bool { return r == '\\' || r < 0x20 || r == 0x7f }) {
+		return "/calls" // never redirect off-site
+	}
+	return next
 }
 
 // invite: the invitation page; its script reads the secret from the URL fragment.
