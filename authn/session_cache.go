@@ -1,6 +1,7 @@
 package authn
 
 import (
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -122,6 +123,40 @@ type cacheEntry struct {
 	rec    SessionRecord
 	judged atomic.Pointer[access.Policy]
 	vals   atomic.Pointer[requestValues]
+	// until is the first instant (Unix nanoseconds) at which the record no longer
+	// decides alone: its absolute deadline or its idle deadline, whichever is first;
+	// seen is its last request. Integers, so that a request compares instants without
+	// time.Time arithmetic.
+	until, seen int64
+}
+
+// newCacheEntry is the entry of a copy of rec.
+func newCacheEntry(rec *SessionRecord) *cacheEntry {
+	e := &cacheEntry{rec: *rec}
+	sess := &e.rec.Session
+	e.until = min(unixNanos(sess.ExpiresAt), unixNanos(sess.LastSeen.Add(idleOf(rec))))
+	e.seen = unixNanos(sess.LastSeen)
+	return e
+}
+
+// current reports whether the record alone may decide a request at now: the session
+// is before its absolute and idle deadlines, its user active, and no touch is due.
+func (e *cacheEntry) current(now time.Time, touchEvery time.Duration) bool {
+	n := unixNanos(now)
+	return n < e.until && e.rec.UserStatus == StatusActive && (touchEvery <= 0 || n-e.seen < int64(touchEvery))
+}
+
+// unixNanos is t in Unix nanoseconds, 0 for an instant before 1970 (a zero time: the
+// entry then decides nothing, fail closed) and MaxInt64 past 2262, where UnixNano is
+// undefined.
+func unixNanos(t time.Time) int64 {
+	switch {
+	case t.Before(time.Unix(0, 0)):
+		return 0
+	case t.After(time.Unix(0, math.MaxInt64)):
+		return math.MaxInt64
+	}
+	return t.UnixNano()
 }
 
 func newSessionCache(opts SessionCacheOptions, leaseFor time.Duration, now func() time.Time) *sessionCache {
@@ -175,7 +210,7 @@ func (c *sessionCache) put(gen uint64, hash [32]byte, rec *SessionRecord) {
 	if c.disabled || feed == feedNone {
 		return
 	}
-	cp := &cacheEntry{rec: *rec}
+	cp := newCacheEntry(rec)
 	if feed != feedExact {
 		// A leased feed announces a session's own changes, not the tenant's policy
 		// version: the version read with the record says nothing of the policy at a

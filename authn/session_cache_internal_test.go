@@ -124,3 +124,39 @@ func TestSessionCacheRefreshEvictsNothing(t *testing.T) {
 	assert.Nil(t, c.get(tenant, a))
 	assert.NotNil(t, c.get(tenant, b))
 }
+
+// A cached record decides a request alone only before its absolute deadline, before
+// its idle deadline, while its user is active and before a touch is due; a record
+// with zero times decides nothing.
+func TestCacheEntryCurrent(t *testing.T) {
+	t0 := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
+	rec := &SessionRecord{Session: Session{ExpiresAt: t0.Add(time.Hour), LastSeen: t0}, UserStatus: StatusActive,
+		IdleTimeout: 20 * time.Minute}
+	e := newCacheEntry(rec)
+	for _, c := range []struct {
+		at    time.Duration
+		touch time.Duration
+		want  bool
+	}{
+		{0, 30 * time.Second, true},
+		{30*time.Second - time.Nanosecond, 30 * time.Second, true},
+		{30 * time.Second, 30 * time.Second, false}, // a touch is due
+		{19 * time.Minute, 0, true},
+		{20 * time.Minute, 0, false}, // idle
+	} {
+		assert.Equal(t, c.want, e.current(t0.Add(c.at), c.touch), "at %v, touch every %v", c.at, c.touch)
+	}
+	rec.IdleTimeout = 2 * time.Hour
+	e = newCacheEntry(rec)
+	assert.True(t, e.current(t0.Add(time.Hour-time.Nanosecond), 0))
+	assert.False(t, e.current(t0.Add(time.Hour), 0), "past the absolute deadline")
+	assert.True(t, e.current(t0.Add(30*time.Minute).In(time.FixedZone("X", 3600)), 0), "instants, whatever the zone")
+
+	rec.UserStatus = StatusBlocked
+	assert.False(t, newCacheEntry(rec).current(t0, 0), "a blocked user")
+	assert.False(t, newCacheEntry(&SessionRecord{UserStatus: StatusActive}).current(t0, 0), "zero deadlines")
+	far := &SessionRecord{Session: Session{ExpiresAt: time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC), LastSeen: t0},
+		UserStatus: StatusActive, IdleTimeout: time.Hour}
+	assert.True(t, newCacheEntry(far).current(t0, 0), "a deadline past 2262 is far, not undefined")
+	assert.False(t, newCacheEntry(far).current(t0.Add(time.Hour), 0))
+}

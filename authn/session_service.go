@@ -201,12 +201,15 @@ func (v *validation) values() *access.RequestValues {
 // instead of copying a Validated through two return values per request.
 func (s *Service) validate(ctx context.Context, tenant uuid.UUID, hash [32]byte, r Request, touchEvery time.Duration,
 	v *validation) error {
-	now := s.now()
 	if e := s.cache.get(tenant, hash); e != nil {
-		if done, err := s.validateCached(ctx, e, r, touchEvery, now, v); done {
+		// The cached checks only compare instants: the clock's reading as it is (no UTC,
+		// no truncation to the store's microseconds), which a request that goes on to
+		// the store reads again.
+		if done, err := s.validateCached(ctx, e, r, touchEvery, s.opts.Clock(), v); done {
 			return err
 		}
 	}
+	now := s.now()
 	gen := s.cache.generation()
 	var err error
 	v.own, err = s.store.SessionBySecret(ctx, tenant, hash)
@@ -273,8 +276,7 @@ func (s *Service) validateCached(ctx context.Context, e *cacheEntry, r Request, 
 	v *validation) (done bool, err error) {
 	rec := &e.rec
 	sess := &rec.Session
-	if !now.Before(sess.ExpiresAt) || !now.Before(sess.LastSeen.Add(idleOf(rec))) || rec.UserStatus != StatusActive ||
-		(touchEvery > 0 && !now.Before(sess.LastSeen.Add(touchEvery))) {
+	if !e.current(now, touchEvery) {
 		return false, nil
 	}
 	// A policy this entry was judged under is current if the store read the policy

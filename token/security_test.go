@@ -101,3 +101,43 @@ func TestIssueRaceOverAnExpiredTokenIsErrExists(t *testing.T) {
 	}
 	assert.Equal(t, 1, ok)
 }
+
+// blockDuringIssue reports the user's status as it is, and on the first call blocks
+// them right after reading it: a block that lands between Issue's status check and
+// its store write.
+type blockDuringIssue struct {
+	t    *testing.T
+	e    *env
+	user uuid.UUID
+	once sync.Once
+}
+
+func (b *blockDuringIssue) Active(ctx context.Context, tenant, user uuid.UUID) (bool, error) {
+	active, err := token.StatusFunc(b.e.userStatus).Active(ctx, tenant, user)
+	b.once.Do(func() { require.NoError(b.t, b.e.accounts.Block(ctx, b.e.admin, b.user)) })
+	return active, err
+}
+
+// A user blocked while their Issue is under way (the block's revocation finds no token
+// yet) must not end up with a token that works again once they are unblocked:
+// unblocking never brings a token back.
+func TestIssueRacingABlockLeavesNoToken(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ctx := context.Background()
+	ann := e.onboard(t, "ann@example.com", e.integrator, e.sales.ID)
+	svc, err := token.NewService(e.store, e.engine, token.Options{Users: &blockDuringIssue{t: t, e: e, user: ann.User},
+		Actions: e.writer, Clock: e.clock.Now, After: never})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = svc.Close(context.Background()) })
+
+	_, sec, err := svc.Issue(ctx, ann, token.IssueRequest{Name: "CI"})
+	assert.ErrorIs(t, err, token.ErrForbidden, "the user was blocked before the token was stored")
+	_, err = e.store.UserToken(ctx, e.tenant.ID, ann.User)
+	assert.ErrorIs(t, err, storage.ErrNotFound, "no active token is left")
+
+	require.NoError(t, e.accounts.Unblock(ctx, e.admin, ann.User))
+	if !sec.IsZero() {
+		_, err = e.tokens.Verify(ctx, sec.Reveal())
+		assert.ErrorIs(t, err, token.ErrInvalid, "the token does not come back with the unblock")
+	}
+}

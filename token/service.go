@@ -245,7 +245,9 @@ type IssueRequest struct {
 // Only the user issues their own token: a user manager could otherwise hold a
 // credential that acts as someone else. Managers revoke ([Service.Revoke]). The actor
 // must not itself be authenticated by a token (actor.Token set): a token never mints
-// or regenerates a token, or a leaked one could renew itself and drop its expiry.
+// or regenerates a token, or a leaked one could renew itself and drop its expiry. The
+// user's status is read again after the token is stored: a user blocked meanwhile
+// gets ErrForbidden and no token.
 func (s *Service) Issue(ctx context.Context, actor access.Subject, req IssueRequest) (Token, Secret, error) {
 	return s.issue(ctx, actor, req, false)
 }
@@ -340,6 +342,21 @@ func (s *Service) issue(ctx context.Context, actor access.Subject, req IssueRequ
 	if err != nil {
 		return Token{}, Secret{}, fmt.Errorf("token: %s: %w", action, err)
 	}
+	// A block or removal that landed between the status check above and the write
+	// revoked nothing (there was no token yet): read the status again now that the
+	// token is stored. The user's status changes before their tokens are ended, so
+	// either that revocation or this check sees the new token; without it the token
+	// would come back to life when the user is unblocked.
+	active, err = s.opts.Users.Active(ctx, actor.Tenant, actor.User)
+	if err != nil || !active {
+		if rerr := s.endTokens(ctx, actor.Tenant, actor.User, "user_inactive"); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+		if err != nil {
+			return Token{}, Secret{}, fmt.Errorf("token: user status after %s: %w", action, err)
+		}
+		return Token{}, Secret{}, fmt.Errorf("%w: the user may not act", ErrForbidden)
+	}
 	return t, secret, nil
 }
 
@@ -379,6 +396,11 @@ func (s *Service) Revoke(ctx context.Context, actor access.Subject, user uuid.UU
 // except names a session and does not apply to tokens: the token is revoked whatever
 // it is. The change is recorded as the system's.
 func (s *Service) EndUserSessions(ctx context.Context, tenant, user, except uuid.UUID) error {
+	return s.endTokens(ctx, tenant, user, "sessions_ended")
+}
+
+// endTokens revokes the user's token, if any, as the system, for reason.
+func (s *Service) endTokens(ctx context.Context, tenant, user uuid.UUID, reason string) error {
 	s.cache.dropUser(tenant, user) // also when the store has no token: a racing revocation
 	cur, err := s.store.UserToken(ctx, tenant, user)
 	if errors.Is(err, storage.ErrNotFound) {
@@ -390,7 +412,7 @@ func (s *Service) EndUserSessions(ctx context.Context, tenant, user, except uuid
 	now := s.now()
 	ev := audit.Event{Tenant: tenant, Kind: audit.KindChange, Action: "token.revoke",
 		Actor: audit.Actor{Role: "system"}, Target: tokenTarget(cur), Outcome: audit.Success,
-		Reason:  "sessions_ended",
+		Reason:  reason,
 		Changes: []audit.Change{{Field: "revoked_at", New: now.Format(time.RFC3339)}}}
 	if err := audit.Prepare(&ev, now); err != nil {
 		return err
