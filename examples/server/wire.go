@@ -173,7 +173,8 @@ func wire(ctx context.Context, cfg config, stdout io.Writer, logger *slog.Logger
 		}
 	}
 
-	// 6. Periodic jobs: session cleanup, the retention purge of archived users.
+	// 6. Periodic jobs: session cleanup, the retention purge of archived users, audit
+	// retention (-audit-retention-days).
 	a.startJobs()
 	return a, nil
 }
