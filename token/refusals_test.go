@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -176,4 +177,76 @@ func TestPasswordChangeEndingSessionsRevokesTheToken(t *testing.T) {
 	assert.ErrorIs(t, err, token.ErrRevoked)
 	_, err = e.tokens.Current(ctx, ann, ann.User)
 	assert.ErrorIs(t, err, token.ErrNoToken)
+}
+
+// addCounting counts AddUsage calls: the store writes of usage.
+type addCounting struct {
+	*countingStore
+	adds atomic.Int64
+}
+
+func (c *addCounting) AddUsage(ctx context.Context, rows []token.Usage) error {
+	c.adds.Add(1)
+	return c.Store.AddUsage(ctx, rows)
+}
+
+// TestUsageReportIsCurrentWithoutWriting: the report includes this instance's unflushed
+// counts, read from memory, so that reading it (any signed-in user may, for their own)
+// never forces a write; a count is in the report once, before, during and after flushes.
+func TestUsageReportIsCurrentWithoutWriting(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ctx := context.Background()
+	ann := e.onboard(t, "ann@example.com", e.integrator, e.sales.ID)
+	bob := e.onboard(t, "bob@example.com", e.integrator, e.sales.ID)
+	st := &addCounting{countingStore: &countingStore{Store: e.store}}
+	svc, err := token.NewService(st, e.engine, token.Options{Users: token.StatusFunc(e.userStatus), Actions: e.writer,
+		Clock: e.clock.Now, After: never})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = svc.Close(ctx) })
+	_, asec, err := svc.Issue(ctx, ann, token.IssueRequest{Name: "a"})
+	require.NoError(t, err)
+	_, bsec, err := svc.Issue(ctx, bob, token.IssueRequest{Name: "b"})
+	require.NoError(t, err)
+	a := newAPI(t, e, svc)
+	day := token.UsageQuery{User: ann.User, From: "2026-11-25", To: "2026-11-25"}
+	for range 3 {
+		a.get("/me", asec.Reveal())
+	}
+	a.get("/me?fail=1", asec.Reveal())
+	a.get("/me", bsec.Reveal())
+
+	rows, err := svc.Usage(ctx, ann, day)
+	require.NoError(t, err)
+	require.Len(t, rows, 1, "only ann's")
+	assert.Equal(t, int64(4), rows[0].Requests, "unflushed counts are in the report")
+	assert.Equal(t, int64(1), rows[0].Errors)
+	assert.Equal(t, ann.User, rows[0].User)
+	assert.True(t, rows[0].LastUsed.Equal(e.clock.Now()))
+	all, err := svc.Usage(ctx, e.admin, token.UsageQuery{From: "2026-11-25", To: "2026-11-25"})
+	require.NoError(t, err)
+	assert.Len(t, all, 2)
+	none, err := svc.Usage(ctx, e.admin, token.UsageQuery{From: "2026-11-26", To: "2026-11-27"})
+	require.NoError(t, err)
+	assert.Empty(t, none, "outside the period")
+	assert.Zero(t, st.adds.Load(), "reading the report wrote nothing")
+
+	// Stored and unflushed counts add up; concurrent reads and flushes never count twice.
+	require.NoError(t, svc.Flush(ctx))
+	a.get("/me", asec.Reveal())
+	var wg sync.WaitGroup
+	for i := range 50 {
+		wg.Go(func() {
+			if i%10 == 0 {
+				if err := svc.Flush(ctx); err != nil {
+					t.Error(err)
+				}
+				return
+			}
+			rows, err := svc.Usage(ctx, ann, day)
+			if err != nil || len(rows) != 1 || rows[0].Requests != 5 {
+				t.Errorf("report %v %v", rows, err)
+			}
+		})
+	}
+	wg.Wait()
 }
