@@ -40,7 +40,11 @@ type EngineOptions struct {
 	// ListenLease is how long one confirmation of a change listener vouches for the
 	// cache: the bound between a commit on another instance and its enforcement here
 	// while the listener is up (see [Engine.ListenConfirmed]). Zero means
-	// DefaultListenLease.
+	// DefaultListenLease. The listener must authenticate its confirmations
+	// (storage/pglisten MACs its heartbeats): a forged one would stretch the bound
+	// by the notification queue's lag. Announced versions need no authentication:
+	// they are hints the store's read settles (see [Engine.Notified]), so a forged
+	// one costs one refresh, never a stale policy nor a read on every request.
 	ListenLease time.Duration
 	// Clock returns the current time. If nil, time.Now is used.
 	Clock func() time.Time

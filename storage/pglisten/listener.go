@@ -6,6 +6,12 @@
 //
 //	l, err := pglisten.New(db, engine, pglisten.Options{Sessions: accounts})
 //	go l.Run(ctx) // one per process
+//
+// Any role that may connect to the database may LISTEN and NOTIFY on the channel
+// (PostgreSQL has no privilege for either). The listener's heartbeats are therefore
+// authenticated with an HMAC under a key that never leaves the process, a forged
+// policy version costs one refresh (the store's read settles it), and a forged
+// session notification only drops cache entries: see [Listener].
 package pglisten
 
 import (
