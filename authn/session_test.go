@@ -319,6 +319,25 @@ func TestCompleteSignInBoundsConcurrentGuesses(t *testing.T) {
 	assert.LessOrEqual(t, verified.Load(), int32(authn.MaxPendingAttempts), "guesses verified on one pending sign-in")
 }
 
+// An address that the allowlist stops allowing while a second factor is owed gets one
+// answer for a wrong and a right code: the error must not tell that the code was right.
+func TestCompleteSignInOutsideAllowlistAnswersAlike(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	u := e.onboard(t, "ann@example.com", access.KindAgent)
+	authn.SetSecondFactor(e.svc, &authn.TestSecondFactor{Enrolled: map[uuid.UUID]bool{u.ID: true}, Code: "123456"})
+	res, err := e.svc.SignIn(ctx, e.tenant.ID, u.Email, authn.NewPassword(goodPassword), authn.Meta{IP: officeIP})
+	require.NoError(t, err)
+	require.NotNil(t, res.Pending)
+	_, err = e.acc.SetAllowlist(ctx, e.admin, []string{"203.0.113.0/24"})
+	require.NoError(t, err)
+	_, wrong := e.svc.CompleteSignIn(ctx, res.PendingToken.Reveal(), authn.FactorTOTP, "999999", authn.Meta{IP: officeIP})
+	_, right := e.svc.CompleteSignIn(ctx, res.PendingToken.Reveal(), authn.FactorTOTP, "123456", authn.Meta{IP: officeIP})
+	require.Error(t, right)
+	assert.Equal(t, wrong, right, "the same error for a wrong and a right code")
+	assert.ErrorIs(t, right, authn.ErrIPNotAllowed, "from outside the allowlist every failure is ErrIPNotAllowed")
+}
+
 func TestPendingSignInAndCompleteSignIn(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)

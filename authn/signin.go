@@ -241,10 +241,11 @@ func joinFactors(fs []Factor) string {
 // the pending sign-in becomes a session with a new secret. It must come from the
 // address the sign-in started from. A wrong code is ErrInvalidCredentials and counts
 // against the pending sign-in's attempts (MaxPendingAttempts) and the second-factor
-// throttle; an unknown, completed, expired or used-up pending sign-in is
-// ErrPendingInvalid. At most MaxPendingAttempts codes are ever verified for one
-// pending sign-in, concurrent ones included, and of concurrent completions at most one
-// succeeds.
+// throttle (from an address outside the tenant's allowlist every failure is
+// ErrIPNotAllowed, a right code's too); an unknown, completed, expired or used-up
+// pending sign-in is ErrPendingInvalid. At most MaxPendingAttempts codes are ever
+// verified for one pending sign-in, concurrent ones included, and of concurrent
+// completions at most one succeeds.
 func (s *Service) CompleteSignIn(ctx context.Context, pendingToken string, f Factor, code string, meta Meta) (SignInResult, error) {
 	if !f.second() {
 		return SignInResult{}, fmt.Errorf("authn: %q is not a second factor", f)
@@ -269,9 +270,16 @@ func (s *Service) CompleteSignIn(ctx context.Context, pendingToken string, f Fac
 		return SignInResult{}, err
 	}
 	ev := loginEvent(u, "login."+string(f), f, meta)
+	// outside: the address is outside the tenant's allowlist (it may have changed since
+	// the first factor), so every failure is answered ErrIPNotAllowed, as at the first
+	// factor: a right code must not be told from a wrong one by the error.
+	outside := false
 	fail := func(reason string, err error) (SignInResult, error) {
 		ev.Outcome, ev.Reason = audit.Failure, reason
 		s.record(ctx, ev)
+		if outside && errors.Is(err, ErrInvalidCredentials) {
+			err = ErrIPNotAllowed
+		}
 		return SignInResult{}, err
 	}
 	switch {
@@ -282,6 +290,11 @@ func (s *Service) CompleteSignIn(ctx context.Context, pendingToken string, f Fac
 	case s.second == nil:
 		return fail("no_second_factor", ErrPendingInvalid)
 	}
+	p, err := s.engine.Policy(ctx, tenant)
+	if err != nil {
+		return fail("policy_unavailable", err)
+	}
+	outside = !p.Allowlist().Allows(meta.IP)
 	lock, err := s.checkThrottle(ctx, tenant, u.ID, throttleSecond, meta.IP)
 	if err != nil {
 		return fail("storage_error", err)
@@ -329,14 +342,13 @@ func (s *Service) CompleteSignIn(ctx context.Context, pendingToken string, f Fac
 		if _, ferr := s.store.FailPending(ctx, tenant, hash, now, ev); ferr != nil && !errors.Is(ferr, ErrPendingInvalid) {
 			return SignInResult{}, fmt.Errorf("authn: pending sign-in: %w", ferr)
 		}
+		if outside {
+			return SignInResult{}, ErrIPNotAllowed
+		}
 		return SignInResult{}, ErrInvalidCredentials
 	}
 	if err != nil {
 		return fail("second_factor_error", err)
-	}
-	p, err := s.engine.Policy(ctx, tenant)
-	if err != nil {
-		return fail("policy_unavailable", err)
 	}
 	switch {
 	case !u.CanSignIn():

@@ -107,6 +107,11 @@ type Options struct {
 	// the middleware refuses them on the next request even from the cache. If zero,
 	// there is no cache: every request reads the store.
 	CacheTTL time.Duration
+	// RefusalLogInterval bounds the action log of requests refused with a known but
+	// dead token (revoked, expired, or whose user may not act): per token and process,
+	// one event per interval, and one more that counts the refusals after it (see
+	// [Service.Middleware]). If zero or negative, DefaultRefusalLogInterval.
+	RefusalLogInterval time.Duration
 	// Clock returns the current time. If nil, time.Now is used.
 	Clock func() time.Time
 	// Rand is the source of token secrets. If nil, crypto/rand. Inject one only in
@@ -121,11 +126,12 @@ type Options struct {
 // authenticates requests with them, and counts their daily usage. It is safe for
 // concurrent use; call [Service.Close] at shutdown to flush the usage counters.
 type Service struct {
-	store  Store
-	engine *access.Engine
-	opts   Options
-	usage  *counter
-	cache  verified
+	store    Store
+	engine   *access.Engine
+	opts     Options
+	usage    *counter
+	refusals *refusals
+	cache    verified
 
 	stop      chan struct{}
 	stopOnce  sync.Once
@@ -146,6 +152,9 @@ func NewService(store Store, engine *access.Engine, opts Options) (*Service, err
 	if opts.FlushInterval <= 0 {
 		opts.FlushInterval = DefaultFlushInterval
 	}
+	if opts.RefusalLogInterval <= 0 {
+		opts.RefusalLogInterval = DefaultRefusalLogInterval
+	}
 	if opts.After == nil {
 		opts.After = time.After
 	}
@@ -159,7 +168,7 @@ func NewService(store Store, engine *access.Engine, opts Options) (*Service, err
 		opts.Logger = slog.Default()
 	}
 	s := &Service{store: store, engine: engine, opts: opts, usage: newCounter(),
-		stop: make(chan struct{}), loopDone: make(chan struct{})}
+		refusals: newRefusals(opts.RefusalLogInterval), stop: make(chan struct{}), loopDone: make(chan struct{})}
 	if opts.CacheTTL > 0 {
 		s.cache.ttl = int64(opts.CacheTTL)
 	}

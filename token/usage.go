@@ -123,9 +123,19 @@ func compareUsage(a, b Usage) int {
 }
 
 // Flush writes the usage counted so far to the store, in one AddUsage. On failure the
-// counts are kept for the next flush and the error is returned. The flusher calls it
-// every FlushInterval; call it yourself to bound what a crash may lose.
+// counts are kept for the next flush and the error is returned. It also hands the
+// action log the ActionRefusals events of dead tokens' refusal windows that have ended
+// (see [Service.Middleware]). The flusher calls it every FlushInterval; call it
+// yourself to bound what a crash may lose.
 func (s *Service) Flush(ctx context.Context) error {
+	return s.flush(ctx, false)
+}
+
+// flush is Flush; all (at Close) also logs the refusal windows still open.
+func (s *Service) flush(ctx context.Context, all bool) error {
+	for _, ev := range s.refusals.take(s.opts.Clock(), all) {
+		s.enqueue(ev)
+	}
 	s.flushMu.Lock()
 	defer s.flushMu.Unlock()
 	rows := s.usage.take()
@@ -164,7 +174,7 @@ func (s *Service) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	return s.Flush(ctx)
+	return s.flush(ctx, true)
 }
 
 // ErrInvalidPeriod: a usage query whose days are malformed, reversed, or span more

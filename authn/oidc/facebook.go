@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -109,6 +110,11 @@ func (f *Facebook) Exchange(ctx context.Context, code, verifier, _ string) (auth
 	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
 	resp, err := f.client.Do(req)
 	if err != nil {
+		// Not the url.Error itself: its URL carries the appsecret_proof.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return authn.ExternalIdentity{}, invalid("facebook /me: %v", err)
 	}
 	defer resp.Body.Close()

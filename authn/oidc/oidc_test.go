@@ -133,3 +133,23 @@ func TestFacebook(t *testing.T) {
 	_, err = oidc.NewFacebook(oidc.FacebookConfig{ClientID: "a"})
 	assert.ErrorIs(t, err, oidc.ErrConfig)
 }
+
+// A /me request that fails in transport says so without the request's URL, whose
+// appsecret_proof is derived from the access token and the app secret.
+func TestFacebookTransportErrorKeepsNoProof(t *testing.T) {
+	ctx := context.Background()
+	fb := oidctest.NewFacebook()
+	defer fb.Close()
+	gone := httptest.NewServer(http.NotFoundHandler())
+	gone.Close()
+	p, err := oidc.NewFacebook(oidc.FacebookConfig{ClientID: fb.ClientID, ClientSecret: fb.ClientSecret, RedirectURL: redirect,
+		AuthURL: fb.AuthURL(), TokenURL: fb.TokenURL(), GraphURL: gone.URL})
+	require.NoError(t, err)
+	fb.SetUser(oidctest.User{Subject: "10158", Email: "ann@fb.example", Name: "Ann"})
+	code, _, err := fb.Login(p.AuthCodeURL(state, nonce, verifier))
+	require.NoError(t, err)
+	_, err = p.Exchange(ctx, code, verifier, nonce)
+	require.ErrorIs(t, err, authn.ErrIdentityInvalid)
+	assert.NotContains(t, err.Error(), "appsecret_proof")
+	assert.NotContains(t, err.Error(), gone.URL)
+}

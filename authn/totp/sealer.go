@@ -37,8 +37,12 @@ const (
 //
 // Keys are a keyring of IDs: new secrets are sealed under the current key and every
 // key of the ring opens what it sealed, so a key is rotated by adding a new one, making
-// it current, resealing at leisure (or at the next sign-in), and removing the old one
-// once nothing sealed under it remains.
+// it current, and removing the old one once nothing sealed under it remains ([KeyID]
+// names the key of a sealed value). authn never reseals a stored TOTP secret (not at
+// sign-in, not in a job: its TwoFactorStore has no method that replaces an active
+// factor's sealed secret), so a user's secret moves to the new key only when their
+// factor is turned off (by them, or an administrator's reset) and they enrol again;
+// until then the old key must stay in the ring, or they cannot sign in.
 //
 // Random nonces are safe for up to about 2^32 seals per key (NIST SP 800-38D §8.3),
 // orders of magnitude above the number of enrollments a key sees before rotation.
@@ -147,8 +151,8 @@ func (sl *Sealer) CurrentKeyID() uint32 {
 }
 
 // KeyID returns the ID of the key sealed was sealed under, without opening it, so that
-// a rotation job can find what to reseal. ok is false for bytes too short or of another
-// version.
+// an operator can find what is still sealed under a key before removing it from the
+// ring. ok is false for bytes too short or of another version.
 func KeyID(sealed []byte) (id uint32, ok bool) {
 	if len(sealed) < sealHeaderLen || sealed[0] != sealVersion {
 		return 0, false

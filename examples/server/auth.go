@@ -335,6 +335,9 @@ func (a *app) loginTOTP(w http.ResponseWriter, r *http.Request) error {
 		if errors.Is(err, authn.ErrPendingInvalid) {
 			a.pendingCookie().Clear(w)
 		}
+		if isIPNotAllowed(err) {
+			err = authn.ErrInvalidCredentials // as at the password step: the address is not named
+		}
 		return err
 	}
 	a.pendingCookie().Clear(w)

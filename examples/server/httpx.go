@@ -203,11 +203,25 @@ func requestProject(r *http.Request) (uuid.UUID, error) {
 	return uuid.Parse(v)
 }
 
+// hstsValue is the Strict-Transport-Security answer: two years, this host and its
+// subdomains. Add preload only once the domain is submitted to the browsers' list.
+const hstsValue = "max-age=63072000; includeSubDomains"
+
 // securityHeaders sets the headers every answer carries: a strict Content Security
 // Policy without inline script, no framing, no referrer (invitation secrets sit in
 // URL fragments, and nothing else should leak either), no MIME sniffing, and
-// cross-origin isolation of the window and of resources.
-func securityHeaders(next http.Handler) http.Handler {
+// cross-origin isolation of the window and of resources. With hsts, it also sets
+// Strict-Transport-Security (hstsValue), so that a browser never again reaches the
+// site over plain HTTP, where a network attacker could strip TLS and read the session
+// cookie or the sign-in form.
+//
+// The server decides hsts as it decides Secure cookies (app.secureCookies): on
+// everywhere except dev mode on a loopback address, the one setup served over plain
+// HTTP. Everywhere else it is served over HTTPS, by a TLS-terminating proxy in front of
+// it. (A browser ignores the header on a plain-HTTP answer, RFC 6797 §8.1, so it only
+// ever takes effect over TLS; never sending it in loopback dev mode keeps localhost
+// out of the browser's HSTS list.)
+func securityHeaders(next http.Handler, hsts bool) http.Handler {
 	const csp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
 		"media-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -219,6 +233,9 @@ func securityHeaders(next http.Handler) http.Handler {
 		h.Set("Cross-Origin-Opener-Policy", "same-origin")
 		h.Set("Cross-Origin-Resource-Policy", "same-origin")
 		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+		if hsts {
+			h.Set("Strict-Transport-Security", hstsValue)
+		}
 		next.ServeHTTP(w, r)
 	})
 }

@@ -142,14 +142,15 @@ func (a *app) linkIdentity(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// unlinkIdentity: DELETE /api/v1/me/identities/{id}.
+// unlinkIdentity: DELETE /api/v1/me/identities/{id} removes one of the caller's own
+// identities (refused when it is their last way to sign in).
 func (a *app) unlinkIdentity(w http.ResponseWriter, r *http.Request) error {
 	s, _ := subject(r)
 	id, err := pathID(r, "id")
 	if err != nil {
 		return err
 	}
-	if err := a.accounts.RemoveIdentity(r.Context(), s, s.User, id); err != nil {
+	if err := a.accounts.Unlink(r.Context(), s, id); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

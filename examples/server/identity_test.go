@@ -175,4 +175,15 @@ func TestLinkedIdentity(t *testing.T) {
 	var logins eventsBody
 	admin.must(200, "GET", "/api/v1/audit/logins?limit=50", nil, &logins)
 	assert.Contains(t, logins.actions(), "login.identity:failure")
+
+	// The agent unlinks it from the profile (they keep their password): it signs in
+	// no more.
+	var mine struct{ Identities []struct{ ID string } }
+	agent.must(200, "GET", "/api/v1/me/identities", nil, &mine)
+	require.Len(t, mine.Identities, 1)
+	agent.must(204, "DELETE", "/api/v1/me/identities/"+mine.Identities[0].ID, nil, nil)
+	agent.must(200, "GET", "/api/v1/me/identities", nil, &mine)
+	assert.Empty(t, mine.Identities)
+	status, _ = newClient(t, srv.base).follow(t, srv.base+"/auth/oidc/start?tenant=demo")
+	assert.Equal(t, http.StatusUnauthorized, status, "an unlinked identity does not sign in")
 }

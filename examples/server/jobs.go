@@ -2,18 +2,30 @@ package main
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
+
+	"github.com/callshield/callshield/audit"
+	"github.com/google/uuid"
 )
 
 // Background jobs every instance may run (the SDK makes them safe to run at once on
 // several instances).
 const (
-	cleanupEvery = 5 * time.Minute // sessions past their deadline, expired pending sign-ins
-	purgeEvery   = time.Hour       // archived users past the tenant's retention
+	cleanupEvery    = 5 * time.Minute // sessions past their deadline, expired pending sign-ins
+	purgeEvery      = time.Hour       // archived users past the tenant's retention
+	auditPurgeEvery = 24 * time.Hour  // audit events past -audit-retention-days
 )
 
-// startJobs runs the periodic jobs until the app closes.
+// Audit retention (-audit-retention-days). PCI DSS 10.5.1 asks for at least a year.
+const (
+	defaultAuditRetentionDays = 400
+	maxAuditRetentionDays     = 100 * 365
+)
+
+// startJobs runs the periodic jobs until the app closes. The purges also run once at
+// start, so that an instance that restarts more often than their period still runs them.
 func (a *app) startJobs() {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -24,7 +36,10 @@ func (a *app) startJobs() {
 		defer cleanup.Stop()
 		purge := time.NewTicker(purgeEvery)
 		defer purge.Stop()
+		auditPurge := time.NewTicker(auditPurgeEvery)
+		defer auditPurge.Stop()
 		a.purge(ctx)
+		a.purgeAudit(ctx)
 		for {
 			select {
 			case <-ctx.Done():
@@ -35,6 +50,8 @@ func (a *app) startJobs() {
 				}
 			case <-purge.C:
 				a.purge(ctx)
+			case <-auditPurge.C:
+				a.purgeAudit(ctx)
 			}
 		}
 	}()
@@ -54,5 +71,31 @@ func (a *app) purge(ctx context.Context) {
 		a.log.Warn("retention purge failed", "err", err)
 	case len(rep.Deleted) > 0 || len(rep.Kept) > 0:
 		a.log.Info("retention purge", "deleted", len(rep.Deleted), "kept_last_admins", len(rep.Kept))
+	}
+}
+
+// purgeAudit deletes every tenant's audit events older than cfg.AuditRetention (none
+// when it is 0), through audit.PurgeAll: each purged prefix of a chain is verified
+// first and leaves a sealed checkpoint, so the rest still verifies. A broken chain
+// stops that tenant's purge at the break, keeping the evidence, and is logged as an
+// error: it means the database was edited.
+func (a *app) purgeAudit(ctx context.Context) {
+	keep := a.cfg.AuditRetention
+	if keep <= 0 {
+		return
+	}
+	res, err := audit.PurgeAll(ctx, a.store, a.chain, a.clock(), func(uuid.UUID) time.Duration { return keep })
+	var deleted int64
+	for _, r := range res {
+		deleted += r.Result.Deleted
+		if errors.Is(r.Err, audit.ErrChainBroken) {
+			a.log.Error("audit chain broken: retention stopped at the break", "tenant", r.Tenant, "err", r.Err)
+		}
+	}
+	if err != nil && ctx.Err() == nil {
+		a.log.Warn("audit retention failed", "err", err)
+	}
+	if deleted > 0 {
+		a.log.Info("audit retention", "deleted", deleted)
 	}
 }

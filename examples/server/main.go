@@ -41,6 +41,9 @@ type config struct {
 	AuditKeyFile   string // where the audit chain's HMAC key lives; default DB + ".auditkey"
 	TOTPKeyFile    string // where the key sealing TOTP secrets lives; default DB + ".totpkey"
 	Seed           bool
+	// AuditRetention is how long audit events are kept (-audit-retention-days); the
+	// daily job deletes older ones behind a sealed checkpoint. 0 keeps them forever.
+	AuditRetention time.Duration
 
 	SMTPAddr, SMTPFrom, SMTPUser, SMTPPassword string
 	SMTPInsecureNoTLS                          bool
@@ -97,6 +100,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.AuditKeyFile, "audit-key-file", "", "file holding the audit chain's HMAC key, created if missing (default: DB file + .auditkey; env CALLSHIELD_AUDIT_KEY overrides)")
 	fs.StringVar(&c.TOTPKeyFile, "totp-key-file", "", "file holding the AES-256 key that seals TOTP secrets, created if missing (default: DB file + .totpkey; env CALLSHIELD_TOTP_KEY overrides)")
 	fs.BoolVar(&c.Seed, "seed", true, "seed the demo tenant on first start")
+	auditDays := fs.Int("audit-retention-days", defaultAuditRetentionDays, "days audit events are kept before the daily job deletes them (every tenant; 0 keeps them forever)")
 	fs.StringVar(&c.SMTPAddr, "smtp-addr", "", "SMTP relay host:port (used when -dev=false)")
 	fs.StringVar(&c.SMTPFrom, "smtp-from", "callshield@localhost", "sender address of mails")
 	fs.StringVar(&c.SMTPUser, "smtp-user", "", "SMTP user (the password comes from env CALLSHIELD_SMTP_PASSWORD)")
@@ -111,6 +115,10 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
+	if *auditDays < 0 || *auditDays > maxAuditRetentionDays {
+		return c, fmt.Errorf("-audit-retention-days must be 0 (keep forever) to %d", maxAuditRetentionDays)
+	}
+	c.AuditRetention = time.Duration(*auditDays) * 24 * time.Hour
 	c.TrustedProxies = proxies
 	c.SMTPPassword = getenv("CALLSHIELD_SMTP_PASSWORD")
 	c.OIDC.GoogleClientSecret = getenv("CALLSHIELD_GOOGLE_CLIENT_SECRET")

@@ -173,7 +173,8 @@ func wire(ctx context.Context, cfg config, stdout io.Writer, logger *slog.Logger
 		}
 	}
 
-	// 6. Periodic jobs: session cleanup, the retention purge of archived users.
+	// 6. Periodic jobs: session cleanup, the retention purge of archived users, audit
+	// retention (-audit-retention-days).
 	a.startJobs()
 	return a, nil
 }
@@ -265,8 +266,8 @@ func assemble(cfg config, store backend, chain audit.Chain, calls callStore, clo
 		return nil, err
 	}
 
-	// HTTP: the routes, then the chain every request passes: security headers,
-	// cross-origin protection for state-changing requests, the client address (through
+	// HTTP: the routes, then the chain every request passes: security headers (with
+	// HSTS whenever cookies are Secure, i.e. unless in loopback dev mode), cross-origin protection for state-changing requests, the client address (through
 	// trusted proxies only), and the session that becomes an access.Subject.
 	a.web, err = newWeb(a)
 	if err != nil {
@@ -277,7 +278,7 @@ func assemble(cfg config, store backend, chain audit.Chain, calls callStore, clo
 	var h http.Handler = mux
 	h = a.authenticate(h)
 	h = crossOrigin(h)
-	h = securityHeaders(h)
+	h = securityHeaders(h, a.secureCookies())
 	a.handler = h
 	return a, nil
 }

@@ -185,7 +185,7 @@ func TestSessionNotifications(t *testing.T) {
 	require.NoError(t, err)
 	h := res.Session.SecretHash
 	want := "s " + tenant.String() + " " + hexOf(h[:])
-	got := func() []string { return sessionNotifications(t, conn) }
+	got := func() []string { return sessionNotifications(t, conn, tenant) }
 
 	at := time.Now().Add(time.Hour)
 	_, err = stores[0].TouchSession(ctx, tenant, res.Session.ID, at, at, authn.SessionTouch{IP: "192.0.2.1", UserAgent: "x", URL: "/y"})
@@ -208,9 +208,10 @@ func hexOf(b []byte) string {
 	return string(out)
 }
 
-// sessionNotifications returns the session notifications conn has received, waiting
-// up to 300 ms for the first and 50 ms for each further one.
-func sessionNotifications(t *testing.T, conn *sql.Conn) []string {
+// sessionNotifications returns the session notifications of tenant conn has received,
+// waiting up to 300 ms for the first and 50 ms for each further one. (The channel is
+// the database's: tests running at the same time in other schemas notify it too.)
+func sessionNotifications(t *testing.T, conn *sql.Conn, tenant uuid.UUID) []string {
 	t.Helper()
 	var out []string
 	wait := 300 * time.Millisecond
@@ -223,7 +224,7 @@ func sessionNotifications(t *testing.T, conn *sql.Conn) []string {
 			if err != nil {
 				return nil // timed out: nothing more
 			}
-			if strings.HasPrefix(n.Payload, "s ") {
+			if strings.HasPrefix(n.Payload, "s "+tenant.String()+" ") {
 				out = append(out, n.Payload)
 			}
 			wait = 50 * time.Millisecond
@@ -431,7 +432,7 @@ func TestSessionNotificationsOfEveryLookupChange(t *testing.T) {
 	_, err = conn.ExecContext(ctx, "LISTEN "+pglisten.PolicyChannel)
 	require.NoError(t, err)
 	of := func(h [32]byte) string { return "s " + tenant.String() + " " + hexOf(h[:]) }
-	got := func() []string { return sessionNotifications(t, conn) }
+	got := func() []string { return sessionNotifications(t, conn, tenant) }
 	me := access.Subject{Tenant: tenant, User: agent, Session: res.Session.ID}
 
 	require.NoError(t, in.svc.Reauthenticate(ctx, me, authn.NewPassword(agentPassword), authn.Meta{IP: office}))

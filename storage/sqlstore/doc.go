@@ -63,10 +63,13 @@
 // sign-in flows), 0010_policy_changes.up.sql (the per-tenant policy change log that
 // triggers fill, behind PolicyChanges and the access engine's incremental refresh; on
 // PostgreSQL it also notifies each new policy version, see storage/pglisten); later
-// features add more. Each feature has its number, so a build may
-// ship a later number before an earlier one exists. Migrations are forward-only and
-// additive, so that an older instance keeps working while a newer one has migrated. Every table is prefixed cs_ so that it can
-// live beside the host's own tables.
+// features add more. Versions are applied in order and must have no gap below the
+// newest applied one: [Store.Migrate] refuses (with [ErrSchema]) a database where a
+// version is applied but an earlier one is not, so a build must never ship a number
+// before every earlier number exists (a number reserved for a feature still on a
+// branch must land first, or be given up). Migrations are forward-only and additive,
+// so that an older instance keeps working while a newer one has migrated. Every table
+// is prefixed cs_ so that it can live beside the host's own tables.
 //
 // There are two ways to apply them; choose one per database:
 //
