@@ -65,8 +65,9 @@
 // on the next request on every instance. [Options.CacheTTL] adds an in-process cache of
 // verified tokens (keyed by tenant and hash, never by the secret): revocations through
 // the same Service apply at once (also against verifications racing with them);
-// revocations and blocks made through another instance are seen within CacheTTL; expiry
-// and the whole policy decision (role, projects, allowlist, and a blocked user holding
-// no right when authn shares the store) are still checked on every request. See the
-// README for the benchmark against HMAC-SHA256.
+// revocations and blocks made through another instance are seen within CacheTTL (at
+// most [MaxCacheTTL], a minute: NewService refuses more); expiry and the whole policy
+// decision (role, projects, allowlist, and a blocked user holding no right when authn
+// shares the store) are still checked on every request. See the README for the
+// benchmark against HMAC-SHA256.
 package token

@@ -61,7 +61,19 @@ const (
 	DefaultFlushInterval = 10 * time.Second
 	// MaxUsageDays bounds the period of one usage query.
 	MaxUsageDays = 400
+	// MaxCacheTTL bounds Options.CacheTTL: how long a token revoked, or a user blocked,
+	// through another instance may still be accepted here.
+	MaxCacheTTL = time.Minute
 )
+
+// OptionsError is NewService's answer to an option out of its range (a configuration
+// error of the host, not of a request).
+type OptionsError struct {
+	Option string // the field of Options, "CacheTTL"
+	Reason string
+}
+
+func (e *OptionsError) Error() string { return "token: Options." + e.Option + ": " + e.Reason }
 
 // Options configure a [Service]. Users and Actions are required; the zero value of
 // every other field is a safe default.
@@ -106,6 +118,11 @@ type Options struct {
 	// allowlist — and with authn over the same store a blocked user holds no right, so
 	// the middleware refuses them on the next request even from the cache. If zero,
 	// there is no cache: every request reads the store.
+	//
+	// CacheTTL is the staleness bound of revocations and blocks made elsewhere, so it
+	// is capped: a value above MaxCacheTTL makes NewService fail with an
+	// *[OptionsError] (rather than be shortened silently, which would hide the
+	// misconfiguration).
 	CacheTTL time.Duration
 	// RefusalLogInterval bounds the action log of requests refused with a known but
 	// dead token (revoked, expired, or whose user may not act): per token and process,
@@ -141,13 +158,16 @@ type Service struct {
 }
 
 // NewService returns a Service over store, deciding rights with engine, and starts its
-// usage flusher.
+// usage flusher. An option out of range is an *[OptionsError].
 func NewService(store Store, engine *access.Engine, opts Options) (*Service, error) {
 	if store == nil || engine == nil {
 		return nil, errors.New("token: a Store and an *access.Engine are required")
 	}
 	if opts.Users == nil || opts.Actions == nil {
 		return nil, errors.New("token: Options.Users and Options.Actions are required")
+	}
+	if opts.CacheTTL > MaxCacheTTL {
+		return nil, &OptionsError{Option: "CacheTTL", Reason: fmt.Sprintf("%v is above MaxCacheTTL (%v)", opts.CacheTTL, MaxCacheTTL)}
 	}
 	if opts.FlushInterval <= 0 {
 		opts.FlushInterval = DefaultFlushInterval
