@@ -32,7 +32,7 @@ import (
 type SessionCacheOptions struct {
 	// Disabled turns the cache off: every request reads its session from the store.
 	Disabled bool
-	// MaxEntries bounds the cached sessions (default 65,536, roughly 0.5 KiB each plus
+	// MaxEntries bounds the cached sessions (default 65,536, roughly 0.6 KiB each plus
 	// the user agent and last URL). Beyond it an arbitrary entry makes room. The bound
 	// is kept per shard of 256, so it is rounded down to a multiple of 256, and at
 	// least 256.
