@@ -7,6 +7,8 @@
 // ([Service.Issue]); regenerating ([Service.Regenerate]) replaces it in one store
 // transaction, and the user or a user manager revokes it ([Service.Revoke]). A user
 // has at most one active token: the store settles races, also between app instances.
+// Revoked and expired tokens stay, for the reports, until [Service.Purge] (a periodic
+// job of the host) deletes those dead for longer than its retention.
 // The token is shown once, as a [Secret] that redacts itself in every printed, logged
 // or marshalled form; only the SHA-256 of its random part is stored.
 //

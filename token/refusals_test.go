@@ -11,7 +11,9 @@ import (
 
 	"github.com/callshield/callshield/audit"
 	"github.com/callshield/callshield/authn"
+	"github.com/callshield/callshield/storage"
 	"github.com/callshield/callshield/token"
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -249,4 +251,49 @@ func TestUsageReportIsCurrentWithoutWriting(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+func TestPurgeDeletesTokensDeadLongerThanTheRetention(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ctx := context.Background()
+	ann := e.onboard(t, "ann@example.com", e.integrator, e.sales.ID)
+	a := newAPI(t, e, e.tokens)
+	first, sec := e.issue(t, ann)
+	a.get("/me", sec.Reveal())
+	require.NoError(t, e.tokens.Flush(ctx))
+	var replaced []token.Token
+	for range 5 {
+		tk, s, err := e.tokens.Regenerate(ctx, ann, token.IssueRequest{Name: "CI"})
+		require.NoError(t, err)
+		replaced = append(replaced, tk)
+		sec = s
+		e.clock.Advance(time.Hour)
+	}
+	cur := replaced[len(replaced)-1]
+	events := len(e.events(t, audit.KindChange))
+
+	n, err := e.tokens.Purge(ctx, e.tenant.ID, 0)
+	require.NoError(t, err)
+	assert.Zero(t, n, "a zero retention keeps everything")
+	n, err = e.tokens.Purge(ctx, e.tenant.ID, 24*time.Hour)
+	require.NoError(t, err)
+	assert.Zero(t, n, "nothing has been dead for a day yet")
+
+	e.clock.Advance(24*time.Hour - 210*time.Minute) // now: 25.5 h after the first regeneration
+	n, err = e.tokens.Purge(ctx, e.tenant.ID, 24*time.Hour)
+	require.NoError(t, err)
+	assert.Equal(t, 2, n, "the first token and the first replacement: dead for more than a day")
+	_, err = e.store.Token(ctx, e.tenant.ID, first.ID)
+	assert.ErrorIs(t, err, storage.ErrNotFound)
+	_, err = e.store.Token(ctx, e.tenant.ID, replaced[0].ID)
+	assert.ErrorIs(t, err, storage.ErrNotFound)
+	_, err = e.store.Token(ctx, e.tenant.ID, replaced[1].ID)
+	assert.NoError(t, err, "dead for less than a day")
+	got, err := e.tokens.Current(ctx, ann, ann.User)
+	require.NoError(t, err)
+	assert.Equal(t, cur.ID, got.ID, "the live token stays")
+	assert.Equal(t, http.StatusOK, a.get("/me", sec.Reveal()).Code)
+	assert.Len(t, e.events(t, audit.KindChange), events, "retention appends no event")
+	_, err = e.tokens.Purge(ctx, uuid.New(), time.Hour)
+	assert.ErrorIs(t, err, storage.ErrNotFound)
 }

@@ -454,6 +454,29 @@ func (s *Service) endTokens(ctx context.Context, tenant, user uuid.UUID, reason 
 	return nil
 }
 
+// Purge deletes the tenant's tokens that have been dead (revoked, replaced or expired)
+// for longer than retention, with their usage rows, and returns how many it deleted.
+// Without it a revoked token stays forever, and every regeneration adds one. It is the
+// body of a periodic job of the host (daily is plenty), safe on several instances at
+// once; the deletion is retention, not a change of a working credential, and appends
+// no audit event (the revocations are in the audit log already). A retention of zero
+// or less keeps every token.
+//
+// Keep retention at least as long as the usage reports you serve: a purged token's
+// usage goes with it. Since only requests a token authenticated are counted, all of a
+// dead token's usage predates its death, so a retention of N days never removes usage
+// of the last N days.
+func (s *Service) Purge(ctx context.Context, tenant uuid.UUID, retention time.Duration) (int, error) {
+	if retention <= 0 {
+		return 0, nil
+	}
+	n, err := s.store.PurgeTokens(ctx, tenant, s.now().Add(-retention))
+	if err != nil {
+		return 0, fmt.Errorf("token: purge: %w", err)
+	}
+	return n, nil
+}
+
 // Current returns the user's active (unrevoked) token record. Users read their own;
 // another user's needs UserManagement. ErrNoToken if there is none.
 func (s *Service) Current(ctx context.Context, actor access.Subject, user uuid.UUID) (Token, error) {

@@ -18,11 +18,13 @@ import (
 //     or counted, and their IDs and hashes are reported as storage.ErrNotFound.
 //   - Every mutation of a token is one unit of work that appends its audit event ev
 //     (prepared, of the token's tenant) in the same transaction, or does nothing. A
-//     mutation of an unknown tenant is storage.ErrNotFound.
+//     mutation of an unknown tenant is storage.ErrNotFound. PurgeTokens, the retention
+//     of dead tokens, appends no event: it changes no credential that still works.
 //   - A user has at most one unrevoked token, whatever races: of two CreateToken calls
 //     for one user (also from two app instances on one database) at most one succeeds,
 //     and of two ReplaceToken calls of one token at most one.
-//   - Tokens are never deleted: a revoked token stays, with its usage, for reports.
+//   - Tokens are deleted only by PurgeTokens: a revoked or expired token stays, with
+//     its usage, for reports, until it has been dead for the host's retention.
 //   - Times are stored in UTC with microsecond precision.
 type Store interface {
 	// CreateToken stores t as its user's token if, and only if, the user has no
@@ -43,6 +45,12 @@ type Store interface {
 	// RevokeUserTokens revokes every unrevoked token of the user at `at` and returns
 	// how many it revoked; it appends ev even when that is none.
 	RevokeUserTokens(ctx context.Context, tenant, user uuid.UUID, at time.Time, ev audit.Event) (int, error)
+	// PurgeTokens deletes the tenant's tokens revoked before `before` and those that
+	// expired before it (revoked or not), with their usage rows, in one transaction,
+	// and returns how many tokens it deleted. Live tokens, tokens that died at or after
+	// `before`, and other tenants' tokens stay. It appends no audit event. An unknown
+	// tenant is storage.ErrNotFound.
+	PurgeTokens(ctx context.Context, tenant uuid.UUID, before time.Time) (int, error)
 
 	// TokenByHash returns the token with this hash (revoked ones included): the
 	// lookup of every request, an indexed single-row read.

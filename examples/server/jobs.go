@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/callshield/callshield/audit"
+	"github.com/callshield/callshield/storage"
+	"github.com/callshield/callshield/token"
 	"github.com/google/uuid"
 )
 
@@ -63,8 +65,14 @@ func (a *app) startJobs() {
 	}}, a.closers...)
 }
 
-// purge deletes the archived users whose tenant's retention has passed.
+// API tokens revoked or expired longer ago than this are deleted (with their usage) by
+// the hourly purge: as long as the longest usage report (token.MaxUsageDays).
+const tokenRetention = token.MaxUsageDays * 24 * time.Hour
+
+// purge deletes the archived users whose tenant's retention has passed, and the API
+// tokens dead for longer than tokenRetention.
 func (a *app) purge(ctx context.Context) {
+	a.purgeTokens(ctx)
 	rep, err := a.accounts.Purge(ctx, a.clock())
 	switch {
 	case err != nil && ctx.Err() == nil:
@@ -97,5 +105,28 @@ func (a *app) purgeAudit(ctx context.Context) {
 	}
 	if deleted > 0 {
 		a.log.Info("audit retention", "deleted", deleted)
+	}
+}
+
+// purgeTokens runs token.Service.Purge for every tenant. Every tenant that ever had a
+// token has an audit chain (issuing one appends its event), so AuditTenants lists them.
+func (a *app) purgeTokens(ctx context.Context) {
+	tenants, err := a.store.AuditTenants(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			a.log.Warn("token retention failed", "err", err)
+		}
+		return
+	}
+	deleted := 0
+	for _, tn := range tenants {
+		n, err := a.tokens.Purge(ctx, tn, tokenRetention)
+		deleted += n
+		if err != nil && !errors.Is(err, storage.ErrNotFound) && ctx.Err() == nil {
+			a.log.Warn("token retention failed", "tenant", tn, "err", err)
+		}
+	}
+	if deleted > 0 {
+		a.log.Info("token retention", "deleted", deleted)
 	}
 }

@@ -16,7 +16,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/callshield/callshield/audit"
+	"github.com/callshield/callshield/storage"
 	"github.com/callshield/callshield/storage/sqlstore"
+	"github.com/callshield/callshield/token"
 )
 
 // jobsApp is the server assembled over a real SQLite store (sqlstore, migrated) with a
@@ -136,4 +138,38 @@ func TestAuditRetentionFlag(t *testing.T) {
 		_, err = parseConfig([]string{"-audit-retention-days", bad}, func(string) string { return "" }, io.Discard)
 		assert.Error(t, err, bad)
 	}
+}
+
+// The hourly purge deletes API tokens dead for longer than tokenRetention, with their
+// usage, and keeps live ones: Regenerate in a loop does not grow the table for ever.
+func TestPurgeJobDeletesOldDeadTokens(t *testing.T) {
+	ctx := context.Background()
+	j := newJobsApp(t, config{})
+	tn, err := j.access.CreateTenant(ctx, "Tokens")
+	require.NoError(t, err)
+	ev := func() audit.Event {
+		e := audit.Event{Tenant: tn.ID, Kind: audit.KindChange, Action: "token.issue", Outcome: audit.Success}
+		require.NoError(t, audit.Prepare(&e, j.clock()))
+		return e
+	}
+	mk := func() token.Token {
+		tk := token.Token{ID: uuid.New(), Tenant: tn.ID, User: uuid.New(), Name: "CI", CreatedAt: j.clock()}
+		tk.Hash[0], tk.Hash[1] = byte(tk.ID[0]), byte(tk.ID[15])
+		copy(tk.Hash[2:], tk.ID[:])
+		require.NoError(t, j.store.CreateToken(ctx, tk, ev()))
+		return tk
+	}
+	dead, live := mk(), mk()
+	require.NoError(t, j.store.RevokeToken(ctx, tn.ID, dead.ID, j.clock(), ev()))
+	j.advance(tokenRetention - time.Hour)
+	j.purge(ctx)
+	_, err = j.store.Token(ctx, tn.ID, dead.ID)
+	require.NoError(t, err, "not dead for the retention yet")
+	j.advance(2 * time.Hour)
+	j.purge(ctx)
+	_, err = j.store.Token(ctx, tn.ID, dead.ID)
+	assert.ErrorIs(t, err, storage.ErrNotFound, "purged")
+	_, err = j.store.Token(ctx, tn.ID, live.ID)
+	assert.NoError(t, err, "the live token stays")
+	assert.GreaterOrEqual(t, tokenRetention, token.MaxUsageDays*24*time.Hour, "usage reports stay complete")
 }

@@ -109,6 +109,45 @@ func (s *Store) RevokeUserTokens(ctx context.Context, tenant, user uuid.UUID, at
 	return n, nil
 }
 
+// PurgeTokens deletes the tenant's tokens revoked or expired before `before`, with
+// their usage.
+func (s *Store) PurgeTokens(ctx context.Context, tenant uuid.UUID, before time.Time) (int, error) {
+	if err := live(ctx); err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.tenants[tenant]; !ok {
+		return 0, notFound("tenant", tenant)
+	}
+	n := 0
+	for k, t := range s.tokens.byID {
+		if k.tenant != tenant || !deadBefore(t, before) {
+			continue
+		}
+		delete(s.tokens.byID, k)
+		delete(s.tokens.byHash, hashKey{tenant, t.Hash})
+		if cur, ok := s.tokens.active[userKey{tenant, t.User}]; ok && cur == t.ID {
+			delete(s.tokens.active, userKey{tenant, t.User})
+		}
+		n++
+	}
+	if n > 0 {
+		for k := range s.tokens.usage {
+			if _, ok := s.tokens.byID[tokenKey{k.tenant, k.token}]; k.tenant == tenant && !ok {
+				delete(s.tokens.usage, k)
+			}
+		}
+	}
+	return n, nil
+}
+
+// deadBefore reports whether t was revoked, or expired, before `before`.
+func deadBefore(t token.Token, before time.Time) bool {
+	return (!t.RevokedAt.IsZero() && t.RevokedAt.Before(before)) ||
+		(!t.ExpiresAt.IsZero() && t.ExpiresAt.Before(before))
+}
+
 // TokenByHash returns the tenant's token with this hash.
 func (s *Store) TokenByHash(ctx context.Context, tenant uuid.UUID, hash [32]byte) (token.Token, error) {
 	var t token.Token

@@ -115,6 +115,35 @@ func (s *Store) RevokeUserTokens(ctx context.Context, tenant, user uuid.UUID, at
 	return int(n), nil
 }
 
+// PurgeTokens deletes the tenant's tokens revoked or expired before `before`, with
+// their usage rows (first: they reference the tokens), in one transaction. It reads
+// the tenant's rows of cs_tokens through its primary key (tenant_id, id) and the usage
+// rows of each token through theirs (tenant_id, token_id, day): no index of its own.
+func (s *Store) PurgeTokens(ctx context.Context, tenant uuid.UUID, before time.Time) (int, error) {
+	const dead = "tenant_id = $1 AND ((revoked_at IS NOT NULL AND revoked_at < $2) OR (expires_at IS NOT NULL AND expires_at < $2))"
+	var n int64
+	err := s.inTx(ctx, nil, func(tx *sql.Tx) error {
+		if err := mustExist(ctx, tx, qTenantExists, tenant); err != nil {
+			return err
+		}
+		at := s.d.timeArg(before)
+		if _, err := tx.ExecContext(ctx, "DELETE FROM cs_token_usage WHERE tenant_id = $1 AND token_id IN "+
+			"(SELECT id FROM cs_tokens WHERE "+dead+")", tenant, at); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, "DELETE FROM cs_tokens WHERE "+dead, tenant, at)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("sqlstore: purge tokens: %w", translate(err))
+	}
+	return int(n), nil
+}
+
 // TokenByHash returns the tenant's token with this hash.
 func (s *Store) TokenByHash(ctx context.Context, tenant uuid.UUID, hash [32]byte) (token.Token, error) {
 	return s.oneToken(ctx, "token by hash",

@@ -34,6 +34,7 @@ func runToken(t *testing.T, newStores Factory) {
 		{"tokens", tokenCases},
 		{"usage", tokenUsageCases},
 		{"isolation", tokenIsolationCases},
+		{"retention", tokenRetentionCases},
 		{"concurrency", tokenConcurrencyCases},
 	} {
 		t.Run(g.name, func(t *testing.T) {
@@ -515,4 +516,81 @@ func assertOneActive(t *testing.T, f *fx, tenant, user uuid.UUID) token.Token {
 	}
 	require.Len(t, mine, 1, "exactly one active token")
 	return mine[0]
+}
+
+var tokenRetentionCases = []testCase{
+	{"PurgeTokens deletes only the tenant's tokens dead before the cutoff, with their usage", func(t *testing.T, f *fx) {
+		tn := f.createTenant("Acme")
+		other := f.createTenant("Other")
+		cutoff := at(9 * 24 * time.Hour)
+		create := func(tenant uuid.UUID, expires time.Time) token.Token {
+			t.Helper()
+			tk := tokenValue(tenant, newID())
+			tk.ExpiresAt = expires
+			require.NoError(t, f.s.Token.CreateToken(f.ctx, tk, tokenEvent(t, tenant, "token.issue")))
+			return tk
+		}
+		revoke := func(tk token.Token, when time.Time) {
+			t.Helper()
+			require.NoError(t, f.s.Token.RevokeToken(f.ctx, tk.Tenant, tk.ID, when, tokenEvent(t, tk.Tenant, "token.revoke")))
+		}
+		live := create(tn.ID, at(30*24*time.Hour))
+		forever := create(tn.ID, time.Time{})
+		oldRevoked := create(tn.ID, time.Time{})
+		revoke(oldRevoked, at(7*time.Hour))
+		oldExpired := create(tn.ID, at(8*time.Hour)) // never revoked
+		recentRevoked := create(tn.ID, at(30*24*time.Hour))
+		revoke(recentRevoked, at(10*24*time.Hour))
+		atCutoff := create(tn.ID, time.Time{})
+		revoke(atCutoff, cutoff)
+		recentExpired := create(tn.ID, at(9*24*time.Hour+time.Second))
+		theirs := create(other.ID, at(8*time.Hour))
+		revoke(theirs, at(7*time.Hour))
+		require.NoError(t, f.s.Token.AddUsage(f.ctx, []token.Usage{
+			usageRow(live, "2025-03-14", 3, 0, at(time.Hour)),
+			usageRow(oldRevoked, "2025-03-14", 5, 1, at(2*time.Hour)),
+			usageRow(oldExpired, "2025-03-14", 7, 0, at(3*time.Hour)),
+			usageRow(theirs, "2025-03-14", 11, 0, at(4*time.Hour)),
+		}))
+		events := len(f.allEvents(tn.ID))
+
+		n, err := f.s.Token.PurgeTokens(f.ctx, tn.ID, cutoff)
+		require.NoError(t, err)
+		assert.Equal(t, 2, n, "the token revoked and the one expired before the cutoff")
+		for _, gone := range []token.Token{oldRevoked, oldExpired} {
+			_, err := f.s.Token.Token(f.ctx, tn.ID, gone.ID)
+			assert.ErrorIs(t, err, storage.ErrNotFound)
+			_, err = f.s.Token.TokenByHash(f.ctx, tn.ID, gone.Hash)
+			assert.ErrorIs(t, err, storage.ErrNotFound)
+		}
+		_, err = f.s.Token.UserToken(f.ctx, tn.ID, oldExpired.User)
+		assert.ErrorIs(t, err, storage.ErrNotFound, "the expired token was its user's unrevoked one")
+		for _, kept := range []token.Token{live, forever, recentRevoked, atCutoff, recentExpired} {
+			_, err := f.s.Token.Token(f.ctx, tn.ID, kept.ID)
+			assert.NoError(t, err, "token %s is kept", kept.ID)
+		}
+		_, err = f.s.Token.Token(f.ctx, other.ID, theirs.ID)
+		assert.NoError(t, err, "another tenant's old dead token stays")
+		rows, err := f.s.Token.Usage(f.ctx, tn.ID, token.UsageQuery{From: "2025-03-14", To: "2025-03-14"})
+		require.NoError(t, err)
+		require.Len(t, rows, 1, "the purged tokens' usage goes with them")
+		assert.Equal(t, live.ID, rows[0].Token)
+		rows, err = f.s.Token.Usage(f.ctx, other.ID, token.UsageQuery{From: "2025-03-14", To: "2025-03-14"})
+		require.NoError(t, err)
+		require.Len(t, rows, 1, "another tenant's usage stays")
+		assert.Len(t, f.allEvents(tn.ID), events, "a purge appends no event")
+
+		// The user of the purged expired token may get a new one; a second purge finds
+		// nothing; another tenant's purge is its own.
+		fresh := tokenValue(tn.ID, oldExpired.User)
+		require.NoError(t, f.s.Token.CreateToken(f.ctx, fresh, tokenEvent(t, tn.ID, "token.issue")))
+		n, err = f.s.Token.PurgeTokens(f.ctx, tn.ID, cutoff)
+		require.NoError(t, err)
+		assert.Zero(t, n)
+		n, err = f.s.Token.PurgeTokens(f.ctx, other.ID, cutoff)
+		require.NoError(t, err)
+		assert.Equal(t, 1, n)
+		_, err = f.s.Token.PurgeTokens(f.ctx, newID(), cutoff)
+		assert.ErrorIs(t, err, storage.ErrNotFound, "an unknown tenant")
+	}},
 }
