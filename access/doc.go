@@ -47,8 +47,11 @@
 // announces every change: while its heartbeats come back, [Engine.Policy] makes no
 // round trip at all, and a change committed on another instance is enforced here within
 // EngineOptions.ListenLease (default 250 ms); when the listener fails or lags, the
-// engine reads versions again (it never fails open). Idle tenants' policies are evicted
-// beyond EngineOptions.MaxBytes (least recently used first; default 512 MiB).
+// engine reads versions again (it never fails open). Its heartbeats carry a MAC, and
+// an announced version is only a hint the store's read settles, so a role that may
+// NOTIFY can neither stretch that bound nor make requests read the store for good.
+// Idle tenants' policies are evicted beyond EngineOptions.MaxBytes (least recently
+// used first; default 512 MiB).
 //
 // # HTTP
 //

@@ -40,7 +40,11 @@ type EngineOptions struct {
 	// ListenLease is how long one confirmation of a change listener vouches for the
 	// cache: the bound between a commit on another instance and its enforcement here
 	// while the listener is up (see [Engine.ListenConfirmed]). Zero means
-	// DefaultListenLease.
+	// DefaultListenLease. The listener must authenticate its confirmations
+	// (storage/pglisten MACs its heartbeats): a forged one would stretch the bound
+	// by the notification queue's lag. Announced versions need no authentication:
+	// they are hints the store's read settles (see [Engine.Notified]), so a forged
+	// one costs one refresh, never a stale policy nor a read on every request.
 	ListenLease time.Duration
 	// Clock returns the current time. If nil, time.Now is used.
 	Clock func() time.Time
@@ -77,8 +81,13 @@ type tenantPolicy struct {
 	current atomic.Pointer[Policy]
 	checked atomic.Int64 // unix nanoseconds of the last version check; 0: check
 	gen     atomic.Int64 // incremented by Invalidate
-	// notified is the highest version a change listener announced.
+	// notified is the highest version a change listener announced that no read of
+	// the store has settled yet: a hint, since anyone who may NOTIFY can forge one
+	// (see [Engine.Notified]). notes counts the announcements; both are written
+	// under note, and read without it.
 	notified   atomic.Int64
+	notes      atomic.Int64
+	note       sync.Mutex
 	used       atomic.Int64 // unix nanoseconds of the last use, to the second
 	bytes      int64        // under load
 	evicted    bool         // under load: the entry left the cache
@@ -148,7 +157,7 @@ func (e *Engine) Policy(ctx context.Context, tenant uuid.UUID) (*Policy, error) 
 				tp.touch(now)
 				if n := tp.notified.Load(); n > cur.version {
 					// Announced: refresh to it without asking for the version.
-					return e.reload(ctx, tp, tenant, n, now)
+					return e.reload(ctx, tp, tenant, n, true, now)
 				}
 				return cur, nil
 			}
@@ -158,6 +167,10 @@ func (e *Engine) Policy(ctx context.Context, tenant uuid.UUID) (*Policy, error) 
 				return cur, nil
 			}
 		}
+	}
+	var notes int64
+	if tp != nil {
+		notes = tp.notes.Load() // before the read: see settle
 	}
 	v, err := e.store.PolicyVersion(ctx, tenant)
 	if err != nil {
@@ -169,6 +182,7 @@ func (e *Engine) Policy(ctx context.Context, tenant uuid.UUID) (*Policy, error) 
 	}
 	tp.touch(now)
 	if cur != nil && cur.version == v {
+		tp.settle(notes, v)
 		tp.checked.Store(now)
 		if tp.gen.Load() != gen {
 			// Invalidated while the version was read: the read may predate the
@@ -177,10 +191,13 @@ func (e *Engine) Policy(ctx context.Context, tenant uuid.UUID) (*Policy, error) 
 		}
 		return cur, nil
 	}
-	return e.reload(ctx, tp, tenant, v, now)
+	return e.reload(ctx, tp, tenant, v, false, now)
 }
 
-func (e *Engine) reload(ctx context.Context, tp *tenantPolicy, tenant uuid.UUID, atLeast, now int64) (*Policy, error) {
+// reload refreshes the entry's policy to at least version atLeast: a version the
+// store returned, or, if hint, one a listener announced (which the store's read may
+// settle lower, see settle).
+func (e *Engine) reload(ctx context.Context, tp *tenantPolicy, tenant uuid.UUID, atLeast int64, hint bool, now int64) (*Policy, error) {
 	tp.load.Lock()
 	for tp.evicted {
 		// Evicted meanwhile: load into the tenant's live entry.
@@ -190,10 +207,13 @@ func (e *Engine) reload(ctx context.Context, tp *tenantPolicy, tenant uuid.UUID,
 	}
 	defer tp.load.Unlock()
 	cur := tp.current.Load()
-	if cur != nil && cur.version >= atLeast {
-		return cur, nil // another caller loaded it meanwhile
+	if cur != nil && (cur.version >= atLeast || hint && cur.version >= tp.notified.Load()) {
+		// Another caller loaded it meanwhile, or its read settled the announced
+		// version below what this caller saw (a forged one).
+		return cur, nil
 	}
 	gen := tp.gen.Load()
+	notes := tp.notes.Load() // before the reads: see settle
 	var p *Policy
 	if cur != nil && e.changes != nil {
 		ch, err := e.changes.PolicyChanges(ctx, tenant, cur.version)
@@ -214,6 +234,7 @@ func (e *Engine) reload(ctx context.Context, tp *tenantPolicy, tenant uuid.UUID,
 		e.loads.Add(1)
 	}
 	e.install(tp, p)
+	tp.settle(notes, p.version)
 	if tp.gen.Load() == gen {
 		tp.checked.Store(now)
 	} else {
@@ -346,16 +367,43 @@ func (e *Engine) ListenStopped() {
 
 // Notified tells the engine that a change of the tenant's policy committed at version:
 // the next [Engine.Policy] of the tenant refreshes.
+//
+// The version is a hint, not a fact: on PostgreSQL any role that may connect can
+// NOTIFY, so an announced version may be forged. The refresh reads the store, and the
+// store's version settles it: announced versions above the one the store returned
+// are dropped if no announcement arrived while it read (a change announced before the
+// read began committed before it, so the read includes it), and the cache is then
+// current. A forged version therefore costs one refresh (one PolicyChanges read) per
+// forged notification, never a read on every request. An announcement that arrives
+// while the store is read is kept whatever its version (the read may predate its
+// commit), and the next request refreshes again.
 func (e *Engine) Notified(tenant uuid.UUID, version int64) {
 	tp := e.cached(tenant)
 	if tp == nil {
 		return
 	}
-	for {
-		old := tp.notified.Load()
-		if version <= old || tp.notified.CompareAndSwap(old, version) {
-			return
-		}
+	tp.note.Lock()
+	defer tp.note.Unlock()
+	tp.notes.Add(1)
+	if version > tp.notified.Load() {
+		tp.notified.Store(version)
+	}
+}
+
+// settle drops announced versions above version, the tenant's version in a read of
+// the store made after notes announcements had been counted, unless another came
+// since: every announcement counted before the read was of a commit the read
+// includes, so an announced version above the one it returned was not real (forged,
+// or from before a restore of the database). An announcement made during the read
+// may be of a commit after it, and is kept.
+func (tp *tenantPolicy) settle(notes, version int64) {
+	if tp.notified.Load() <= version {
+		return
+	}
+	tp.note.Lock()
+	defer tp.note.Unlock()
+	if tp.notes.Load() == notes && tp.notified.Load() > version {
+		tp.notified.Store(version)
 	}
 }
 

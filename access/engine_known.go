@@ -25,5 +25,5 @@ func (e *Engine) PolicyAt(ctx context.Context, tenant uuid.UUID, v int64) (*Poli
 	} else {
 		tp = e.entry(tenant) // the caller's read found the tenant in the store
 	}
-	return e.reload(ctx, tp, tenant, v, e.opts.Clock().UnixNano())
+	return e.reload(ctx, tp, tenant, v, false, e.opts.Clock().UnixNano())
 }

@@ -258,11 +258,15 @@ func (s *Service) CompleteLink(ctx context.Context, actor access.Subject, cb Cal
 		}
 		return Identity{}, fmt.Errorf("authn: link identity: %w", err)
 	}
-	account := id.Provider
-	if id.Email != "" {
-		account += " account " + id.Email
-	} else {
-		account += " account"
+	// The mail names the account's address only if the provider verified it: an
+	// unverified claim could be the user's own address on an account of someone who
+	// had their session for a moment.
+	account := id.Provider + " account"
+	switch {
+	case id.Email != "" && ext.EmailVerified:
+		account += " " + id.Email
+	case id.Email != "":
+		account += " (its e-mail address is not verified by " + id.Provider + ")"
 	}
 	mail := Mail{To: u.Email, Subject: "Confirm signing in to " + p.TenantName() + " with " + id.Provider,
 		Text: "You, or someone signed in as you, asked to link the " + account + " to your user of " +

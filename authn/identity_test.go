@@ -599,6 +599,30 @@ func TestThrottleIdentityConfirmLinks(t *testing.T) {
 	assert.Equal(t, authn.IdentityActive, id.Status)
 }
 
+// The confirmation mail is what stops someone who has the user's session for a moment
+// from linking an account of their own: it names the provider account's e-mail
+// address only when the provider verified it, so that an attacker's account claiming
+// the user's own address does not pass for the user's.
+func TestIdentityConfirmationMailNamesOnlyAVerifiedAddress(t *testing.T) {
+	e := newIdentityEnv(t)
+	u := e.onboard(t, "ann@example.com", access.KindAgent)
+	e.op.SetUser(oidctest.User{Subject: "attacker-at-corp", Email: "ann@example.com", EmailVerified: false})
+	_, err := e.link(t, e.session(u), "corp")
+	require.NoError(t, err)
+	m, ok := e.outbox.Last("ann@example.com")
+	require.True(t, ok)
+	assert.NotContains(t, m.Text, "account ann@example.com", "an unverified address is not shown as the account's")
+	assert.Contains(t, m.Text, "not verified")
+
+	v := e.onboard(t, "bob@example.com", access.KindAgent)
+	e.op.SetUser(oidctest.User{Subject: "bob-at-corp", Email: "bob.private@gmail.example", EmailVerified: true})
+	_, err = e.link(t, e.session(v), "corp")
+	require.NoError(t, err)
+	m, ok = e.outbox.Last("bob@example.com")
+	require.True(t, ok)
+	assert.Contains(t, m.Text, "corp account bob.private@gmail.example", "a verified address is shown")
+}
+
 // A callback carries the flow secret and the provider's authorization code: neither
 // shows when it is printed, logged or marshalled.
 func TestCallbackRedacts(t *testing.T) {

@@ -32,10 +32,10 @@ import (
 type SessionCacheOptions struct {
 	// Disabled turns the cache off: every request reads its session from the store.
 	Disabled bool
-	// MaxEntries bounds the cached sessions (default 65,536, roughly 0.5 KiB each plus
+	// MaxEntries bounds the cached sessions (default 65,536, roughly 0.6 KiB each plus
 	// the user agent and last URL). Beyond it an arbitrary entry makes room. The bound
-	// is kept per shard of 64, so it is rounded down to a multiple of 64, and at least
-	// 64.
+	// is kept per shard of 256, so it is rounded down to a multiple of 256, and at
+	// least 256.
 	MaxEntries int
 }
 
@@ -87,10 +87,10 @@ func (w *serviceWatcher) TenantSessionsChanged(tenant uuid.UUID) {
 func (w *serviceWatcher) Gone() bool { return w.s.Value() == nil }
 
 const (
-	cacheShards = 64
-	feedNone    = 0 // no feed: the cache never fills
-	feedExact   = 1 // an in-process store announces every change synchronously
-	feedLeased  = 2 // a listener announces changes; trusted until its lease ends
+	cacheShards = 256 // indexed by the hash's first byte
+	feedNone    = 0   // no feed: the cache never fills
+	feedExact   = 1   // an in-process store announces every change synchronously
+	feedLeased  = 2   // a listener announces changes; trusted until its lease ends
 )
 
 type sessionCache struct {
@@ -107,11 +107,28 @@ type sessionCache struct {
 	evictions atomic.Int64
 }
 
+// cacheShard holds its entries in a map that is never written once published:
+// readers load it without a lock (no write to a shared cache line per request, which
+// two cores serving the same session would contend for), and a writer, holding mu,
+// publishes a changed copy. A write copies at most MaxEntries/256 entries (256 at the
+// default size).
 type cacheShard struct {
-	mu sync.RWMutex
-	m  map[[32]byte]*cacheEntry
-	_  [64 - 32]byte // one cache line per shard
+	mu sync.Mutex // serialises the writers
+	m  atomic.Pointer[map[[32]byte]*cacheEntry]
+	_  [64 - 16]byte // one cache line per shard
 }
+
+// entries is the shard's current map (nil before the first write: reads of a nil map
+// find nothing).
+func (sh *cacheShard) entries() map[[32]byte]*cacheEntry {
+	if m := sh.m.Load(); m != nil {
+		return *m
+	}
+	return nil
+}
+
+// publish replaces the shard's map; mu is held.
+func (sh *cacheShard) publish(m map[[32]byte]*cacheEntry) { sh.m.Store(&m) }
 
 // cacheEntry is one cached session. rec is never written after the entry is put;
 // judged is the last policy under which the session's privilege fingerprint was
@@ -166,9 +183,6 @@ func newSessionCache(opts SessionCacheOptions, leaseFor time.Duration, now func(
 		n = DefaultSessionCacheEntries
 	}
 	c.perShard = max(1, n/cacheShards)
-	for i := range c.shards {
-		c.shards[i].m = make(map[[32]byte]*cacheEntry)
-	}
 	return c
 }
 
@@ -189,10 +203,7 @@ func (c *sessionCache) get(tenant uuid.UUID, hash [32]byte) *cacheEntry {
 	if c.disabled || !c.trusted() {
 		return nil
 	}
-	sh := &c.shards[hash[0]%cacheShards]
-	sh.mu.RLock()
-	e := sh.m[hash]
-	sh.mu.RUnlock()
+	e := c.shards[hash[0]].entries()[hash]
 	if e == nil || e.rec.Session.Tenant != tenant {
 		return nil
 	}
@@ -218,30 +229,58 @@ func (c *sessionCache) put(gen uint64, hash [32]byte, rec *SessionRecord) {
 		// (validateCached, sessionPolicy).
 		cp.rec.PolicyVersion = 0
 	}
-	sh := &c.shards[hash[0]%cacheShards]
+	sh := &c.shards[hash[0]]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if c.gen.Load() != gen {
 		return
 	}
-	if _, refresh := sh.m[hash]; !refresh && len(sh.m) >= c.perShard {
-		for k := range sh.m {
-			delete(sh.m, k)
+	old := sh.entries()
+	m := make(map[[32]byte]*cacheEntry, len(old)+1)
+	for k, e := range old {
+		m[k] = e
+	}
+	if _, refresh := m[hash]; !refresh && len(m) >= c.perShard {
+		for k := range m {
+			delete(m, k)
 			c.evictions.Add(1)
 			break
 		}
 	}
-	sh.m[hash] = cp
+	m[hash] = cp
+	sh.publish(m)
 }
 
 // drop removes one record. The generation moves first, so that a concurrent read of
 // the old state is not put after the removal.
 func (c *sessionCache) drop(hash [32]byte) {
 	c.gen.Add(1)
-	sh := &c.shards[hash[0]%cacheShards]
+	sh := &c.shards[hash[0]]
 	sh.mu.Lock()
-	delete(sh.m, hash)
-	sh.mu.Unlock()
+	defer sh.mu.Unlock()
+	sh.without(func(k [32]byte, _ *cacheEntry) bool { return k == hash })
+}
+
+// without publishes the shard's map without the entries gone reports; mu is held.
+// Nothing is copied when nothing goes.
+func (sh *cacheShard) without(gone func([32]byte, *cacheEntry) bool) {
+	old := sh.entries()
+	n := 0
+	for k, e := range old {
+		if gone(k, e) {
+			n++
+		}
+	}
+	if n == 0 {
+		return
+	}
+	m := make(map[[32]byte]*cacheEntry, len(old)-n)
+	for k, e := range old {
+		if !gone(k, e) {
+			m[k] = e
+		}
+	}
+	sh.publish(m)
 }
 
 // dropTenant removes the tenant's records (uuid.Nil: every record).
@@ -250,15 +289,7 @@ func (c *sessionCache) dropTenant(tenant uuid.UUID) {
 	for i := range c.shards {
 		sh := &c.shards[i]
 		sh.mu.Lock()
-		if tenant == uuid.Nil {
-			clear(sh.m)
-		} else {
-			for k, e := range sh.m {
-				if e.rec.Session.Tenant == tenant {
-					delete(sh.m, k)
-				}
-			}
-		}
+		sh.without(func(_ [32]byte, e *cacheEntry) bool { return tenant == uuid.Nil || e.rec.Session.Tenant == tenant })
 		sh.mu.Unlock()
 	}
 }
@@ -319,10 +350,7 @@ type SessionCacheStats struct {
 func (s *Service) SessionCacheStats() SessionCacheStats {
 	st := SessionCacheStats{Evictions: s.cache.evictions.Load(), Trusted: !s.cache.disabled && s.cache.trusted()}
 	for i := range s.cache.shards {
-		sh := &s.cache.shards[i]
-		sh.mu.RLock()
-		st.Entries += len(sh.m)
-		sh.mu.RUnlock()
+		st.Entries += len(s.cache.shards[i].entries())
 	}
 	return st
 }

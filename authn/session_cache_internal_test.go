@@ -66,7 +66,7 @@ func TestSessionCacheTrust(t *testing.T) {
 
 // The cache stays within MaxEntries.
 func TestSessionCacheBound(t *testing.T) {
-	c := newSessionCache(SessionCacheOptions{MaxEntries: 128}, time.Second, time.Now)
+	c := newSessionCache(SessionCacheOptions{MaxEntries: 512}, time.Second, time.Now)
 	c.feed.Store(feedExact)
 	tenant := uuid.New()
 	for i := range 1000 {
@@ -75,7 +75,7 @@ func TestSessionCacheBound(t *testing.T) {
 	}
 	s := &Service{cache: c}
 	st := s.SessionCacheStats()
-	assert.LessOrEqual(t, st.Entries, 128)
+	assert.LessOrEqual(t, st.Entries, 512)
 	assert.Equal(t, int64(1000-st.Entries), st.Evictions)
 }
 
@@ -159,4 +159,48 @@ func TestCacheEntryCurrent(t *testing.T) {
 		UserStatus: StatusActive, IdleTimeout: time.Hour}
 	assert.True(t, newCacheEntry(far).current(t0, 0), "a deadline past 2262 is far, not undefined")
 	assert.False(t, newCacheEntry(far).current(t0.Add(time.Hour), 0))
+}
+
+// Readers never lock a shard: under concurrent puts, drops and tenant drops (run with
+// -race), a dropped entry is gone for every read that starts after the drop returns,
+// and the entries of other sessions and tenants stay.
+func TestSessionCacheConcurrentReadsAndWrites(t *testing.T) {
+	c := newSessionCache(SessionCacheOptions{}, time.Second, time.Now)
+	c.feed.Store(feedExact)
+	keep, churn := uuid.New(), uuid.New()
+	kept := [32]byte{7, 7}
+	c.put(c.generation(), kept, cacheRecord(keep, kept))
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				assert.NotNil(t, c.get(keep, kept))
+				c.get(churn, [32]byte{7, 1})
+			}
+		})
+	}
+	for i := range 2000 {
+		h := [32]byte{7, byte(i%200 + 8)} // the kept entry's shard
+		c.put(c.generation(), h, cacheRecord(churn, h))
+		if !assert.NotNil(t, c.get(churn, h)) {
+			break
+		}
+		if i%3 == 0 {
+			c.drop(h)
+		} else if i%50 == 0 {
+			c.dropTenant(churn)
+		}
+		if i%3 == 0 || i%50 == 0 {
+			assert.Nil(t, c.get(churn, h), "gone once the drop returned")
+		}
+	}
+	close(stop)
+	wg.Wait()
+	assert.NotNil(t, c.get(keep, kept), "another tenant's entry stays")
 }

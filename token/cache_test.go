@@ -81,7 +81,7 @@ func TestCacheChecksExpiryOnEveryRequest(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	ctx := context.Background()
 	ann := e.onboard(t, "ann@example.com", e.integrator, e.sales.ID)
-	svc, _ := cachedService(t, e, time.Hour)
+	svc, _ := cachedService(t, e, token.MaxCacheTTL)
 	_, sec, err := svc.Issue(ctx, ann, token.IssueRequest{Name: "CI", ExpiresAt: e.clock.Now().Add(time.Second)})
 	require.NoError(t, err)
 	_, err = svc.Verify(ctx, sec.Reveal())
@@ -98,7 +98,7 @@ func TestCacheRevocationRacesVerification(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	ctx := context.Background()
 	ann := e.onboard(t, "ann@example.com", e.integrator, e.sales.ID)
-	svc, _ := cachedService(t, e, time.Hour)
+	svc, _ := cachedService(t, e, token.MaxCacheTTL)
 	for round := range 50 {
 		_, sec, err := svc.Regenerate(ctx, ann, token.IssueRequest{Name: "CI"})
 		require.NoError(t, err)
@@ -141,7 +141,7 @@ func TestCachedTokenOfBlockedUserIsRefusedByThePolicy(t *testing.T) {
 	e := newEnv(t, envOptions{noSessions: true})
 	ctx := context.Background()
 	ann := e.onboard(t, "ann@example.com", e.integrator, e.sales.ID)
-	svc, _ := cachedService(t, e, time.Hour)
+	svc, _ := cachedService(t, e, token.MaxCacheTTL)
 	_, sec, err := svc.Issue(ctx, ann, token.IssueRequest{Name: "CI"})
 	require.NoError(t, err)
 	a := newAPI(t, e, svc)
@@ -150,4 +150,25 @@ func TestCachedTokenOfBlockedUserIsRefusedByThePolicy(t *testing.T) {
 	_, err = svc.Verify(ctx, sec.Reveal())
 	require.NoError(t, err, "the cache still holds it (the stated bound)")
 	assert.Equal(t, 403, a.get("/me", sec.Reveal()).Code, "but the request is refused")
+}
+
+func TestCacheTTLAboveTheCapIsRefused(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	opts := token.Options{Users: token.StatusFunc(e.userStatus), Actions: e.writer, After: never}
+	for _, ttl := range []time.Duration{token.MaxCacheTTL + time.Nanosecond, time.Hour, 1<<63 - 1} {
+		opts.CacheTTL = ttl
+		svc, err := token.NewService(e.store, e.engine, opts)
+		var oe *token.OptionsError
+		require.ErrorAs(t, err, &oe, "CacheTTL %v", ttl)
+		assert.Equal(t, "CacheTTL", oe.Option)
+		assert.Contains(t, err.Error(), "MaxCacheTTL")
+		assert.Nil(t, svc)
+	}
+	for _, ttl := range []time.Duration{0, -time.Second, time.Second, token.MaxCacheTTL} {
+		opts.CacheTTL = ttl
+		svc, err := token.NewService(e.store, e.engine, opts)
+		require.NoError(t, err, "CacheTTL %v", ttl)
+		require.NoError(t, svc.Close(context.Background()))
+	}
+	assert.Equal(t, time.Minute, token.MaxCacheTTL)
 }

@@ -26,20 +26,37 @@
 // every instance. [Service.EndUserSessions] has the shape of authn.SessionEnder, so
 // that blocking or removing a user revokes their token too.
 //
+// Wired that way (authn.Options.Sessions), a password reset, and a password change
+// that ends the other sessions (authn.Service.ChangePassword with endOtherSessions, as
+// ChangePasswordAndRotate), revoke the user's API token as well: authn ends the user's
+// other sessions through the same ender, and a token is not a session it can spare
+// (except names a session, never a token). This is deliberate: whoever learnt the old password may
+// have issued a token with it. An integration must get a new token after its user's
+// password changes; the revocation is in the audit log as token.revoke with reason
+// "sessions_ended".
+//
 // # HTTP
 //
 // [Service.Middleware] reads "Authorization: Bearer" only, refuses tokens in URLs and
 // forms, answers every unusable token with one generic 401, and puts the
 // access.Subject (with the token ID) in the request context, so that
-// access.Guard.Require and Policy.Scope work behind it unchanged. Every request made
-// with a known token is one action-log event through the batched audit.Writer.
+// access.Guard.Require and Policy.Scope work behind it unchanged. Every request the
+// token authenticates (allowed or denied by the policy) is one action-log event
+// through the batched audit.Writer. Requests refused because the token is revoked,
+// expired or its user may not act are logged bounded: per token and process, one
+// event per [Options.RefusalLogInterval] (a minute by default) and one
+// [ActionRefusals] event counting the rest ([DetailRefusals]), so that whoever holds a
+// dead token cannot grow the audit log at will; unknown and malformed tokens are not
+// logged at all.
 //
 // # Usage
 //
 // Requests and errors (status 400 or more) are counted per token per day (UTC, or the
 // tenant's zone from [Options.Location]) in memory and flushed in batches with
 // additive upserts ([Store.AddUsage]), so several instances sum correctly;
-// [Service.Close] flushes the rest. [Service.Usage] is the "API usage" report.
+// [Service.Close] flushes the rest. [Service.Usage] is the "API usage" report. Only
+// requests the token authenticated count: a token's usage ends when it stops working
+// (its refusals are in the action log, see above).
 //
 // # Performance and caching
 //
@@ -48,8 +65,9 @@
 // on the next request on every instance. [Options.CacheTTL] adds an in-process cache of
 // verified tokens (keyed by tenant and hash, never by the secret): revocations through
 // the same Service apply at once (also against verifications racing with them);
-// revocations and blocks made through another instance are seen within CacheTTL; expiry
-// and the whole policy decision (role, projects, allowlist, and a blocked user holding
-// no right when authn shares the store) are still checked on every request. See the
-// README for the benchmark against HMAC-SHA256.
+// revocations and blocks made through another instance are seen within CacheTTL (at
+// most [MaxCacheTTL], a minute: NewService refuses more); expiry and the whole policy
+// decision (role, projects, allowlist, and a blocked user holding no right when authn
+// shares the store) are still checked on every request. See the README for the
+// benchmark against HMAC-SHA256.
 package token

@@ -58,11 +58,19 @@ const (
 // middleware inside the route (see Options.Project) so that a {project} path value is
 // what it judges.
 //
-// Every request whose token is known (allowed or denied) is one action-log event
-// through Options.Actions: token ID, user and role, method, path and parameters
-// redacted as audit.ActionEvent does, status, duration and outcome; and one count in
-// the token's daily usage. Requests with unknown or malformed tokens name no real
-// tenant and are not recorded, so that made-up tokens cannot fill the audit log.
+// Every request the token authenticated (allowed or denied by the policy) is one
+// action-log event through Options.Actions: token ID, user and role, method, path and
+// parameters redacted as audit.ActionEvent does, status, duration and outcome; and one
+// count in the token's daily usage. A request refused because its known token is
+// revoked, expired or its user may not act is logged bounded, and not counted as
+// usage: per token and process, the first refusal of each Options.RefusalLogInterval
+// (a minute by default) is an event of its own (DetailRefusals "1"), and the refusals
+// after it in that interval are counted in memory and logged as one ActionRefusals
+// event with their number (DetailRefusals) by the next flush, so that whoever holds a
+// dead token cannot grow the audit log at their request rate. Requests with unknown or
+// malformed tokens name no real tenant and are not recorded at all (nor counted), so
+// that made-up tokens cannot fill the audit log either; they cost one indexed store
+// read (unknown) or none (malformed).
 func (s *Service) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := s.opts.Clock()
@@ -82,9 +90,10 @@ func (s *Service) Middleware(next http.Handler) http.Handler {
 		switch {
 		case err == nil:
 		case t.ID != uuid.Nil && errors.Is(err, ErrInvalid):
-			// A known token that no longer works: recorded, answered like any other.
+			// A known token that no longer works: answered like any other, logged
+			// bounded (see refusals.go), not counted as usage.
 			unauthorized(w)
-			s.record(r, nil, subject, uuid.Nil, http.StatusUnauthorized, reasonOf(err), start)
+			s.refuse(r, subject, reasonOf(err), start)
 			return
 		case errors.Is(err, ErrInvalid):
 			unauthorized(w)
@@ -140,7 +149,31 @@ func (s *Service) record(r *http.Request, p *access.Policy, sub access.Subject, 
 		loc = s.opts.Location(sub.Tenant)
 	}
 	s.usage.add(Token{ID: sub.Token, Tenant: sub.Tenant, User: sub.User}, loc, end.UTC(), status)
+	s.enqueue(s.actionEvent(r, p, sub, project, status, reason, start, end))
+}
 
+// refuse logs a request refused with a known but dead token, bounded per token (see
+// refusals.go). It is not counted as usage: a token's usage ends when it stops
+// working.
+func (s *Service) refuse(r *http.Request, sub access.Subject, reason string, start time.Time) {
+	end := s.opts.Clock()
+	k := tokenRef{sub.Tenant, sub.Token}
+	actor := audit.Actor{User: sub.User, IP: sub.IP, UserAgent: sub.UserAgent, Token: sub.Token}
+	log, leftover := s.refusals.admit(k, actor, reason, end)
+	if leftover != nil {
+		s.enqueue(refusalsEvent(sub.Tenant, leftover))
+	}
+	if !log {
+		return
+	}
+	ev := s.actionEvent(r, nil, sub, uuid.Nil, http.StatusUnauthorized, reason, start, end)
+	ev.Details[DetailRefusals] = "1"
+	s.refusals.setRole(k, end, ev.Actor.Role)
+	s.enqueue(ev)
+}
+
+// actionEvent is the action-log event of a request made with a known token.
+func (s *Service) actionEvent(r *http.Request, p *access.Policy, sub access.Subject, project uuid.UUID, status int, reason string, start, end time.Time) audit.Event {
 	ev := audit.ActionEvent(r, audit.ActionOptions{SensitiveKeys: s.opts.SensitiveKeys})
 	ev.Tenant = sub.Tenant
 	ev.Actor = audit.Actor{User: sub.User, IP: sub.IP, UserAgent: sub.UserAgent, Token: sub.Token}
@@ -156,9 +189,14 @@ func (s *Service) record(r *http.Request, p *access.Policy, sub access.Subject, 
 	ev.Details[DetailStatus] = strconv.Itoa(status)
 	ev.Details[DetailDurationMS] = strconv.FormatInt(end.Sub(start).Milliseconds(), 10)
 	ev.Time = end
+	return ev
+}
+
+// enqueue hands an action-log event to Options.Actions.
+func (s *Service) enqueue(ev audit.Event) {
 	if err := s.opts.Actions.Enqueue(ev); err != nil {
 		s.opts.Logger.Warn("token: action-log event not accepted", "err", err,
-			"tenant", sub.Tenant.String(), "token", sub.Token.String(), "status", status)
+			"tenant", ev.Tenant.String(), "token", ev.Actor.Token.String(), "status", ev.Details[DetailStatus])
 	}
 }
 

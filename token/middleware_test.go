@@ -348,12 +348,14 @@ func TestUsageCountsConcurrentRequests(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	rows, err := e.tokens.Usage(ctx, e.admin, token.UsageQuery{From: "2026-11-01", To: "2026-11-30"})
+	stored, err := e.store.Usage(ctx, e.tenant.ID, token.UsageQuery{From: "2026-11-01", To: "2026-11-30"})
 	require.NoError(t, err)
-	assert.Empty(t, rows, "nothing is written per request: counts wait for the flush")
+	assert.Empty(t, stored, "nothing is written per request: counts wait for the flush")
+	unflushed, err := e.tokens.Usage(ctx, e.admin, token.UsageQuery{From: "2026-11-01", To: "2026-11-30"})
+	require.NoError(t, err)
 	require.NoError(t, e.tokens.Flush(ctx))
 
-	rows, err = e.tokens.Usage(ctx, e.admin, token.UsageQuery{From: "2026-11-01", To: "2026-11-30"})
+	rows, err := e.tokens.Usage(ctx, e.admin, token.UsageQuery{From: "2026-11-01", To: "2026-11-30"})
 	require.NoError(t, err)
 	require.Len(t, rows, 2)
 	byToken := map[uuid.UUID]token.Usage{}
@@ -364,6 +366,7 @@ func TestUsageCountsConcurrentRequests(t *testing.T) {
 		assert.Equal(t, token.Day("2026-11-26"), r.Day, "the tenant's day")
 	}
 	assert.Equal(t, int64(n), total, "every request counted once")
+	assert.Equal(t, rows, unflushed, "the report read before the flush, from memory, is the same")
 	assert.Equal(t, int64(n/4), byToken[btk.ID].Requests)
 	assert.Equal(t, int64(3*n/4), byToken[atk.ID].Requests)
 	assert.Equal(t, int64(n/20), byToken[btk.ID].Errors, "i%%4==0 and i%%10==0: every 20th")

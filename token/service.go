@@ -61,7 +61,19 @@ const (
 	DefaultFlushInterval = 10 * time.Second
 	// MaxUsageDays bounds the period of one usage query.
 	MaxUsageDays = 400
+	// MaxCacheTTL bounds Options.CacheTTL: how long a token revoked, or a user blocked,
+	// through another instance may still be accepted here.
+	MaxCacheTTL = time.Minute
 )
+
+// OptionsError is NewService's answer to an option out of its range (a configuration
+// error of the host, not of a request).
+type OptionsError struct {
+	Option string // the field of Options, "CacheTTL"
+	Reason string
+}
+
+func (e *OptionsError) Error() string { return "token: Options." + e.Option + ": " + e.Reason }
 
 // Options configure a [Service]. Users and Actions are required; the zero value of
 // every other field is a safe default.
@@ -106,7 +118,17 @@ type Options struct {
 	// allowlist — and with authn over the same store a blocked user holds no right, so
 	// the middleware refuses them on the next request even from the cache. If zero,
 	// there is no cache: every request reads the store.
+	//
+	// CacheTTL is the staleness bound of revocations and blocks made elsewhere, so it
+	// is capped: a value above MaxCacheTTL makes NewService fail with an
+	// *[OptionsError] (rather than be shortened silently, which would hide the
+	// misconfiguration).
 	CacheTTL time.Duration
+	// RefusalLogInterval bounds the action log of requests refused with a known but
+	// dead token (revoked, expired, or whose user may not act): per token and process,
+	// one event per interval, and one more that counts the refusals after it (see
+	// [Service.Middleware]). If zero or negative, DefaultRefusalLogInterval.
+	RefusalLogInterval time.Duration
 	// Clock returns the current time. If nil, time.Now is used.
 	Clock func() time.Time
 	// Rand is the source of token secrets. If nil, crypto/rand. Inject one only in
@@ -121,11 +143,12 @@ type Options struct {
 // authenticates requests with them, and counts their daily usage. It is safe for
 // concurrent use; call [Service.Close] at shutdown to flush the usage counters.
 type Service struct {
-	store  Store
-	engine *access.Engine
-	opts   Options
-	usage  *counter
-	cache  verified
+	store    Store
+	engine   *access.Engine
+	opts     Options
+	usage    *counter
+	refusals *refusals
+	cache    verified
 
 	stop      chan struct{}
 	stopOnce  sync.Once
@@ -135,7 +158,7 @@ type Service struct {
 }
 
 // NewService returns a Service over store, deciding rights with engine, and starts its
-// usage flusher.
+// usage flusher. An option out of range is an *[OptionsError].
 func NewService(store Store, engine *access.Engine, opts Options) (*Service, error) {
 	if store == nil || engine == nil {
 		return nil, errors.New("token: a Store and an *access.Engine are required")
@@ -143,8 +166,14 @@ func NewService(store Store, engine *access.Engine, opts Options) (*Service, err
 	if opts.Users == nil || opts.Actions == nil {
 		return nil, errors.New("token: Options.Users and Options.Actions are required")
 	}
+	if opts.CacheTTL > MaxCacheTTL {
+		return nil, &OptionsError{Option: "CacheTTL", Reason: fmt.Sprintf("%v is above MaxCacheTTL (%v)", opts.CacheTTL, MaxCacheTTL)}
+	}
 	if opts.FlushInterval <= 0 {
 		opts.FlushInterval = DefaultFlushInterval
+	}
+	if opts.RefusalLogInterval <= 0 {
+		opts.RefusalLogInterval = DefaultRefusalLogInterval
 	}
 	if opts.After == nil {
 		opts.After = time.After
@@ -159,7 +188,7 @@ func NewService(store Store, engine *access.Engine, opts Options) (*Service, err
 		opts.Logger = slog.Default()
 	}
 	s := &Service{store: store, engine: engine, opts: opts, usage: newCounter(),
-		stop: make(chan struct{}), loopDone: make(chan struct{})}
+		refusals: newRefusals(opts.RefusalLogInterval), stop: make(chan struct{}), loopDone: make(chan struct{})}
 	if opts.CacheTTL > 0 {
 		s.cache.ttl = int64(opts.CacheTTL)
 	}

@@ -106,6 +106,50 @@ func (c *counter) putBack(rows []Usage) {
 	}
 }
 
+// pending adds to rows (the stored ones of tenant and q) the counts not yet flushed
+// of tenant within q, and returns them ordered by day, then token.
+func (c *counter) pending(tenant uuid.UUID, q UsageQuery, rows []Usage) []Usage {
+	type rowKey struct {
+		token uuid.UUID
+		day   Day
+	}
+	at := make(map[rowKey]int, len(rows))
+	for i, r := range rows {
+		at[rowKey{r.Token, r.Day}] = i
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, cell := range c.m {
+		if k.tenant != tenant || (q.User != uuid.Nil && cell.user != q.User) {
+			continue
+		}
+		day := Day(time.Date(k.day.year, k.day.month, k.day.day, 0, 0, 0, 0, time.UTC).Format(time.DateOnly))
+		if day < q.From || day > q.To {
+			continue
+		}
+		i, ok := at[rowKey{k.token, day}]
+		if !ok {
+			i = len(rows)
+			rows = append(rows, Usage{Tenant: tenant, Token: k.token, User: cell.user, Day: day})
+		}
+		rows[i].Requests += cell.requests
+		rows[i].Errors += cell.errors
+		if cell.last.After(rows[i].LastUsed) {
+			rows[i].LastUsed = cell.last
+		}
+	}
+	slices.SortFunc(rows, func(a, b Usage) int {
+		if a.Day != b.Day {
+			if a.Day < b.Day {
+				return -1
+			}
+			return 1
+		}
+		return bytes.Compare(a.Token[:], b.Token[:])
+	})
+	return rows
+}
+
 func compareUsage(a, b Usage) int {
 	if c := bytes.Compare(a.Tenant[:], b.Tenant[:]); c != 0 {
 		return c
@@ -123,9 +167,19 @@ func compareUsage(a, b Usage) int {
 }
 
 // Flush writes the usage counted so far to the store, in one AddUsage. On failure the
-// counts are kept for the next flush and the error is returned. The flusher calls it
-// every FlushInterval; call it yourself to bound what a crash may lose.
+// counts are kept for the next flush and the error is returned. It also hands the
+// action log the ActionRefusals events of dead tokens' refusal windows that have ended
+// (see [Service.Middleware]). The flusher calls it every FlushInterval; call it
+// yourself to bound what a crash may lose.
 func (s *Service) Flush(ctx context.Context) error {
+	return s.flush(ctx, false)
+}
+
+// flush is Flush; all (at Close) also logs the refusal windows still open.
+func (s *Service) flush(ctx context.Context, all bool) error {
+	for _, ev := range s.refusals.take(s.opts.Clock(), all) {
+		s.enqueue(ev)
+	}
 	s.flushMu.Lock()
 	defer s.flushMu.Unlock()
 	rows := s.usage.take()
@@ -164,7 +218,7 @@ func (s *Service) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	return s.Flush(ctx)
+	return s.flush(ctx, true)
 }
 
 // ErrInvalidPeriod: a usage query whose days are malformed, reversed, or span more
@@ -174,7 +228,12 @@ var ErrInvalidPeriod = errors.New("token: invalid usage period")
 // Usage returns the "API usage" report rows of q's period: per token per day,
 // requests, errors and last use, ordered by day, then token. Users read their own
 // (q.User is the actor); another user's, or the whole tenant's (q.User zero), needs
-// UserManagement. Counts not yet flushed (see [Service.Flush]) are not included.
+// UserManagement.
+//
+// The report includes this Service's counts not yet flushed, read from memory: it
+// writes nothing, so reading it often costs no write (a host need not, and should not,
+// Flush before it). Another instance's unflushed counts appear after its next flush
+// (within its FlushInterval).
 func (s *Service) Usage(ctx context.Context, actor access.Subject, q UsageQuery) ([]Usage, error) {
 	if q.User != actor.User || actor.IsSystem() || q.User == uuid.Nil {
 		if _, err := s.authorize(ctx, actor, access.UserManagement); err != nil {
@@ -189,9 +248,13 @@ func (s *Service) Usage(ctx context.Context, actor access.Subject, q UsageQuery)
 		return nil, ErrInvalidPeriod
 	}
 	q.From, q.To = Day(from.Format(time.DateOnly)), Day(to.Format(time.DateOnly))
+	// Under flushMu no flush runs between the store read and the memory read, so a
+	// count is in exactly one of them.
+	s.flushMu.Lock()
+	defer s.flushMu.Unlock()
 	rows, err := s.store.Usage(ctx, actor.Tenant, q)
 	if err != nil {
 		return nil, fmt.Errorf("token: usage: %w", err)
 	}
-	return rows, nil
+	return s.usage.pending(actor.Tenant, q, rows), nil
 }

@@ -118,11 +118,9 @@ func (a *app) apiUsage(w http.ResponseWriter, r *http.Request) error {
 	if q.User == uuid.Nil && !p.Check(s, access.UserManagement, uuid.Nil) {
 		q.User = s.User // without user management, one's own usage
 	}
-	// This instance's counts not yet written are written first, so the report is
-	// current as far as this instance knows (other instances flush on their interval).
-	if err := a.tokens.Flush(r.Context()); err != nil {
-		return err
-	}
+	// The report includes this instance's unflushed counts from memory (other
+	// instances' after their next flush). No Flush here: any signed-in user may read
+	// their own usage, and a read must not force a write transaction.
 	rows, err := a.tokens.Usage(r.Context(), s, q)
 	if err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/callshield/callshield/access"
+	"github.com/callshield/callshield/token"
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -123,4 +124,42 @@ func TestTokenReadsOnlyProjectsWithTheRight(t *testing.T) {
 	status, _ := f.bearer.do("GET", "/api/v1/calls/"+recorded+"/recording", nil, nil)
 	assert.Equal(t, 404, status, "nor a Support recording")
 	f.bearer.must(403, "GET", "/api/v1/calls?limit=1000&project="+f.support.String(), nil, nil)
+}
+
+// TestAPIUsageReadDoesNotFlush: GET /api/v1/api-usage, open to every signed-in user for
+// their own usage, is current (this instance's unflushed counts, from memory) without
+// writing: it used to flush the usage counters, a write transaction per request.
+func TestAPIUsageReadDoesNotFlush(t *testing.T) {
+	f := newTokenFixture(t)
+	ctx := context.Background()
+	type usageBody struct {
+		Usage []struct {
+			Token    string `json:"token"`
+			Requests int64  `json:"requests"`
+		} `json:"usage"`
+	}
+	total := func(b usageBody) (n int64) {
+		for _, u := range b.Usage {
+			n += u.Requests
+		}
+		return n
+	}
+	var first usageBody
+	f.sam.must(200, "GET", "/api/v1/api-usage", nil, &first)
+	require.NotZero(t, total(first), "the fixture's bearer request is in the report")
+	for range 10 {
+		f.sam.must(200, "GET", "/api/v1/api-usage", nil, nil)
+	}
+	f.bearer.must(200, "GET", "/api/v1/me", nil, nil)
+	var report usageBody
+	f.sam.must(200, "GET", "/api/v1/api-usage", nil, &report)
+	day := token.DayOf(f.a.clock(), nil)
+	stored, err := f.a.store.Usage(ctx, f.tenant, token.UsageQuery{From: day, To: day})
+	require.NoError(t, err)
+	var inStore int64
+	for _, u := range stored {
+		inStore += u.Requests
+	}
+	assert.Equal(t, total(first)+1, total(report), "the report counts the request made just before it")
+	assert.Less(t, inStore, total(report), "the report was not made by writing the counts to the store first")
 }

@@ -6,17 +6,26 @@
 //
 //	l, err := pglisten.New(db, engine, pglisten.Options{Sessions: accounts})
 //	go l.Run(ctx) // one per process
+//
+// Any role that may connect to the database may LISTEN and NOTIFY on the channel
+// (PostgreSQL has no privilege for either). The listener's heartbeats are therefore
+// authenticated with an HMAC under a key that never leaves the process, a forged
+// policy version costs one refresh (the store's read settles it), and a forged
+// session notification only drops cache entries: see [Listener].
 package pglisten
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"database/sql"
@@ -30,8 +39,13 @@ import (
 // 0010 notifies it with '<tenant id> <version>' in every transaction that increments a
 // tenant's policy version, and migration 0015 with 's <tenant id> <secret hash in
 // hex>' in every transaction that ends a session or changes what its lookup returns
-// (migration 0017: 's *' after a TRUNCATE of the sessions, every session).
+// (migration 0017: 's *' after a TRUNCATE of the sessions, every session). Listeners
+// send their heartbeats through it too: 'hb <listener id> <sent at, unix nanoseconds
+// of the engine's clock> <MAC>'.
 const PolicyChannel = "callshield_policy"
+
+// macLen is the length of a heartbeat's MAC: HMAC-SHA256 truncated to 16 bytes.
+const macLen = 16
 
 // Options configure a [Listener]. The zero value is valid.
 type Options struct {
@@ -81,11 +95,37 @@ type SessionCache interface {
 // heartbeats stop coming back and the engine falls back within its ListenLease, the
 // bound between a commit on another instance and its enforcement here. It never fails
 // open: without a fresh confirmation every request reads the version.
+//
+// # Forged notifications
+//
+// PostgreSQL has no privilege for LISTEN or NOTIFY: any role that may connect to the
+// database can read the channel (this listener's ID included) and send on it.
+//
+//   - Heartbeats are authenticated. Each Listener draws a random 32-byte key when it
+//     is made (crypto/rand; it never leaves the process: it is neither sent nor
+//     logged), and each heartbeat carries an HMAC-SHA256 (the first 16 bytes, in hex)
+//     of the listener's ID and send time under it. A heartbeat with this listener's
+//     ID whose MAC does not verify (compared in constant time) vouches for nothing:
+//     it is counted ([Listener.RejectedHeartbeats]) and otherwise ignored, like an
+//     unreadable one. It neither revokes the lease nor empties a cache, so forging
+//     costs the forger a NOTIFY and this listener one HMAC, and never a read. Without
+//     the MAC, a heartbeat forged with a send time between its own commit and its
+//     arrival would vouch for genuine changes still queued behind it.
+//   - A replayed genuine heartbeat verifies, but it only confirms its own send time
+//     again: the lease it grants ends when the original's did (or it already has),
+//     and the queue order still holds (the copy commits after the original). Replays
+//     are harmless and accepted.
+//   - A forged policy version costs one refresh: the engine settles an announced
+//     version on the store's (see access.Engine.Notified).
+//   - A forged session notification only drops cache entries (an unreadable one
+//     empties the session cache): reads, never a stale session.
 type Listener struct {
-	db     *sql.DB
-	engine *access.Engine
-	opts   Options
-	id     string
+	db       *sql.DB
+	engine   *access.Engine
+	opts     Options
+	id       string
+	key      *[32]byte // the heartbeats' MAC key; a pointer, so that %v shows no bytes
+	rejected atomic.Int64
 }
 
 // New returns a listener for engine over db, a handle of the pgx stdlib driver on the
@@ -113,8 +153,27 @@ func New(db *sql.DB, engine *access.Engine, opts Options) (*Listener, error) {
 		opts.Logger = slog.Default()
 	}
 	var b [8]byte
+	key := new([32]byte)
+	// crypto/rand.Read never fails (since Go 1.24 it crashes the program instead of
+	// returning a key that is not random).
 	_, _ = rand.Read(b[:])
-	return &Listener{db: db, engine: engine, opts: opts, id: hex.EncodeToString(b[:])}, nil
+	_, _ = rand.Read(key[:])
+	return &Listener{db: db, engine: engine, opts: opts, id: hex.EncodeToString(b[:]), key: key}, nil
+}
+
+// RejectedHeartbeats returns how many heartbeats naming this listener arrived whose
+// MAC did not verify: forged by a role that may connect to the database (they vouch
+// for nothing and are otherwise ignored), for an alert. It counts since New.
+func (l *Listener) RejectedHeartbeats() int64 { return l.rejected.Load() }
+
+// mac returns the MAC of a heartbeat of this listener sent at nanos (its decimal
+// text, as in the payload).
+func (l *Listener) mac(nanos string) [macLen]byte {
+	h := hmac.New(sha256.New, l.key[:])
+	h.Write([]byte("callshield pglisten heartbeat\x00" + l.id + "\x00" + nanos))
+	var out [macLen]byte
+	copy(out[:], h.Sum(nil))
+	return out
 }
 
 // Run listens until ctx ends, reconnecting after failures, and returns ctx's error.
@@ -185,8 +244,7 @@ func (l *Listener) listen(ctx context.Context) error {
 // goes through another connection of the pool, as a change's notification would.
 func (l *Listener) heartbeats(ctx context.Context) {
 	for {
-		payload := "hb " + l.id + " " + strconv.FormatInt(l.engine.Now().UnixNano(), 10)
-		if _, err := l.db.ExecContext(ctx, "SELECT pg_notify($1, $2)", PolicyChannel, payload); err != nil && ctx.Err() == nil {
+		if _, err := l.db.ExecContext(ctx, "SELECT pg_notify($1, $2)", PolicyChannel, l.heartbeat(l.engine.Now())); err != nil && ctx.Err() == nil {
 			l.opts.Logger.Warn("pglisten: listener heartbeat failed", "err", err)
 		}
 		select {
@@ -197,18 +255,34 @@ func (l *Listener) heartbeats(ctx context.Context) {
 	}
 }
 
+// heartbeat returns the payload of a heartbeat sent at.
+func (l *Listener) heartbeat(at time.Time) string {
+	nanos := strconv.FormatInt(at.UnixNano(), 10)
+	mac := l.mac(nanos)
+	return "hb " + l.id + " " + nanos + " " + hex.EncodeToString(mac[:])
+}
+
 // handle applies one notification: a tenant's new version, a session's change, or a
 // heartbeat (only this listener's own count: another process's clock says nothing
-// about this one's).
+// about this one's; and only with a MAC under this listener's key, see [Listener]).
 func (l *Listener) handle(payload string) {
 	if rest, ok := strings.CutPrefix(payload, "hb "); ok {
-		id, nanos, ok := strings.Cut(rest, " ")
-		if !ok || id != l.id {
+		id, rest, _ := strings.Cut(rest, " ")
+		if id != l.id {
+			return // another listener's
+		}
+		nanos, sum, _ := strings.Cut(rest, " ")
+		var got [macLen]byte
+		want := l.mac(nanos)
+		if len(sum) != hex.EncodedLen(macLen) || !decodes(got[:], sum) || !hmac.Equal(got[:], want[:]) {
+			// Forged (or corrupted): it vouches for nothing. Not a reason to drop the
+			// caches or the lease either, or forging would be a cheap denial of service.
+			l.rejected.Add(1)
 			return
 		}
 		// A heartbeat cannot come back before it was sent: one stamped after now was
-		// forged (any role that may connect may LISTEN, read the ID and NOTIFY) or
-		// sent before the clock stepped back, and would vouch past the lease.
+		// sent before the clock stepped back (a forger cannot make its MAC), and
+		// would vouch past the lease.
 		if n, err := strconv.ParseInt(nanos, 10, 64); err == nil && n <= l.engine.Now().UnixNano() {
 			l.engine.ListenConfirmed(time.Unix(0, n))
 			if l.opts.Sessions != nil {
@@ -251,4 +325,10 @@ func (l *Listener) handle(payload string) {
 	if err1 == nil && err2 == nil {
 		l.engine.Notified(tenant, version)
 	}
+}
+
+// decodes reports whether s is the hex encoding of len(dst) bytes, decoding it into dst.
+func decodes(dst []byte, s string) bool {
+	n, err := hex.Decode(dst, []byte(s))
+	return err == nil && n == len(dst)
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"runtime"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -45,6 +46,26 @@ func (c *versionCounter) PolicyVersion(ctx context.Context, tenant uuid.UUID) (i
 	c.reads.Add(1)
 	return c.Store.PolicyVersion(ctx, tenant)
 }
+
+// refreshCounter counts every read an engine makes of its store: version reads and
+// the refreshes' change and full reads.
+type refreshCounter struct {
+	versionCounter
+	changes, loads atomic.Int64
+}
+
+func (c *refreshCounter) PolicyChanges(ctx context.Context, tenant uuid.UUID, since int64) (access.PolicyChanges, error) {
+	c.changes.Add(1)
+	return c.Store.PolicyChanges(ctx, tenant, since)
+}
+
+func (c *refreshCounter) LoadPolicy(ctx context.Context, tenant uuid.UUID) (access.PolicyData, error) {
+	c.loads.Add(1)
+	return c.Store.LoadPolicy(ctx, tenant)
+}
+
+// refreshes is how many refresh reads (changes and full loads) c has counted.
+func (c *refreshCounter) refreshes() int64 { return c.changes.Load() + c.loads.Load() }
 
 // eventually spins (no sleep) until cond holds, failing after d of real time.
 func eventually(t *testing.T, d time.Duration, cond func() bool, what string) {
@@ -230,6 +251,66 @@ func TestFailsSafe(t *testing.T) {
 	stop()
 	wg.Wait()
 	assert.False(t, e.Listening(), "a stopped listener vouches for nothing")
+}
+
+// A forged policy-version notification does not stick. Any role that may connect
+// NOTIFYs '<tenant> <huge version>' (here from another schema's connection); the
+// next request refreshes once, the store's read settles the version, and requests
+// make no round trip after it (before, every request of the tenant read the change
+// log until a restart). A genuine change committed after it on another instance is
+// still enforced.
+func TestForgedPolicyVersionDoesNotStick(t *testing.T) {
+	stores, dbs := newStores(t, 2)
+	a, b := stores[0], stores[1]
+	ctx := context.Background()
+	tenant, agent, _, supervisorRole := provision(t, a)
+	svcA := access.NewService(a, access.NewEngine(a, access.EngineOptions{}), access.ServiceOptions{})
+	counter := &refreshCounter{versionCounter: versionCounter{Store: b}}
+	// A clock that stands still: the heartbeats' lease never lapses, so that every
+	// read counted below is one the notifications caused.
+	clk := &manualClock{t: time.Now()}
+	engB := access.NewEngine(counter, access.EngineOptions{Clock: clk.Now, ListenLease: time.Second})
+	l, err := pglisten.New(dbs[1], engB, pglisten.Options{})
+	require.NoError(t, err)
+	run(t, l)
+	eventually(t, 10*time.Second, engB.Listening, "the listener confirms its subscription")
+	_, err = engB.Policy(ctx, tenant)
+	require.NoError(t, err)
+	s := access.Subject{Tenant: tenant, User: agent}
+
+	before := counter.refreshes()
+	_, err = pgtest.DB(t).ExecContext(ctx, "SELECT pg_notify($1, $2)", pglisten.PolicyChannel,
+		tenant.String()+" "+strconv.FormatInt(1<<62, 10))
+	require.NoError(t, err)
+	eventually(t, 10*time.Second, func() bool {
+		_, err := engB.Policy(ctx, tenant)
+		return err == nil && counter.refreshes() > before
+	}, "the forged version makes a request refresh")
+	assert.Equal(t, before+1, counter.refreshes(), "one refresh")
+
+	versions, refreshes := counter.reads.Load(), counter.refreshes()
+	for range 200 {
+		p, err := engB.Policy(ctx, tenant)
+		require.NoError(t, err)
+		require.False(t, p.Check(s, access.ViewReports, uuid.Nil))
+	}
+	assert.Equal(t, refreshes, counter.refreshes(), "the store's read settled the forged version: no refresh since")
+	assert.Equal(t, versions, counter.reads.Load(), "nor a version read")
+
+	_, err = svcA.SetMember(ctx, access.System(tenant), agent, supervisorRole)
+	require.NoError(t, err)
+	eventually(t, 5*time.Second, func() bool {
+		p, err := engB.Policy(ctx, tenant)
+		return err == nil && p.Check(s, access.ViewReports, uuid.Nil)
+	}, "a genuine change after the forged version is enforced")
+	refreshes = counter.refreshes()
+	for range 100 {
+		p, err := engB.Policy(ctx, tenant)
+		require.NoError(t, err)
+		require.True(t, p.Check(s, access.ViewReports, uuid.Nil))
+	}
+	assert.Equal(t, refreshes, counter.refreshes(), "and then no round trip either")
+	assert.Equal(t, versions, counter.reads.Load(), "no version read all along")
 }
 
 func TestNewNeedsADatabaseAndAnEngine(t *testing.T) {

@@ -185,7 +185,7 @@ func TestSessionNotifications(t *testing.T) {
 	require.NoError(t, err)
 	h := res.Session.SecretHash
 	want := "s " + tenant.String() + " " + hexOf(h[:])
-	got := func() []string { return sessionNotifications(t, conn) }
+	got := func() []string { return sessionNotifications(t, conn, tenant) }
 
 	at := time.Now().Add(time.Hour)
 	_, err = stores[0].TouchSession(ctx, tenant, res.Session.ID, at, at, authn.SessionTouch{IP: "192.0.2.1", UserAgent: "x", URL: "/y"})
@@ -208,9 +208,10 @@ func hexOf(b []byte) string {
 	return string(out)
 }
 
-// sessionNotifications returns the session notifications conn has received, waiting
-// up to 300 ms for the first and 50 ms for each further one.
-func sessionNotifications(t *testing.T, conn *sql.Conn) []string {
+// sessionNotifications returns the session notifications of tenant conn has received,
+// waiting up to 300 ms for the first and 50 ms for each further one. (The channel is
+// the database's: tests running at the same time in other schemas notify it too.)
+func sessionNotifications(t *testing.T, conn *sql.Conn, tenant uuid.UUID) []string {
 	t.Helper()
 	var out []string
 	wait := 300 * time.Millisecond
@@ -223,7 +224,7 @@ func sessionNotifications(t *testing.T, conn *sql.Conn) []string {
 			if err != nil {
 				return nil // timed out: nothing more
 			}
-			if strings.HasPrefix(n.Payload, "s ") {
+			if strings.HasPrefix(n.Payload, "s "+tenant.String()+" ") {
 				out = append(out, n.Payload)
 			}
 			wait = 50 * time.Millisecond
@@ -251,7 +252,9 @@ func TestUnreadableSessionNotificationEmptiesTheCache(t *testing.T) {
 // A heartbeat stamped in the future vouches for nothing: anyone who may connect to
 // the database may LISTEN (and read the listener's ID in its heartbeats) and NOTIFY,
 // and a forged "hb <id> <an hour ahead>" must not keep the engine's and the session
-// cache's trust beyond the lease of the last real heartbeat.
+// cache's trust beyond the lease of the last real heartbeat. (It lacks the MAC too;
+// the future rule itself, for a clock that stepped back, is lease.Confirm's, tested
+// in access and authn.)
 func TestHeartbeatFromTheFutureIsIgnored(t *testing.T) {
 	stores, dbs := newStores(t, 1)
 	ctx := context.Background()
@@ -269,24 +272,8 @@ func TestHeartbeatFromTheFutureIsIgnored(t *testing.T) {
 		After: func(time.Duration) <-chan time.Time { return beats }})
 	require.NoError(t, err)
 	run(t, l)
-	var hb string
-	require.NoError(t, conn.Raw(func(dc any) error {
-		pc := dc.(*stdlib.Conn).Conn()
-		for hb == "" {
-			wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			n, err := pc.WaitForNotification(wctx)
-			cancel()
-			if err != nil {
-				return err
-			}
-			if strings.HasPrefix(n.Payload, "hb ") {
-				hb = n.Payload
-			}
-		}
-		return nil
-	}))
-	fields := strings.Fields(hb)
-	require.Len(t, fields, 3)
+	fields := strings.Fields(nextHeartbeat(t, conn))
+	require.Len(t, fields, 4)
 	eventually(t, 10*time.Second, func() bool { return in.svc.SessionCacheStats().Trusted }, "the real heartbeat vouches")
 
 	res, err := in.svc.SignIn(ctx, tenant, "ann@example.com", authn.NewPassword(agentPassword), authn.Meta{IP: office})
@@ -310,6 +297,120 @@ func TestHeartbeatFromTheFutureIsIgnored(t *testing.T) {
 	assert.False(t, in.svc.SessionCacheStats().Trusted, "and so does the session cache's")
 }
 
+// nextHeartbeat returns the next heartbeat conn (LISTENing, as any role that may
+// connect can) receives.
+func nextHeartbeat(t *testing.T, conn *sql.Conn) string {
+	t.Helper()
+	var hb string
+	require.NoError(t, conn.Raw(func(dc any) error {
+		pc := dc.(*stdlib.Conn).Conn()
+		for hb == "" {
+			wctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			n, err := pc.WaitForNotification(wctx)
+			cancel()
+			if err != nil {
+				return err
+			}
+			if strings.HasPrefix(n.Payload, "hb ") {
+				hb = n.Payload
+			}
+		}
+		return nil
+	}))
+	return hb
+}
+
+// A heartbeat without this listener's MAC vouches for nothing. A role that may
+// connect LISTENs, reads the listener's ID and sends 'hb <id> <t>' with t between its
+// own commit and its arrival (not in the future, so the time rule accepts it): without
+// the MAC it would vouch for every change committed before t, including genuine ones
+// still queued behind it. Forged heartbeats are counted, and cost neither the lease
+// nor a cache entry (no denial of service beyond the NOTIFY). A replayed genuine
+// heartbeat is accepted but only confirms its old send time.
+func TestForgedHeartbeatVouchesForNothing(t *testing.T) {
+	stores, dbs := newStores(t, 1)
+	ctx := context.Background()
+	clk := &manualClock{t: time.Now()}
+	in := newAuthnInstanceWith(t, stores[0], stores[0], access.EngineOptions{Clock: clk.Now, ListenLease: time.Second})
+	tenant, _, _ := onboardAgent(t, in, stores[0])
+
+	conn, err := dbs[0].Conn(ctx) // the attacker's
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = conn.ExecContext(ctx, "LISTEN "+pglisten.PolicyChannel)
+	require.NoError(t, err)
+	beats := make(chan time.Time) // after the first heartbeat, none until the test sends one
+	l, err := pglisten.New(dbs[0], in.engine, pglisten.Options{Sessions: in.svc,
+		After: func(time.Duration) <-chan time.Time { return beats }})
+	require.NoError(t, err)
+	run(t, l)
+	genuine := nextHeartbeat(t, conn)
+	fields := strings.Fields(genuine)
+	require.Len(t, fields, 4, "hb <id> <sent at> <MAC>")
+	id, mac := fields[1], fields[3]
+	eventually(t, 10*time.Second, func() bool { return in.svc.SessionCacheStats().Trusted }, "the real heartbeat vouches")
+	notify := func(payload string) {
+		t.Helper()
+		_, err := dbs[0].ExecContext(ctx, "SELECT pg_notify($1, $2)", pglisten.PolicyChannel, payload)
+		require.NoError(t, err)
+	}
+	rejected := func(n int64) func() bool { return func() bool { return l.RejectedHeartbeats() == n } }
+
+	res, err := in.svc.SignIn(ctx, tenant, "ann@example.com", authn.NewPassword(agentPassword), authn.Meta{IP: office})
+	require.NoError(t, err)
+	validate := func() {
+		t.Helper()
+		_, err = in.svc.ValidateSession(ctx, res.Token.Reveal(), authn.Request{Meta: authn.Meta{IP: office}}, time.Minute)
+		require.NoError(t, err)
+	}
+	validate()
+	require.Equal(t, 1, in.svc.SessionCacheStats().Entries)
+
+	clk.Add(2 * time.Second) // past the real heartbeat's lease
+	require.False(t, in.engine.Listening())
+	now := strconv.FormatInt(clk.Now().UnixNano(), 10) // after the forgeries' commits, before they arrive
+	forgeries := []string{
+		"hb " + id + " " + now,                                 // no MAC (the format before MACs)
+		"hb " + id + " " + now + " " + mac,                     // the real heartbeat's MAC, on another time
+		"hb " + id + " " + now + " " + mac[:30],                // too short
+		"hb " + id + " " + now + " " + mac + "00",              // too long
+		"hb " + id + " " + now + " " + mac + " x",              // a field more
+		"hb " + id + " " + now + " " + strings.Repeat("z", 32), // not hex
+	}
+	for _, f := range forgeries {
+		notify(f)
+	}
+	// A session notification after them: once it has dropped the entry, the forged
+	// heartbeats before it have been handled too.
+	h := res.Session.SecretHash
+	notify("s " + tenant.String() + " " + hexOf(h[:]))
+	eventually(t, 10*time.Second, func() bool { return in.svc.SessionCacheStats().Entries == 0 }, "the notifications handled")
+	assert.False(t, in.engine.Listening(), "forged heartbeats do not renew the engine's trust")
+	assert.False(t, in.svc.SessionCacheStats().Trusted, "nor the session cache's")
+	assert.Equal(t, int64(len(forgeries)), l.RejectedHeartbeats())
+
+	// The real heartbeat replayed: it verifies, and confirms its send time again, whose
+	// lease has ended. A forged one after it tells when it has been handled.
+	notify(genuine)
+	notify("hb " + id + " " + now)
+	eventually(t, 10*time.Second, rejected(int64(1+len(forgeries))), "the replay handled")
+	assert.False(t, in.engine.Listening(), "a replay vouches only until its old lease ended")
+	assert.False(t, in.svc.SessionCacheStats().Trusted)
+
+	beats <- time.Time{} // the listener's next heartbeat
+	eventually(t, 10*time.Second, in.engine.Listening, "a real heartbeat still vouches")
+	eventually(t, 10*time.Second, func() bool { return in.svc.SessionCacheStats().Trusted }, "for the session cache too")
+
+	// While trusted: a forged heartbeat is counted and changes nothing.
+	validate()
+	require.Equal(t, 1, in.svc.SessionCacheStats().Entries)
+	notify("hb " + id + " " + strconv.FormatInt(clk.Now().UnixNano(), 10) + " " + strings.Repeat("0", 32))
+	eventually(t, 10*time.Second, rejected(int64(2+len(forgeries))), "the forged heartbeat is counted")
+	assert.True(t, in.engine.Listening(), "a forged heartbeat does not revoke the lease")
+	assert.True(t, in.svc.SessionCacheStats().Trusted)
+	assert.Equal(t, 1, in.svc.SessionCacheStats().Entries, "nor empty the session cache")
+}
+
 // Every other change of what the lookup returns is announced too, each with the
 // secret hash the cache knows the session by: a re-authentication (auth_at), a
 // rotation (the old hash), an idle-timeout change (through the copy of migration
@@ -331,7 +432,7 @@ func TestSessionNotificationsOfEveryLookupChange(t *testing.T) {
 	_, err = conn.ExecContext(ctx, "LISTEN "+pglisten.PolicyChannel)
 	require.NoError(t, err)
 	of := func(h [32]byte) string { return "s " + tenant.String() + " " + hexOf(h[:]) }
-	got := func() []string { return sessionNotifications(t, conn) }
+	got := func() []string { return sessionNotifications(t, conn, tenant) }
 	me := access.Subject{Tenant: tenant, User: agent, Session: res.Session.ID}
 
 	require.NoError(t, in.svc.Reauthenticate(ctx, me, authn.NewPassword(agentPassword), authn.Meta{IP: office}))

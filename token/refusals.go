@@ -1,0 +1,114 @@
+package token
+
+import (
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/callshield/callshield/audit"
+	"github.com/google/uuid"
+)
+
+// The bounded log of refused requests made with a known but dead token (revoked,
+// expired, or whose user may no longer act). Such a request proves nothing about the
+// caller beyond holding an old secret, and nothing stops them from repeating it: were
+// each one an action-log event, whoever holds a dead token could grow the tenant's
+// audit log without bound. So each process logs, per token, the first refusal of a
+// window of Options.RefusalLogInterval as an action-log event of its own, and counts
+// the refusals that follow within the window in memory; when the window has ended, the
+// next flush ([Service.Flush], run every FlushInterval, and Close) logs one
+// ActionRefusals event carrying their number. A token refused without pause is thus at
+// most about two events per interval per process, whatever the request rate, and no
+// refusal goes uncounted. Nothing of this reads or writes the store.
+
+// ActionRefusals is the action of the event that stands for the refused requests of a
+// dead token that were not logged one by one: its DetailRefusals says how many, its
+// time is the last one's, its Reason the window's first.
+const ActionRefusals = "token.refused_requests"
+
+// DetailRefusals is the detail key holding how many refused requests an event stands
+// for: 1 on the event of a window's first refusal, the number counted in the window
+// after it on an ActionRefusals event.
+const DetailRefusals = "refusals"
+
+// DefaultRefusalLogInterval is the default of Options.RefusalLogInterval.
+const DefaultRefusalLogInterval = time.Minute
+
+type tokenRef struct{ tenant, id uuid.UUID }
+
+// refusalWindow is one dead token's current window.
+type refusalWindow struct {
+	start time.Time // when its first refusal was logged
+	last  time.Time // the last refusal counted in n
+	n     int64     // refusals after the first, not yet logged
+	actor audit.Actor
+	// reason is the window's first refusal's.
+	reason string
+}
+
+type refusals struct {
+	every time.Duration
+	mu    sync.Mutex
+	m     map[tokenRef]*refusalWindow
+}
+
+func newRefusals(every time.Duration) *refusals {
+	return &refusals{every: every, m: make(map[tokenRef]*refusalWindow)}
+}
+
+// admit tells whether a refusal of token k at now is to be logged as its own event:
+// true for the first refusal of a window, which opens it (logging its leftover count
+// first if the previous window had one, see summaries); false, counting it, within a
+// window.
+func (r *refusals) admit(k tokenRef, actor audit.Actor, reason string, now time.Time) (log bool, leftover *refusalWindow) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	w := r.m[k]
+	if w != nil && now.Sub(w.start) < r.every && !now.Before(w.start) {
+		w.n++
+		if now.After(w.last) {
+			w.last = now
+		}
+		return false, nil
+	}
+	if w != nil && w.n > 0 {
+		old := *w
+		leftover = &old
+	}
+	r.m[k] = &refusalWindow{start: now, last: now, actor: actor, reason: reason}
+	return true, leftover
+}
+
+// setRole fills in the role name of a window's actor once its first event is built.
+func (r *refusals) setRole(k tokenRef, start time.Time, role string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if w := r.m[k]; w != nil && w.start.Equal(start) {
+		w.actor.Role = role
+	}
+}
+
+// take removes the windows that have ended at now (every window if all) and returns
+// the ActionRefusals events of those that counted refusals.
+func (r *refusals) take(now time.Time, all bool) []audit.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []audit.Event
+	for k, w := range r.m {
+		if !all && now.Sub(w.start) < r.every && !now.Before(w.start) {
+			continue
+		}
+		delete(r.m, k)
+		if w.n > 0 {
+			out = append(out, refusalsEvent(k.tenant, w))
+		}
+	}
+	return out
+}
+
+// refusalsEvent is the ActionRefusals event of a window's counted refusals.
+func refusalsEvent(tenant uuid.UUID, w *refusalWindow) audit.Event {
+	return audit.Event{Tenant: tenant, Kind: audit.KindAction, Action: ActionRefusals, Actor: w.actor,
+		Outcome: audit.Denied, Reason: w.reason, Time: w.last,
+		Details: map[string]string{DetailStatus: "401", DetailRefusals: strconv.FormatInt(w.n, 10)}}
+}
