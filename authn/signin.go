@@ -302,23 +302,26 @@ func (s *Service) CompleteSignIn(ctx context.Context, pendingToken string, f Fac
 	// The attempt is counted before the code is looked at, each count one atomic write,
 	// so that a burst of concurrent guesses that all read the pending sign-in and the
 	// throttle before any failure was recorded still gets at most MaxPendingAttempts
-	// verifications of this pending sign-in, and no more than the throttle allows.
-	reserved := false
-	if lock == "" {
-		switch ok, rerr := s.reservePendingAttempt(ctx, pend, now); {
-		case rerr != nil:
-			return fail("storage_error", rerr)
-		case !ok:
-			return fail("pending_attempts_used", ErrPendingInvalid)
-		}
-		if lock, err = s.reserveAttempt(ctx, tenant, u.ID, throttleSecond, meta.IP); err != nil {
-			return fail("storage_error", err)
-		}
-		reserved = true
+	// verifications of this pending sign-in, and no more than the throttle allows. A
+	// refused attempt goes through the same steps (and store round trips) as a wrong
+	// code, so that neither its answer nor its timing tells a locked account.
+	switch ok, rerr := s.reservePendingAttempt(ctx, pend, now); {
+	case rerr != nil:
+		return fail("storage_error", rerr)
+	case !ok:
+		return fail("pending_attempts_used", ErrPendingInvalid)
+	}
+	if lock, err = s.reserveAttempt(ctx, tenant, u.ID, throttleSecond, meta.IP, lock); err != nil {
+		return fail("storage_error", err)
 	}
 	if lock == "" {
 		err = s.second.verify(ctx, tenant, u.ID, f, code, meta)
 	} else {
+		// The second factor's read that a verification makes, without looking at the
+		// code.
+		if _, eerr := s.second.enrolled(ctx, tenant, u.ID); eerr != nil {
+			return fail("storage_error", eerr)
+		}
 		err = ErrInvalidCredentials
 	}
 	if errors.Is(err, ErrInvalidCredentials) {
@@ -326,13 +329,8 @@ func (s *Service) CompleteSignIn(ctx context.Context, pendingToken string, f Fac
 		if lock != "" {
 			reason = lock
 		}
-		var terr error
-		if reserved { // the account and the pair counted it already
-			terr = s.countAddressFailure(ctx, tenant, throttleSecond, meta.IP)
-		} else {
-			terr = s.countFailure(ctx, tenant, u.ID, throttleSecond, meta.IP, lock)
-		}
-		if terr != nil {
+		// The pair (and, within the pair's threshold, the account) counted it already.
+		if terr := s.countAddressFailure(ctx, tenant, throttleSecond, meta.IP); terr != nil {
 			return fail("storage_error", terr)
 		}
 		ev.Outcome, ev.Reason = audit.Failure, reason

@@ -158,6 +158,11 @@ func (s *Service) countFailure(ctx context.Context, tenant, user uuid.UUID, kind
 		return fmt.Errorf("authn: throttle: %w", err)
 	}
 	if refused != "" || sts[0].Count > r.pair.Threshold {
+		// Not counted, but read, so that a refused attempt (a locked account) makes the
+		// same round trips to the store as a wrong password, and takes as long.
+		if _, err := s.store.ThrottleStates(ctx, tenant, []string{r.account.Key}); err != nil {
+			return fmt.Errorf("authn: throttle: %w", err)
+		}
 		return nil
 	}
 	if _, err := s.store.HitThrottle(ctx, tenant, []ThrottleHit{r.account}, now); err != nil {
@@ -166,35 +171,45 @@ func (s *Service) countFailure(ctx context.Context, tenant, user uuid.UUID, kind
 	return nil
 }
 
-// reserveAttempt counts an attempt that checkThrottle let through before its secret is
-// checked, each count one atomic increment-and-read: against the pair, then, only if
-// the pair is within its threshold, against the account. An attempt past either
-// threshold (one of concurrent attempts that all passed checkThrottle before any was
-// counted) is refused after all, with checkThrottle's reason, so that no more secrets
-// are checked than the thresholds allow, and one address never reaches the account's
-// threshold. The address is not counted here (the successes of an office behind one
-// address must not add up): the caller counts a failure or a refusal of a reserved
-// attempt with countAddressFailure, and a success resets the account and the pair
+// reserveAttempt counts an attempt before its secret is checked, each count one atomic
+// increment-and-read: against the pair, then, only if the pair is within its threshold,
+// against the account. An attempt past either threshold (one of concurrent attempts
+// that all passed checkThrottle before any was counted) is refused after all, with
+// checkThrottle's reason, so that no more secrets are checked than the thresholds
+// allow, and one address never reaches the account's threshold. refused is
+// checkThrottle's reason for an attempt it refused: that one counts against the pair
+// only (the rule above) and is returned as it is, after the same round trips to the
+// store as any other. The address is not counted here (the successes of an office
+// behind one address must not add up): the caller counts a failure or a refusal with
+// countAddressFailure, and a success resets the account and the pair
 // (resetThrottle). The second factor uses it: its checks are cheap, so a burst of
 // guesses is not bounded by the hashing queue as the password's are.
-func (s *Service) reserveAttempt(ctx context.Context, tenant, user uuid.UUID, kind throttleKind, ip netip.Addr) (string, error) {
+func (s *Service) reserveAttempt(ctx context.Context, tenant, user uuid.UUID, kind throttleKind, ip netip.Addr, refused string) (string, error) {
 	st, err := s.SessionSettings(ctx, tenant)
 	if err != nil {
 		return "", err
 	}
 	r := rulesOf(st, keysOf(user, kind, ip))
 	now := s.now()
-	for _, c := range []struct {
-		hit    ThrottleHit
-		reason string
-	}{{r.pair, "address_locked"}, {r.account, "locked"}} {
-		sts, err := s.store.HitThrottle(ctx, tenant, []ThrottleHit{c.hit}, now)
-		if err != nil {
+	sts, err := s.store.HitThrottle(ctx, tenant, []ThrottleHit{r.pair}, now)
+	if err != nil {
+		return "", fmt.Errorf("authn: throttle: %w", err)
+	}
+	if refused == "" && sts[0].Count > r.pair.Threshold {
+		refused = "address_locked"
+	}
+	if refused != "" {
+		// Not counted, but read: the same round trips as a counted attempt.
+		if _, err := s.store.ThrottleStates(ctx, tenant, []string{r.account.Key}); err != nil {
 			return "", fmt.Errorf("authn: throttle: %w", err)
 		}
-		if sts[0].Count > c.hit.Threshold {
-			return c.reason, nil
-		}
+		return refused, nil
+	}
+	if sts, err = s.store.HitThrottle(ctx, tenant, []ThrottleHit{r.account}, now); err != nil {
+		return "", fmt.Errorf("authn: throttle: %w", err)
+	}
+	if sts[0].Count > r.account.Threshold {
+		return "locked", nil
 	}
 	return "", nil
 }

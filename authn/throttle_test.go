@@ -14,6 +14,7 @@ import (
 	"github.com/callshield/callshield/access"
 	"github.com/callshield/callshield/audit"
 	"github.com/callshield/callshield/authn"
+	"github.com/callshield/callshield/storage/memory"
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -392,4 +393,87 @@ func TestThrottleBurstFromOneAddressDoesNotLockAccount(t *testing.T) {
 	e.clock.Advance(time.Minute)
 	_, err = svc.SignIn(ctx, e.tenant.ID, u.Email, authn.NewPassword(goodPassword), ip("198.51.100.20"))
 	assert.NoError(t, err, "the user signs in from their own address")
+}
+
+// throttleTrips counts a store's round trips for the throttle's counters.
+type throttleTrips struct {
+	*memory.Store
+	n atomic.Int32
+}
+
+func (s *throttleTrips) HitThrottle(ctx context.Context, tenant uuid.UUID, hits []authn.ThrottleHit, now time.Time) ([]authn.ThrottleState, error) {
+	s.n.Add(1)
+	return s.Store.HitThrottle(ctx, tenant, hits, now)
+}
+
+func (s *throttleTrips) ThrottleStates(ctx context.Context, tenant uuid.UUID, keys []string) ([]authn.ThrottleState, error) {
+	s.n.Add(1)
+	return s.Store.ThrottleStates(ctx, tenant, keys)
+}
+
+// A locked account's answer makes as many round trips to the throttle's store as a
+// wrong password's, so that a database's latency does not tell them apart.
+func TestThrottleLockedSameStoreTripsAsWrongPassword(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	trips := &throttleTrips{Store: e.store}
+	svc, err := authn.NewService(trips, e.engine, authn.Options{Mailer: e.outbox, Hasher: fastHasher(), Clock: e.clock.Now,
+		LinkURL: func(authn.Purpose, authn.LinkToken) string { return "" }})
+	require.NoError(t, err)
+	e.onboard(t, "locked@example.com", access.KindAgent)
+	e.onboard(t, "open@example.com", access.KindAgent)
+	for i := range authn.DefaultLockThreshold {
+		e.clock.Advance(time.Second)
+		_, _ = svc.SignIn(ctx, e.tenant.ID, "locked@example.com", authn.NewPassword("wrong"), ip(fmt.Sprintf("198.51.100.%d", 10+i)))
+	}
+	count := func(email string) int32 {
+		before := trips.n.Load()
+		_, err := svc.SignIn(ctx, e.tenant.ID, email, authn.NewPassword("definitely wrong pw"), ip("192.0.2.1"))
+		require.ErrorIs(t, err, authn.ErrInvalidCredentials)
+		return trips.n.Load() - before
+	}
+	assert.Equal(t, count("open@example.com"), count("locked@example.com"))
+	l, err := e.svc.LockStatus(ctx, e.admin, e.userID(t, "locked@example.com"))
+	require.NoError(t, err)
+	assert.True(t, l.Locked)
+}
+
+// The same for the second factor: a locked account's wrong or right code makes as many
+// round trips to the throttle's store as a wrong code of an open account.
+func TestThrottleSecondFactorLockedSameStoreTrips(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	trips := &throttleTrips{Store: e.store}
+	svc, err := authn.NewService(trips, e.engine, authn.Options{Mailer: e.outbox, Hasher: fastHasher(), Clock: e.clock.Now,
+		LinkURL: func(authn.Purpose, authn.LinkToken) string { return "" }})
+	require.NoError(t, err)
+	locked := e.onboard(t, "locked@example.com", access.KindAgent)
+	open := e.onboard(t, "open@example.com", access.KindAgent)
+	authn.SetSecondFactor(svc, &authn.TestSecondFactor{Enrolled: map[uuid.UUID]bool{locked.ID: true, open.ID: true}, Code: "123456"})
+	pending := func(u authn.User, m authn.Meta) string {
+		res, err := svc.SignIn(ctx, e.tenant.ID, u.Email, authn.NewPassword(goodPassword), m)
+		require.NoError(t, err)
+		require.NotNil(t, res.Pending)
+		return res.PendingToken.Reveal()
+	}
+	for i := range authn.DefaultLockThreshold {
+		e.clock.Advance(time.Second)
+		m := ip(fmt.Sprintf("198.51.100.%d", 10+i))
+		_, err := svc.CompleteSignIn(ctx, pending(locked, m), authn.FactorTOTP, "000000", m)
+		require.ErrorIs(t, err, authn.ErrInvalidCredentials)
+	}
+	count := func(u authn.User, code string) int32 {
+		m := ip("192.0.2.1")
+		tok := pending(u, m)
+		before := trips.n.Load()
+		_, err := svc.CompleteSignIn(ctx, tok, authn.FactorTOTP, code, m)
+		require.ErrorIs(t, err, authn.ErrInvalidCredentials)
+		return trips.n.Load() - before
+	}
+	wrong := count(open, "000000")
+	assert.Equal(t, wrong, count(locked, "000000"), "a locked account's wrong code")
+	assert.Equal(t, wrong, count(locked, "123456"), "a locked account's right code")
+	l, err := e.svc.LockStatus(ctx, e.admin, locked.ID)
+	require.NoError(t, err)
+	assert.True(t, l.Locked)
 }
