@@ -54,6 +54,12 @@ type Store interface {
 	// RevokeTickets revokes the user's open tickets of a purpose at `at` and returns
 	// how many were revoked.
 	RevokeTickets(ctx context.Context, tenant, user uuid.UUID, purpose Purpose, at time.Time, ev audit.Event) (int, error)
+	// DeleteExpiredTickets removes the tickets, of every tenant, whose ExpiresAt is
+	// not after now (used, revoked or neither: none of them can be used again) and
+	// returns how many. It touches no ticket that expires after now, of any tenant,
+	// nor the tickets' users, and appends no event. It is a cross-tenant write for
+	// the cleanup job only (Service.CleanupExpired).
+	DeleteExpiredTickets(ctx context.Context, now time.Time) (int, error)
 
 	// AcceptInvitation consumes the invitation with this token hash if, and only if, it
 	// is open at now (unused, unrevoked, ExpiresAt after now) and its user is invited:

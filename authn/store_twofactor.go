@@ -55,6 +55,12 @@ type TwoFactorStore interface {
 	// TwoFactorEnrolment returns the user's pending enrolment, expired or not, or
 	// storage.ErrNotFound.
 	TwoFactorEnrolment(ctx context.Context, tenant, user uuid.UUID) (TwoFactorEnrolment, error)
+	// DeleteExpiredTwoFactorEnrolments removes the pending enrolments, of every
+	// tenant, whose ExpiresAt is not after now (EnableTwoFactor refuses them) and
+	// returns how many. It touches no enrolment that expires after now, of any
+	// tenant, no active factor and no recovery code, and appends no event. It is a
+	// cross-tenant write for the cleanup job only (Service.CleanupExpired).
+	DeleteExpiredTwoFactorEnrolments(ctx context.Context, now time.Time) (int, error)
 	// EnableTwoFactor confirms the user's pending enrolment if, and only if, it is
 	// still the one whose sealed secret is pending and it is open at f.EnabledAt
 	// (ExpiresAt after it): it deletes the enrolment, stores f as the active factor

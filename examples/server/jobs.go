@@ -16,7 +16,7 @@ import (
 // several instances).
 const (
 	cleanupEvery    = 5 * time.Minute // sessions past their deadline, expired pending sign-ins
-	purgeEvery      = time.Hour       // archived users past the tenant's retention
+	purgeEvery      = time.Hour       // archived users past the tenant's retention; expired links and 2FA enrolments
 	auditPurgeEvery = 24 * time.Hour  // audit events past -audit-retention-days
 )
 
@@ -41,6 +41,7 @@ func (a *app) startJobs() {
 		auditPurge := time.NewTicker(auditPurgeEvery)
 		defer auditPurge.Stop()
 		a.purge(ctx)
+		a.cleanupExpired(ctx)
 		a.purgeAudit(ctx)
 		for {
 			select {
@@ -52,6 +53,7 @@ func (a *app) startJobs() {
 				}
 			case <-purge.C:
 				a.purge(ctx)
+				a.cleanupExpired(ctx)
 			case <-auditPurge.C:
 				a.purgeAudit(ctx)
 			}
@@ -79,6 +81,19 @@ func (a *app) purge(ctx context.Context) {
 		a.log.Warn("retention purge failed", "err", err)
 	case len(rep.Deleted) > 0 || len(rep.Kept) > 0:
 		a.log.Info("retention purge", "deleted", len(rep.Deleted), "kept_last_admins", len(rep.Kept))
+	}
+}
+
+// cleanupExpired removes, in every tenant, the invitation and reset links and the
+// two-factor enrolments that have expired (authn.Service.CleanupExpired): they can no
+// longer be used, and would otherwise stay for ever.
+func (a *app) cleanupExpired(ctx context.Context) {
+	rep, err := a.accounts.CleanupExpired(ctx)
+	switch {
+	case err != nil && ctx.Err() == nil:
+		a.log.Warn("expired links and enrolments cleanup failed", "err", err)
+	case rep.Tickets > 0 || rep.Enrolments > 0:
+		a.log.Info("expired links and enrolments cleanup", "links", rep.Tickets, "enrolments", rep.Enrolments)
 	}
 }
 

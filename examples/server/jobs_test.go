@@ -15,7 +15,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/callshield/callshield/access"
 	"github.com/callshield/callshield/audit"
+	"github.com/callshield/callshield/authn"
 	"github.com/callshield/callshield/storage"
 	"github.com/callshield/callshield/storage/sqlstore"
 	"github.com/callshield/callshield/token"
@@ -25,6 +27,7 @@ import (
 // clock the test moves, for the periodic jobs.
 type jobsApp struct {
 	*app
+	db  *sql.DB
 	now *atomic.Int64 // UnixNano of a.clock()
 }
 
@@ -46,7 +49,7 @@ func newJobsApp(t *testing.T, cfg config) jobsApp {
 	a, err := assemble(cfg, store, chain, &memCalls{}, clock, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = a.close(context.Background()) })
-	return jobsApp{app: a, now: now}
+	return jobsApp{app: a, db: db, now: now}
 }
 
 // record appends n events to the tenant's chain at the app's clock.
@@ -172,4 +175,53 @@ func TestPurgeJobDeletesOldDeadTokens(t *testing.T) {
 	_, err = j.store.Token(ctx, tn.ID, live.ID)
 	assert.NoError(t, err, "the live token stays")
 	assert.GreaterOrEqual(t, tokenRetention, token.MaxUsageDays*24*time.Hour, "usage reports stay complete")
+}
+
+// rows counts the rows of a table of the app's database.
+func (j jobsApp) rows(t *testing.T, table string, tenant uuid.UUID) int {
+	t.Helper()
+	var n int
+	require.NoError(t, j.db.QueryRow("SELECT count(*) FROM "+table+" WHERE tenant_id = $1", tenant).Scan(&n))
+	return n
+}
+
+// The job loop removes expired invitation links and two-factor enrolments
+// (authn.Service.CleanupExpired) on a real store, and keeps the live ones.
+func TestJobsRemoveExpiredLinksAndEnrolments(t *testing.T) {
+	ctx := context.Background()
+	j := newJobsApp(t, config{})
+	tn, err := j.access.CreateTenant(ctx, "Links")
+	require.NoError(t, err)
+	roles, err := j.store.Roles(ctx, tn.ID)
+	require.NoError(t, err)
+	var agent uuid.UUID
+	for _, r := range roles {
+		if r.Kind == access.KindAgent {
+			agent = r.ID
+		}
+	}
+	invite := func(email string) authn.Invitation {
+		inv, err := j.accounts.Invite(ctx, access.System(tn.ID), authn.InviteRequest{Email: email, Name: "Someone", Role: agent})
+		require.NoError(t, err)
+		return inv
+	}
+	old := invite("old@example.com")
+	enrolment := authn.TwoFactorEnrolment{Tenant: tn.ID, User: old.User.ID, Sealed: bytes.Repeat([]byte{1}, 53),
+		CreatedAt: j.clock(), ExpiresAt: j.clock().Add(authn.TwoFactorEnrolmentTTL)}
+	require.NoError(t, j.store.SetTwoFactorEnrolment(ctx, enrolment, audit.Event{
+		Tenant: tn.ID, Kind: audit.KindChange, Action: "two_factor.start", Outcome: audit.Success,
+		ID: uuid.Must(uuid.NewV7()), Time: j.clock(),
+	}))
+	j.advance(authn.DefaultInvitationTTL + time.Minute) // both have expired
+	live := invite("new@example.com")
+	require.Equal(t, 2, j.rows(t, "cs_tickets", tn.ID))
+	require.Equal(t, 1, j.rows(t, "cs_two_factor_enrolments", tn.ID))
+
+	j.startJobs()
+	require.Eventually(t, func() bool {
+		return j.rows(t, "cs_tickets", tn.ID) == 1 && j.rows(t, "cs_two_factor_enrolments", tn.ID) == 0
+	}, 20*time.Second, 20*time.Millisecond, "the job removed the expired link and enrolment")
+	var id uuid.UUID
+	require.NoError(t, j.db.QueryRow("SELECT id FROM cs_tickets WHERE tenant_id = $1", tn.ID).Scan(&id))
+	assert.Equal(t, live.Ticket, id, "the live invitation stays")
 }

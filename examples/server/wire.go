@@ -173,8 +173,9 @@ func wire(ctx context.Context, cfg config, stdout io.Writer, logger *slog.Logger
 		}
 	}
 
-	// 6. Periodic jobs: session cleanup, the retention purge of archived users, audit
-	// retention (-audit-retention-days).
+	// 6. Periodic jobs: session cleanup, the retention purge of archived users, the
+	// removal of expired links and two-factor enrolments, audit retention
+	// (-audit-retention-days).
 	a.startJobs()
 	return a, nil
 }

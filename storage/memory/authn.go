@@ -239,6 +239,31 @@ func (s *Store) OpenInvitation(ctx context.Context, tenant, user uuid.UUID, now 
 	return t, err
 }
 
+// DeleteExpiredTickets removes the tickets of every tenant whose ExpiresAt is not
+// after now, with their token index entries, and returns how many.
+func (s *Store) DeleteExpiredTickets(ctx context.Context, now time.Time) (int, error) {
+	if err := live(ctx); err != nil {
+		return 0, err
+	}
+	now = utc(now)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, as := range s.accounts {
+		for id, t := range as.tickets {
+			if t.ExpiresAt.After(now) {
+				continue
+			}
+			delete(as.tickets, id)
+			if k := (ticketKey{t.Purpose, t.TokenHash}); as.tokens[k] == id {
+				delete(as.tokens, k)
+			}
+			n++
+		}
+	}
+	return n, nil
+}
+
 // RevokeTickets revokes the user's open tickets of purpose at `at` and returns how
 // many it revoked (the event is appended even when none was open). An unknown user is
 // storage.ErrNotFound.

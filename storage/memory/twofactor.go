@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/callshield/callshield/audit"
 	"github.com/callshield/callshield/authn"
@@ -101,6 +102,25 @@ func (s *Store) TwoFactorEnrolment(ctx context.Context, tenant, user uuid.UUID) 
 		return nil
 	})
 	return e, err
+}
+
+// DeleteExpiredTwoFactorEnrolments removes the pending enrolments of every tenant
+// whose ExpiresAt is not after now and returns how many.
+func (s *Store) DeleteExpiredTwoFactorEnrolments(ctx context.Context, now time.Time) (int, error) {
+	if err := live(ctx); err != nil {
+		return 0, err
+	}
+	now = utc(now)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for k, e := range s.twoFactor.pending {
+		if !e.ExpiresAt.After(now) {
+			delete(s.twoFactor.pending, k)
+			n++
+		}
+	}
+	return n, nil
 }
 
 // EnableTwoFactor turns the pending enrolment whose sealed secret is pending, open at
