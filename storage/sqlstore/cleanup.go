@@ -12,9 +12,8 @@ import (
 // PostgreSQL each statement deletes at most expiredBatch rows that it could lock at
 // once (FOR UPDATE SKIP LOCKED), so it never waits on a row a live transaction holds
 // (that row goes at the next run), and takes no other lock; SQLite's one writer (see
-// Store.writer) serialises the single DELETE with every other write. Neither table has
-// an index on expires_at (the schema is fixed by its migrations), so each statement
-// scans the table: fine for a periodic job on tables of expiring rows.
+// Store.writer) serialises the single DELETE with every other write. Both tables have
+// an index on expires_at (migration 0018), so a statement reads only expired rows.
 
 // expiredBatch bounds the rows one PostgreSQL cleanup statement deletes.
 const expiredBatch = 1000
