@@ -97,6 +97,17 @@ func (e *idEnv) link(t *testing.T, actor access.Subject, provider string) (authn
 	return e.svc.CompleteLink(context.Background(), actor, e.login(t, start))
 }
 
+// linkAnn onboards ann@example.com as an agent and links her corp identity (the
+// provider's user is ann), unconfirmed.
+func (e *idEnv) linkAnn(t *testing.T) authn.User {
+	t.Helper()
+	u := e.onboard(t, "ann@example.com", access.KindAgent)
+	e.op.SetUser(ann)
+	_, err := e.link(t, e.session(u), "corp")
+	require.NoError(t, err)
+	return u
+}
+
 var confirmRE = regexp.MustCompile(`csidc_[A-Za-z0-9_-]+`)
 
 // confirm opens the newest confirmation link mailed to email.
@@ -201,13 +212,10 @@ func TestLinkConfirmAndSignIn(t *testing.T) {
 func TestIdentitySignInFollowsTheUsersStatusAndAllowlist(t *testing.T) {
 	ctx := context.Background()
 	e := newIdentityEnv(t)
-	u := e.onboard(t, "ann@example.com", access.KindAgent)
-	e.op.SetUser(ann)
-	_, err := e.link(t, e.session(u), "corp")
-	require.NoError(t, err)
+	u := e.linkAnn(t)
 	e.confirm(t, "ann@example.com")
 
-	_, err = e.acc.SetAllowlist(ctx, e.admin, []string{"192.0.2.0/24"})
+	_, err := e.acc.SetAllowlist(ctx, e.admin, []string{"192.0.2.0/24"})
 	require.NoError(t, err)
 	_, err = e.signIn(t, "corp", authn.Meta{IP: netip.MustParseAddr("203.0.113.7")})
 	assert.ErrorIs(t, err, authn.ErrIPNotAllowed)
@@ -331,10 +339,7 @@ func TestIDTokenVerification(t *testing.T) {
 func TestFlowStateAndReplay(t *testing.T) {
 	ctx := context.Background()
 	e := newIdentityEnv(t)
-	u := e.onboard(t, "ann@example.com", access.KindAgent)
-	e.op.SetUser(ann)
-	_, err := e.link(t, e.session(u), "corp")
-	require.NoError(t, err)
+	e.linkAnn(t)
 	e.confirm(t, "ann@example.com")
 
 	t.Run("state mismatch, then reuse", func(t *testing.T) {
@@ -575,10 +580,7 @@ func TestAdminRemovesLinks(t *testing.T) {
 func TestThrottleIdentityConfirmLinks(t *testing.T) {
 	ctx := context.Background()
 	e := newIdentityEnv(t)
-	u := e.onboard(t, "ann@example.com", access.KindAgent)
-	e.op.SetUser(ann)
-	_, err := e.link(t, e.session(u), "corp")
-	require.NoError(t, err)
+	e.linkAnn(t)
 	m, ok := e.outbox.Last("ann@example.com")
 	require.True(t, ok)
 	good := confirmRE.FindString(m.Text)
@@ -592,7 +594,7 @@ func TestThrottleIdentityConfirmLinks(t *testing.T) {
 		_, err := e.svc.ConfirmIdentity(ctx, bad, attacker)
 		require.ErrorIs(t, err, authn.ErrTicketInvalid)
 	}
-	_, err = e.svc.ConfirmIdentity(ctx, good, attacker)
+	_, err := e.svc.ConfirmIdentity(ctx, good, attacker)
 	assert.ErrorIs(t, err, authn.ErrTicketInvalid, "the address is locked for links")
 	id, err := e.svc.ConfirmIdentity(ctx, good, authn.Meta{IP: netip.MustParseAddr("198.51.100.3")})
 	require.NoError(t, err, "the link was not used up")
@@ -747,10 +749,7 @@ func TestIdentityOptionsAreChecked(t *testing.T) {
 func TestIdentitySignInOwesTheSecondFactor(t *testing.T) {
 	ctx := context.Background()
 	e := newIdentityEnv(t)
-	u := e.onboard(t, "ann@example.com", access.KindAgent)
-	e.op.SetUser(ann)
-	_, err := e.link(t, e.session(u), "corp")
-	require.NoError(t, err)
+	u := e.linkAnn(t)
 	e.confirm(t, "ann@example.com")
 	authn.SetSecondFactor(e.svc, &authn.TestSecondFactor{Enrolled: map[uuid.UUID]bool{u.ID: true}, Code: "123456"})
 
@@ -806,10 +805,7 @@ func TestFlowCookie(t *testing.T) {
 func TestIdentityIsPerTenant(t *testing.T) {
 	ctx := context.Background()
 	e := newIdentityEnv(t)
-	u := e.onboard(t, "ann@example.com", access.KindAgent)
-	e.op.SetUser(ann)
-	_, err := e.link(t, e.session(u), "corp")
-	require.NoError(t, err)
+	u := e.linkAnn(t)
 	e.confirm(t, "ann@example.com")
 
 	other, err := e.acc.CreateTenant(ctx, "Other Call Center")
@@ -858,10 +854,7 @@ func TestIdentitySignInIsThrottled(t *testing.T) {
 	e := newIdentityEnv(t)
 	_, err := e.svc.UpdateSessionSettings(ctx, e.admin, authn.SessionSettings{LockThreshold: 3})
 	require.NoError(t, err)
-	u := e.onboard(t, "ann@example.com", access.KindAgent)
-	e.op.SetUser(ann)
-	_, err = e.link(t, e.session(u), "corp")
-	require.NoError(t, err)
+	e.linkAnn(t)
 	e.confirm(t, "ann@example.com")
 
 	for i, a := range []string{"198.51.100.1", "198.51.100.2", "198.51.100.3"} {
@@ -936,10 +929,7 @@ func TestIdentitySignInStartsAreBoundedPerAddress(t *testing.T) {
 	assert.Zero(t, rep.Flows)
 
 	// After FlowTTL the address may start again; a successful sign-in clears its count.
-	u := e.onboard(t, "ann@example.com", access.KindAgent)
-	e.op.SetUser(ann)
-	_, err = e.link(t, e.session(u), "corp")
-	require.NoError(t, err)
+	e.linkAnn(t)
 	e.confirm(t, "ann@example.com")
 	for range authn.DefaultMaxFlowsPerAddress - 1 {
 		_, err = e.svc.StartIdentitySignIn(ctx, e.tenant.ID, "corp", attacker)
