@@ -139,9 +139,15 @@ func TestBrowser(t *testing.T) {
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.SendKeys(chromedp.CSS(`#workplace-form input[name=queue]`), "Sales Italia"),
 		chromedp.Evaluate[chromedp.Void](`document.querySelector("#workplace-form select[name=status]").value = "on call"`),
-		chromedp.Click(chromedp.CSS(`#workplace-form button`)),
-		chromedp.WaitVisible(chromedp.CSS(`#workplace-form .muted`)),
 	))
+	// The form reloads the page when the update succeeds: wait for that navigation
+	// before looking at the new page (a query that straddles the reload fails with
+	// "Could not find node with given id").
+	wctx, wcancel := context.WithTimeout(ctx, 15*time.Second)
+	_, err := chromedp.RunResponse(wctx, chromedp.Click(chromedp.CSS(`#workplace-form button`)))
+	wcancel()
+	require.NoError(t, err, "the workplace update did not reload the page")
+	require.NoError(t, chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(`#workplace-form .muted`))))
 	since, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#workplace-form .muted`)))
 	require.NoError(t, err)
 	assert.Contains(t, since, "on call since")
