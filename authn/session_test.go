@@ -338,6 +338,27 @@ func TestCompleteSignInOutsideAllowlistAnswersAlike(t *testing.T) {
 	assert.ErrorIs(t, right, authn.ErrIPNotAllowed, "from outside the allowlist every failure is ErrIPNotAllowed")
 }
 
+// A user whose role ignores the allowlist is outside it in nothing: from outside, a
+// wrong code is a wrong code (ErrInvalidCredentials, not a refused address), and the
+// right one signs in.
+func TestCompleteSignInOutsideAllowlistForABypassingRole(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	u := e.onboard(t, "boss@example.com", access.KindAdmin) // the Admin role ignores the allowlist
+	authn.SetSecondFactor(e.svc, &authn.TestSecondFactor{Enrolled: map[uuid.UUID]bool{u.ID: true}, Code: "123456"})
+	_, err := e.acc.SetAllowlist(ctx, e.admin, []string{"203.0.113.0/24"})
+	require.NoError(t, err)
+	res, err := e.svc.SignIn(ctx, e.tenant.ID, u.Email, authn.NewPassword(goodPassword), authn.Meta{IP: officeIP})
+	require.NoError(t, err)
+	require.NotNil(t, res.Pending)
+	_, err = e.svc.CompleteSignIn(ctx, res.PendingToken.Reveal(), authn.FactorTOTP, "999999", authn.Meta{IP: officeIP})
+	assert.ErrorIs(t, err, authn.ErrInvalidCredentials)
+	assert.NotErrorIs(t, err, authn.ErrIPNotAllowed)
+	done, err := e.svc.CompleteSignIn(ctx, res.PendingToken.Reveal(), authn.FactorTOTP, "123456", authn.Meta{IP: officeIP})
+	require.NoError(t, err)
+	assert.NotNil(t, done.Session)
+}
+
 func TestPendingSignInAndCompleteSignIn(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)

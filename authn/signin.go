@@ -294,7 +294,7 @@ func (s *Service) CompleteSignIn(ctx context.Context, pendingToken string, f Fac
 	if err != nil {
 		return fail("policy_unavailable", err)
 	}
-	outside = !p.Allowlist().Allows(meta.IP)
+	outside = !p.AllowsIP(access.Subject{Tenant: tenant, User: u.ID}, meta.IP)
 	lock, err := s.checkThrottle(ctx, tenant, u.ID, throttleSecond, meta.IP)
 	if err != nil {
 		return fail("storage_error", err)

@@ -153,7 +153,7 @@ type Service struct {
 	stop      chan struct{}
 	stopOnce  sync.Once
 	loopDone  chan struct{}
-	flushMu   sync.Mutex // one flush at a time
+	flushMu   sync.RWMutex // one flush at a time; usage reports read under RLock
 	closeOnce sync.Once
 }
 

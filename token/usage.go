@@ -249,9 +249,10 @@ func (s *Service) Usage(ctx context.Context, actor access.Subject, q UsageQuery)
 	}
 	q.From, q.To = Day(from.Format(time.DateOnly)), Day(to.Format(time.DateOnly))
 	// Under flushMu no flush runs between the store read and the memory read, so a
-	// count is in exactly one of them.
-	s.flushMu.Lock()
-	defer s.flushMu.Unlock()
+	// count is in exactly one of them. Reports share it (RLock): only a flush waits
+	// for them, and they do not wait for each other.
+	s.flushMu.RLock()
+	defer s.flushMu.RUnlock()
 	rows, err := s.store.Usage(ctx, actor.Tenant, q)
 	if err != nil {
 		return nil, fmt.Errorf("token: usage: %w", err)
