@@ -369,7 +369,8 @@ func TestThrottleBurstFromOneAddressDoesNotLockAccount(t *testing.T) {
 	e := newEnv(t)
 	u := e.onboard(t, "ann@example.com", access.KindAgent)
 	h := fastHasher()
-	svc, err := authn.NewService(e.store, e.engine, authn.Options{Mailer: e.outbox,
+	trips := &throttleTrips{Store: e.store}
+	svc, err := authn.NewService(trips, e.engine, authn.Options{Mailer: e.outbox,
 		LinkURL: func(authn.Purpose, authn.LinkToken) string { return "https://app.example/" },
 		Hasher:  h, Audit: audit.NewRecorder(e.store, audit.Options{Clock: e.clock.Now}), Clock: e.clock.Now})
 	require.NoError(t, err)
@@ -383,7 +384,9 @@ func TestThrottleBurstFromOneAddressDoesNotLockAccount(t *testing.T) {
 			assert.ErrorIs(t, err, authn.ErrInvalidCredentials)
 		}()
 	}
-	time.Sleep(300 * time.Millisecond) // every attempt checked the throttle and waits for a hashing slot
+	// Every attempt has checked the throttle (one round trip each) and waits for a
+	// hashing slot before any failure is counted.
+	require.Eventually(t, func() bool { return trips.n.Load() >= 2*authn.DefaultLockThreshold }, 10*time.Second, time.Millisecond)
 	release()
 	wg.Wait()
 	l, err := e.svc.LockStatus(ctx, e.admin, u.ID)
