@@ -10,7 +10,7 @@
 // it with a conditional write), and voided by a re-invitation or a revocation.
 // [Service.AcceptInvitation] checks the chosen password against the tenant's policy and
 // then, in one store transaction, marks the link used, activates the user and creates
-// their memberships. [Service.CleanupExpired], a periodic job, removes the links that
+// their memberships. [Service.CleanupSessions], a periodic job, removes the links that
 // have expired (used or not) and the two-factor enrolments that expired unconfirmed.
 //
 // # Passwords

@@ -751,13 +751,31 @@ type CleanupReport struct {
 	Counters int
 	// Flows are linked-identity sign-in and link flows that had expired unused.
 	Flows int
+	// Tickets are one-time links (invitations, password resets) that had expired,
+	// whether used, revoked or never opened.
+	Tickets int
+	// Enrolments are two-factor enrolments that had expired unconfirmed.
+	Enrolments int
 }
 
-// CleanupSessions removes sessions past their absolute deadline (each with a
-// "session.end" event, reason expired), expired pending sign-ins, throttle counters
-// that no longer count and expired linked-identity flows, in every tenant.
-// Idle sessions are ended at their next request or by their deadline. Run it from a
-// scheduler, e.g. every few minutes; several instances may run it at once.
+// CleanupSessions removes, in every tenant, what has expired: sessions past their
+// absolute deadline (each with a "session.end" event, reason expired), pending
+// sign-ins, throttle counters that no longer count, linked-identity flows, one-time
+// links ([Store.DeleteExpiredTickets]) and started two-factor enrolments
+// ([TwoFactorStore.DeleteExpiredTwoFactorEnrolments]). Idle sessions are ended at
+// their next request or by their deadline.
+//
+// Apart from the sessions, everything it removes is refused once expired, so no
+// outcome changes: an expired link is [ErrTicketInvalid] before and after, an expired
+// enrolment [ErrEnrolmentInvalid] (the user starts again), and an invited user whose
+// invitation expired stays invited, to be invited again. What goes are rows that would
+// otherwise stay for ever, such as a link's secret hash and the address it was mailed
+// to, or an enrolment's sealed TOTP secret; those removals write no event (issuing,
+// using and revoking a link, and starting an enrolment, were recorded when they
+// happened). Nothing that has not expired is touched, in any tenant.
+//
+// Run it from a scheduler, e.g. every few minutes; several instances may run it at
+// once. When a step fails, the report holds what the steps before it removed.
 func (s *Service) CleanupSessions(ctx context.Context) (CleanupReport, error) {
 	var rep CleanupReport
 	now := s.now()
@@ -786,6 +804,12 @@ func (s *Service) CleanupSessions(ctx context.Context) (CleanupReport, error) {
 		return rep, fmt.Errorf("authn: cleanup: %w", err)
 	}
 	if rep.Flows, err = s.store.DeleteExpiredIdentityFlows(ctx, now); err != nil {
+		return rep, fmt.Errorf("authn: cleanup: %w", err)
+	}
+	if rep.Tickets, err = s.store.DeleteExpiredTickets(ctx, now); err != nil {
+		return rep, fmt.Errorf("authn: cleanup: %w", err)
+	}
+	if rep.Enrolments, err = s.store.DeleteExpiredTwoFactorEnrolments(ctx, now); err != nil {
 		return rep, fmt.Errorf("authn: cleanup: %w", err)
 	}
 	return rep, nil

@@ -58,7 +58,7 @@ type Store interface {
 	// not after now (used, revoked or neither: none of them can be used again) and
 	// returns how many. It touches no ticket that expires after now, of any tenant,
 	// nor the tickets' users, and appends no event. It is a cross-tenant write for
-	// the cleanup job only (Service.CleanupExpired).
+	// the cleanup job only (Service.CleanupSessions).
 	DeleteExpiredTickets(ctx context.Context, now time.Time) (int, error)
 
 	// AcceptInvitation consumes the invitation with this token hash if, and only if, it

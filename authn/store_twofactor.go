@@ -59,7 +59,7 @@ type TwoFactorStore interface {
 	// tenant, whose ExpiresAt is not after now (EnableTwoFactor refuses them) and
 	// returns how many. It touches no enrolment that expires after now, of any
 	// tenant, no active factor and no recovery code, and appends no event. It is a
-	// cross-tenant write for the cleanup job only (Service.CleanupExpired).
+	// cross-tenant write for the cleanup job only (Service.CleanupSessions).
 	DeleteExpiredTwoFactorEnrolments(ctx context.Context, now time.Time) (int, error)
 	// EnableTwoFactor confirms the user's pending enrolment if, and only if, it is
 	// still the one whose sealed secret is pending and it is open at f.EnabledAt

@@ -15,8 +15,8 @@ import (
 // Background jobs every instance may run (the SDK makes them safe to run at once on
 // several instances).
 const (
-	cleanupEvery    = 5 * time.Minute // sessions past their deadline, expired pending sign-ins
-	purgeEvery      = time.Hour       // archived users past the tenant's retention; expired links and 2FA enrolments
+	cleanupEvery    = 5 * time.Minute // sessions past their deadline; expired pending sign-ins, links, 2FA enrolments
+	purgeEvery      = time.Hour       // archived users past the tenant's retention; dead API tokens
 	auditPurgeEvery = 24 * time.Hour  // audit events past -audit-retention-days
 )
 
@@ -41,19 +41,16 @@ func (a *app) startJobs() {
 		auditPurge := time.NewTicker(auditPurgeEvery)
 		defer auditPurge.Stop()
 		a.purge(ctx)
-		a.cleanupExpired(ctx)
+		a.cleanup(ctx)
 		a.purgeAudit(ctx)
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-cleanup.C:
-				if _, err := a.accounts.CleanupSessions(ctx); err != nil && ctx.Err() == nil {
-					a.log.Warn("session cleanup failed", "err", err)
-				}
+				a.cleanup(ctx)
 			case <-purge.C:
 				a.purge(ctx)
-				a.cleanupExpired(ctx)
 			case <-auditPurge.C:
 				a.purgeAudit(ctx)
 			}
@@ -84,14 +81,15 @@ func (a *app) purge(ctx context.Context) {
 	}
 }
 
-// cleanupExpired removes, in every tenant, the invitation and reset links and the
-// two-factor enrolments that have expired (authn.Service.CleanupExpired): they can no
-// longer be used, and would otherwise stay for ever.
-func (a *app) cleanupExpired(ctx context.Context) {
-	rep, err := a.accounts.CleanupExpired(ctx)
+// cleanup removes, in every tenant, what has expired (authn.Service.CleanupSessions):
+// sessions past their deadline (with their events), and pending sign-ins, throttle
+// counters, identity flows, invitation and reset links and two-factor enrolments that
+// can no longer be used and would otherwise stay for ever.
+func (a *app) cleanup(ctx context.Context) {
+	rep, err := a.accounts.CleanupSessions(ctx)
 	switch {
 	case err != nil && ctx.Err() == nil:
-		a.log.Warn("expired links and enrolments cleanup failed", "err", err)
+		a.log.Warn("cleanup failed", "err", err)
 	case rep.Tickets > 0 || rep.Enrolments > 0:
 		a.log.Info("expired links and enrolments cleanup", "links", rep.Tickets, "enrolments", rep.Enrolments)
 	}

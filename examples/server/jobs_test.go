@@ -185,7 +185,7 @@ func (j jobsApp) rows(t *testing.T, table string, tenant uuid.UUID) int {
 }
 
 // The job loop removes expired invitation links and two-factor enrolments
-// (authn.Service.CleanupExpired) on a real store, and keeps the live ones.
+// (authn.Service.CleanupSessions) on a real store, and keeps the live ones.
 func TestJobsRemoveExpiredLinksAndEnrolments(t *testing.T) {
 	ctx := context.Background()
 	j := newJobsApp(t, config{})

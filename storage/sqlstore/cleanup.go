@@ -7,7 +7,7 @@ import (
 )
 
 // The expiry cleanups of one-time links and two-factor enrolments (authn's
-// Service.CleanupExpired). They run outside the tenant-lock protocol of the units of
+// Service.CleanupSessions). They run outside the tenant-lock protocol of the units of
 // work (see authn.go), across tenants, and must never hold up or deadlock one: on
 // PostgreSQL each statement deletes at most expiredBatch rows that it could lock at
 // once (FOR UPDATE SKIP LOCKED), so it never waits on a row a live transaction holds

@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// The expiry cleanups (authn.Service.CleanupExpired): DeleteExpiredTickets and
+// The expiry cleanups (authn.Service.CleanupSessions): DeleteExpiredTickets and
 // DeleteExpiredTwoFactorEnrolments. They are the cross-tenant writes of a periodic
 // job, so the cases hold adapters to this: what expired at or before now goes in every
 // tenant (at the very instant of ExpiresAt too, as Ticket.Open and EnableTwoFactor
