@@ -307,20 +307,9 @@ func (s *Service) ConfirmIdentity(ctx context.Context, token string, meta Meta) 
 	if err != nil {
 		return Identity{}, ErrTicketInvalid
 	}
-	refused, err := s.addressRefused(ctx, tenant, throttleFirst, meta.IP)
-	if err != nil {
-		return Identity{}, err
-	}
-	if refused {
-		return Identity{}, ErrTicketInvalid
-	}
-	id, err := s.confirmIdentity(ctx, tenant, hash, meta)
-	if errors.Is(err, ErrTicketInvalid) {
-		if terr := s.countAddressFailure(ctx, tenant, throttleFirst, meta.IP); terr != nil && !errors.Is(terr, storage.ErrNotFound) {
-			return Identity{}, terr
-		}
-	}
-	return id, err
+	return behindLinkThrottle(ctx, s, tenant, meta.IP, func() (Identity, error) {
+		return s.confirmIdentity(ctx, tenant, hash, meta)
+	})
 }
 
 // confirmIdentity is ConfirmIdentity past the address throttle.

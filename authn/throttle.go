@@ -326,20 +326,35 @@ func (s *Service) Unlock(ctx context.Context, actor access.Subject, user uuid.UU
 // could succeed.)
 func (s *Service) openLink(ctx context.Context, purpose Purpose, token string, meta Meta) (Ticket, [32]byte, error) {
 	tenant, _, perr := ParseLinkToken(purpose, token)
-	if perr == nil {
-		refused, err := s.addressRefused(ctx, tenant, throttleFirst, meta.IP)
-		if err != nil {
-			return Ticket{}, [32]byte{}, err
-		}
-		if refused {
-			return Ticket{}, [32]byte{}, ErrTicketInvalid
-		}
+	if perr != nil {
+		return s.openTicket(ctx, purpose, token) // names no tenant to count against
 	}
-	t, hash, err := s.openTicket(ctx, purpose, token)
-	if errors.Is(err, ErrTicketInvalid) && perr == nil {
-		if terr := s.countAddressFailure(ctx, tenant, throttleFirst, meta.IP); terr != nil && !errors.Is(terr, storage.ErrNotFound) {
-			return Ticket{}, hash, terr
-		}
-	}
+	var hash [32]byte
+	t, err := behindLinkThrottle(ctx, s, tenant, meta.IP, func() (t Ticket, err error) {
+		t, hash, err = s.openTicket(ctx, purpose, token)
+		return t, err
+	})
 	return t, hash, err
+}
+
+// behindLinkThrottle runs open, the check of a link of tenant, behind the address
+// throttle of links: from an address the throttle refuses, the answer is
+// ErrTicketInvalid without open running; an ErrTicketInvalid from open counts against
+// the address. Every path that checks a link's secret goes through it.
+func behindLinkThrottle[T any](ctx context.Context, s *Service, tenant uuid.UUID, ip netip.Addr, open func() (T, error)) (T, error) {
+	var zero T
+	refused, err := s.addressRefused(ctx, tenant, throttleFirst, ip)
+	if err != nil {
+		return zero, err
+	}
+	if refused {
+		return zero, ErrTicketInvalid
+	}
+	v, err := open()
+	if errors.Is(err, ErrTicketInvalid) {
+		if terr := s.countAddressFailure(ctx, tenant, throttleFirst, ip); terr != nil && !errors.Is(terr, storage.ErrNotFound) {
+			return zero, terr
+		}
+	}
+	return v, err
 }
