@@ -1,6 +1,7 @@
 package access
 
 import (
+	"net"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -61,20 +62,12 @@ func trusted(a netip.Addr, proxies []netip.Prefix) bool {
 	return false
 }
 
-// parseHostAddr is the address of a RemoteAddr: "host:port", "[host]:port" for IPv6
-// (the port says nothing about the client and is not parsed), or a bare address.
 func parseHostAddr(s string) netip.Addr {
-	if i := strings.LastIndexByte(s, ':'); i > 0 {
-		host := s[:i]
-		switch {
-		case len(host) > 2 && host[0] == '[' && host[len(host)-1] == ']':
-			host = host[1 : len(host)-1]
-		case strings.IndexByte(host, ':') >= 0:
-			host = "" // an IPv6 address without brackets has no port
-		}
-		if a, err := netip.ParseAddr(host); err == nil {
-			return a.Unmap().WithZone("")
-		}
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr().Unmap().WithZone("")
+	}
+	if host, _, err := net.SplitHostPort(s); err == nil {
+		s = host
 	}
 	a, err := netip.ParseAddr(s)
 	if err != nil {
