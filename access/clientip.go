@@ -53,6 +53,14 @@ func ClientIP(r *http.Request, trustedProxies []netip.Prefix) netip.Addr {
 	return addr
 }
 
+// ForwardedByProxy reports whether r's direct peer is one of trustedProxies, so that
+// ClientIP reads X-Forwarded-For. When it is not, ClientIP depends on r.RemoteAddr
+// alone.
+func ForwardedByProxy(r *http.Request, trustedProxies []netip.Prefix) bool {
+	peer := parseHostAddr(r.RemoteAddr)
+	return peer.IsValid() && trusted(peer, trustedProxies)
+}
+
 func trusted(a netip.Addr, proxies []netip.Prefix) bool {
 	for _, p := range proxies {
 		if p.Contains(a) {

@@ -173,7 +173,9 @@ func FuzzClientIP(f *testing.F) {
 			assert.Empty(t, got.Zone(), "zone kept")
 			assert.False(t, got.Is4In6(), "IPv4-mapped address %s returned", got)
 		}
-		if !peer.IsValid() || !trustedBy(peer, proxies) {
+		proxied := peer.IsValid() && trustedBy(peer, proxies)
+		require.Equal(t, proxied, access.ForwardedByProxy(r, proxies), "ForwardedByProxy of %q", remote)
+		if !proxied {
 			require.Equal(t, peer, got, "the header of an untrusted peer %q changed the result", remote)
 			return
 		}
@@ -253,6 +255,10 @@ func TestClientIP(t *testing.T) {
 				r.Header.Add("X-Forwarded-For", l)
 			}
 			got := access.ClientIP(r, tc.proxies)
+			if !access.ForwardedByProxy(r, tc.proxies) {
+				assert.Equal(t, access.ClientIP(&http.Request{RemoteAddr: tc.remote}, nil), got,
+					"without a trusted peer the answer is the peer's")
+			}
 			if tc.want == "" {
 				assert.False(t, got.IsValid(), "got %s", got)
 				return

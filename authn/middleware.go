@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/textproto"
+	"slices"
 	"strings"
 	"time"
 
@@ -226,6 +227,9 @@ func (s *Service) Middleware(opts MiddlewareOptions) func(http.Handler) http.Han
 	if opts.TouchInterval <= 0 {
 		opts.TouchInterval = 30 * time.Second
 	}
+	// A copy: a resolved client address is kept with the session (query), so the
+	// proxies must not change under it.
+	opts.TrustedProxies = slices.Clone(opts.TrustedProxies)
 	m := &sessionMiddleware{s: s, opts: opts, cop: opts.CrossOrigin, unauth: opts.Unauthenticated}
 	if m.cop == nil {
 		m.cop = http.NewCrossOriginProtection()
@@ -276,23 +280,22 @@ func (h *sessionHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		m.unauth.ServeHTTP(w, r)
 		return
 	}
-	ip := access.ClientIP(r, m.opts.TrustedProxies)
+	// The client address is resolved only if the session's last request came from
+	// another raw client (query.ip).
+	q := query{Request: Request{Meta: Meta{UserAgent: userAgent(r)}, Path: r.URL.Path}, via: m, http: r}
 	var v validation
-	err := m.s.validate(r.Context(), tenant, hash, Request{Meta: Meta{IP: ip, UserAgent: userAgent(r)}, Path: r.URL.Path},
-		m.opts.TouchInterval, &v)
-	switch {
-	case errors.Is(err, ErrSessionEnded):
-		m.opts.Cookie.Clear(w)
-		m.unauth.ServeHTTP(w, r)
-		return
-	case errors.Is(err, ErrSessionInvalid):
-		m.unauth.ServeHTTP(w, r)
-		return
-	case errors.Is(err, ErrIPNotAllowed):
-		access.WriteError(w, http.StatusForbidden, "ip_not_allowed")
-		return
-	case err != nil:
-		access.WriteError(w, http.StatusServiceUnavailable, "unavailable")
+	if err := m.s.validate(r.Context(), tenant, hash, &q, m.opts.TouchInterval, &v); err != nil {
+		switch {
+		case errors.Is(err, ErrSessionEnded):
+			m.opts.Cookie.Clear(w)
+			m.unauth.ServeHTTP(w, r)
+		case errors.Is(err, ErrSessionInvalid):
+			m.unauth.ServeHTTP(w, r)
+		case errors.Is(err, ErrIPNotAllowed):
+			access.WriteError(w, http.StatusForbidden, "ip_not_allowed")
+		default:
+			access.WriteError(w, http.StatusServiceUnavailable, "unavailable")
+		}
 		return
 	}
 	if !v.newTok.IsZero() {

@@ -104,6 +104,7 @@ func NewService(store Store, engine *access.Engine, opts Options) (*Service, err
 	if opts.ProductName == "" {
 		opts.ProductName = "callshield"
 	}
+	cacheClock := opts.Clock // nil: the session cache's monotonic clock (session_cache.go)
 	if opts.Clock == nil {
 		opts.Clock = time.Now
 	}
@@ -116,7 +117,7 @@ func NewService(store Store, engine *access.Engine, opts Options) (*Service, err
 	}
 	s := &Service{store: store, engine: engine, opts: opts}
 	s.second = twoFactor{s} // twofactor.go
-	s.cache = newSessionCache(opts.SessionCache, engine.ListenLease(), engine.Now)
+	s.cache = newSessionCache(opts.SessionCache, engine.ListenLease(), engine.Now, cacheClock)
 	if f, ok := store.(SessionFeed); ok && !opts.SessionCache.Disabled {
 		s.cache.feed.Store(feedExact)
 		f.WatchSessions(&serviceWatcher{s: weak.Make(s)})

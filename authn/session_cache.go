@@ -1,6 +1,7 @@
 package authn
 
 import (
+	"encoding/binary"
 	"math"
 	"sync"
 	"sync/atomic"
@@ -102,6 +103,7 @@ type sessionCache struct {
 	perShard  int
 	leaseFor  time.Duration
 	leaseNow  func() time.Time
+	clock     cacheClock
 	shards    [cacheShards]cacheShard
 	disabled  bool
 	evictions atomic.Int64
@@ -114,13 +116,19 @@ type sessionCache struct {
 // default size).
 type cacheShard struct {
 	mu sync.Mutex // serialises the writers
-	m  atomic.Pointer[map[[32]byte]*cacheEntry]
+	m  atomic.Pointer[map[uint64]*cacheEntry]
 	_  [64 - 16]byte // one cache line per shard
 }
 
+// cacheKey is the key of a secret hash in its shard's map: bytes 1 to 8 (the shard is
+// byte 0), an integer key being faster to look up than the array. The entry found is
+// the hash's only if its own hash is the same (get): two hashes that share the key
+// (2^-64 for the random secrets, which nobody chooses) take turns in one slot.
+func cacheKey(hash [32]byte) uint64 { return binary.LittleEndian.Uint64(hash[1:9]) }
+
 // entries is the shard's current map (nil before the first write: reads of a nil map
 // find nothing).
-func (sh *cacheShard) entries() map[[32]byte]*cacheEntry {
+func (sh *cacheShard) entries() map[uint64]*cacheEntry {
 	if m := sh.m.Load(); m != nil {
 		return *m
 	}
@@ -128,7 +136,7 @@ func (sh *cacheShard) entries() map[[32]byte]*cacheEntry {
 }
 
 // publish replaces the shard's map; mu is held.
-func (sh *cacheShard) publish(m map[[32]byte]*cacheEntry) { sh.m.Store(&m) }
+func (sh *cacheShard) publish(m map[uint64]*cacheEntry) { sh.m.Store(&m) }
 
 // cacheEntry is one cached session. rec is never written after the entry is put;
 // judged is the last policy under which the session's privilege fingerprint was
@@ -137,35 +145,84 @@ func (sh *cacheShard) publish(m map[[32]byte]*cacheEntry) { sh.m.Store(&m) }
 // request from the same address and browser under the same policy shares instead of
 // building its own.
 type cacheEntry struct {
+	hash   [32]byte // the secret hash it was put under
 	rec    SessionRecord
 	judged atomic.Pointer[access.Policy]
 	vals   atomic.Pointer[requestValues]
-	// until is the first instant (Unix nanoseconds) at which the record no longer
-	// decides alone: its absolute deadline or its idle deadline, whichever is first;
-	// seen is its last request. Integers, so that a request compares instants without
-	// time.Time arithmetic.
+	// until is the first instant (ticks of the cache's clock) at which the record no
+	// longer decides alone: its absolute deadline or its idle deadline, whichever is
+	// first; seen is its last request. Integers, so that a request compares instants
+	// without time.Time arithmetic.
 	until, seen int64
 }
 
-// newCacheEntry is the entry of a copy of rec.
-func newCacheEntry(rec *SessionRecord) *cacheEntry {
+// newCacheEntry is the entry of a copy of rec, read from the store before the clock
+// reading (at, atTicks).
+func newCacheEntry(rec *SessionRecord, at time.Time, atTicks int64) *cacheEntry {
 	e := &cacheEntry{rec: *rec}
 	sess := &e.rec.Session
-	e.until = min(unixNanos(sess.ExpiresAt), unixNanos(sess.LastSeen.Add(idleOf(rec))))
-	e.seen = unixNanos(sess.LastSeen)
+	e.until = min(ticksAt(sess.ExpiresAt, at, atTicks), ticksAt(sess.LastSeen.Add(idleOf(rec)), at, atTicks))
+	e.seen = ticksAt(sess.LastSeen, at, atTicks)
 	return e
 }
 
-// current reports whether the record alone may decide a request at now: the session
-// is before its absolute and idle deadlines, its user active, and no touch is due.
-func (e *cacheEntry) current(now time.Time, touchEvery time.Duration) bool {
-	n := unixNanos(now)
-	return n < e.until && e.rec.UserStatus == StatusActive && (touchEvery <= 0 || n-e.seen < int64(touchEvery))
+// current reports whether the record alone may decide a request at now (ticks of the
+// cache's clock): the session is before its absolute and idle deadlines, its user
+// active, and no touch is due.
+func (e *cacheEntry) current(now int64, touchEvery time.Duration) bool {
+	return now < e.until && e.rec.UserStatus == StatusActive && (touchEvery <= 0 || now-e.seen < int64(touchEvery))
 }
 
-// unixNanos is t in Unix nanoseconds, 0 for an instant before 1970 (a zero time: the
-// entry then decides nothing, fail closed) and MaxInt64 past 2262, where UnixNano is
-// undefined.
+// cacheClock is the clock of the cache's deadlines, in ticks (nanoseconds). With the
+// production clock (Options.Clock nil) a tick count is the monotonic time since the
+// Service was made: a request reads one clock (time.Since), where time.Now reads two.
+// An entry's deadlines are placed on it from one reading of both clocks when the entry
+// is put, so a step of the wall clock shows in a cached decision only at the entry's
+// next store read, which the touch interval bounds. With an injected clock (tests) a
+// tick count is its Unix nanoseconds.
+type cacheClock struct {
+	clock func() time.Time // nil: the production clock
+	base  time.Time        // its reading at the start, with the monotonic clock
+}
+
+func newCacheClock(clock func() time.Time) cacheClock {
+	return cacheClock{clock: clock, base: time.Now()}
+}
+
+// now is the current tick count.
+func (c *cacheClock) now() int64 {
+	if c.clock == nil {
+		return int64(time.Since(c.base))
+	}
+	return unixNanos(c.clock())
+}
+
+// reading is the current time and its tick count, read together.
+func (c *cacheClock) reading() (time.Time, int64) {
+	if c.clock == nil {
+		t := time.Now()
+		return t, int64(t.Sub(c.base))
+	}
+	t := c.clock()
+	return t, unixNanos(t)
+}
+
+// ticksAt places the wall-clock instant t on the tick scale of the reading (at,
+// atTicks): atTicks plus t−at, saturating (a zero instant is far in the past, one past
+// 2262 far in the future, never undefined).
+func ticksAt(t, at time.Time, atTicks int64) int64 {
+	d := int64(t.Round(0).Sub(at.Round(0)))
+	if d > 0 && atTicks > math.MaxInt64-d {
+		return math.MaxInt64
+	}
+	if d < 0 && atTicks < math.MinInt64-d {
+		return math.MinInt64
+	}
+	return atTicks + d
+}
+
+// unixNanos is t in Unix nanoseconds, 0 for an instant before 1970 (a zero time) and
+// MaxInt64 past 2262, where UnixNano is undefined.
 func unixNanos(t time.Time) int64 {
 	switch {
 	case t.Before(time.Unix(0, 0)):
@@ -176,8 +233,10 @@ func unixNanos(t time.Time) int64 {
 	return t.UnixNano()
 }
 
-func newSessionCache(opts SessionCacheOptions, leaseFor time.Duration, now func() time.Time) *sessionCache {
-	c := &sessionCache{disabled: opts.Disabled, leaseFor: leaseFor, leaseNow: now}
+// newSessionCache returns a cache whose leases are judged by now (the engine's clock)
+// and whose deadlines by clock (Options.Clock; nil: the production clock).
+func newSessionCache(opts SessionCacheOptions, leaseFor time.Duration, now, clock func() time.Time) *sessionCache {
+	c := &sessionCache{disabled: opts.Disabled, leaseFor: leaseFor, leaseNow: now, clock: newCacheClock(clock)}
 	n := opts.MaxEntries
 	if n <= 0 {
 		n = DefaultSessionCacheEntries
@@ -203,8 +262,8 @@ func (c *sessionCache) get(tenant uuid.UUID, hash [32]byte) *cacheEntry {
 	if c.disabled || !c.trusted() {
 		return nil
 	}
-	e := c.shards[hash[0]].entries()[hash]
-	if e == nil || e.rec.Session.Tenant != tenant {
+	e := c.shards[hash[0]].entries()[cacheKey(hash)]
+	if e == nil || e.hash != hash || e.rec.Session.Tenant != tenant {
 		return nil
 	}
 	return e
@@ -221,7 +280,8 @@ func (c *sessionCache) put(gen uint64, hash [32]byte, rec *SessionRecord) {
 	if c.disabled || feed == feedNone {
 		return
 	}
-	cp := newCacheEntry(rec)
+	at, atTicks := c.clock.reading()
+	cp := newCacheEntry(rec, at, atTicks)
 	if feed != feedExact {
 		// A leased feed announces a session's own changes, not the tenant's policy
 		// version: the version read with the record says nothing of the policy at a
@@ -236,18 +296,20 @@ func (c *sessionCache) put(gen uint64, hash [32]byte, rec *SessionRecord) {
 		return
 	}
 	old := sh.entries()
-	m := make(map[[32]byte]*cacheEntry, len(old)+1)
+	m := make(map[uint64]*cacheEntry, len(old)+1)
 	for k, e := range old {
 		m[k] = e
 	}
-	if _, refresh := m[hash]; !refresh && len(m) >= c.perShard {
+	key := cacheKey(hash)
+	if _, refresh := m[key]; !refresh && len(m) >= c.perShard {
 		for k := range m {
 			delete(m, k)
 			c.evictions.Add(1)
 			break
 		}
 	}
-	m[hash] = cp
+	cp.hash = hash
+	m[key] = cp
 	sh.publish(m)
 }
 
@@ -258,25 +320,25 @@ func (c *sessionCache) drop(hash [32]byte) {
 	sh := &c.shards[hash[0]]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	sh.without(func(k [32]byte, _ *cacheEntry) bool { return k == hash })
+	sh.without(func(e *cacheEntry) bool { return e.hash == hash })
 }
 
 // without publishes the shard's map without the entries gone reports; mu is held.
 // Nothing is copied when nothing goes.
-func (sh *cacheShard) without(gone func([32]byte, *cacheEntry) bool) {
+func (sh *cacheShard) without(gone func(*cacheEntry) bool) {
 	old := sh.entries()
 	n := 0
-	for k, e := range old {
-		if gone(k, e) {
+	for _, e := range old {
+		if gone(e) {
 			n++
 		}
 	}
 	if n == 0 {
 		return
 	}
-	m := make(map[[32]byte]*cacheEntry, len(old)-n)
+	m := make(map[uint64]*cacheEntry, len(old)-n)
 	for k, e := range old {
-		if !gone(k, e) {
+		if !gone(e) {
 			m[k] = e
 		}
 	}
@@ -289,7 +351,7 @@ func (c *sessionCache) dropTenant(tenant uuid.UUID) {
 	for i := range c.shards {
 		sh := &c.shards[i]
 		sh.mu.Lock()
-		sh.without(func(_ [32]byte, e *cacheEntry) bool { return tenant == uuid.Nil || e.rec.Session.Tenant == tenant })
+		sh.without(func(e *cacheEntry) bool { return tenant == uuid.Nil || e.rec.Session.Tenant == tenant })
 		sh.mu.Unlock()
 	}
 }

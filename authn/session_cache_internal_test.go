@@ -1,12 +1,14 @@
 package authn
 
 import (
+	"math"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func cacheRecord(tenant uuid.UUID, hash [32]byte) *SessionRecord {
@@ -16,7 +18,7 @@ func cacheRecord(tenant uuid.UUID, hash [32]byte) *SessionRecord {
 // A record read before an invalidation is not cached after it: the invalidation may
 // have announced the very change the read missed.
 func TestSessionCacheRefusesAFillThatRacedAnInvalidation(t *testing.T) {
-	c := newSessionCache(SessionCacheOptions{}, time.Second, time.Now)
+	c := newSessionCache(SessionCacheOptions{}, time.Second, time.Now, nil)
 	c.feed.Store(feedExact)
 	tenant, hash := uuid.New(), [32]byte{1}
 	gen := c.generation()
@@ -37,7 +39,7 @@ func TestSessionCacheTrust(t *testing.T) {
 	var mu sync.Mutex
 	now := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	s := &Service{cache: newSessionCache(SessionCacheOptions{}, time.Second, clock)}
+	s := &Service{cache: newSessionCache(SessionCacheOptions{}, time.Second, clock, nil)}
 	tenant, hash := uuid.New(), [32]byte{7}
 	s.cache.put(s.cache.generation(), hash, cacheRecord(tenant, hash))
 	assert.Zero(t, s.SessionCacheStats().Entries, "no feed: nothing is cached")
@@ -66,7 +68,7 @@ func TestSessionCacheTrust(t *testing.T) {
 
 // The cache stays within MaxEntries.
 func TestSessionCacheBound(t *testing.T) {
-	c := newSessionCache(SessionCacheOptions{MaxEntries: 512}, time.Second, time.Now)
+	c := newSessionCache(SessionCacheOptions{MaxEntries: 512}, time.Second, time.Now, nil)
 	c.feed.Store(feedExact)
 	tenant := uuid.New()
 	for i := range 1000 {
@@ -89,7 +91,7 @@ func TestSessionCacheLeaseNeverReachesPastTheLease(t *testing.T) {
 	now := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	set := func(t time.Time) { mu.Lock(); now = t; mu.Unlock() }
-	s := &Service{cache: newSessionCache(SessionCacheOptions{}, time.Second, clock)}
+	s := &Service{cache: newSessionCache(SessionCacheOptions{}, time.Second, clock, nil)}
 	s.SessionFeedStarted()
 
 	s.SessionFeedConfirmed(clock().Add(time.Hour))
@@ -112,7 +114,7 @@ func TestSessionCacheLeaseNeverReachesPastTheLease(t *testing.T) {
 // Refreshing a cached session (a touch puts it again) makes no room: only a new
 // entry evicts another.
 func TestSessionCacheRefreshEvictsNothing(t *testing.T) {
-	c := newSessionCache(SessionCacheOptions{MaxEntries: cacheShards}, time.Second, time.Now) // one per shard
+	c := newSessionCache(SessionCacheOptions{MaxEntries: cacheShards}, time.Second, time.Now, nil) // one per shard
 	c.feed.Store(feedExact)
 	tenant, a, b := uuid.New(), [32]byte{1, 1}, [32]byte{1, 2} // one shard
 	c.put(c.generation(), a, cacheRecord(tenant, a))
@@ -125,14 +127,36 @@ func TestSessionCacheRefreshEvictsNothing(t *testing.T) {
 	assert.NotNil(t, c.get(tenant, b))
 }
 
+// Two hashes that share a map key (bytes 0 to 8) take turns in its slot: a lookup
+// finds only its own hash's entry, and a drop removes only its own.
+func TestSessionCacheKeySharedByTwoHashes(t *testing.T) {
+	c := newSessionCache(SessionCacheOptions{}, time.Second, time.Now, nil)
+	c.feed.Store(feedExact)
+	tenant := uuid.New()
+	a, b := [32]byte{3, 1, 2, 3, 4, 5, 6, 7, 8, 'a'}, [32]byte{3, 1, 2, 3, 4, 5, 6, 7, 8, 'b'}
+	require.Equal(t, cacheKey(a), cacheKey(b))
+	c.put(c.generation(), a, cacheRecord(tenant, a))
+	assert.NotNil(t, c.get(tenant, a))
+	assert.Nil(t, c.get(tenant, b), "another hash under the same key")
+	c.put(c.generation(), b, cacheRecord(tenant, b))
+	assert.Nil(t, c.get(tenant, a), "b took the slot")
+	assert.NotNil(t, c.get(tenant, b))
+	c.drop(a)
+	assert.NotNil(t, c.get(tenant, b), "dropping a leaves b")
+	c.drop(b)
+	assert.Nil(t, c.get(tenant, b))
+}
+
 // A cached record decides a request alone only before its absolute deadline, before
 // its idle deadline, while its user is active and before a touch is due; a record
 // with zero times decides nothing.
 func TestCacheEntryCurrent(t *testing.T) {
 	t0 := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
+	at := func(d time.Duration) int64 { return unixNanos(t0.Add(d)) } // an injected clock's ticks
+	entry := func(rec *SessionRecord) *cacheEntry { return newCacheEntry(rec, t0, at(0)) }
 	rec := &SessionRecord{Session: Session{ExpiresAt: t0.Add(time.Hour), LastSeen: t0}, UserStatus: StatusActive,
 		IdleTimeout: 20 * time.Minute}
-	e := newCacheEntry(rec)
+	e := entry(rec)
 	for _, c := range []struct {
 		at    time.Duration
 		touch time.Duration
@@ -144,28 +168,56 @@ func TestCacheEntryCurrent(t *testing.T) {
 		{19 * time.Minute, 0, true},
 		{20 * time.Minute, 0, false}, // idle
 	} {
-		assert.Equal(t, c.want, e.current(t0.Add(c.at), c.touch), "at %v, touch every %v", c.at, c.touch)
+		assert.Equal(t, c.want, e.current(at(c.at), c.touch), "at %v, touch every %v", c.at, c.touch)
 	}
 	rec.IdleTimeout = 2 * time.Hour
-	e = newCacheEntry(rec)
-	assert.True(t, e.current(t0.Add(time.Hour-time.Nanosecond), 0))
-	assert.False(t, e.current(t0.Add(time.Hour), 0), "past the absolute deadline")
-	assert.True(t, e.current(t0.Add(30*time.Minute).In(time.FixedZone("X", 3600)), 0), "instants, whatever the zone")
+	e = entry(rec)
+	assert.True(t, e.current(at(time.Hour-time.Nanosecond), 0))
+	assert.False(t, e.current(at(time.Hour), 0), "past the absolute deadline")
+	zoned := newCacheEntry(rec, t0.In(time.FixedZone("X", 3600)), at(0))
+	assert.True(t, zoned.current(at(time.Hour-time.Nanosecond), 0), "instants, whatever the zone")
+	assert.False(t, zoned.current(at(time.Hour), 0))
 
 	rec.UserStatus = StatusBlocked
-	assert.False(t, newCacheEntry(rec).current(t0, 0), "a blocked user")
-	assert.False(t, newCacheEntry(&SessionRecord{UserStatus: StatusActive}).current(t0, 0), "zero deadlines")
+	assert.False(t, entry(rec).current(at(0), 0), "a blocked user")
+	assert.False(t, entry(&SessionRecord{UserStatus: StatusActive}).current(at(0), 0), "zero deadlines")
 	far := &SessionRecord{Session: Session{ExpiresAt: time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC), LastSeen: t0},
 		UserStatus: StatusActive, IdleTimeout: time.Hour}
-	assert.True(t, newCacheEntry(far).current(t0, 0), "a deadline past 2262 is far, not undefined")
-	assert.False(t, newCacheEntry(far).current(t0.Add(time.Hour), 0))
+	assert.True(t, entry(far).current(at(0), 0), "a deadline past 2262 is far, not undefined")
+	assert.False(t, entry(far).current(at(time.Hour), 0))
+}
+
+// With the production clock an entry's deadlines are placed on the monotonic clock
+// from the reading at its put: the decisions are those of the wall clock at that
+// reading, and the wall clock stepping afterwards moves none of them.
+func TestCacheClockMonotonic(t *testing.T) {
+	c := newCacheClock(nil)
+	wall, ticks := c.reading()
+	assert.GreaterOrEqual(t, c.now(), ticks, "ticks go forward")
+	assert.Less(t, c.now()-ticks, int64(time.Second))
+
+	// The store's instants carry no monotonic reading.
+	seen := wall.Add(-10 * time.Second).Round(0).UTC()
+	rec := &SessionRecord{Session: Session{ExpiresAt: seen.Add(time.Hour), LastSeen: seen}, UserStatus: StatusActive,
+		IdleTimeout: time.Minute}
+	e := newCacheEntry(rec, wall, ticks)
+	assert.Equal(t, ticks-int64(10*time.Second), e.seen)
+	assert.Equal(t, ticks+int64(50*time.Second), e.until, "the idle deadline, first")
+	assert.True(t, e.current(c.now(), 30*time.Second))
+	assert.False(t, e.current(ticks+int64(20*time.Second), 30*time.Second), "a touch is due 30 s after the last request")
+	assert.False(t, e.current(ticks+int64(50*time.Second), 0), "idle")
+
+	// Saturation: instants beyond the tick range are far, never wrapped.
+	assert.Equal(t, int64(math.MaxInt64), ticksAt(time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC), wall, math.MaxInt64-5))
+	assert.Equal(t, int64(math.MinInt64), ticksAt(time.Time{}, wall, math.MinInt64+5))
+	assert.Less(t, ticksAt(time.Time{}, wall, ticks), int64(0), "a zero instant is in the past")
 }
 
 // Readers never lock a shard: under concurrent puts, drops and tenant drops (run with
 // -race), a dropped entry is gone for every read that starts after the drop returns,
 // and the entries of other sessions and tenants stay.
 func TestSessionCacheConcurrentReadsAndWrites(t *testing.T) {
-	c := newSessionCache(SessionCacheOptions{}, time.Second, time.Now)
+	c := newSessionCache(SessionCacheOptions{}, time.Second, time.Now, nil)
 	c.feed.Store(feedExact)
 	keep, churn := uuid.New(), uuid.New()
 	kept := [32]byte{7, 7}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/netip"
 	"slices"
 	"time"
@@ -144,7 +145,7 @@ func (s *Service) ValidateSession(ctx context.Context, token string, r Request, 
 		return Validated{}, ErrSessionInvalid
 	}
 	var v validation
-	if err := s.validate(ctx, tenant, hash, r, touchEvery, &v); err != nil {
+	if err := s.validate(ctx, tenant, hash, &query{Request: r}, touchEvery, &v); err != nil {
 		return Validated{}, err
 	}
 	vals := v.values()
@@ -178,6 +179,67 @@ type validation struct {
 type requestValues struct {
 	access.RequestValues
 	sess *Session
+	// client is the request's client as a middleware saw it (zero for another
+	// caller's): a later request of the middleware with the same one is from
+	// Subject.IP without resolving it again.
+	client rawClient
+}
+
+// rawClient is what a middleware's client address is resolved from
+// ([access.ClientIP]): the middleware (its trusted proxies), the peer address and,
+// when the peer is one of those proxies (proxied), X-Forwarded-For (a copy; without
+// a proxy the header does not count).
+type rawClient struct {
+	via       *sessionMiddleware
+	remote    string
+	proxied   bool
+	forwarded []string
+}
+
+// serves reports whether m holds for q, which has the same session and policy: the
+// same browser, and the same address (the same raw client, for a middleware's
+// request whose address is not resolved yet).
+func (m *requestValues) serves(q *query) bool {
+	if m.Subject.UserAgent != q.UserAgent {
+		return false
+	}
+	if q.via == nil || q.resolved {
+		return m.Subject.IP == q.IP
+	}
+	c := &m.client
+	return c.via == q.via && c.remote == q.http.RemoteAddr &&
+		(!c.proxied || slices.Equal(c.forwarded, q.http.Header["X-Forwarded-For"]))
+}
+
+// query is the request validate judges. A middleware's (via) has its HTTP request and
+// resolves the client address from it only when needed: a request from the same raw
+// client as the session's last one is served without parsing its address. Another
+// caller's has Request.IP.
+type query struct {
+	Request
+	via      *sessionMiddleware
+	http     *http.Request
+	resolved bool // Request.IP is the resolved address of a middleware's request
+}
+
+// ip is the client's address.
+func (q *query) ip() netip.Addr {
+	if q.via != nil && !q.resolved {
+		q.IP, q.resolved = access.ClientIP(q.http, q.via.opts.TrustedProxies), true
+	}
+	return q.IP
+}
+
+// client is q's raw client, kept with the values built for it.
+func (q *query) client() rawClient {
+	if q.via == nil {
+		return rawClient{}
+	}
+	c := rawClient{via: q.via, remote: q.http.RemoteAddr, proxied: access.ForwardedByProxy(q.http, q.via.opts.TrustedProxies)}
+	if c.proxied {
+		c.forwarded = slices.Clone(q.http.Header["X-Forwarded-For"])
+	}
+	return c
 }
 
 // session is the validated session.
@@ -199,16 +261,16 @@ func (v *validation) values() *access.RequestValues {
 // validate is ValidateSession of a parsed token (its tenant and secret hash), writing
 // into the caller's memory, so that the middleware fills its context node in place
 // instead of copying a Validated through two return values per request.
-func (s *Service) validate(ctx context.Context, tenant uuid.UUID, hash [32]byte, r Request, touchEvery time.Duration,
+func (s *Service) validate(ctx context.Context, tenant uuid.UUID, hash [32]byte, q *query, touchEvery time.Duration,
 	v *validation) error {
 	if e := s.cache.get(tenant, hash); e != nil {
-		// The cached checks only compare instants: the clock's reading as it is (no UTC,
-		// no truncation to the store's microseconds), which a request that goes on to
-		// the store reads again.
-		if done, err := s.validateCached(ctx, e, r, touchEvery, s.opts.Clock(), v); done {
+		// The cached checks only compare ticks of the cache's clock (session_cache.go);
+		// a request that goes on to the store reads the time again.
+		if done, err := s.validateCached(ctx, e, q, touchEvery, s.cache.clock.now(), v); done {
 			return err
 		}
 	}
+	ip := q.ip()
 	now := s.now()
 	gen := s.cache.generation()
 	var err error
@@ -240,9 +302,9 @@ func (s *Service) validate(ctx context.Context, tenant uuid.UUID, hash [32]byte,
 	if err != nil {
 		return err
 	}
-	v.vals.Subject = access.Subject{Tenant: tenant, User: sess.User, Session: sess.ID, IP: r.IP, UserAgent: r.UserAgent}
+	v.vals.Subject = access.Subject{Tenant: tenant, User: sess.User, Session: sess.ID, IP: ip, UserAgent: q.UserAgent}
 	v.vals.Policy = p
-	if !p.AllowsIP(v.vals.Subject, r.IP) {
+	if !p.AllowsIP(v.vals.Subject, ip) {
 		return ErrIPNotAllowed
 	}
 	if pv := p.Privilege(sess.User); pv != sess.Privilege && p.Version() > sess.PrivilegeVersion {
@@ -255,11 +317,11 @@ func (s *Service) validate(ctx context.Context, tenant uuid.UUID, hash [32]byte,
 	}
 	if touchEvery > 0 && !now.Before(sess.LastSeen.Add(touchEvery)) {
 		// The last URL is stored in a column: no link token or card number in it.
-		t := SessionTouch{IP: addrString(r.IP), UserAgent: r.UserAgent, URL: audit.ScrubPath(r.Path)}
+		t := SessionTouch{IP: addrString(ip), UserAgent: q.UserAgent, URL: audit.ScrubPath(q.Path)}
 		if _, err := s.store.TouchSession(ctx, tenant, sess.ID, now, now.Add(-touchEvery).Add(time.Microsecond), t); err != nil {
 			return fmt.Errorf("authn: touch session: %w", err)
 		}
-		sess.LastSeen, sess.IP, sess.UserAgent, sess.LastURL = now, r.IP, r.UserAgent, t.URL
+		sess.LastSeen, sess.IP, sess.UserAgent, sess.LastURL = now, ip, q.UserAgent, t.URL
 	}
 	if v.newTok.IsZero() {
 		s.cache.put(gen, hash, &v.own)
@@ -272,7 +334,7 @@ func (s *Service) validate(ctx context.Context, tenant uuid.UUID, hash [32]byte,
 // looks expired, idle, of a user who may not sign in, re-assigned, or is due a
 // touch) validate reads the session from the store and judges that instead, so that
 // nothing is ended or rotated on the word of a cached copy.
-func (s *Service) validateCached(ctx context.Context, e *cacheEntry, r Request, touchEvery time.Duration, now time.Time,
+func (s *Service) validateCached(ctx context.Context, e *cacheEntry, q *query, touchEvery time.Duration, now int64,
 	v *validation) (done bool, err error) {
 	rec := &e.rec
 	sess := &rec.Session
@@ -293,7 +355,7 @@ func (s *Service) validateCached(ctx context.Context, e *cacheEntry, r Request, 
 	// The values built for an earlier request of this session hold if it came from the
 	// same address and browser under the same policy: the subject is the same, and so
 	// is the allowlist's answer (AllowsIP depends on nothing else), which was yes.
-	if m := e.vals.Load(); m != nil && m.Policy == p && m.Subject.IP == r.IP && m.Subject.UserAgent == r.UserAgent {
+	if m := e.vals.Load(); m != nil && m.Policy == p && m.serves(q) {
 		v.hit = m
 		return true, nil
 	}
@@ -303,11 +365,12 @@ func (s *Service) validateCached(ctx context.Context, e *cacheEntry, r Request, 
 		}
 		e.judged.Store(p)
 	}
-	sub := access.Subject{Tenant: sess.Tenant, User: sess.User, Session: sess.ID, IP: r.IP, UserAgent: r.UserAgent}
-	if !p.AllowsIP(sub, r.IP) {
+	ip := q.ip()
+	sub := access.Subject{Tenant: sess.Tenant, User: sess.User, Session: sess.ID, IP: ip, UserAgent: q.UserAgent}
+	if !p.AllowsIP(sub, ip) {
 		return true, ErrIPNotAllowed
 	}
-	m := &requestValues{RequestValues: access.RequestValues{Subject: sub, Policy: p}, sess: sess}
+	m := &requestValues{RequestValues: access.RequestValues{Subject: sub, Policy: p}, sess: sess, client: q.client()}
 	e.vals.Store(m)
 	v.hit = m
 	return true, nil

@@ -258,6 +258,85 @@ func TestSessionAllowlistAndForwardedFor(t *testing.T) {
 	assert.Equal(t, netip.MustParseAddr("203.0.113.7"), subj.IP)
 }
 
+// A cached session keeps the values of its last request and serves the next one
+// from the same raw client (peer address and X-Forwarded-For, as this middleware
+// reads them) without resolving its address again: every other client is resolved
+// and judged by the allowlist, whichever middleware served the session before, and
+// neither the host changing its proxy list nor a handler editing the request's
+// header afterwards changes what the kept values stand for.
+func TestCachedSessionResolvesEveryClient(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	e.onboard(t, "ann@example.com", access.KindAgent)
+	tok := e.signIn(t, "ann@example.com").Token.Reveal()
+	_, err := e.acc.SetAllowlist(ctx, e.admin, []string{"203.0.113.0/24"})
+	require.NoError(t, err)
+
+	var got access.Subject
+	var edit func(*http.Request) // what the handler does to the request it is given
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, _ = access.SubjectFrom(r.Context())
+		if edit != nil {
+			edit(r)
+		}
+	})
+	proxies := []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")} // officeIP is the proxy
+	viaProxy := e.svc.Middleware(authn.MiddlewareOptions{TrustedProxies: proxies})(handler)
+	direct := e.svc.Middleware(authn.MiddlewareOptions{})(handler)
+	proxies[0] = netip.MustParsePrefix("192.0.2.0/24") // the middleware keeps its own copy
+	serve := func(h http.Handler, remote, ua string, forwarded ...string) (int, access.Subject) {
+		t.Helper()
+		got = access.Subject{}
+		r := httptest.NewRequest(http.MethodGet, "https://app.example/calls", nil)
+		r.RemoteAddr = remote
+		r.Header.Set("User-Agent", ua)
+		r.AddCookie(&http.Cookie{Name: "__Host-callshield", Value: tok})
+		for _, f := range forwarded {
+			r.Header.Add("X-Forwarded-For", f)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w.Code, got
+	}
+	const ff = "Mozilla/5.0 Firefox/128.0"
+	proxy := officeIP.String() + ":4711"
+	for _, c := range []struct {
+		name      string
+		h         http.Handler
+		remote    string
+		ua        string
+		forwarded []string
+		want      int
+		ip        string
+	}{
+		{"through the proxy", viaProxy, proxy, ff, []string{"203.0.113.7"}, http.StatusOK, "203.0.113.7"},
+		{"the same client again", viaProxy, proxy, ff, []string{"203.0.113.7"}, http.StatusOK, "203.0.113.7"},
+		{"another client behind the proxy", viaProxy, proxy, ff, []string{"192.0.2.1"}, http.StatusForbidden, ""},
+		{"back to an allowed one", viaProxy, proxy, ff, []string{"203.0.113.8"}, http.StatusOK, "203.0.113.8"},
+		{"two header lines", viaProxy, proxy, ff, []string{"192.0.2.1", "203.0.113.9"}, http.StatusOK, "203.0.113.9"},
+		{"the lines swapped", viaProxy, proxy, ff, []string{"203.0.113.9", "192.0.2.1"}, http.StatusForbidden, ""},
+		{"a peer that is no proxy", viaProxy, "203.0.113.50:1", ff, []string{"192.0.2.1"}, http.StatusOK, "203.0.113.50"},
+		{"the proxy, seen by a middleware that trusts none", direct, proxy, ff, []string{"203.0.113.8"}, http.StatusForbidden, ""},
+		{"another browser", viaProxy, proxy, "curl/8.5", []string{"203.0.113.8"}, http.StatusOK, "203.0.113.8"},
+	} {
+		code, sub := serve(c.h, c.remote, c.ua, c.forwarded...)
+		require.Equal(t, c.want, code, c.name)
+		if c.want == http.StatusOK {
+			assert.Equal(t, c.ip, sub.IP.String(), c.name)
+			assert.Equal(t, c.ua, sub.UserAgent, c.name)
+		}
+	}
+
+	// The handler rewrites the header lines it was given; the values kept for that
+	// request still stand for what the client sent.
+	edit = func(r *http.Request) { r.Header["X-Forwarded-For"][0] = "192.0.2.1" }
+	code, _ := serve(viaProxy, proxy, ff, "203.0.113.7")
+	require.Equal(t, http.StatusOK, code)
+	edit = nil
+	code, _ = serve(viaProxy, proxy, ff, "192.0.2.1")
+	assert.Equal(t, http.StatusForbidden, code, "the rewritten line is another client")
+}
+
 // Cross-origin state-changing requests are refused before the session is used.
 func TestCrossOriginRequestsRefused(t *testing.T) {
 	e := newEnv(t)
