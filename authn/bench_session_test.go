@@ -154,11 +154,12 @@ func BenchmarkBareHandler(b *testing.B) {
 
 // BenchmarkSessionMiddleware serves benchHandler behind the session middleware over
 // the memory store, the policy cache warm: per request a cross-origin check, the
-// cookie read, the client address (trusted proxies 127.0.0.0/8), the SHA-256 of the
-// secret, one session lookup (with user status, policy version and idle timeout), the
-// expiry, idle and user status checks, the policy at the session's version, the
-// allowlist check and the restricted flag; the touch check runs but writes nothing
-// within the touch interval.
+// cookie read, the SHA-256 of the secret, one session lookup (with user status,
+// policy version and idle timeout), one clock read, the expiry, idle and user status
+// checks, the policy at the session's version, the client (trusted proxies
+// 127.0.0.0/8; its address was resolved and allowed at its first request, and a
+// request from the same peer address reuses that) and the restricted flag; the touch
+// check runs but writes nothing within the touch interval.
 func BenchmarkSessionMiddleware(b *testing.B) {
 	svc, tok := benchSession(b)
 	h := svc.Middleware(authn.MiddlewareOptions{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})(benchHandler)

@@ -133,7 +133,10 @@ type Validated struct {
 // never later than the lease once the listener stalls. The cached copy is refreshed
 // at every touch (so its last request, address and browser lag by at most
 // touchEvery, as they do in the store), and a cached session that looks idle, ended or
-// re-assigned is read again before anything is decided. Without a feed (SQLite)
+// re-assigned is read again before anything is decided. A cached session's deadlines
+// are judged by the monotonic clock from the reading at which it was cached (with the
+// production Options.Clock), so a step of the wall clock reaches a cached decision at
+// its next store read, within touchEvery. Without a feed (SQLite)
 // nothing about the session is cached.
 //
 // Errors: ErrSessionInvalid for anything wrong with the session (an expired, idle or
