@@ -169,7 +169,8 @@ func compareUsage(a, b Usage) int {
 // Flush writes the usage counted so far to the store, in one AddUsage. On failure the
 // counts are kept for the next flush and the error is returned. It also hands the
 // action log the ActionRefusals events of dead tokens' refusal windows that have ended
-// (see [Service.Middleware]). The flusher calls it every FlushInterval; call it
+// (see [Service.Middleware]), and the ActionRegenerateRefusals events of refused
+// regenerations (see [Service.Regenerate]). The flusher calls it every FlushInterval; call it
 // yourself to bound what a crash may lose.
 func (s *Service) Flush(ctx context.Context) error {
 	return s.flush(ctx, false)
@@ -177,7 +178,11 @@ func (s *Service) Flush(ctx context.Context) error {
 
 // flush is Flush; all (at Close) also logs the refusal windows still open.
 func (s *Service) flush(ctx context.Context, all bool) error {
-	for _, ev := range s.refusals.take(s.opts.Clock(), all) {
+	now := s.opts.Clock()
+	for _, ev := range s.refusals.take(now, all) {
+		s.enqueue(ev)
+	}
+	for _, ev := range s.regenRefusals.take(now, all) {
 		s.enqueue(ev)
 	}
 	s.flushMu.Lock()
