@@ -88,10 +88,7 @@ type Day string
 
 // DayOf returns the day of t in loc (UTC if loc is nil).
 func DayOf(t time.Time, loc *time.Location) Day {
-	if loc == nil {
-		loc = time.UTC
-	}
-	return Day(t.In(loc).Format(time.DateOnly))
+	return civilOf(t, loc).asDay()
 }
 
 // ParseDay parses "2006-01-02".
