@@ -192,7 +192,8 @@ func TestCacheEntryCurrent(t *testing.T) {
 // reading, and the wall clock stepping afterwards moves none of them.
 func TestCacheClockMonotonic(t *testing.T) {
 	c := newCacheClock(nil)
-	wall, ticks := c.reading()
+	wall, ticks, ok := c.reading()
+	require.True(t, ok)
 	assert.GreaterOrEqual(t, c.now(), ticks, "ticks go forward")
 	assert.Less(t, c.now()-ticks, int64(time.Second))
 
@@ -211,6 +212,46 @@ func TestCacheClockMonotonic(t *testing.T) {
 	assert.Equal(t, int64(math.MaxInt64), ticksAt(time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC), wall, math.MaxInt64-5))
 	assert.Equal(t, int64(math.MinInt64), ticksAt(time.Time{}, wall, math.MinInt64+5))
 	assert.Less(t, ticksAt(time.Time{}, wall, ticks), int64(0), "a zero instant is in the past")
+}
+
+// A LastSeen ahead of the wall clock at the put (another instance's clock, or this
+// one's before it was stepped) does not postpone the entry's next store read: the
+// record is read again within the touch interval of its put, so that a step of the
+// wall clock reaches the cached decision within touchEvery (ValidateSession).
+func TestCacheEntryLastSeenAheadOfTheClock(t *testing.T) {
+	c := newCacheClock(nil)
+	wall, ticks, ok := c.reading()
+	require.True(t, ok)
+	ahead := wall.Add(10 * time.Minute).Round(0).UTC()
+	rec := &SessionRecord{Session: Session{ExpiresAt: ahead.Add(time.Hour), LastSeen: ahead}, UserStatus: StatusActive,
+		IdleTimeout: 30 * time.Minute}
+	e := newCacheEntry(rec, wall, ticks)
+	assert.True(t, e.current(ticks, 30*time.Second))
+	assert.False(t, e.current(ticks+int64(30*time.Second), 30*time.Second),
+		"read again 30 s after the put, not 30 s after a LastSeen 10 minutes ahead")
+}
+
+// An injected clock outside the range of Unix nanoseconds (before 1970, past 2262)
+// has no ticks that advance with it: a session cached at such a reading must not
+// outlive its deadlines while the clock moves on.
+func TestSessionCacheInjectedClockOutOfRange(t *testing.T) {
+	for _, start := range []time.Time{
+		time.Date(1969, 12, 31, 0, 0, 0, 0, time.UTC),
+		time.Date(2263, 1, 1, 0, 0, 0, 0, time.UTC),
+	} {
+		now := start
+		c := newSessionCache(SessionCacheOptions{}, time.Second, time.Now, func() time.Time { return now })
+		c.feed.Store(feedExact)
+		tenant, hash := uuid.New(), [32]byte{5}
+		rec := cacheRecord(tenant, hash)
+		rec.Session.ExpiresAt, rec.Session.LastSeen = start.Add(time.Hour), start
+		rec.UserStatus, rec.IdleTimeout = StatusActive, 20*time.Minute
+		c.put(c.generation(), hash, rec)
+		now = start.Add(2 * time.Hour) // past both deadlines
+		if e := c.get(tenant, hash); e != nil {
+			assert.False(t, e.current(c.clock.now(), 0), "an expired session decided by the cache (clock at %v)", start)
+		}
+	}
 }
 
 // Readers never lock a shard: under concurrent puts, drops and tenant drops (run with
