@@ -161,7 +161,12 @@ type cacheEntry struct {
 func newCacheEntry(rec *SessionRecord, at time.Time, atTicks int64) *cacheEntry {
 	e := &cacheEntry{rec: *rec}
 	sess := &e.rec.Session
-	e.until = min(ticksAt(sess.ExpiresAt, at, atTicks), ticksAt(sess.LastSeen.Add(idleOf(rec)), at, atTicks))
+	// No entry decides alone for longer than maxCacheAge after its put, whatever the
+	// touch interval (ValidateSession callers may pass none): the monotonic clock does
+	// not count a suspended host, and a wall-clock step reaches only the store's
+	// answer, so each bounds their effect on a cached decision to that age.
+	e.until = min(ticksAt(sess.ExpiresAt, at, atTicks), ticksAt(sess.LastSeen.Add(idleOf(rec)), at, atTicks),
+		satAdd(atTicks, int64(maxCacheAge)))
 	// A LastSeen after the reading (another instance's clock ahead of this one's, or
 	// this one's before a step back) counts as the reading: a touch is then due, and
 	// the record read again, within touchEvery of the put, as it is for any record, so
@@ -169,6 +174,21 @@ func newCacheEntry(rec *SessionRecord, at time.Time, atTicks int64) *cacheEntry 
 	// interval (the store's own answer decides whether the read touches).
 	e.seen = min(ticksAt(sess.LastSeen, at, atTicks), atTicks)
 	return e
+}
+
+// maxCacheAge bounds how long after its put a cached record decides requests alone:
+// then it is read again (a read, not a write, unless a touch is due).
+const maxCacheAge = time.Minute
+
+// satAdd is a+d, saturating at the int64 range.
+func satAdd(a, d int64) int64 {
+	switch {
+	case d > 0 && a > math.MaxInt64-d:
+		return math.MaxInt64
+	case d < 0 && a < math.MinInt64-d:
+		return math.MinInt64
+	}
+	return a + d
 }
 
 // current reports whether the record alone may decide a request at now (ticks of the
@@ -220,14 +240,7 @@ func (c *cacheClock) reading() (t time.Time, ticks int64, ok bool) {
 // atTicks): atTicks plus t−at, saturating (a zero instant is far in the past, one past
 // 2262 far in the future, never undefined).
 func ticksAt(t, at time.Time, atTicks int64) int64 {
-	d := int64(t.Round(0).Sub(at.Round(0)))
-	if d > 0 && atTicks > math.MaxInt64-d {
-		return math.MaxInt64
-	}
-	if d < 0 && atTicks < math.MinInt64-d {
-		return math.MinInt64
-	}
-	return atTicks + d
+	return satAdd(atTicks, int64(t.Round(0).Sub(at.Round(0))))
 }
 
 // unixNanos is t in Unix nanoseconds, 0 for an instant before 1970 (a zero time) and

@@ -148,15 +148,16 @@ func TestSessionCacheKeySharedByTwoHashes(t *testing.T) {
 }
 
 // A cached record decides a request alone only before its absolute deadline, before
-// its idle deadline, while its user is active and before a touch is due; a record
-// with zero times decides nothing.
+// its idle deadline, while its user is active, before a touch is due and within
+// maxCacheAge of its put; a record with zero times decides nothing.
 func TestCacheEntryCurrent(t *testing.T) {
 	t0 := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
 	at := func(d time.Duration) int64 { return unixNanos(t0.Add(d)) } // an injected clock's ticks
-	entry := func(rec *SessionRecord) *cacheEntry { return newCacheEntry(rec, t0, at(0)) }
+	// putAt is the entry of rec put at t0+d.
+	putAt := func(rec *SessionRecord, d time.Duration) *cacheEntry { return newCacheEntry(rec, t0.Add(d), at(d)) }
 	rec := &SessionRecord{Session: Session{ExpiresAt: t0.Add(time.Hour), LastSeen: t0}, UserStatus: StatusActive,
 		IdleTimeout: 20 * time.Minute}
-	e := entry(rec)
+	e := putAt(rec, 0)
 	for _, c := range []struct {
 		at    time.Duration
 		touch time.Duration
@@ -165,26 +166,32 @@ func TestCacheEntryCurrent(t *testing.T) {
 		{0, 30 * time.Second, true},
 		{30*time.Second - time.Nanosecond, 30 * time.Second, true},
 		{30 * time.Second, 30 * time.Second, false}, // a touch is due
-		{19 * time.Minute, 0, true},
-		{20 * time.Minute, 0, false}, // idle
+		{maxCacheAge - time.Nanosecond, 0, true},
+		{maxCacheAge, 0, false},               // read again, whatever the touch interval
+		{maxCacheAge, 5 * time.Minute, false}, // even one longer than the age
 	} {
 		assert.Equal(t, c.want, e.current(at(c.at), c.touch), "at %v, touch every %v", c.at, c.touch)
 	}
+	e = putAt(rec, 19*time.Minute+30*time.Second)
+	assert.True(t, e.current(at(20*time.Minute-time.Nanosecond), 0))
+	assert.False(t, e.current(at(20*time.Minute), 0), "idle")
 	rec.IdleTimeout = 2 * time.Hour
-	e = entry(rec)
+	e = putAt(rec, 59*time.Minute+30*time.Second)
 	assert.True(t, e.current(at(time.Hour-time.Nanosecond), 0))
 	assert.False(t, e.current(at(time.Hour), 0), "past the absolute deadline")
-	zoned := newCacheEntry(rec, t0.In(time.FixedZone("X", 3600)), at(0))
+	d := 59*time.Minute + 30*time.Second
+	zoned := newCacheEntry(rec, t0.Add(d).In(time.FixedZone("X", 3600)), at(d))
 	assert.True(t, zoned.current(at(time.Hour-time.Nanosecond), 0), "instants, whatever the zone")
 	assert.False(t, zoned.current(at(time.Hour), 0))
 
 	rec.UserStatus = StatusBlocked
-	assert.False(t, entry(rec).current(at(0), 0), "a blocked user")
-	assert.False(t, entry(&SessionRecord{UserStatus: StatusActive}).current(at(0), 0), "zero deadlines")
+	assert.False(t, putAt(rec, 0).current(at(0), 0), "a blocked user")
+	assert.False(t, putAt(&SessionRecord{UserStatus: StatusActive}, 0).current(at(0), 0), "zero deadlines")
 	far := &SessionRecord{Session: Session{ExpiresAt: time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC), LastSeen: t0},
 		UserStatus: StatusActive, IdleTimeout: time.Hour}
-	assert.True(t, entry(far).current(at(0), 0), "a deadline past 2262 is far, not undefined")
-	assert.False(t, entry(far).current(at(time.Hour), 0))
+	assert.True(t, putAt(far, 0).current(at(0), 0), "a deadline past 2262 is far, not undefined")
+	assert.False(t, putAt(far, 59*time.Minute+30*time.Second).current(at(time.Hour), 0))
+	assert.Equal(t, int64(math.MaxInt64), newCacheEntry(far, t0, math.MaxInt64-5).until, "saturated, not wrapped")
 }
 
 // With the production clock an entry's deadlines are placed on the monotonic clock
