@@ -480,3 +480,100 @@ func TestThrottleSecondFactorLockedSameStoreTrips(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, l.Locked)
 }
+
+// heldCheck holds one attempt right after its throttle check has read the counters
+// (the three-key read of checkThrottle), so that a test can count other attempts
+// between that read and the attempt's own count: the race of concurrent attempts that
+// all pass the check before any is counted, made deterministic.
+type heldCheck struct {
+	*memory.Store
+	armed         atomic.Bool
+	read, release chan struct{}
+}
+
+func (s *heldCheck) ThrottleStates(ctx context.Context, tenant uuid.UUID, keys []string) ([]authn.ThrottleState, error) {
+	sts, err := s.Store.ThrottleStates(ctx, tenant, keys)
+	if len(keys) == 3 && s.armed.CompareAndSwap(true, false) {
+		close(s.read)
+		<-s.release
+	}
+	return sts, err
+}
+
+// A second-factor attempt that passed the throttle's check while its address's pair
+// was open, but is counted after the pair's threshold was reached by others from the
+// same address, is refused after all (reserveAttempt's "address_locked"): even the
+// right code is answered exactly as a wrong one, the login log records the real
+// reason, the refused attempt does not count against the account, and another address
+// of the same account is not locked by it.
+func TestThrottleSecondFactorPairOverThresholdAfterCheck(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	held := &heldCheck{Store: e.store, read: make(chan struct{}), release: make(chan struct{})}
+	svc, err := authn.NewService(held, e.engine, authn.Options{Mailer: e.outbox, Hasher: fastHasher(), Clock: e.clock.Now,
+		Audit: audit.NewRecorder(e.store, audit.Options{Clock: e.clock.Now}), LinkURL: func(authn.Purpose, authn.LinkToken) string { return "" }})
+	require.NoError(t, err)
+	u := e.onboard(t, "ann@example.com", access.KindAgent)
+	authn.SetSecondFactor(svc, &authn.TestSecondFactor{Enrolled: map[uuid.UUID]bool{u.ID: true}, Code: "123456"})
+	pending := func(m authn.Meta) string {
+		res, err := svc.SignIn(ctx, e.tenant.ID, u.Email, authn.NewPassword(goodPassword), m)
+		require.NoError(t, err)
+		require.NotNil(t, res.Pending)
+		return res.PendingToken.Reveal()
+	}
+	attacker := ip("203.0.113.66")
+	late := pending(attacker)
+
+	type answer struct {
+		res authn.SignInResult
+		err error
+	}
+	done := make(chan answer)
+	held.armed.Store(true)
+	go func() { // the right code, checked against an open pair, then held
+		res, err := svc.CompleteSignIn(ctx, late, authn.FactorTOTP, "123456", attacker)
+		done <- answer{res, err}
+	}()
+	<-held.read
+
+	pairThreshold := max(2, authn.DefaultLockThreshold/2)
+	var wrong answer
+	for i := range pairThreshold { // wrong codes from the same address lock the pair
+		e.clock.Advance(10 * time.Second) // past the escalating delay
+		res, err := svc.CompleteSignIn(ctx, pending(attacker), authn.FactorTOTP, "000000", attacker)
+		require.ErrorIs(t, err, authn.ErrInvalidCredentials)
+		if i == 0 {
+			wrong = answer{res, err}
+		}
+	}
+	close(held.release)
+	got := <-done
+
+	require.ErrorIs(t, got.err, authn.ErrInvalidCredentials, "the right code from an address over its pair's threshold")
+	assert.Equal(t, wrong.err, got.err, "the same error value as a wrong code")
+	assert.Equal(t, wrong.err.Error(), got.err.Error())
+	assert.Equal(t, wrong.res, got.res)
+	reasons := e.loginReasons(t)
+	count := func(r string) (n int) {
+		for _, x := range reasons {
+			if x == r {
+				n++
+			}
+		}
+		return n
+	}
+	assert.Equal(t, 1, count("address_locked"), "the login log records the real reason: %v", reasons)
+	assert.Equal(t, pairThreshold, count("wrong_code"), "%v", reasons)
+
+	l, err := e.svc.LockStatus(ctx, e.admin, u.ID)
+	require.NoError(t, err)
+	assert.False(t, l.Locked)
+	assert.Equal(t, pairThreshold, l.SecondFactorFailures, "the refused attempt did not count against the account")
+
+	e.clock.Advance(10 * time.Second)
+	_, err = svc.CompleteSignIn(ctx, pending(attacker), authn.FactorTOTP, "123456", attacker)
+	assert.ErrorIs(t, err, authn.ErrInvalidCredentials, "the pair is locked")
+	other := ip("198.51.100.7")
+	_, err = svc.CompleteSignIn(ctx, pending(other), authn.FactorTOTP, "123456", other)
+	assert.NoError(t, err, "another address of the same account is not locked")
+}
