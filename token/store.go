@@ -34,6 +34,15 @@ type Store interface {
 	// unrevoked and unused: its RevokedAt and LastUsedAt are ignored (so in
 	// ReplaceToken).
 	CreateToken(ctx context.Context, t Token, ev audit.Event) error
+	// CreateTokenAfter is CreateToken with one more condition, checked in the same unit
+	// of work: no token of t.User in t.Tenant, revoked and expired ones included, has a
+	// CreatedAt after `after`; otherwise it returns an error wrapping storage.ErrStale
+	// and changes nothing (a user with an unrevoked token is ErrExists, as in
+	// CreateToken, whatever the times). It is how a token is issued under
+	// Options.RegenerateInterval: of concurrent calls for one user with one `after`,
+	// also interleaved with revocations, at most one succeeds, since the token it
+	// stores makes the others stale.
+	CreateTokenAfter(ctx context.Context, t Token, after time.Time, ev audit.Event) error
 	// ReplaceToken revokes old at t.CreatedAt and stores t, in one transaction, if,
 	// and only if, old is t.User's unrevoked token; otherwise it returns
 	// storage.ErrStale and changes nothing. It is how a token is regenerated: of two
@@ -59,6 +68,10 @@ type Store interface {
 	Token(ctx context.Context, tenant, id uuid.UUID) (Token, error)
 	// UserToken returns the user's unrevoked token, or storage.ErrNotFound.
 	UserToken(ctx context.Context, tenant, user uuid.UUID) (Token, error)
+	// LatestUserToken returns the user's most recently created token (the greatest
+	// CreatedAt, then the greatest ID), revoked and expired ones included, or
+	// storage.ErrNotFound if the user has none (or PurgeTokens deleted them all).
+	LatestUserToken(ctx context.Context, tenant, user uuid.UUID) (Token, error)
 	// Tokens returns the tenant's unrevoked tokens, ordered by user ID. An unknown
 	// tenant is storage.ErrNotFound.
 	Tokens(ctx context.Context, tenant uuid.UUID) ([]Token, error)

@@ -64,6 +64,42 @@ func (s *Store) CreateToken(ctx context.Context, t token.Token, ev audit.Event) 
 	})
 }
 
+// CreateTokenAfter stores t if its user has no unrevoked token (token.ErrExists) and
+// no token created after `after` (storage.ErrStale).
+func (s *Store) CreateTokenAfter(ctx context.Context, t token.Token, after time.Time, ev audit.Event) error {
+	return s.unitOfWork(ctx, t.Tenant, ev, nil, func(*tenantState) (bool, error) {
+		s.tokens.init()
+		if _, ok := s.tokens.active[userKey{t.Tenant, t.User}]; ok {
+			return false, fmt.Errorf("memory: token of user %s: %w: %w", t.User, token.ErrExists, storage.ErrConflict)
+		}
+		if last, ok := s.latestToken(t.Tenant, t.User); ok && last.CreatedAt.After(after) {
+			return false, fmt.Errorf("memory: token of user %s created after %s: %w", t.User, after.UTC().Format(time.RFC3339Nano), storage.ErrStale)
+		}
+		if err := s.tokenFree(t); err != nil {
+			return false, err
+		}
+		s.putToken(t)
+		return false, nil
+	})
+}
+
+// latestToken is the user's token with the greatest CreatedAt (then ID), if any. It
+// scans the store's tokens: the memory store is for tests and development.
+func (s *Store) latestToken(tenant, user uuid.UUID) (token.Token, bool) {
+	var last token.Token
+	found := false
+	for k, t := range s.tokens.byID {
+		if k.tenant != tenant || t.User != user {
+			continue
+		}
+		if !found || t.CreatedAt.After(last.CreatedAt) ||
+			(t.CreatedAt.Equal(last.CreatedAt) && bytes.Compare(t.ID[:], last.ID[:]) > 0) {
+			last, found = t, true
+		}
+	}
+	return last, found
+}
+
 // ReplaceToken revokes old and stores t if old is t.User's unrevoked token
 // (storage.ErrStale otherwise).
 func (s *Store) ReplaceToken(ctx context.Context, old uuid.UUID, t token.Token, ev audit.Event) error {
@@ -188,6 +224,20 @@ func (s *Store) UserToken(ctx context.Context, tenant, user uuid.UUID) (token.To
 			return notFound("active token of user", user)
 		}
 		t = s.tokens.byID[tokenKey{tenant, id}]
+		return nil
+	})
+	return t, err
+}
+
+// LatestUserToken returns the user's most recently created token, revoked ones
+// included.
+func (s *Store) LatestUserToken(ctx context.Context, tenant, user uuid.UUID) (token.Token, error) {
+	var t token.Token
+	err := s.read(ctx, tenant, func(*tenantState) error {
+		var ok bool
+		if t, ok = s.latestToken(tenant, user); !ok {
+			return notFound("token of user", user)
+		}
 		return nil
 	})
 	return t, err

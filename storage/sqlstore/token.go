@@ -66,6 +66,34 @@ func (s *Store) CreateToken(ctx context.Context, t token.Token, ev audit.Event) 
 	})
 }
 
+// CreateTokenAfter stores t if its user has no unrevoked token (token.ErrExists and
+// storage.ErrConflict) and no token created after `after` (storage.ErrStale). The
+// check runs after the tenant's row is locked (authnTx), so it still holds at commit:
+// a racing creation or replacement of the tenant committed before it, and is seen.
+// It reads the user's tokens through the primary key's tenant prefix (no index on
+// (tenant_id, user_id, created_at)).
+func (s *Store) CreateTokenAfter(ctx context.Context, t token.Token, after time.Time, ev audit.Event) error {
+	return s.authnTx(ctx, "create token", t.Tenant, ev, false, nil, func(tx *sql.Tx) error {
+		taken, err := exists(ctx, tx, "SELECT 1 FROM cs_tokens WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL",
+			t.Tenant, t.User)
+		if err != nil {
+			return err
+		}
+		if taken {
+			return fmt.Errorf("%w: %w", token.ErrExists, storage.ErrConflict)
+		}
+		recent, err := exists(ctx, tx, "SELECT 1 FROM cs_tokens WHERE tenant_id = $1 AND user_id = $2 AND created_at > $3",
+			t.Tenant, t.User, s.d.timeArg(after))
+		if err != nil {
+			return err
+		}
+		if recent {
+			return fmt.Errorf("a token of the user was created after %s: %w", after.UTC().Format(time.RFC3339Nano), storage.ErrStale)
+		}
+		return s.insertToken(ctx, tx, t)
+	})
+}
+
 // ReplaceToken revokes old at t.CreatedAt and stores t if old is t.User's unrevoked
 // token (storage.ErrStale otherwise).
 func (s *Store) ReplaceToken(ctx context.Context, old uuid.UUID, t token.Token, ev audit.Event) error {
@@ -159,6 +187,13 @@ func (s *Store) Token(ctx context.Context, tenant, id uuid.UUID) (token.Token, e
 func (s *Store) UserToken(ctx context.Context, tenant, user uuid.UUID) (token.Token, error) {
 	return s.oneToken(ctx, "user token",
 		"SELECT "+tokenColumns+" FROM cs_tokens WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL", tenant, user)
+}
+
+// LatestUserToken returns the user's most recently created token, revoked ones
+// included.
+func (s *Store) LatestUserToken(ctx context.Context, tenant, user uuid.UUID) (token.Token, error) {
+	return s.oneToken(ctx, "latest user token",
+		"SELECT "+tokenColumns+" FROM cs_tokens WHERE tenant_id = $1 AND user_id = $2 ORDER BY created_at DESC, id DESC LIMIT 1", tenant, user)
 }
 
 func (s *Store) oneToken(ctx context.Context, op, query string, args ...any) (token.Token, error) {

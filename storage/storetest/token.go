@@ -242,6 +242,70 @@ var tokenCases = []testCase{
 			assert.Negative(t, compareUUIDs(list[i-1].User, list[i].User), "ordered by user ID")
 		}
 	}},
+	{"CreateTokenAfter stores a token only if no token of the user, revoked ones included, was created after `after`", func(t *testing.T, f *fx) {
+		tn := f.createTenant("Acme")
+		first := f.createToken(tn.ID) // created at(6h)
+		next := tokenValue(tn.ID, first.User)
+		next.CreatedAt = at(7 * time.Hour)
+		err := f.s.Token.CreateTokenAfter(f.ctx, next, at(time.Hour), tokenEvent(t, tn.ID, "token.issue"))
+		assert.ErrorIs(t, err, token.ErrExists, "an unrevoked token is ErrExists first")
+		assert.ErrorIs(t, err, storage.ErrConflict)
+		require.NoError(t, f.s.Token.RevokeToken(f.ctx, tn.ID, first.ID, at(6*time.Hour+time.Minute), tokenEvent(t, tn.ID, "token.revoke")))
+
+		before := f.snapshot(tn.ID)
+		for _, after := range []time.Time{at(time.Hour), at(6*time.Hour - time.Microsecond)} {
+			err = f.s.Token.CreateTokenAfter(f.ctx, next, after, tokenEvent(t, tn.ID, "token.issue"))
+			assert.ErrorIs(t, err, storage.ErrStale, "the revoked token was created after %v", after)
+		}
+		f.assertUnchanged(before, tn.ID)
+		_, err = f.s.Token.Token(f.ctx, tn.ID, next.ID)
+		assert.ErrorIs(t, err, storage.ErrNotFound, "nothing stored")
+
+		require.NoError(t, f.s.Token.CreateTokenAfter(f.ctx, next, at(6*time.Hour), tokenEvent(t, tn.ID, "token.issue")),
+			"created exactly at `after` is not after it")
+		cur, err := f.s.Token.UserToken(f.ctx, tn.ID, first.User)
+		require.NoError(t, err)
+		assertToken(t, next, cur)
+		fresh := tokenValue(tn.ID, newID())
+		require.NoError(t, f.s.Token.CreateTokenAfter(f.ctx, fresh, at(24*time.Hour), tokenEvent(t, tn.ID, "token.issue")),
+			"a user without tokens: nothing was created after any time")
+		assert.ErrorIs(t, f.s.Token.CreateTokenAfter(f.ctx, tokenValue(newID(), newID()), at(0), tokenEvent(t, tn.ID, "token.issue")),
+			audit.ErrInvalidEvent, "an event of another tenant")
+		ghost := newID()
+		assert.ErrorIs(t, f.s.Token.CreateTokenAfter(f.ctx, tokenValue(ghost, newID()), at(0), tokenEvent(t, ghost, "token.issue")),
+			storage.ErrNotFound, "an unknown tenant")
+	}},
+	{"LatestUserToken returns the user's most recently created token, revoked ones included", func(t *testing.T, f *fx) {
+		tn := f.createTenant("Acme")
+		_, err := f.s.Token.LatestUserToken(f.ctx, tn.ID, newID())
+		assert.ErrorIs(t, err, storage.ErrNotFound, "a user without tokens")
+		first := f.createToken(tn.ID)
+		got, err := f.s.Token.LatestUserToken(f.ctx, tn.ID, first.User)
+		require.NoError(t, err)
+		assertToken(t, first, got)
+		second := tokenValue(tn.ID, first.User)
+		second.CreatedAt = at(7 * time.Hour)
+		require.NoError(t, f.s.Token.ReplaceToken(f.ctx, first.ID, second, tokenEvent(t, tn.ID, "token.regenerate")))
+		require.NoError(t, f.s.Token.RevokeToken(f.ctx, tn.ID, second.ID, at(8*time.Hour), tokenEvent(t, tn.ID, "token.revoke")))
+		got, err = f.s.Token.LatestUserToken(f.ctx, tn.ID, first.User)
+		require.NoError(t, err)
+		second.RevokedAt = at(8 * time.Hour)
+		assertToken(t, second, got)
+		other := f.createToken(tn.ID) // another user's later token is not this user's
+		got, err = f.s.Token.LatestUserToken(f.ctx, tn.ID, first.User)
+		require.NoError(t, err)
+		assert.Equal(t, second.ID, got.ID)
+		got, err = f.s.Token.LatestUserToken(f.ctx, tn.ID, other.User)
+		require.NoError(t, err)
+		assert.Equal(t, other.ID, got.ID)
+		n, err := f.s.Token.PurgeTokens(f.ctx, tn.ID, at(30*time.Hour))
+		require.NoError(t, err)
+		assert.Equal(t, 2, n)
+		_, err = f.s.Token.LatestUserToken(f.ctx, tn.ID, first.User)
+		assert.ErrorIs(t, err, storage.ErrNotFound, "all of the user's tokens purged")
+		_, err = f.s.Token.LatestUserToken(f.ctx, newID(), first.User)
+		assert.ErrorIs(t, err, storage.ErrNotFound, "an unknown tenant")
+	}},
 	{"a mutation with an event of another tenant is refused and changes nothing", func(t *testing.T, f *fx) {
 		a, b := f.createTenant("A"), f.createTenant("B")
 		tk := tokenValue(a.ID, newID())
@@ -371,6 +435,8 @@ var tokenIsolationCases = []testCase{
 		assert.ErrorIs(t, err, storage.ErrNotFound, "Token")
 		_, err = f.s.Token.UserToken(f.ctx, b.ID, tk.User)
 		assert.ErrorIs(t, err, storage.ErrNotFound, "UserToken")
+		_, err = f.s.Token.LatestUserToken(f.ctx, b.ID, tk.User)
+		assert.ErrorIs(t, err, storage.ErrNotFound, "LatestUserToken")
 		list, err := f.s.Token.Tokens(f.ctx, b.ID)
 		require.NoError(t, err)
 		assert.Empty(t, list, "Tokens")
@@ -436,6 +502,44 @@ var tokenConcurrencyCases = []testCase{
 			assert.Equal(t, racers-1, stale, "round %d", round)
 			old = assertOneActive(t, f, tn.ID, old.User)
 		}
+	}},
+	{"concurrent revoke and CreateTokenAfter for one user: one creation per `after`, whatever the revocations", func(t *testing.T, f *fx) {
+		tn := f.createTenant("Acme")
+		user := newID()
+		for round := range 3 {
+			after := at(time.Duration(round) * time.Hour)
+			errs := raceAll(racers, func(int) error {
+				if _, err := f.s.Token.RevokeUserTokens(f.ctx, tn.ID, user, after.Add(2*time.Minute), tokenEvent(t, tn.ID, "token.revoke")); err != nil {
+					return err
+				}
+				tk := tokenValue(tn.ID, user)
+				tk.CreatedAt = after.Add(time.Minute)
+				err := f.s.Token.CreateTokenAfter(f.ctx, tk, after, tokenEvent(t, tn.ID, "token.issue"))
+				if errors.Is(err, token.ErrExists) {
+					return storage.ErrStale // refused too: count it with the stale ones
+				}
+				return err
+			})
+			ok, refused := countErrs(t, errs, storage.ErrStale)
+			assert.Equal(t, 1, ok, "round %d", round)
+			assert.Equal(t, racers-1, refused, "round %d", round)
+			last, err := f.s.Token.LatestUserToken(f.ctx, tn.ID, user)
+			require.NoError(t, err)
+			assertTime(t, after.Add(time.Minute), last.CreatedAt, "round's token")
+		}
+	}},
+	{"a recent token of one tenant does not hold back CreateTokenAfter of the same user ID in another", func(t *testing.T, f *fx) {
+		a, b := f.createTenant("A"), f.createTenant("B")
+		tk := f.createToken(a.ID)
+		require.NoError(t, f.s.Token.RevokeToken(f.ctx, a.ID, tk.ID, at(7*time.Hour), tokenEvent(t, a.ID, "token.revoke")))
+		inB := tokenValue(b.ID, tk.User)
+		require.NoError(t, f.s.Token.CreateTokenAfter(f.ctx, inB, at(0), tokenEvent(t, b.ID, "token.issue")))
+		got, err := f.s.Token.LatestUserToken(f.ctx, a.ID, tk.User)
+		require.NoError(t, err)
+		assert.Equal(t, tk.ID, got.ID, "B's token is not A's latest")
+		again := tokenValue(a.ID, tk.User)
+		assert.ErrorIs(t, f.s.Token.CreateTokenAfter(f.ctx, again, at(0), tokenEvent(t, a.ID, "token.issue")), storage.ErrStale,
+			"A's own recent token still holds A back")
 	}},
 	{"concurrent AddUsage of one token and day sums every count", func(t *testing.T, f *fx) {
 		tn := f.createTenant("Acme")
