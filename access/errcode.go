@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
 	"sync"
+	"time"
 
 	"github.com/callshield/callshield/audit"
 	"github.com/callshield/callshield/storage"
@@ -124,8 +126,41 @@ func ErrorCode(err error) (status int, code string) {
 }
 
 // WriteErrorFor answers err with [WriteError] and the status and code of [ErrorCode].
-// The error's text is never written: it may name internals.
+// The error's text is never written: it may name internals. A 429 answer whose error
+// knows its wait ([RetryAfter]) carries it as the Retry-After header, in whole
+// seconds.
 func WriteErrorFor(w http.ResponseWriter, err error) {
 	status, code := ErrorCode(err)
+	if status == http.StatusTooManyRequests {
+		if secs, ok := RetryAfter(err); ok {
+			w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+		}
+	}
 	WriteError(w, status, code)
+}
+
+// RetryAfterError is an error that knows how long its client should wait before the
+// same request can succeed, such as token.RegenerateTooSoonError. Only an error whose
+// wait is the client's own business implements it: a wait that depends on the state
+// of another account, or that would tell a locked account from a wrong password (the
+// sign-in throttle of authn), is never carried.
+type RetryAfterError interface {
+	error
+	RetryAfter() time.Duration
+}
+
+// RetryAfter returns the wait of the first [RetryAfterError] in err's chain, rounded
+// up to whole seconds and at least 1 (the form of an HTTP Retry-After header), and
+// whether there is one.
+func RetryAfter(err error) (seconds int64, ok bool) {
+	var re RetryAfterError
+	if !errors.As(err, &re) {
+		return 0, false
+	}
+	d := re.RetryAfter()
+	secs := int64(d / time.Second)
+	if d%time.Second > 0 {
+		secs++
+	}
+	return max(secs, 1), true
 }

@@ -48,7 +48,10 @@ import (
 // (ErrInvalidCredentials, or ErrIPNotAllowed from outside the allowlist), after the
 // same work (the password is hashed against a dummy hash, the counters are written);
 // the login log records the real reason ("locked", "address_locked",
-// "address_throttled", "throttled").
+// "address_throttled", "throttled"). For the same reason no throttle error carries a
+// wait (none implements access.RetryAfterError), so no HTTP answer of a sign-in has a
+// Retry-After header: a wait would tell a locked account, or a throttled address, from
+// a wrong password.
 
 // throttleKind separates the counts of first factors (password, linked identity,
 // links) from those of second factors (TOTP, recovery codes).

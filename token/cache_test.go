@@ -42,6 +42,7 @@ func TestCacheServesWithinTTLAndRevocationHereIsImmediate(t *testing.T) {
 	assert.ErrorIs(t, err, token.ErrRevoked)
 
 	// Regenerated through this service: the old secret is refused at once.
+	e.clock.Advance(token.DefaultRegenerateInterval) // an issuance sooner after the last is refused
 	_, s1, err := svc.Issue(ctx, ann, token.IssueRequest{Name: "CI"})
 	require.NoError(t, err)
 	_, err = svc.Verify(ctx, s1.Reveal())
@@ -101,6 +102,7 @@ func TestCacheRevocationRacesVerification(t *testing.T) {
 	ann := e.onboard(t, "ann@example.com", e.integrator, e.sales.ID)
 	svc, _ := cachedService(t, e, token.MaxCacheTTL)
 	for round := range 50 {
+		e.clock.Advance(token.DefaultRegenerateInterval) // a regeneration sooner is refused
 		_, sec, err := svc.Regenerate(ctx, ann, token.IssueRequest{Name: "CI"})
 		require.NoError(t, err)
 		var revoked atomic.Bool

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,7 +14,9 @@ import (
 	"github.com/callshield/callshield/audit"
 	"github.com/callshield/callshield/authn"
 	"github.com/callshield/callshield/storage"
+	"github.com/callshield/callshield/storage/memory"
 	"github.com/callshield/callshield/token"
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -93,10 +97,12 @@ func TestRegenerateIsBoundedByTheInterval(t *testing.T) {
 	_, _, err = e.tokens.Issue(ctx, bob, token.IssueRequest{Name: "again"})
 	assert.ErrorIs(t, err, token.ErrRegenerateTooSoon)
 
-	// Revoking is never limited, and without a current token Regenerate issues.
+	// Revoking is never limited, and without a current token Regenerate issues, once
+	// the interval since the revoked token's CreatedAt has passed.
 	require.NoError(t, e.tokens.Revoke(ctx, ann, ann.User))
 	_, err = e.tokens.Verify(ctx, sec2.Reveal())
 	assert.ErrorIs(t, err, token.ErrRevoked)
+	e.clock.Advance(token.DefaultRegenerateInterval)
 	_, _, err = e.tokens.Regenerate(ctx, ann, token.IssueRequest{Name: "CI"})
 	assert.NoError(t, err)
 }
@@ -121,6 +127,7 @@ func TestRegenerateIntervalOption(t *testing.T) {
 		assert.NoError(t, err, "option %v", c.opt)
 		require.NoError(t, svc.Revoke(ctx, ann, ann.User))
 		require.NoError(t, svc.Close(ctx))
+		e.clock.Advance(10 * time.Minute) // past every interval of the cases since the revoked token
 	}
 
 	// A token created by an instance whose clock is ahead counts as just created here.
@@ -237,4 +244,177 @@ func TestConcurrentRegenerationsYieldOne(t *testing.T) {
 	for _, sec := range issued {
 		assert.NotContains(t, all, sec.Reveal()[4:30], "no secret in the audit trail")
 	}
+}
+
+// Revoking and issuing again does not reset the bound: the interval runs from the
+// CreatedAt of the user's latest token, revoked ones included, whoever revoked it. The
+// refusal carries the wait, which WriteErrorFor answers as Retry-After.
+func TestRevokeThenIssueIsBoundedByTheInterval(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ctx := context.Background()
+	ann := e.onboard(t, "ann@example.com", e.integrator, e.sales.ID)
+	bob := e.onboard(t, "bob@example.com", e.integrator, e.sales.ID)
+	e.issue(t, ann)
+	e.issue(t, bob)
+
+	e.clock.Advance(20*time.Second + 500*time.Millisecond)
+	require.NoError(t, e.tokens.Revoke(ctx, ann, ann.User), "revoking is never limited")
+	_, _, err := e.tokens.Issue(ctx, ann, token.IssueRequest{Name: "again"})
+	require.ErrorIs(t, err, token.ErrRegenerateTooSoon, "issue right after a revocation")
+	var tooSoon *token.RegenerateTooSoonError
+	require.ErrorAs(t, err, &tooSoon)
+	assert.Equal(t, token.DefaultRegenerateInterval-20*time.Second-500*time.Millisecond, tooSoon.Wait)
+	status, code := access.ErrorCode(err)
+	assert.Equal(t, http.StatusTooManyRequests, status)
+	assert.Equal(t, "too_many_regenerations", code)
+	rec := httptest.NewRecorder()
+	access.WriteErrorFor(rec, err)
+	assert.Equal(t, http.StatusTooManyRequests, rec.Code)
+	assert.Equal(t, "40", rec.Header().Get("Retry-After"), "39.5 s left, rounded up")
+	_, _, err = e.tokens.Regenerate(ctx, ann, token.IssueRequest{Name: "again"})
+	assert.ErrorIs(t, err, token.ErrRegenerateTooSoon, "Regenerate without a current token alike")
+	_, err = e.tokens.Current(ctx, ann, ann.User)
+	assert.ErrorIs(t, err, token.ErrNoToken, "nothing was issued")
+
+	// A manager's revocation does not reset it either; bob's bound is his own.
+	require.NoError(t, e.tokens.Revoke(ctx, e.admin, bob.User))
+	_, _, err = e.tokens.Issue(ctx, bob, token.IssueRequest{Name: "again"})
+	require.ErrorAs(t, err, &tooSoon)
+
+	// A purge with a retention shorter than the interval keeps the revoked tokens
+	// that still bound an issuance.
+	_, err = e.tokens.Purge(ctx, e.tenant.ID, time.Nanosecond)
+	require.NoError(t, err)
+	_, _, err = e.tokens.Issue(ctx, ann, token.IssueRequest{Name: "again"})
+	assert.ErrorIs(t, err, token.ErrRegenerateTooSoon, "the purge kept the bound")
+
+	e.clock.Advance(39*time.Second + 500*time.Millisecond) // exactly the interval after ann's token
+	_, sec, err := e.tokens.Issue(ctx, ann, token.IssueRequest{Name: "again"})
+	require.NoError(t, err)
+	_, err = e.tokens.Verify(ctx, sec.Reveal())
+	assert.NoError(t, err)
+	require.NoError(t, e.tokens.Revoke(ctx, ann, ann.User))
+	_, _, err = e.tokens.Issue(ctx, ann, token.IssueRequest{Name: "again"})
+	require.ErrorAs(t, err, &tooSoon, "the interval runs from the new token")
+	assert.Equal(t, token.DefaultRegenerateInterval, tooSoon.Wait)
+
+	single, _ := regenerateEvents(t, e, ann)
+	assert.NotEmpty(t, single, "the refusals are logged")
+	for _, ev := range single {
+		assert.Equal(t, "regenerate_too_soon", ev.Reason)
+	}
+}
+
+// 50 clients of one user each revoking the token and issuing (or regenerating) one, at
+// once: at most one issuance per interval, whatever the interleaving of the
+// revocations; the others are refused.
+func TestConcurrentRevokeAndIssueYieldOnePerInterval(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ctx := context.Background()
+	ann := e.onboard(t, "ann@example.com", e.integrator, e.sales.ID)
+	e.issue(t, ann)
+	for round := range 3 {
+		e.clock.Advance(token.DefaultRegenerateInterval)
+		const n = 50
+		errs := make([]error, n)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				<-start
+				if err := e.tokens.Revoke(ctx, ann, ann.User); err != nil && !errors.Is(err, token.ErrNoToken) {
+					errs[i] = err
+					return
+				}
+				if i%2 == 0 {
+					_, _, errs[i] = e.tokens.Issue(ctx, ann, token.IssueRequest{Name: "churn"})
+				} else {
+					_, _, errs[i] = e.tokens.Regenerate(ctx, ann, token.IssueRequest{Name: "churn"})
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		ok := 0
+		for _, err := range errs {
+			switch {
+			case err == nil:
+				ok++
+			case errors.Is(err, token.ErrRegenerateTooSoon), errors.Is(err, token.ErrExists), errors.Is(err, storage.ErrStale):
+			default:
+				t.Errorf("round %d: unexpected error: %v", round, err)
+			}
+		}
+		assert.LessOrEqual(t, ok, 1, "round %d: at most one issuance per interval", round)
+		assert.Equal(t, 1, ok, "round %d: the first past the interval is issued", round)
+		// The latest token is this round's; later ones are refused until the interval.
+		last, err := e.store.LatestUserToken(ctx, ann.Tenant, ann.User)
+		require.NoError(t, err)
+		assert.Equal(t, e.clock.Now().UTC().Truncate(time.Microsecond), last.CreatedAt.UTC(), "round %d", round)
+	}
+	evs, err := e.store.Events(ctx, ann.Tenant, audit.Query{Kind: audit.KindChange, Limit: audit.MaxLimit})
+	require.NoError(t, err)
+	issued := 0
+	for _, ev := range evs {
+		if (ev.Action == "token.issue" || ev.Action == "token.regenerate") && ev.Outcome == audit.Success {
+			issued++
+		}
+	}
+	assert.Equal(t, 1+3, issued, "one issuance event per interval in the audit log")
+}
+
+// heldLatest holds one issuance right after its read of the user's latest token, so
+// that a test can issue and revoke in between: the race of concurrent revoke-and-issue
+// clients, made deterministic.
+type heldLatest struct {
+	*memory.Store
+	armed         atomic.Bool
+	read, release chan struct{}
+}
+
+func (s *heldLatest) LatestUserToken(ctx context.Context, tenant, user uuid.UUID) (token.Token, error) {
+	t, err := s.Store.LatestUserToken(ctx, tenant, user)
+	if s.armed.CompareAndSwap(true, false) {
+		close(s.read)
+		<-s.release
+	}
+	return t, err
+}
+
+// An issuance that read the latest token before another client issued and revoked one
+// is refused by the store's conditional write (CreateTokenAfter), not stored: at most
+// one issuance per interval even when the service's own check is passed in a race.
+func TestIssueRacingRevokeAndIssueIsRefusedByTheStore(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ctx := context.Background()
+	ann := e.onboard(t, "ann@example.com", e.integrator, e.sales.ID)
+	held := &heldLatest{Store: e.store, read: make(chan struct{}), release: make(chan struct{})}
+	svc, err := token.NewService(held, e.engine, token.Options{Users: token.StatusFunc(e.userStatus), Actions: e.writer,
+		Clock: e.clock.Now, After: never})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = svc.Close(ctx) })
+	_, _, err = svc.Issue(ctx, ann, token.IssueRequest{Name: "CI"})
+	require.NoError(t, err)
+	require.NoError(t, svc.Revoke(ctx, ann, ann.User))
+	e.clock.Advance(token.DefaultRegenerateInterval)
+
+	done := make(chan error)
+	held.armed.Store(true)
+	go func() {
+		_, _, err := svc.Issue(ctx, ann, token.IssueRequest{Name: "late"})
+		done <- err
+	}()
+	<-held.read // it read the revoked token, past the interval
+	_, _, err = svc.Issue(ctx, ann, token.IssueRequest{Name: "first"})
+	require.NoError(t, err)
+	require.NoError(t, svc.Revoke(ctx, ann, ann.User))
+	close(held.release)
+	err = <-done
+	require.ErrorIs(t, err, token.ErrRegenerateTooSoon, "the held issuance after the racing one")
+	var tooSoon *token.RegenerateTooSoonError
+	require.ErrorAs(t, err, &tooSoon)
+	assert.Equal(t, token.DefaultRegenerateInterval, tooSoon.Wait, "the wait of the racing token")
+	last, err := e.store.LatestUserToken(ctx, ann.Tenant, ann.User)
+	require.NoError(t, err)
+	assert.Equal(t, "first", last.Name, "nothing stored after the racing token")
 }

@@ -131,16 +131,19 @@ type Options struct {
 	// one event per interval, and one more that counts the refusals after it (see
 	// [Service.Middleware]). If zero or negative, DefaultRefusalLogInterval.
 	RefusalLogInterval time.Duration
-	// RegenerateInterval bounds how often a user's token is replaced: a replacement
-	// ([Service.Regenerate], or [Service.Issue] over an expired token) less than
-	// RegenerateInterval after the current token's CreatedAt is refused with
-	// ErrRegenerateTooSoon and changes nothing, so that a stolen session or a client
-	// stuck in a loop cannot churn tokens (and their audit events and dead rows) at its
-	// request rate. The bound is read from the stored token, so it holds across
-	// instances; a CreatedAt ahead of this instance's clock counts as just created.
-	// Revoking is never limited: a leaked token can always be stopped at once. The
-	// refusals are logged bounded like those of dead tokens (see [Service.Regenerate]).
-	// If zero or negative, DefaultRegenerateInterval.
+	// RegenerateInterval bounds how often a user gets a token: an issuance or
+	// replacement ([Service.Issue], [Service.Regenerate]) less than RegenerateInterval
+	// after the CreatedAt of the user's latest token — the current one, or one revoked
+	// since, by whoever — is refused with a *[RegenerateTooSoonError] (ErrRegenerateTooSoon)
+	// and changes nothing, so that a stolen session or a client stuck in a loop cannot
+	// churn tokens (and their audit events and dead rows) at its request rate, with
+	// Regenerate or with Revoke and Issue. The bound is read from the stored tokens and
+	// the write is conditional on it (Store.CreateTokenAfter, Store.ReplaceToken), so
+	// at most one issuance per user succeeds per interval, also across instances; a
+	// CreatedAt ahead of this instance's clock counts as just created. Revoking is never
+	// limited: a leaked token can always be stopped at once. The refusals are logged
+	// bounded like those of dead tokens (see [Service.Regenerate]). If zero or
+	// negative, DefaultRegenerateInterval.
 	RegenerateInterval time.Duration
 	// Clock returns the current time. If nil, time.Now is used.
 	Clock func() time.Time
@@ -307,11 +310,14 @@ func (s *Service) Issue(ctx context.Context, actor access.Subject, req IssueRequ
 // error wrapping storage.ErrStale (or ErrExists, or ErrRegenerateTooSoon) and changes
 // nothing.
 //
-// A current token created less than Options.RegenerateInterval ago (a minute by
-// default) is not replaced: Regenerate returns ErrRegenerateTooSoon. The interval runs
-// from the stored token's CreatedAt and the replacement is conditional on that token
-// still being current, so at most one regeneration per user succeeds per interval,
-// also across instances. Each refusal is a "token.regenerate" change-log event with
+// If the user's latest token (the current one, or one revoked since) was created less
+// than Options.RegenerateInterval ago (a minute by default), no token is issued:
+// Regenerate, and Issue alike, return a *[RegenerateTooSoonError] (errors.Is
+// ErrRegenerateTooSoon) with the wait left, which access.WriteErrorFor answers as
+// Retry-After. The interval runs from the stored CreatedAt and the write is
+// conditional on it (a replacement on the token still being current, an issuance on
+// no token of the user created within the interval), so at most one issuance per user
+// succeeds per interval, also across instances and with revocations in between. Each refusal is a "token.regenerate" change-log event with
 // Outcome denied and Reason "regenerate_too_soon" (no secret), bounded as the refusals
 // of dead tokens are: per user and process, the first refusal of each interval is an
 // event of its own (DetailRefusals "1"), and the refusals after it are counted and
@@ -363,10 +369,18 @@ func (s *Service) issue(ctx context.Context, actor access.Subject, req IssueRequ
 	if hasCur && !replace && cur.Active(now) {
 		return Token{}, Secret{}, ErrExists
 	}
-	if hasCur && now.Sub(cur.CreatedAt) < s.opts.RegenerateInterval {
+	// The bound runs from the user's latest token, revoked ones included, so that
+	// revoking first does not reset it.
+	last, err := s.store.LatestUserToken(ctx, actor.Tenant, actor.User)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return Token{}, Secret{}, fmt.Errorf("token: latest token: %w", err)
+	}
+	if err == nil && !replace && last.RevokedAt.IsZero() && last.Active(now) {
+		return Token{}, Secret{}, ErrExists // a racing Issue stored it after the read of cur
+	}
+	if err == nil && now.Sub(last.CreatedAt) < s.opts.RegenerateInterval {
 		// A negative age (a CreatedAt ahead of this clock) is refused too.
-		s.refuseRegenerate(p, actor, cur, now)
-		return Token{}, Secret{}, ErrRegenerateTooSoon
+		return Token{}, Secret{}, s.tooSoon(p, actor, last, now)
 	}
 	id, err := uuid.NewV7()
 	if err != nil {
@@ -397,7 +411,18 @@ func (s *Service) issue(ctx context.Context, actor access.Subject, req IssueRequ
 		err = s.store.ReplaceToken(ctx, cur.ID, t, ev)
 		s.cache.drop(cur)
 	} else {
-		err = s.store.CreateToken(ctx, t, ev)
+		// Conditional on no token of the user created within the interval: a racing
+		// issuance (after a racing revocation) committed first makes this one stale.
+		err = s.store.CreateTokenAfter(ctx, t, now.Add(-s.opts.RegenerateInterval), ev)
+		if errors.Is(err, storage.ErrStale) {
+			if last, lerr := s.store.LatestUserToken(ctx, actor.Tenant, actor.User); lerr == nil {
+				if !replace && last.RevokedAt.IsZero() && last.Active(now) {
+					return Token{}, Secret{}, ErrExists
+				}
+				return Token{}, Secret{}, s.tooSoon(p, actor, last, now)
+			}
+			return Token{}, Secret{}, ErrRegenerateTooSoon
+		}
 	}
 	if errors.Is(err, ErrExists) || (!replace && errors.Is(err, storage.ErrStale)) {
 		// For Issue, a stale replacement of an expired token means a racing call
@@ -423,6 +448,14 @@ func (s *Service) issue(ctx context.Context, actor access.Subject, req IssueRequ
 		return Token{}, Secret{}, fmt.Errorf("%w: the user may not act", ErrForbidden)
 	}
 	return t, secret, nil
+}
+
+// tooSoon logs the refusal of a replacement or issuance inside RegenerateInterval and
+// returns its error, with the wait until the interval since last (the user's latest
+// token) has passed.
+func (s *Service) tooSoon(p *access.Policy, actor access.Subject, last Token, now time.Time) error {
+	s.refuseRegenerate(p, actor, last, now)
+	return &RegenerateTooSoonError{Wait: s.opts.RegenerateInterval - now.Sub(last.CreatedAt)}
 }
 
 // Revoke revokes the user's active token. Users revoke their own without any right;
@@ -492,6 +525,8 @@ func (s *Service) endTokens(ctx context.Context, tenant, user uuid.UUID, reason 
 
 // Purge deletes the tenant's tokens that have been dead (revoked, replaced or expired)
 // for longer than retention, with their usage rows, and returns how many it deleted.
+// A retention shorter than Options.RegenerateInterval is taken as RegenerateInterval,
+// so that no token whose CreatedAt still bounds the next issuance is deleted.
 // Without it a revoked token stays forever, and every regeneration adds one. It is the
 // body of a periodic job of the host (daily is plenty), safe on several instances at
 // once; the deletion is retention, not a change of a working credential, and appends
@@ -506,7 +541,10 @@ func (s *Service) Purge(ctx context.Context, tenant uuid.UUID, retention time.Du
 	if retention <= 0 {
 		return 0, nil
 	}
-	n, err := s.store.PurgeTokens(ctx, tenant, s.now().Add(-retention))
+	// A token is kept at least RegenerateInterval after its death, so that the latest
+	// token of a user, whose CreatedAt bounds the next issuance, is never purged while
+	// it bounds it.
+	n, err := s.store.PurgeTokens(ctx, tenant, s.now().Add(-max(retention, s.opts.RegenerateInterval)))
 	if err != nil {
 		return 0, fmt.Errorf("token: purge: %w", err)
 	}

@@ -47,10 +47,30 @@ var (
 	ErrInvalidName = errors.New("token: invalid name")
 	// ErrInvalidExpiry: an expiry that is not in the future.
 	ErrInvalidExpiry = errors.New("token: expiry not in the future")
-	// ErrRegenerateTooSoon: the user's current token was created less than
-	// Options.RegenerateInterval ago; it was not replaced.
+	// ErrRegenerateTooSoon: the user's latest token (the current one, or one revoked
+	// since) was created less than Options.RegenerateInterval ago; no token was issued
+	// or replaced. The Service returns it as a *[RegenerateTooSoonError], which carries
+	// the wait.
 	ErrRegenerateTooSoon = errors.New("token: the token was regenerated too recently")
 )
+
+// RegenerateTooSoonError is the error of an issuance or regeneration refused by
+// Options.RegenerateInterval. errors.Is(err, ErrRegenerateTooSoon) holds for it.
+type RegenerateTooSoonError struct {
+	// Wait is how long until the interval since the CreatedAt of the user's latest
+	// token has passed, as this instance's clock reads it: the actor's own token's
+	// time, nothing of another user's.
+	Wait time.Duration
+}
+
+func (e *RegenerateTooSoonError) Error() string { return ErrRegenerateTooSoon.Error() }
+
+// Unwrap returns ErrRegenerateTooSoon.
+func (e *RegenerateTooSoonError) Unwrap() error { return ErrRegenerateTooSoon }
+
+// RetryAfter returns Wait: access.WriteErrorFor answers it as the Retry-After header of
+// the 429 answer (see access.RetryAfter).
+func (e *RegenerateTooSoonError) RetryAfter() time.Duration { return e.Wait }
 
 // Token is an API token's record, as stored: never the token itself, only the SHA-256
 // of its random part. A Token value holds no secret and may be logged and shown.

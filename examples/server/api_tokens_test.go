@@ -1,8 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/callshield/callshield/access"
 	"github.com/callshield/callshield/token"
@@ -162,4 +169,61 @@ func TestAPIUsageReadDoesNotFlush(t *testing.T) {
 	}
 	assert.Equal(t, total(first)+1, total(report), "the report counts the request made just before it")
 	assert.Less(t, inStore, total(report), "the report was not made by writing the counts to the store first")
+}
+
+// rawDo sends a JSON request as c and returns the whole response (closed body read).
+func rawDo(t *testing.T, c *client, method, path string, body any) (*http.Response, []byte) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		require.NoError(t, err)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, c.base+path, rd)
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range c.hdr {
+		req.Header[k] = v
+	}
+	res, err := c.http.Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	raw, err := io.ReadAll(res.Body)
+	require.NoError(t, err)
+	return res, raw
+}
+
+// TestTokenChurnIsRefusedWithRetryAfter: revoking the token and asking for a new one
+// at once is refused 429 too_many_regenerations with a Retry-After of the seconds left
+// of the interval since the revoked token's creation; a sign-in refused by the
+// throttle carries no Retry-After, and answers exactly as a wrong password.
+func TestTokenChurnIsRefusedWithRetryAfter(t *testing.T) {
+	f := newTokenFixture(t)
+	f.sam.must(204, "DELETE", "/api/v1/me/token", nil, nil)
+	res, raw := rawDo(t, f.sam, "POST", "/api/v1/me/token", map[string]string{"name": "again"})
+	require.Equal(t, http.StatusTooManyRequests, res.StatusCode, "%s", raw)
+	assert.Contains(t, string(raw), "too_many_regenerations")
+	secs, err := strconv.Atoi(res.Header.Get("Retry-After"))
+	require.NoError(t, err, "Retry-After %q", res.Header.Get("Retry-After"))
+	assert.True(t, secs >= 1 && secs <= int(token.DefaultRegenerateInterval/time.Second), "Retry-After %d", secs)
+
+	c := newClient(t, f.sam.base)
+	var wrong []byte
+	var wrongHdr http.Header
+	for i := range 6 { // one address: its pair locks at 5 failures
+		res, raw := rawDo(t, c, "POST", "/api/v1/login", map[string]string{"tenant": "demo", "email": "agent@demo.test", "password": fmt.Sprint("wrong ", i)})
+		require.Equal(t, http.StatusUnauthorized, res.StatusCode, "%s", raw)
+		assert.Empty(t, res.Header.Values("Retry-After"))
+		if i == 0 {
+			wrong, wrongHdr = raw, res.Header
+		}
+	}
+	res, raw = rawDo(t, c, "POST", "/api/v1/login", map[string]string{"tenant": "demo", "email": "agent@demo.test", "password": demoPassword})
+	assert.Equal(t, http.StatusUnauthorized, res.StatusCode, "the right password from a locked address")
+	assert.Equal(t, string(wrong), string(raw), "the body of a wrong password")
+	assert.Empty(t, res.Header.Values("Retry-After"), "no wait that would tell a lock")
+	for _, h := range []string{"Content-Type", "Cache-Control"} {
+		assert.Equal(t, wrongHdr.Get(h), res.Header.Get(h), h)
+	}
 }

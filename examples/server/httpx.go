@@ -107,7 +107,7 @@ var messages = map[string]string{
 	"invalid_token":                 "the API token is missing, invalid, revoked or expired",
 	"token_exists":                  "you already have an API token; regenerate it instead",
 	"no_token":                      "no active API token",
-	"too_many_regenerations":        "your API token was created a moment ago; try again in a minute",
+	"too_many_regenerations":        "your last API token was created a moment ago; try again after the Retry-After seconds",
 	"too_many_sign_in_starts":       "too many sign-in attempts from your address; try again in a few minutes",
 	"unknown_role":                  "a role listed is not one of the company's roles; reload and try again",
 }
@@ -137,6 +137,11 @@ func (a *app) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	if status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "1")
+	}
+	if secs, ok := access.RetryAfter(err); ok && status == http.StatusTooManyRequests {
+		// The wait of a refused token regeneration: the user's own token's time. The
+		// sign-in throttle carries none (a locked account answers like a wrong password).
+		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
 	}
 	writeJSON(w, status, body)
 }

@@ -305,3 +305,69 @@ func TestTokenRegenerateBoundAcrossInstances(t *testing.T) {
 		}
 	})
 }
+
+// TestTokenRevokeAndIssueBoundAcrossInstances: 50 clients of one user on two instances,
+// each revoking the token and issuing one at once, yield at most one issuance per
+// Options.RegenerateInterval (and exactly one once it has passed): the bound runs from
+// the latest token, revoked ones included, and the store's CreateTokenAfter holds it
+// under the race. A user of another tenant churning meanwhile is bounded alone.
+func TestTokenRevokeAndIssueBoundAcrossInstances(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, d sqlstore.Dialect) {
+		ctx := context.Background()
+		stores := newStores(t, d, 2, sqlstore.Options{})
+		clk := &setClock{t: time.Now().UTC()}
+		ins := []*instance{newInstance(t, stores[0], clk.Now), newInstance(t, stores[1], clk.Now)}
+		t.Cleanup(func() {
+			for _, in := range ins {
+				_ = in.tokens.Close(ctx)
+				_ = in.writer.Close(ctx)
+			}
+		})
+		ann := tokenUser(t, ins[0])
+		bob := tokenUser(t, ins[0]) // of another tenant
+		for _, s := range []access.Subject{ann, bob} {
+			_, _, err := ins[0].tokens.Issue(ctx, s, token.IssueRequest{Name: "CI"})
+			require.NoError(t, err)
+		}
+		for round := range 2 {
+			clk.Advance(token.DefaultRegenerateInterval)
+			const racers = 50
+			errs := make([]error, racers)
+			var wg sync.WaitGroup
+			start := make(chan struct{})
+			for i := range racers {
+				wg.Go(func() {
+					<-start
+					svc, who := ins[i%2].tokens, ann
+					if i%10 == 9 {
+						who = bob
+					}
+					if err := svc.Revoke(ctx, who, who.User); err != nil && !errors.Is(err, token.ErrNoToken) {
+						errs[i] = err
+						return
+					}
+					_, _, errs[i] = svc.Issue(ctx, who, token.IssueRequest{Name: "churn"})
+				})
+			}
+			close(start)
+			wg.Wait()
+			ok := map[bool]int{}
+			for i, err := range errs {
+				switch {
+				case err == nil:
+					ok[i%10 == 9]++
+				case errors.Is(err, token.ErrRegenerateTooSoon), errors.Is(err, token.ErrExists), errors.Is(err, storage.ErrStale):
+				default:
+					t.Errorf("round %d: unexpected error: %v", round, err)
+				}
+			}
+			assert.Equal(t, 1, ok[false], "round %d: one issuance of ann's within the interval", round)
+			assert.Equal(t, 1, ok[true], "round %d: one of bob's, in his own tenant", round)
+			for _, s := range []access.Subject{ann, bob} {
+				last, err := stores[1].LatestUserToken(ctx, s.Tenant, s.User)
+				require.NoError(t, err)
+				assert.True(t, last.CreatedAt.Equal(clk.Now().Truncate(time.Microsecond)), "round %d: the latest token is this round's", round)
+			}
+		}
+	})
+}
