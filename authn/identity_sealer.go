@@ -42,6 +42,8 @@ type AESTokenSealer struct {
 	aeads   map[uint32]cipher.AEAD
 }
 
+var _ KeyedTokenSealer = (*AESTokenSealer)(nil)
+
 // NewTokenSealer returns an AESTokenSealer over keys (key ID → 32-byte key) sealing
 // under current. Keys come from a secret manager or KMS, never from the database they
 // protect.
@@ -100,6 +102,23 @@ func (s *AESTokenSealer) Open(sealed, aad []byte) ([]byte, error) {
 		return nil, ErrSealedToken
 	}
 	return plain, nil
+}
+
+// CurrentKeyID returns the ID new tokens are sealed under.
+func (s *AESTokenSealer) CurrentKeyID() uint32 {
+	if s == nil {
+		return 0
+	}
+	return s.current
+}
+
+// KeyID returns the ID of the key sealed was sealed under, without opening it; ok is
+// false for bytes too short or of another version.
+func (s *AESTokenSealer) KeyID(sealed []byte) (id uint32, ok bool) {
+	if len(sealed) < tokenSealHeaderLen || sealed[0] != tokenSealVersion {
+		return 0, false
+	}
+	return binary.BigEndian.Uint32(sealed[1:tokenSealHeaderLen]), true
 }
 
 func tokenSealAAD(header, aad []byte) []byte {
