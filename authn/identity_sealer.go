@@ -36,7 +36,8 @@ const (
 // AESTokenSealer is the [TokenSealer] of provider tokens: AES-256-GCM with a random
 // 96-bit nonce under a keyring of IDs, the format and rotation of totp.Sealer (new
 // tokens are sealed under the current key, every key of the ring opens what it
-// sealed). It prints as its key IDs only; make one with [NewTokenSealer].
+// sealed; [Service.ResealSecrets] moves stored tokens to the current key). It prints
+// as its key IDs only; make one with [NewTokenSealer].
 type AESTokenSealer struct {
 	current uint32
 	aeads   map[uint32]cipher.AEAD

@@ -43,7 +43,8 @@ type TwoFactorEnrolment struct {
 // It is part of [Store]; storage/storetest holds every implementation to it.
 //
 // Rules besides those of [Store]: every method is tenant-scoped (another tenant's user
-// is storage.ErrNotFound); single-use things are consumed by a conditional write, so of
+// is storage.ErrNotFound), but for the cross-tenant ones of the system jobs
+// (DeleteExpiredTwoFactorEnrolments, SealedTwoFactors), whose docs say so; single-use things are consumed by a conditional write, so of
 // concurrent calls, on one instance or many sharing a database, at most one succeeds;
 // a deleted user (tombstone) keeps none of these rows (DeleteUser erases them).
 type TwoFactorStore interface {
