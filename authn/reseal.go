@@ -146,7 +146,7 @@ func (s *Service) resealFactors(ctx context.Context, sl *totp.Sealer, batch int,
 			}
 			t := &tally(f.Tenant).factors
 			if ok {
-				count(rep, t, id)
+				noteKey(rep, t, id)
 			}
 			sealed, err := resealFactor(sl, f)
 			if err != nil {
@@ -215,7 +215,7 @@ func (s *Service) resealTokens(ctx context.Context, ks KeyedTokenSealer, batch i
 			}
 			t := &tally(id.Tenant).tokens
 			if ok {
-				count(rep, t, kid)
+				noteKey(rep, t, kid)
 			}
 			user := UserRef{Tenant: id.Tenant, User: id.User}
 			plain, err := ks.Open(id.SealedToken, identityAAD(id))
@@ -247,8 +247,8 @@ func (s *Service) resealTokens(ctx context.Context, ks KeyedTokenSealer, batch i
 	}
 }
 
-// count notes a value found under key id in the run's and the tenant's counts.
-func count(rep, t *ResealCounts, id uint32) {
+// noteKey notes a value found under key id in the run's and the tenant's counts.
+func noteKey(rep, t *ResealCounts, id uint32) {
 	if rep.NotCurrent == nil {
 		rep.NotCurrent = map[uint32]int{}
 	}
