@@ -161,9 +161,34 @@ type cacheEntry struct {
 func newCacheEntry(rec *SessionRecord, at time.Time, atTicks int64) *cacheEntry {
 	e := &cacheEntry{rec: *rec}
 	sess := &e.rec.Session
-	e.until = min(ticksAt(sess.ExpiresAt, at, atTicks), ticksAt(sess.LastSeen.Add(idleOf(rec)), at, atTicks))
-	e.seen = ticksAt(sess.LastSeen, at, atTicks)
+	// No entry decides alone for longer than maxCacheAge after its put, whatever the
+	// touch interval (ValidateSession callers may pass none): the monotonic clock does
+	// not count a suspended host, and a wall-clock step reaches only the store's
+	// answer, so each bounds their effect on a cached decision to that age.
+	e.until = min(ticksAt(sess.ExpiresAt, at, atTicks), ticksAt(sess.LastSeen.Add(idleOf(rec)), at, atTicks),
+		satAdd(atTicks, int64(maxCacheAge)))
+	// A LastSeen after the reading (another instance's clock ahead of this one's, or
+	// this one's before a step back) counts as the reading: a touch is then due, and
+	// the record read again, within touchEvery of the put, as it is for any record, so
+	// that a later step of the wall clock reaches the cached decision within that
+	// interval (the store's own answer decides whether the read touches).
+	e.seen = min(ticksAt(sess.LastSeen, at, atTicks), atTicks)
 	return e
+}
+
+// maxCacheAge bounds how long after its put a cached record decides requests alone:
+// then it is read again (a read, not a write, unless a touch is due).
+const maxCacheAge = time.Minute
+
+// satAdd is a+d, saturating at the int64 range.
+func satAdd(a, d int64) int64 {
+	switch {
+	case d > 0 && a > math.MaxInt64-d:
+		return math.MaxInt64
+	case d < 0 && a < math.MinInt64-d:
+		return math.MinInt64
+	}
+	return a + d
 }
 
 // current reports whether the record alone may decide a request at now (ticks of the
@@ -179,7 +204,8 @@ func (e *cacheEntry) current(now int64, touchEvery time.Duration) bool {
 // An entry's deadlines are placed on it from one reading of both clocks when the entry
 // is put, so a step of the wall clock shows in a cached decision only at the entry's
 // next store read, which the touch interval bounds. With an injected clock (tests) a
-// tick count is its Unix nanoseconds.
+// tick count is its Unix nanoseconds (nothing is cached outside 1970 to 2262, where
+// those are clamped).
 type cacheClock struct {
 	clock func() time.Time // nil: the production clock
 	base  time.Time        // its reading at the start, with the monotonic clock
@@ -197,28 +223,24 @@ func (c *cacheClock) now() int64 {
 	return unixNanos(c.clock())
 }
 
-// reading is the current time and its tick count, read together.
-func (c *cacheClock) reading() (time.Time, int64) {
+// reading is the current time and its tick count, read together; ok is false for an
+// injected clock's instant outside 1970 to 2262, whose tick count (unixNanos) is
+// clamped and would not advance with the clock: nothing is cached at such a reading.
+func (c *cacheClock) reading() (t time.Time, ticks int64, ok bool) {
 	if c.clock == nil {
-		t := time.Now()
-		return t, int64(t.Sub(c.base))
+		t = time.Now()
+		return t, int64(t.Sub(c.base)), true
 	}
-	t := c.clock()
-	return t, unixNanos(t)
+	t = c.clock()
+	ticks = unixNanos(t)
+	return t, ticks, !t.Before(time.Unix(0, 0)) && ticks != math.MaxInt64
 }
 
 // ticksAt places the wall-clock instant t on the tick scale of the reading (at,
 // atTicks): atTicks plus t−at, saturating (a zero instant is far in the past, one past
 // 2262 far in the future, never undefined).
 func ticksAt(t, at time.Time, atTicks int64) int64 {
-	d := int64(t.Round(0).Sub(at.Round(0)))
-	if d > 0 && atTicks > math.MaxInt64-d {
-		return math.MaxInt64
-	}
-	if d < 0 && atTicks < math.MinInt64-d {
-		return math.MinInt64
-	}
-	return atTicks + d
+	return satAdd(atTicks, int64(t.Round(0).Sub(at.Round(0))))
 }
 
 // unixNanos is t in Unix nanoseconds, 0 for an instant before 1970 (a zero time) and
@@ -280,7 +302,10 @@ func (c *sessionCache) put(gen uint64, hash [32]byte, rec *SessionRecord) {
 	if c.disabled || feed == feedNone {
 		return
 	}
-	at, atTicks := c.clock.reading()
+	at, atTicks, ok := c.clock.reading()
+	if !ok {
+		return
+	}
 	cp := newCacheEntry(rec, at, atTicks)
 	if feed != feedExact {
 		// A leased feed announces a session's own changes, not the tenant's policy

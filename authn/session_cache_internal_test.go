@@ -148,15 +148,16 @@ func TestSessionCacheKeySharedByTwoHashes(t *testing.T) {
 }
 
 // A cached record decides a request alone only before its absolute deadline, before
-// its idle deadline, while its user is active and before a touch is due; a record
-// with zero times decides nothing.
+// its idle deadline, while its user is active, before a touch is due and within
+// maxCacheAge of its put; a record with zero times decides nothing.
 func TestCacheEntryCurrent(t *testing.T) {
 	t0 := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
 	at := func(d time.Duration) int64 { return unixNanos(t0.Add(d)) } // an injected clock's ticks
-	entry := func(rec *SessionRecord) *cacheEntry { return newCacheEntry(rec, t0, at(0)) }
+	// putAt is the entry of rec put at t0+d.
+	putAt := func(rec *SessionRecord, d time.Duration) *cacheEntry { return newCacheEntry(rec, t0.Add(d), at(d)) }
 	rec := &SessionRecord{Session: Session{ExpiresAt: t0.Add(time.Hour), LastSeen: t0}, UserStatus: StatusActive,
 		IdleTimeout: 20 * time.Minute}
-	e := entry(rec)
+	e := putAt(rec, 0)
 	for _, c := range []struct {
 		at    time.Duration
 		touch time.Duration
@@ -165,26 +166,32 @@ func TestCacheEntryCurrent(t *testing.T) {
 		{0, 30 * time.Second, true},
 		{30*time.Second - time.Nanosecond, 30 * time.Second, true},
 		{30 * time.Second, 30 * time.Second, false}, // a touch is due
-		{19 * time.Minute, 0, true},
-		{20 * time.Minute, 0, false}, // idle
+		{maxCacheAge - time.Nanosecond, 0, true},
+		{maxCacheAge, 0, false},               // read again, whatever the touch interval
+		{maxCacheAge, 5 * time.Minute, false}, // even one longer than the age
 	} {
 		assert.Equal(t, c.want, e.current(at(c.at), c.touch), "at %v, touch every %v", c.at, c.touch)
 	}
+	e = putAt(rec, 19*time.Minute+30*time.Second)
+	assert.True(t, e.current(at(20*time.Minute-time.Nanosecond), 0))
+	assert.False(t, e.current(at(20*time.Minute), 0), "idle")
 	rec.IdleTimeout = 2 * time.Hour
-	e = entry(rec)
+	e = putAt(rec, 59*time.Minute+30*time.Second)
 	assert.True(t, e.current(at(time.Hour-time.Nanosecond), 0))
 	assert.False(t, e.current(at(time.Hour), 0), "past the absolute deadline")
-	zoned := newCacheEntry(rec, t0.In(time.FixedZone("X", 3600)), at(0))
+	d := 59*time.Minute + 30*time.Second
+	zoned := newCacheEntry(rec, t0.Add(d).In(time.FixedZone("X", 3600)), at(d))
 	assert.True(t, zoned.current(at(time.Hour-time.Nanosecond), 0), "instants, whatever the zone")
 	assert.False(t, zoned.current(at(time.Hour), 0))
 
 	rec.UserStatus = StatusBlocked
-	assert.False(t, entry(rec).current(at(0), 0), "a blocked user")
-	assert.False(t, entry(&SessionRecord{UserStatus: StatusActive}).current(at(0), 0), "zero deadlines")
+	assert.False(t, putAt(rec, 0).current(at(0), 0), "a blocked user")
+	assert.False(t, putAt(&SessionRecord{UserStatus: StatusActive}, 0).current(at(0), 0), "zero deadlines")
 	far := &SessionRecord{Session: Session{ExpiresAt: time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC), LastSeen: t0},
 		UserStatus: StatusActive, IdleTimeout: time.Hour}
-	assert.True(t, entry(far).current(at(0), 0), "a deadline past 2262 is far, not undefined")
-	assert.False(t, entry(far).current(at(time.Hour), 0))
+	assert.True(t, putAt(far, 0).current(at(0), 0), "a deadline past 2262 is far, not undefined")
+	assert.False(t, putAt(far, 59*time.Minute+30*time.Second).current(at(time.Hour), 0))
+	assert.Equal(t, int64(math.MaxInt64), newCacheEntry(far, t0, math.MaxInt64-5).until, "saturated, not wrapped")
 }
 
 // With the production clock an entry's deadlines are placed on the monotonic clock
@@ -192,7 +199,8 @@ func TestCacheEntryCurrent(t *testing.T) {
 // reading, and the wall clock stepping afterwards moves none of them.
 func TestCacheClockMonotonic(t *testing.T) {
 	c := newCacheClock(nil)
-	wall, ticks := c.reading()
+	wall, ticks, ok := c.reading()
+	require.True(t, ok)
 	assert.GreaterOrEqual(t, c.now(), ticks, "ticks go forward")
 	assert.Less(t, c.now()-ticks, int64(time.Second))
 
@@ -211,6 +219,46 @@ func TestCacheClockMonotonic(t *testing.T) {
 	assert.Equal(t, int64(math.MaxInt64), ticksAt(time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC), wall, math.MaxInt64-5))
 	assert.Equal(t, int64(math.MinInt64), ticksAt(time.Time{}, wall, math.MinInt64+5))
 	assert.Less(t, ticksAt(time.Time{}, wall, ticks), int64(0), "a zero instant is in the past")
+}
+
+// A LastSeen ahead of the wall clock at the put (another instance's clock, or this
+// one's before it was stepped) does not postpone the entry's next store read: the
+// record is read again within the touch interval of its put, so that a step of the
+// wall clock reaches the cached decision within touchEvery (ValidateSession).
+func TestCacheEntryLastSeenAheadOfTheClock(t *testing.T) {
+	c := newCacheClock(nil)
+	wall, ticks, ok := c.reading()
+	require.True(t, ok)
+	ahead := wall.Add(10 * time.Minute).Round(0).UTC()
+	rec := &SessionRecord{Session: Session{ExpiresAt: ahead.Add(time.Hour), LastSeen: ahead}, UserStatus: StatusActive,
+		IdleTimeout: 30 * time.Minute}
+	e := newCacheEntry(rec, wall, ticks)
+	assert.True(t, e.current(ticks, 30*time.Second))
+	assert.False(t, e.current(ticks+int64(30*time.Second), 30*time.Second),
+		"read again 30 s after the put, not 30 s after a LastSeen 10 minutes ahead")
+}
+
+// An injected clock outside the range of Unix nanoseconds (before 1970, past 2262)
+// has no ticks that advance with it: a session cached at such a reading must not
+// outlive its deadlines while the clock moves on.
+func TestSessionCacheInjectedClockOutOfRange(t *testing.T) {
+	for _, start := range []time.Time{
+		time.Date(1969, 12, 31, 0, 0, 0, 0, time.UTC),
+		time.Date(2263, 1, 1, 0, 0, 0, 0, time.UTC),
+	} {
+		now := start
+		c := newSessionCache(SessionCacheOptions{}, time.Second, time.Now, func() time.Time { return now })
+		c.feed.Store(feedExact)
+		tenant, hash := uuid.New(), [32]byte{5}
+		rec := cacheRecord(tenant, hash)
+		rec.Session.ExpiresAt, rec.Session.LastSeen = start.Add(time.Hour), start
+		rec.UserStatus, rec.IdleTimeout = StatusActive, 20*time.Minute
+		c.put(c.generation(), hash, rec)
+		now = start.Add(2 * time.Hour) // past both deadlines
+		if e := c.get(tenant, hash); e != nil {
+			assert.False(t, e.current(c.clock.now(), 0), "an expired session decided by the cache (clock at %v)", start)
+		}
+	}
 }
 
 // Readers never lock a shard: under concurrent puts, drops and tenant drops (run with

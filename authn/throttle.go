@@ -147,28 +147,8 @@ func (s *Service) checkThrottle(ctx context.Context, tenant, user uuid.UUID, kin
 // address that all passed checkThrottle before the first was counted would otherwise
 // all reach the account, and a burst from a single address could lock it.
 func (s *Service) countFailure(ctx context.Context, tenant, user uuid.UUID, kind throttleKind, ip netip.Addr, refused string) error {
-	st, err := s.SessionSettings(ctx, tenant)
-	if err != nil {
-		return err
-	}
-	r := rulesOf(st, keysOf(user, kind, ip))
-	now := s.now()
-	sts, err := s.store.HitThrottle(ctx, tenant, []ThrottleHit{r.pair, r.address}, now)
-	if err != nil {
-		return fmt.Errorf("authn: throttle: %w", err)
-	}
-	if refused != "" || sts[0].Count > r.pair.Threshold {
-		// Not counted, but read, so that a refused attempt (a locked account) makes the
-		// same round trips to the store as a wrong password, and takes as long.
-		if _, err := s.store.ThrottleStates(ctx, tenant, []string{r.account.Key}); err != nil {
-			return fmt.Errorf("authn: throttle: %w", err)
-		}
-		return nil
-	}
-	if _, err := s.store.HitThrottle(ctx, tenant, []ThrottleHit{r.account}, now); err != nil {
-		return fmt.Errorf("authn: throttle: %w", err)
-	}
-	return nil
+	_, _, err := s.countAttempt(ctx, tenant, user, kind, ip, refused, true)
+	return err
 }
 
 // reserveAttempt counts an attempt before its secret is checked, each count one atomic
@@ -185,33 +165,55 @@ func (s *Service) countFailure(ctx context.Context, tenant, user uuid.UUID, kind
 // (resetThrottle). The second factor uses it: its checks are cheap, so a burst of
 // guesses is not bounded by the hashing queue as the password's are.
 func (s *Service) reserveAttempt(ctx context.Context, tenant, user uuid.UUID, kind throttleKind, ip netip.Addr, refused string) (string, error) {
-	st, err := s.SessionSettings(ctx, tenant)
-	if err != nil {
+	pairOver, accountOver, err := s.countAttempt(ctx, tenant, user, kind, ip, refused, false)
+	switch {
+	case err != nil:
 		return "", err
-	}
-	r := rulesOf(st, keysOf(user, kind, ip))
-	now := s.now()
-	sts, err := s.store.HitThrottle(ctx, tenant, []ThrottleHit{r.pair}, now)
-	if err != nil {
-		return "", fmt.Errorf("authn: throttle: %w", err)
-	}
-	if refused == "" && sts[0].Count > r.pair.Threshold {
-		refused = "address_locked"
-	}
-	if refused != "" {
-		// Not counted, but read: the same round trips as a counted attempt.
-		if _, err := s.store.ThrottleStates(ctx, tenant, []string{r.account.Key}); err != nil {
-			return "", fmt.Errorf("authn: throttle: %w", err)
-		}
+	case refused != "":
 		return refused, nil
-	}
-	if sts, err = s.store.HitThrottle(ctx, tenant, []ThrottleHit{r.account}, now); err != nil {
-		return "", fmt.Errorf("authn: throttle: %w", err)
-	}
-	if sts[0].Count > r.account.Threshold {
+	case pairOver:
+		return "address_locked", nil
+	case accountOver:
 		return "locked", nil
 	}
 	return "", nil
+}
+
+// countAttempt is the part countFailure and reserveAttempt share: it counts an attempt
+// against the pair (and, with withAddress, the address, in the same call), each key one
+// atomic increment-and-read, and then against the account only if refused is "" and
+// the pair's count is within the pair's threshold. An attempt not counted against the
+// account reads the account's state instead, so that it makes the same round trips to
+// the store as a counted one, and takes as long. pairOver reports whether the pair's
+// count is past its threshold; accountOver whether the account's is, after this
+// attempt (false when it was not counted against the account).
+func (s *Service) countAttempt(ctx context.Context, tenant, user uuid.UUID, kind throttleKind, ip netip.Addr, refused string, withAddress bool) (pairOver, accountOver bool, err error) {
+	st, err := s.SessionSettings(ctx, tenant)
+	if err != nil {
+		return false, false, err
+	}
+	r := rulesOf(st, keysOf(user, kind, ip))
+	now := s.now()
+	hits := []ThrottleHit{r.pair}
+	if withAddress {
+		hits = append(hits, r.address)
+	}
+	sts, err := s.store.HitThrottle(ctx, tenant, hits, now)
+	if err != nil {
+		return false, false, fmt.Errorf("authn: throttle: %w", err)
+	}
+	pairOver = sts[0].Count > r.pair.Threshold
+	if refused != "" || pairOver {
+		// Not counted, but read: the same round trips as a counted attempt.
+		if _, err := s.store.ThrottleStates(ctx, tenant, []string{r.account.Key}); err != nil {
+			return false, false, fmt.Errorf("authn: throttle: %w", err)
+		}
+		return pairOver, false, nil
+	}
+	if sts, err = s.store.HitThrottle(ctx, tenant, []ThrottleHit{r.account}, now); err != nil {
+		return false, false, fmt.Errorf("authn: throttle: %w", err)
+	}
+	return false, sts[0].Count > r.account.Threshold, nil
 }
 
 // resetThrottle clears the account's count of kind, that of the pair with ip, and the

@@ -46,6 +46,7 @@ func TestCacheServesWithinTTLAndRevocationHereIsImmediate(t *testing.T) {
 	require.NoError(t, err)
 	_, err = svc.Verify(ctx, s1.Reveal())
 	require.NoError(t, err)
+	e.clock.Advance(token.DefaultRegenerateInterval) // a regeneration sooner is refused
 	_, s2, err := svc.Regenerate(ctx, ann, token.IssueRequest{Name: "CI"})
 	require.NoError(t, err)
 	_, err = svc.Verify(ctx, s1.Reveal())

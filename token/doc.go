@@ -5,8 +5,10 @@
 //
 // A user holding the integrations right (access.Integrations) gets one API token
 // ([Service.Issue]); regenerating ([Service.Regenerate]) replaces it in one store
-// transaction, and the user or a user manager revokes it ([Service.Revoke]). A user
-// has at most one active token: the store settles races, also between app instances.
+// transaction, at most once per [Options.RegenerateInterval] (a minute by default;
+// sooner is [ErrRegenerateTooSoon], HTTP 429), and the user or a user manager revokes
+// it ([Service.Revoke]), without limit. A user has at most one active token: the store
+// settles races, also between app instances.
 // Revoked and expired tokens stay, for the reports, until [Service.Purge] (a periodic
 // job of the host) deletes those dead for longer than its retention.
 // The token is shown once, as a [Secret] that redacts itself in every printed, logged

@@ -17,6 +17,7 @@ var tokenErrors = []access.ErrorMapping{
 	{Err: ErrInvalidName, Status: http.StatusBadRequest, Code: "invalid_name"},
 	{Err: ErrInvalidExpiry, Status: http.StatusBadRequest, Code: "invalid_expiry"},
 	{Err: ErrInvalidPeriod, Status: http.StatusBadRequest, Code: "invalid_period"},
+	{Err: ErrRegenerateTooSoon, Status: http.StatusTooManyRequests, Code: "too_many_regenerations"},
 }
 
 func init() { access.RegisterErrors(tokenErrors...) }

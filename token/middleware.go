@@ -161,7 +161,7 @@ func (s *Service) refuse(r *http.Request, sub access.Subject, reason string, sta
 	actor := audit.Actor{User: sub.User, IP: sub.IP, UserAgent: sub.UserAgent, Token: sub.Token}
 	log, leftover := s.refusals.admit(k, actor, reason, end)
 	if leftover != nil {
-		s.enqueue(refusalsEvent(sub.Tenant, leftover))
+		s.enqueue(s.refusals.summary(k, leftover))
 	}
 	if !log {
 		return

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/callshield/callshield/access"
 	"github.com/callshield/callshield/audit"
 	"github.com/google/uuid"
 )
@@ -48,12 +49,14 @@ type refusalWindow struct {
 
 type refusals struct {
 	every time.Duration
-	mu    sync.Mutex
-	m     map[tokenRef]*refusalWindow
+	// summary is the event of a window's counted refusals.
+	summary func(k tokenRef, w *refusalWindow) audit.Event
+	mu      sync.Mutex
+	m       map[tokenRef]*refusalWindow
 }
 
-func newRefusals(every time.Duration) *refusals {
-	return &refusals{every: every, m: make(map[tokenRef]*refusalWindow)}
+func newRefusals(every time.Duration, summary func(tokenRef, *refusalWindow) audit.Event) *refusals {
+	return &refusals{every: every, summary: summary, m: make(map[tokenRef]*refusalWindow)}
 }
 
 // admit tells whether a refusal of token k at now is to be logged as its own event:
@@ -100,15 +103,51 @@ func (r *refusals) take(now time.Time, all bool) []audit.Event {
 		}
 		delete(r.m, k)
 		if w.n > 0 {
-			out = append(out, refusalsEvent(k.tenant, w))
+			out = append(out, r.summary(k, w))
 		}
 	}
 	return out
 }
 
 // refusalsEvent is the ActionRefusals event of a window's counted refusals.
-func refusalsEvent(tenant uuid.UUID, w *refusalWindow) audit.Event {
-	return audit.Event{Tenant: tenant, Kind: audit.KindAction, Action: ActionRefusals, Actor: w.actor,
+func refusalsEvent(k tokenRef, w *refusalWindow) audit.Event {
+	return audit.Event{Tenant: k.tenant, Kind: audit.KindAction, Action: ActionRefusals, Actor: w.actor,
 		Outcome: audit.Denied, Reason: w.reason, Time: w.last,
 		Details: map[string]string{DetailStatus: "401", DetailRefusals: strconv.FormatInt(w.n, 10)}}
+}
+
+// ActionRegenerateRefusals is the action of the change-log event that stands for the
+// regenerations of one user refused by Options.RegenerateInterval that were not
+// logged one by one: its DetailRefusals says how many, its time is the last one's.
+const ActionRegenerateRefusals = "token.refused_regenerations"
+
+// reasonRegenerateTooSoon is the Reason of a regeneration refused by
+// Options.RegenerateInterval.
+const reasonRegenerateTooSoon = "regenerate_too_soon"
+
+// refuseRegenerate logs a regeneration refused by Options.RegenerateInterval, bounded
+// per user as refuse bounds a dead token's requests: one event per window of
+// RegenerateInterval, the rest counted for the next flush. cur is the token that was
+// not replaced; nothing of a secret is logged.
+func (s *Service) refuseRegenerate(p *access.Policy, actor access.Subject, cur Token, now time.Time) {
+	k := tokenRef{actor.Tenant, actor.User}
+	a := actorOf(p, actor)
+	log, leftover := s.regenRefusals.admit(k, a, reasonRegenerateTooSoon, now)
+	if leftover != nil {
+		s.enqueue(s.regenRefusals.summary(k, leftover))
+	}
+	if !log {
+		return
+	}
+	s.enqueue(audit.Event{Tenant: actor.Tenant, Kind: audit.KindChange, Action: "token.regenerate", Actor: a,
+		Target: tokenTarget(cur), Outcome: audit.Denied, Reason: reasonRegenerateTooSoon, Time: now,
+		Details: map[string]string{"user": actor.User.String(), DetailRefusals: "1"}})
+}
+
+// regenRefusalsEvent is the ActionRegenerateRefusals event of a user's window of
+// counted regeneration refusals (k.id is the user).
+func regenRefusalsEvent(k tokenRef, w *refusalWindow) audit.Event {
+	return audit.Event{Tenant: k.tenant, Kind: audit.KindChange, Action: ActionRegenerateRefusals, Actor: w.actor,
+		Target: audit.Target{Type: "user", ID: k.id.String()}, Outcome: audit.Denied, Reason: w.reason, Time: w.last,
+		Details: map[string]string{"user": k.id.String(), DetailRefusals: strconv.FormatInt(w.n, 10)}}
 }

@@ -64,6 +64,8 @@ const (
 	// MaxCacheTTL bounds Options.CacheTTL: how long a token revoked, or a user blocked,
 	// through another instance may still be accepted here.
 	MaxCacheTTL = time.Minute
+	// DefaultRegenerateInterval is the default of Options.RegenerateInterval.
+	DefaultRegenerateInterval = time.Minute
 )
 
 // OptionsError is NewService's answer to an option out of its range (a configuration
@@ -129,6 +131,17 @@ type Options struct {
 	// one event per interval, and one more that counts the refusals after it (see
 	// [Service.Middleware]). If zero or negative, DefaultRefusalLogInterval.
 	RefusalLogInterval time.Duration
+	// RegenerateInterval bounds how often a user's token is replaced: a replacement
+	// ([Service.Regenerate], or [Service.Issue] over an expired token) less than
+	// RegenerateInterval after the current token's CreatedAt is refused with
+	// ErrRegenerateTooSoon and changes nothing, so that a stolen session or a client
+	// stuck in a loop cannot churn tokens (and their audit events and dead rows) at its
+	// request rate. The bound is read from the stored token, so it holds across
+	// instances; a CreatedAt ahead of this instance's clock counts as just created.
+	// Revoking is never limited: a leaked token can always be stopped at once. The
+	// refusals are logged bounded like those of dead tokens (see [Service.Regenerate]).
+	// If zero or negative, DefaultRegenerateInterval.
+	RegenerateInterval time.Duration
 	// Clock returns the current time. If nil, time.Now is used.
 	Clock func() time.Time
 	// Rand is the source of token secrets. If nil, crypto/rand. Inject one only in
@@ -148,7 +161,10 @@ type Service struct {
 	opts     Options
 	usage    *counter
 	refusals *refusals
-	cache    verified
+	// regenRefusals bounds the log of regenerations refused by RegenerateInterval,
+	// per user (tokenRef.id is the user's ID).
+	regenRefusals *refusals
+	cache         verified
 
 	stop      chan struct{}
 	stopOnce  sync.Once
@@ -175,6 +191,9 @@ func NewService(store Store, engine *access.Engine, opts Options) (*Service, err
 	if opts.RefusalLogInterval <= 0 {
 		opts.RefusalLogInterval = DefaultRefusalLogInterval
 	}
+	if opts.RegenerateInterval <= 0 {
+		opts.RegenerateInterval = DefaultRegenerateInterval
+	}
 	if opts.After == nil {
 		opts.After = time.After
 	}
@@ -188,7 +207,8 @@ func NewService(store Store, engine *access.Engine, opts Options) (*Service, err
 		opts.Logger = slog.Default()
 	}
 	s := &Service{store: store, engine: engine, opts: opts, usage: newCounter(),
-		refusals: newRefusals(opts.RefusalLogInterval), stop: make(chan struct{}), loopDone: make(chan struct{})}
+		refusals:      newRefusals(opts.RefusalLogInterval, refusalsEvent),
+		regenRefusals: newRefusals(opts.RegenerateInterval, regenRefusalsEvent), stop: make(chan struct{}), loopDone: make(chan struct{})}
 	if opts.CacheTTL > 0 {
 		s.cache.ttl = int64(opts.CacheTTL)
 	}
@@ -284,7 +304,18 @@ func (s *Service) Issue(ctx context.Context, actor access.Subject, req IssueRequ
 // Regenerate replaces the actor's token with a new one in one store transaction: the
 // old secret stops working at once. Without a current token it issues one. Its rights
 // are those of [Service.Issue]. Of two racing calls one wins; the other returns an
-// error wrapping storage.ErrStale (or ErrExists) and changes nothing.
+// error wrapping storage.ErrStale (or ErrExists, or ErrRegenerateTooSoon) and changes
+// nothing.
+//
+// A current token created less than Options.RegenerateInterval ago (a minute by
+// default) is not replaced: Regenerate returns ErrRegenerateTooSoon. The interval runs
+// from the stored token's CreatedAt and the replacement is conditional on that token
+// still being current, so at most one regeneration per user succeeds per interval,
+// also across instances. Each refusal is a "token.regenerate" change-log event with
+// Outcome denied and Reason "regenerate_too_soon" (no secret), bounded as the refusals
+// of dead tokens are: per user and process, the first refusal of each interval is an
+// event of its own (DetailRefusals "1"), and the refusals after it are counted and
+// logged by the next flush as one [ActionRegenerateRefusals] event with their number.
 func (s *Service) Regenerate(ctx context.Context, actor access.Subject, req IssueRequest) (Token, Secret, error) {
 	return s.issue(ctx, actor, req, true)
 }
@@ -331,6 +362,11 @@ func (s *Service) issue(ctx context.Context, actor access.Subject, req IssueRequ
 	}
 	if hasCur && !replace && cur.Active(now) {
 		return Token{}, Secret{}, ErrExists
+	}
+	if hasCur && now.Sub(cur.CreatedAt) < s.opts.RegenerateInterval {
+		// A negative age (a CreatedAt ahead of this clock) is refused too.
+		s.refuseRegenerate(p, actor, cur, now)
+		return Token{}, Secret{}, ErrRegenerateTooSoon
 	}
 	id, err := uuid.NewV7()
 	if err != nil {

@@ -38,6 +38,7 @@ func TestIssueVerifyRegenerateRevoke(t *testing.T) {
 	_, _, err = e.tokens.Issue(ctx, ann, token.IssueRequest{Name: "second"})
 	assert.ErrorIs(t, err, token.ErrExists, "one active token per user")
 
+	e.clock.Advance(token.DefaultRegenerateInterval) // a regeneration sooner is refused
 	tk2, sec2, err := e.tokens.Regenerate(ctx, ann, token.IssueRequest{Name: "CRM sync"})
 	require.NoError(t, err)
 	assert.NotEqual(t, tk.ID, tk2.ID)
@@ -273,13 +274,14 @@ func TestIssueRaceLeavesOneToken(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, list, 1)
 
+	e.clock.Advance(token.DefaultRegenerateInterval)
 	for i := range n {
 		wg.Go(func() { _, _, errs[i] = e.tokens.Regenerate(ctx, ann, token.IssueRequest{Name: "race"}) })
 	}
 	wg.Wait()
 	for _, err := range errs {
 		if err != nil {
-			assert.True(t, errors.Is(err, storage.ErrStale) || errors.Is(err, token.ErrExists), "%v", err)
+			assert.True(t, errors.Is(err, storage.ErrStale) || errors.Is(err, token.ErrRegenerateTooSoon), "%v", err)
 		}
 	}
 	list, err = e.store.Tokens(ctx, e.tenant.ID)

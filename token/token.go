@@ -47,6 +47,9 @@ var (
 	ErrInvalidName = errors.New("token: invalid name")
 	// ErrInvalidExpiry: an expiry that is not in the future.
 	ErrInvalidExpiry = errors.New("token: expiry not in the future")
+	// ErrRegenerateTooSoon: the user's current token was created less than
+	// Options.RegenerateInterval ago; it was not replaced.
+	ErrRegenerateTooSoon = errors.New("token: the token was regenerated too recently")
 )
 
 // Token is an API token's record, as stored: never the token itself, only the SHA-256
@@ -85,10 +88,7 @@ type Day string
 
 // DayOf returns the day of t in loc (UTC if loc is nil).
 func DayOf(t time.Time, loc *time.Location) Day {
-	if loc == nil {
-		loc = time.UTC
-	}
-	return Day(t.In(loc).Format(time.DateOnly))
+	return civilOf(t, loc).asDay()
 }
 
 // ParseDay parses "2006-01-02".

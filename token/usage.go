@@ -21,10 +21,25 @@ import (
 // most one FlushInterval of counts (the action log, written separately, keeps every
 // request).
 
+// civil is a calendar day, the counter's key; asDay is its one formatting as a Day.
 type civil struct {
 	year  int
 	month time.Month
 	day   int
+}
+
+// civilOf returns the calendar day of at in loc (UTC if loc is nil).
+func civilOf(at time.Time, loc *time.Location) civil {
+	if loc == nil {
+		loc = time.UTC
+	}
+	y, m, d := at.In(loc).Date()
+	return civil{y, m, d}
+}
+
+// asDay formats c as a Day, "2006-01-02".
+func (c civil) asDay() Day {
+	return Day(time.Date(c.year, c.month, c.day, 0, 0, 0, 0, time.UTC).Format(time.DateOnly))
 }
 
 type usageKey struct {
@@ -47,11 +62,7 @@ func newCounter() *counter { return &counter{m: make(map[usageKey]*usageCell)} }
 
 // add counts one request of token t at `at` (UTC) with the response status.
 func (c *counter) add(t Token, loc *time.Location, at time.Time, status int) {
-	if loc == nil {
-		loc = time.UTC
-	}
-	y, m, d := at.In(loc).Date()
-	k := usageKey{tenant: t.Tenant, token: t.ID, day: civil{y, m, d}}
+	k := usageKey{tenant: t.Tenant, token: t.ID, day: civilOf(at, loc)}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	cell := c.m[k]
@@ -78,7 +89,7 @@ func (c *counter) take() []Usage {
 	rows := make([]Usage, 0, len(m))
 	for k, cell := range m {
 		rows = append(rows, Usage{Tenant: k.tenant, Token: k.token, User: cell.user,
-			Day:      Day(time.Date(k.day.year, k.day.month, k.day.day, 0, 0, 0, 0, time.UTC).Format(time.DateOnly)),
+			Day:      k.day.asDay(),
 			Requests: cell.requests, Errors: cell.errors, LastUsed: cell.last})
 	}
 	slices.SortFunc(rows, compareUsage)
@@ -91,8 +102,7 @@ func (c *counter) putBack(rows []Usage) {
 	defer c.mu.Unlock()
 	for _, r := range rows {
 		t, _ := time.Parse(time.DateOnly, string(r.Day)) // the counter formatted it
-		y, m, d := t.Date()
-		k := usageKey{tenant: r.Tenant, token: r.Token, day: civil{y, m, d}}
+		k := usageKey{tenant: r.Tenant, token: r.Token, day: civilOf(t, nil)}
 		cell := c.m[k]
 		if cell == nil {
 			cell = &usageCell{user: r.User}
@@ -123,7 +133,7 @@ func (c *counter) pending(tenant uuid.UUID, q UsageQuery, rows []Usage) []Usage 
 		if k.tenant != tenant || (q.User != uuid.Nil && cell.user != q.User) {
 			continue
 		}
-		day := Day(time.Date(k.day.year, k.day.month, k.day.day, 0, 0, 0, 0, time.UTC).Format(time.DateOnly))
+		day := k.day.asDay()
 		if day < q.From || day > q.To {
 			continue
 		}
@@ -169,7 +179,8 @@ func compareUsage(a, b Usage) int {
 // Flush writes the usage counted so far to the store, in one AddUsage. On failure the
 // counts are kept for the next flush and the error is returned. It also hands the
 // action log the ActionRefusals events of dead tokens' refusal windows that have ended
-// (see [Service.Middleware]). The flusher calls it every FlushInterval; call it
+// (see [Service.Middleware]), and the ActionRegenerateRefusals events of refused
+// regenerations (see [Service.Regenerate]). The flusher calls it every FlushInterval; call it
 // yourself to bound what a crash may lose.
 func (s *Service) Flush(ctx context.Context) error {
 	return s.flush(ctx, false)
@@ -177,7 +188,11 @@ func (s *Service) Flush(ctx context.Context) error {
 
 // flush is Flush; all (at Close) also logs the refusal windows still open.
 func (s *Service) flush(ctx context.Context, all bool) error {
-	for _, ev := range s.refusals.take(s.opts.Clock(), all) {
+	now := s.opts.Clock()
+	for _, ev := range s.refusals.take(now, all) {
+		s.enqueue(ev)
+	}
+	for _, ev := range s.regenRefusals.take(now, all) {
 		s.enqueue(ev)
 	}
 	s.flushMu.Lock()

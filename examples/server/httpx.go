@@ -107,6 +107,7 @@ var messages = map[string]string{
 	"invalid_token":                 "the API token is missing, invalid, revoked or expired",
 	"token_exists":                  "you already have an API token; regenerate it instead",
 	"no_token":                      "no active API token",
+	"too_many_regenerations":        "your API token was created a moment ago; try again in a minute",
 	"too_many_sign_in_starts":       "too many sign-in attempts from your address; try again in a few minutes",
 	"unknown_role":                  "a role listed is not one of the company's roles; reload and try again",
 }

@@ -31,7 +31,19 @@ type instance struct {
 	api    http.Handler
 }
 
-func newInstance(t *testing.T, s *sqlstore.Store) *instance {
+// setClock is a settable clock shared by instances.
+type setClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *setClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+
+func (c *setClock) Advance(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.t = c.t.Add(d) }
+
+// newInstance is an app instance over s; now is its token service's clock (nil:
+// time.Now).
+func newInstance(t *testing.T, s *sqlstore.Store, now func() time.Time) *instance {
 	t.Helper()
 	in := &instance{store: s, engine: access.NewEngine(s, access.EngineOptions{})}
 	in.writer = audit.NewWriter(s, audit.WriterOptions{})
@@ -41,7 +53,7 @@ func newInstance(t *testing.T, s *sqlstore.Store) *instance {
 	}
 	var err error
 	in.tokens, err = token.NewService(s, in.engine, token.Options{Users: token.StatusFunc(status), Actions: in.writer,
-		After: func(time.Duration) <-chan time.Time { return nil }})
+		After: func(time.Duration) <-chan time.Time { return nil }, Clock: now})
 	require.NoError(t, err)
 	in.api = in.tokens.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Query().Get("fail") != "" {
@@ -103,7 +115,7 @@ func TestTokenUsageAcrossInstances(t *testing.T) {
 			require.NoError(t, s.Migrate(ctx))
 			stores = append(stores, s)
 		}
-		ins := []*instance{newInstance(t, stores[0]), newInstance(t, stores[1])}
+		ins := []*instance{newInstance(t, stores[0], nil), newInstance(t, stores[1], nil)}
 		ann := tokenUser(t, ins[0])
 		tk, sec, err := ins[0].tokens.Issue(ctx, ann, token.IssueRequest{Name: "CI"})
 		require.NoError(t, err)
@@ -165,7 +177,8 @@ func TestTokenIssueRaceAcrossInstances(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, d sqlstore.Dialect) {
 		ctx := context.Background()
 		stores := newStores(t, d, 2, sqlstore.Options{})
-		ins := []*instance{newInstance(t, stores[0]), newInstance(t, stores[1])}
+		clk := &setClock{t: time.Now().UTC()}
+		ins := []*instance{newInstance(t, stores[0], clk.Now), newInstance(t, stores[1], clk.Now)}
 		t.Cleanup(func() {
 			for _, in := range ins {
 				_ = in.tokens.Close(ctx)
@@ -175,6 +188,7 @@ func TestTokenIssueRaceAcrossInstances(t *testing.T) {
 		ann := tokenUser(t, ins[0])
 		for _, regenerate := range []bool{false, true} {
 			for round := range 5 {
+				clk.Advance(token.DefaultRegenerateInterval) // a regeneration sooner is refused
 				const racers = 8
 				errs := make([]error, racers)
 				secrets := make([]token.Secret, racers)
@@ -198,7 +212,8 @@ func TestTokenIssueRaceAcrossInstances(t *testing.T) {
 					switch {
 					case err == nil:
 						ok++
-					case errors.Is(err, token.ErrExists), errors.Is(err, storage.ErrStale):
+					case errors.Is(err, token.ErrExists), errors.Is(err, storage.ErrStale),
+						regenerate && errors.Is(err, token.ErrRegenerateTooSoon):
 					default:
 						t.Errorf("unexpected error: %v", err)
 					}
@@ -206,11 +221,7 @@ func TestTokenIssueRaceAcrossInstances(t *testing.T) {
 				list, err := stores[1].Tokens(ctx, ann.Tenant)
 				require.NoError(t, err)
 				require.Len(t, list, 1, "regenerate=%v round %d: exactly one active token", regenerate, round)
-				if !regenerate {
-					assert.Equal(t, 1, ok, "of racing Issues exactly one succeeds")
-				} else {
-					assert.GreaterOrEqual(t, ok, 1)
-				}
+				assert.Equal(t, 1, ok, "regenerate=%v round %d: exactly one succeeds", regenerate, round)
 				working := 0
 				for i, sec := range secrets {
 					if errs[i] == nil {
@@ -224,6 +235,73 @@ func TestTokenIssueRaceAcrossInstances(t *testing.T) {
 					require.NoError(t, ins[0].tokens.Revoke(ctx, ann, ann.User))
 				}
 			}
+		}
+	})
+}
+
+// TestTokenRegenerateBoundAcrossInstances: 50 regenerations of one user's token racing
+// on two instances inside one Options.RegenerateInterval yield exactly one new token;
+// the others are refused (ErrRegenerateTooSoon, or storage.ErrStale for those that
+// read the old token); a user of another tenant regenerating meanwhile is unaffected;
+// after the interval one more succeeds.
+func TestTokenRegenerateBoundAcrossInstances(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, d sqlstore.Dialect) {
+		ctx := context.Background()
+		stores := newStores(t, d, 2, sqlstore.Options{})
+		clk := &setClock{t: time.Now().UTC()}
+		ins := []*instance{newInstance(t, stores[0], clk.Now), newInstance(t, stores[1], clk.Now)}
+		t.Cleanup(func() {
+			for _, in := range ins {
+				_ = in.tokens.Close(ctx)
+				_ = in.writer.Close(ctx)
+			}
+		})
+		ann := tokenUser(t, ins[0])
+		bob := tokenUser(t, ins[0]) // of another tenant
+		require.NotEqual(t, ann.Tenant, bob.Tenant)
+		for _, s := range []access.Subject{ann, bob} {
+			_, _, err := ins[0].tokens.Issue(ctx, s, token.IssueRequest{Name: "CI"})
+			require.NoError(t, err)
+		}
+		for round := range 2 {
+			clk.Advance(token.DefaultRegenerateInterval)
+			const racers = 50
+			errs := make([]error, racers)
+			secrets := make([]token.Secret, racers)
+			var bobErr error
+			var wg sync.WaitGroup
+			start := make(chan struct{})
+			for i := range racers {
+				wg.Go(func() {
+					<-start
+					_, secrets[i], errs[i] = ins[i%2].tokens.Regenerate(ctx, ann, token.IssueRequest{Name: "race"})
+				})
+			}
+			wg.Go(func() {
+				<-start
+				_, _, bobErr = ins[1].tokens.Regenerate(ctx, bob, token.IssueRequest{Name: "CI"})
+			})
+			close(start)
+			wg.Wait()
+			assert.NoError(t, bobErr, "round %d: another tenant's user is unaffected", round)
+			ok := 0
+			for i, err := range errs {
+				switch {
+				case err == nil:
+					ok++
+					_, verr := ins[(i+1)%2].tokens.Verify(ctx, secrets[i].Reveal())
+					assert.NoError(t, verr, "round %d: the winner's secret works on the other instance", round)
+				case errors.Is(err, token.ErrRegenerateTooSoon), errors.Is(err, storage.ErrStale):
+				default:
+					t.Errorf("round %d: unexpected error: %v", round, err)
+				}
+			}
+			assert.Equal(t, 1, ok, "round %d: exactly one regeneration within the interval", round)
+			list, err := stores[1].Tokens(ctx, ann.Tenant)
+			require.NoError(t, err)
+			assert.Len(t, list, 1)
+			_, _, err = ins[1].tokens.Regenerate(ctx, ann, token.IssueRequest{Name: "late"})
+			assert.ErrorIs(t, err, token.ErrRegenerateTooSoon, "round %d: still inside the interval", round)
 		}
 	})
 }
