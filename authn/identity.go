@@ -270,7 +270,9 @@ type IdentityOptions struct {
 }
 
 // TokenSealer seals provider tokens at rest, bound to associated data (tenant, user
-// and identity), like TOTP secrets. [NewTokenSealer] returns the AES-256-GCM one.
+// and identity), like TOTP secrets. [NewTokenSealer] returns the AES-256-GCM one. Only
+// a [KeyedTokenSealer] has its tokens moved to its current key by
+// [Service.ResealSecrets].
 type TokenSealer interface {
 	Seal(plain, aad []byte) ([]byte, error)
 	Open(sealed, aad []byte) ([]byte, error)

@@ -36,11 +36,14 @@ const (
 // AESTokenSealer is the [TokenSealer] of provider tokens: AES-256-GCM with a random
 // 96-bit nonce under a keyring of IDs, the format and rotation of totp.Sealer (new
 // tokens are sealed under the current key, every key of the ring opens what it
-// sealed). It prints as its key IDs only; make one with [NewTokenSealer].
+// sealed; [Service.ResealSecrets] moves stored tokens to the current key). It prints
+// as its key IDs only; make one with [NewTokenSealer].
 type AESTokenSealer struct {
 	current uint32
 	aeads   map[uint32]cipher.AEAD
 }
+
+var _ KeyedTokenSealer = (*AESTokenSealer)(nil)
 
 // NewTokenSealer returns an AESTokenSealer over keys (key ID → 32-byte key) sealing
 // under current. Keys come from a secret manager or KMS, never from the database they
@@ -100,6 +103,23 @@ func (s *AESTokenSealer) Open(sealed, aad []byte) ([]byte, error) {
 		return nil, ErrSealedToken
 	}
 	return plain, nil
+}
+
+// CurrentKeyID returns the ID new tokens are sealed under.
+func (s *AESTokenSealer) CurrentKeyID() uint32 {
+	if s == nil {
+		return 0
+	}
+	return s.current
+}
+
+// KeyID returns the ID of the key sealed was sealed under, without opening it; ok is
+// false for bytes too short or of another version.
+func (s *AESTokenSealer) KeyID(sealed []byte) (id uint32, ok bool) {
+	if len(sealed) < tokenSealHeaderLen || sealed[0] != tokenSealVersion {
+		return 0, false
+	}
+	return binary.BigEndian.Uint32(sealed[1:tokenSealHeaderLen]), true
 }
 
 func tokenSealAAD(header, aad []byte) []byte {

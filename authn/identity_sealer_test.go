@@ -38,6 +38,19 @@ func TestTokenSealer(t *testing.T) {
 	_, err = old.Open(fresh, aad)
 	assert.ErrorIs(t, err, authn.ErrSealedToken, "a key not in the ring")
 
+	// KeyID names the sealing key without opening; CurrentKeyID the sealing one.
+	assert.Equal(t, uint32(2), rotated.CurrentKeyID())
+	for want, b := range map[uint32][]byte{1: sealed, 2: fresh} {
+		id, ok := rotated.KeyID(b)
+		assert.True(t, ok)
+		assert.Equal(t, want, id)
+	}
+	for _, bad := range [][]byte{nil, {1, 0, 0}, append([]byte{2}, fresh[1:]...)} {
+		_, ok := rotated.KeyID(bad)
+		assert.False(t, ok, "too short or another version")
+	}
+	assert.Zero(t, (*authn.AESTokenSealer)(nil).CurrentKeyID())
+
 	for i := range sealed {
 		bad := bytes.Clone(sealed)
 		bad[i] ^= 0x01

@@ -66,4 +66,29 @@ type IdentityStore interface {
 	// ErrLastSignInMethod and nothing changes; the check and the removal are one unit
 	// of work, so two racing unlinks cannot remove the last two ways.
 	DeleteIdentity(ctx context.Context, tenant, user, id uuid.UUID, keepSignIn bool, ev audit.Event) error
+
+	// SealedIdentityTokens returns up to limit identities (pending or active) that
+	// hold a sealed provider token, of every tenant, that come after the identity
+	// named by after in the order of (tenant ID, identity ID) compared as bytes; the
+	// zero IdentityRef starts at the first. Passing the last one returned as the next
+	// after visits every such identity that exists throughout the walk exactly once.
+	// A limit of 0 or less returns none, and one above [SealedPageMax] is
+	// SealedPageMax. It is a cross-tenant read for the reseal job only
+	// (Service.ResealSecrets); it appends no event.
+	SealedIdentityTokens(ctx context.Context, after IdentityRef, limit int) ([]Identity, error)
+	// ReplaceIdentityToken replaces the sealed provider token of the tenant's identity
+	// id by sealed if, and only if, the stored one is still old, byte for byte (a
+	// compare and swap): storage.ErrStale if it is another or none (the token was
+	// refreshed or dropped, or resealed by another run), storage.ErrNotFound if the
+	// tenant has no such identity (another tenant's included). It changes nothing else
+	// and appends no event: the reseal job records one per run. An empty sealed is an
+	// error and nothing changes.
+	ReplaceIdentityToken(ctx context.Context, tenant, id uuid.UUID, old, sealed []byte) error
+}
+
+// IdentityRef names an identity of a tenant: the cursor of
+// [IdentityStore.SealedIdentityTokens].
+type IdentityRef struct {
+	Tenant uuid.UUID
+	ID     uuid.UUID
 }

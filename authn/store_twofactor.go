@@ -43,7 +43,8 @@ type TwoFactorEnrolment struct {
 // It is part of [Store]; storage/storetest holds every implementation to it.
 //
 // Rules besides those of [Store]: every method is tenant-scoped (another tenant's user
-// is storage.ErrNotFound); single-use things are consumed by a conditional write, so of
+// is storage.ErrNotFound), but for the cross-tenant ones of the system jobs
+// (DeleteExpiredTwoFactorEnrolments, SealedTwoFactors), whose docs say so; single-use things are consumed by a conditional write, so of
 // concurrent calls, on one instance or many sharing a database, at most one succeeds;
 // a deleted user (tombstone) keeps none of these rows (DeleteUser erases them).
 type TwoFactorStore interface {
@@ -97,4 +98,25 @@ type TwoFactorStore interface {
 	// TwoFactorUsers returns the IDs of the tenant's users with an active factor, in
 	// no particular order (for the user list's "has 2FA").
 	TwoFactorUsers(ctx context.Context, tenant uuid.UUID) ([]uuid.UUID, error)
+
+	// SealedTwoFactors returns up to limit active factors, of every tenant, that come
+	// after the factor named by after in the order of (tenant ID, user ID) compared as
+	// bytes; the zero UserRef starts at the first. Passing the last one returned as
+	// the next after visits every factor that exists throughout the walk exactly once.
+	// A limit of 0 or less returns none, and one above [SealedPageMax] is
+	// SealedPageMax. It is a cross-tenant read for the reseal job only
+	// (Service.ResealSecrets); it appends no event.
+	SealedTwoFactors(ctx context.Context, after UserRef, limit int) ([]TwoFactor, error)
+	// ReplaceTwoFactorSecret replaces the sealed secret of the user's active factor by
+	// sealed if, and only if, the stored one is still old, byte for byte (a compare
+	// and swap): storage.ErrStale if it is another (the factor was turned off and
+	// enrolled again, or resealed by another run), storage.ErrNotFound if the user has
+	// no active factor (another tenant's user included). It changes nothing else (not
+	// LastStep, not the recovery codes) and appends no event: the reseal job records
+	// one event per run. An empty sealed is an error and nothing changes.
+	ReplaceTwoFactorSecret(ctx context.Context, tenant, user uuid.UUID, old, sealed []byte) error
 }
+
+// SealedPageMax bounds the page of a store's cross-tenant walk of sealed values
+// ([TwoFactorStore.SealedTwoFactors]).
+const SealedPageMax = 1000

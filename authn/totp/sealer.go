@@ -38,11 +38,11 @@ const (
 // Keys are a keyring of IDs: new secrets are sealed under the current key and every
 // key of the ring opens what it sealed, so a key is rotated by adding a new one, making
 // it current, and removing the old one once nothing sealed under it remains ([KeyID]
-// names the key of a sealed value). authn never reseals a stored TOTP secret (not at
-// sign-in, not in a job: its TwoFactorStore has no method that replaces an active
-// factor's sealed secret), so a user's secret moves to the new key only when their
-// factor is turned off (by them, or an administrator's reset) and they enrol again;
-// until then the old key must stay in the ring, or they cannot sign in.
+// names the key of a sealed value). A stored secret moves to the current key when its
+// user enrols again, or when authn's reseal job (Service.ResealSecrets) opens it and
+// seals it anew under the current key, written back only if the stored value is still
+// the one it read. Until every secret sealed under a key has moved, that key must stay
+// in the ring, or those users cannot sign in: the job's report says when none is left.
 //
 // Random nonces are safe for up to about 2^32 seals per key (NIST SP 800-38D §8.3),
 // orders of magnitude above the number of enrollments a key sees before rotation.

@@ -44,6 +44,12 @@ type config struct {
 	// AuditRetention is how long audit events are kept (-audit-retention-days); the
 	// daily job deletes older ones behind a sealed checkpoint. 0 keeps them forever.
 	AuditRetention time.Duration
+	// TOTPRing is the TOTP keyring of -totp-keys or CALLSHIELD_TOTP_KEYS with
+	// -totp-key-current; when given it replaces TOTPKeyFile (keys.go).
+	TOTPRing keyRing
+	// Reseal makes the program a one-shot command: move every stored sealed secret to
+	// the current key (authn.ResealSecrets), print the report and exit (reseal.go).
+	Reseal bool
 
 	SMTPAddr, SMTPFrom, SMTPUser, SMTPPassword string
 	SMTPInsecureNoTLS                          bool
@@ -99,6 +105,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.AdminPassword, "admin-password", getenv("CALLSHIELD_DEMO_ADMIN_PASSWORD"), "password of admin@demo.test on first start (default: random, printed once; env CALLSHIELD_DEMO_ADMIN_PASSWORD)")
 	fs.StringVar(&c.AuditKeyFile, "audit-key-file", "", "file holding the audit chain's HMAC key, created if missing (default: DB file + .auditkey; env CALLSHIELD_AUDIT_KEY overrides)")
 	fs.StringVar(&c.TOTPKeyFile, "totp-key-file", "", "file holding the AES-256 key that seals TOTP secrets, created if missing (default: DB file + .totpkey; env CALLSHIELD_TOTP_KEY overrides)")
+	totpKeys := fs.String("totp-keys", "", "TOTP keyring as ID:FILE,ID:FILE (each file 32 bytes in hex, made beforehand), instead of -totp-key-file; env CALLSHIELD_TOTP_KEYS gives ID:HEX,ID:HEX instead")
+	totpCurrent := fs.String("totp-key-current", getenv("CALLSHIELD_TOTP_KEY_CURRENT"), "ID of the ring key that seals new TOTP secrets (needed when the ring has more than one key; env CALLSHIELD_TOTP_KEY_CURRENT)")
+	fs.BoolVar(&c.Reseal, "reseal", false, "one-shot: reseal every stored TOTP secret under the current key, print the report and exit (0 when nothing was found under another key); no HTTP server")
 	fs.BoolVar(&c.Seed, "seed", true, "seed the demo tenant on first start")
 	auditDays := fs.Int("audit-retention-days", defaultAuditRetentionDays, "days audit events are kept before the daily job deletes them (every tenant; 0 keeps them forever)")
 	fs.StringVar(&c.SMTPAddr, "smtp-addr", "", "SMTP relay host:port (used when -dev=false)")
@@ -109,7 +118,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.OIDC.FacebookClientID, "facebook-client-id", "", "Facebook app ID (secret: env CALLSHIELD_FACEBOOK_CLIENT_SECRET)")
 	fs.StringVar(&c.OIDC.Issuer, "oidc-issuer", "", "issuer URL of a generic OpenID Connect provider")
 	fs.StringVar(&c.OIDC.ClientID, "oidc-client-id", "", "client ID at the generic provider (secret: env CALLSHIELD_OIDC_CLIENT_SECRET)")
-	if err := fs.Parse(args); err != nil {
+	err := fs.Parse(args)
+	if err != nil {
 		return c, err
 	}
 	if fs.NArg() > 0 {
@@ -128,7 +138,15 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	if c.AuditKeyFile == "" && c.Postgres == "" {
 		c.AuditKeyFile = c.DB + ".auditkey"
 	}
-	if c.TOTPKeyFile == "" && c.Postgres == "" {
+	c.TOTPRing, err = parseKeyRing("-totp-keys", *totpKeys, "CALLSHIELD_TOTP_KEYS", getenv("CALLSHIELD_TOTP_KEYS"), "-totp-key-current", *totpCurrent)
+	if err != nil {
+		return c, err
+	}
+	if c.TOTPRing.given() {
+		if c.TOTPKeyFile != "" || getenv("CALLSHIELD_TOTP_KEY") != "" {
+			return c, &keyRingError{Source: c.TOTPRing.source, Reason: "replaces the single key: do not also give -totp-key-file or CALLSHIELD_TOTP_KEY (list that key in the ring as ID 1)"}
+		}
+	} else if c.TOTPKeyFile == "" && c.Postgres == "" {
 		c.TOTPKeyFile = c.DB + ".totpkey"
 	}
 	if !c.Dev && c.SMTPAddr == "" {
@@ -149,6 +167,18 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if cfg.Reseal {
+		done, err := reseal(ctx, cfg, os.Stdout, logger)
+		stop()
+		switch {
+		case err != nil:
+			fmt.Fprintln(os.Stderr, "server: reseal:", err)
+			os.Exit(1)
+		case !done:
+			os.Exit(exitResealNotDone)
+		}
+		return
+	}
 	if err := run(ctx, cfg, os.Stdout, logger); err != nil {
 		logger.Error("server stopped", "err", err)
 		os.Exit(1)

@@ -24,7 +24,6 @@ import (
 	"github.com/callshield/callshield/access"
 	"github.com/callshield/callshield/audit"
 	"github.com/callshield/callshield/authn"
-	"github.com/callshield/callshield/authn/totp"
 	"github.com/callshield/callshield/storage/pglisten"
 	"github.com/callshield/callshield/storage/sqlstore"
 	"github.com/callshield/callshield/token"
@@ -88,7 +87,7 @@ func wire(ctx context.Context, cfg config, stdout io.Writer, logger *slog.Logger
 
 	// 2. The audit chain's key: an HMAC key kept outside the database, so that someone
 	// who can write to the database cannot recompute the chain after editing it.
-	key, err := loadKey("CALLSHIELD_AUDIT_KEY", cfg.AuditKeyFile)
+	key, err := loadKey("CALLSHIELD_AUDIT_KEY", cfg.AuditKeyFile, !cfg.Reseal)
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -116,21 +115,17 @@ func wire(ctx context.Context, cfg config, stdout io.Writer, logger *slog.Logger
 		return nil, fmt.Errorf("migrate calls: %w", err)
 	}
 
-	// 4b. The key that seals users' TOTP secrets (AES-256-GCM), outside the database too.
-	totpKey, err := loadKey("CALLSHIELD_TOTP_KEY", cfg.TOTPKeyFile)
+	// 4b. The keys that seal users' TOTP secrets (AES-256-GCM), outside the database
+	// too: one key (ID 1) from CALLSHIELD_TOTP_KEY or -totp-key-file, or a keyring by ID
+	// with a current key (-totp-keys or CALLSHIELD_TOTP_KEYS, -totp-key-current) for
+	// rotation; keys.go, and -reseal in reseal.go.
+	cfg.totpSealer, err = totpSealer(cfg, !cfg.Reseal)
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
-	if totpKey == nil {
-		logger.Warn("no TOTP sealing key (CALLSHIELD_TOTP_KEY or -totp-key-file): two-factor enrolment is off")
-	} else {
-		sealer, err := totp.NewSealer(map[uint32][]byte{1: totpKey}, 1)
-		if err != nil {
-			db.Close()
-			return nil, err
-		}
-		cfg.totpSealer = sealer
+	if cfg.totpSealer == nil {
+		logger.Warn("no TOTP sealing key (CALLSHIELD_TOTP_KEY, -totp-key-file, -totp-keys or CALLSHIELD_TOTP_KEYS): two-factor enrolment is off")
 	}
 
 	a, err := assemble(cfg, store, chain, calls, time.Now, logger)
@@ -139,6 +134,9 @@ func wire(ctx context.Context, cfg config, stdout io.Writer, logger *slog.Logger
 		return nil, err
 	}
 	a.closers = append(a.closers, func(context.Context) error { return db.Close() })
+	if cfg.Reseal { // the one-shot command needs the services only: no listener, seed or jobs
+		return a, nil
+	}
 
 	// 4c. On PostgreSQL, the policy change listener (one connection per process): while
 	// it is healthy the engine serves policies without reading their version, so that a
@@ -296,10 +294,11 @@ func (a *app) close(ctx context.Context) error {
 }
 
 // loadKey returns a 32-byte secret key kept outside the database: the environment
-// variable env (hex), else the key file (created with 32 random bytes on first start),
-// else none (PostgreSQL without either: the feature that needs it says what it lacks).
-// The audit chain's HMAC key and the TOTP sealing key come from here.
-func loadKey(env, file string) ([]byte, error) {
+// variable env (hex), else the key file (created with 32 random bytes on first start
+// when create is true; missing is an error otherwise), else none (PostgreSQL without
+// either: the feature that needs it says what it lacks). The audit chain's HMAC key and
+// the single TOTP sealing key come from here.
+func loadKey(env, file string, create bool) ([]byte, error) {
 	if v := os.Getenv(env); v != "" {
 		k, err := hex.DecodeString(strings.TrimSpace(v))
 		if err != nil || len(k) != 32 {
@@ -318,6 +317,9 @@ func loadKey(env, file string) ([]byte, error) {
 		return k, nil
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, err
+	}
+	if !create {
+		return nil, fmt.Errorf("%s: no such key file (the server creates it on its first start)", file)
 	}
 	k := make([]byte, 32)
 	if _, err := rand.Read(k); err != nil {

@@ -3,6 +3,7 @@ package memory
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -321,4 +322,62 @@ func (s *Store) DeleteIdentity(ctx context.Context, tenant, user, id uuid.UUID, 
 func cloneIdentity(id authn.Identity) authn.Identity {
 	id.SealedToken = bytes.Clone(id.SealedToken)
 	return id
+}
+
+// SealedIdentityTokens returns up to limit identities of every tenant that hold a
+// sealed token, after the one named by after, in the order of (tenant, ID) as bytes.
+// It sorts every such identity per call: fine for the memory store's sizes.
+func (s *Store) SealedIdentityTokens(ctx context.Context, after authn.IdentityRef, limit int) ([]authn.Identity, error) {
+	if err := live(ctx); err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		return nil, nil
+	}
+	limit = min(limit, authn.SealedPageMax)
+	cmp := func(a, b authn.IdentityRef) int {
+		if c := bytes.Compare(a.Tenant[:], b.Tenant[:]); c != 0 {
+			return c
+		}
+		return bytes.Compare(a.ID[:], b.ID[:])
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var refs []authn.IdentityRef
+	for tenant, ids := range s.identities.ids {
+		for id, cur := range ids {
+			if ref := (authn.IdentityRef{Tenant: tenant, ID: id}); len(cur.SealedToken) > 0 && cmp(ref, after) > 0 {
+				refs = append(refs, ref)
+			}
+		}
+	}
+	slices.SortFunc(refs, cmp)
+	out := make([]authn.Identity, 0, min(limit, len(refs)))
+	for _, ref := range refs[:min(limit, len(refs))] {
+		out = append(out, cloneIdentity(s.identities.ids[ref.Tenant][ref.ID]))
+	}
+	return out, nil
+}
+
+// ReplaceIdentityToken replaces the identity's sealed token by sealed if the stored
+// one is still old.
+func (s *Store) ReplaceIdentityToken(ctx context.Context, tenant, id uuid.UUID, old, sealed []byte) error {
+	if err := live(ctx); err != nil {
+		return err
+	}
+	if len(sealed) == 0 {
+		return errors.New("memory: replace identity token: no sealed token")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur, ok := s.identities.ids[tenant][id]
+	if !ok {
+		return notFound("identity", id)
+	}
+	if len(cur.SealedToken) == 0 || !bytes.Equal(cur.SealedToken, old) {
+		return fmt.Errorf("memory: sealed token of identity %s changed: %w", id, storage.ErrStale)
+	}
+	cur.SealedToken = bytes.Clone(sealed)
+	s.identities.ids[tenant][id] = cur
+	return nil
 }

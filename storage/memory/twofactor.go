@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/callshield/callshield/audit"
@@ -271,4 +272,64 @@ func (s *Store) TwoFactorUsers(ctx context.Context, tenant uuid.UUID) ([]uuid.UU
 		}
 	}
 	return out, nil
+}
+
+// SealedTwoFactors returns up to limit active factors of every tenant after the one
+// named by after, in the order of (tenant, user) as bytes. It sorts every factor of
+// every tenant per call: fine for the memory store's sizes.
+func (s *Store) SealedTwoFactors(ctx context.Context, after authn.UserRef, limit int) ([]authn.TwoFactor, error) {
+	if err := live(ctx); err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		return nil, nil
+	}
+	limit = min(limit, authn.SealedPageMax)
+	cmp := func(a, b twoFactorKey) int {
+		if c := bytes.Compare(a.tenant[:], b.tenant[:]); c != 0 {
+			return c
+		}
+		return bytes.Compare(a.user[:], b.user[:])
+	}
+	from := twoFactorKey{after.Tenant, after.User}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var keys []twoFactorKey
+	for k := range s.twoFactor.active {
+		if cmp(k, from) > 0 {
+			keys = append(keys, k)
+		}
+	}
+	slices.SortFunc(keys, cmp)
+	out := make([]authn.TwoFactor, 0, min(limit, len(keys)))
+	for _, k := range keys[:min(limit, len(keys))] {
+		f := s.twoFactor.active[k]
+		f.Sealed = bytes.Clone(f.Sealed)
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+// ReplaceTwoFactorSecret replaces the user's sealed secret by sealed if the stored one
+// is still old.
+func (s *Store) ReplaceTwoFactorSecret(ctx context.Context, tenant, user uuid.UUID, old, sealed []byte) error {
+	if err := live(ctx); err != nil {
+		return err
+	}
+	if len(sealed) == 0 {
+		return errors.New("memory: replace two-factor secret: no sealed secret")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := twoFactorKey{tenant, user}
+	f, ok := s.twoFactor.active[k]
+	if !ok {
+		return notFound("two-factor of user", user)
+	}
+	if !bytes.Equal(f.Sealed, old) {
+		return fmt.Errorf("memory: two-factor secret of user %s changed: %w", user, storage.ErrStale)
+	}
+	f.Sealed = bytes.Clone(sealed)
+	s.twoFactor.active[k] = f
+	return nil
 }

@@ -269,3 +269,44 @@ func (s *Store) DeleteIdentity(ctx context.Context, tenant, user, id uuid.UUID, 
 		return err
 	})
 }
+
+// SealedIdentityTokens returns up to limit identities of every tenant that hold a
+// sealed token, after the one named by after, in primary-key order (uuid order is the
+// bytes' in both dialects, as in SealedTwoFactors).
+func (s *Store) SealedIdentityTokens(ctx context.Context, after authn.IdentityRef, limit int) ([]authn.Identity, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	ids, err := collect(ctx, s.db, scanIdentities,
+		"SELECT "+identityColumns+" FROM cs_identities WHERE (tenant_id, id) > ($1, $2) AND token_sealed IS NOT NULL "+
+			"ORDER BY tenant_id, id LIMIT $3",
+		after.Tenant, after.ID, min(limit, authn.SealedPageMax))
+	if err != nil {
+		return nil, wrapRead("sealed identity tokens", err)
+	}
+	return ids, nil
+}
+
+// ReplaceIdentityToken replaces the identity's sealed token by sealed if the stored one
+// is still old, in one conditional UPDATE.
+func (s *Store) ReplaceIdentityToken(ctx context.Context, tenant, id uuid.UUID, old, sealed []byte) error {
+	if len(sealed) == 0 {
+		return errors.New("sqlstore: replace identity token: no sealed token")
+	}
+	err := s.inTx(ctx, nil, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx,
+			"UPDATE cs_identities SET token_sealed = $4 WHERE tenant_id = $1 AND id = $2 AND token_sealed = $3",
+			tenant, id, old, sealed)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 1 {
+			return err
+		}
+		return staleOrNotFound(ctx, tx, "SELECT 1 FROM cs_identities WHERE tenant_id = $1 AND id = $2", tenant, id)
+	})
+	if err != nil {
+		return fmt.Errorf("sqlstore: replace identity token: %w", translate(err))
+	}
+	return nil
+}

@@ -265,3 +265,46 @@ func (s *Store) TwoFactorUsers(ctx context.Context, tenant uuid.UUID) ([]uuid.UU
 	}
 	return ids, nil
 }
+
+// SealedTwoFactors returns up to limit active factors of every tenant after the one
+// named by after, in primary-key order. uuid is compared as bytes by PostgreSQL and
+// stored as lower-case canonical text in SQLite, whose order is the bytes' too.
+func (s *Store) SealedTwoFactors(ctx context.Context, after authn.UserRef, limit int) ([]authn.TwoFactor, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	fs, err := collect(ctx, s.db, func(r *sql.Rows) (authn.TwoFactor, error) {
+		var f authn.TwoFactor
+		return f, r.Scan(&f.Tenant, &f.User, &f.Sealed, &f.LastStep, timeCol{&f.EnabledAt})
+	}, "SELECT tenant_id, user_id, sealed_secret, last_step, enabled_at FROM cs_two_factor "+
+		"WHERE (tenant_id, user_id) > ($1, $2) ORDER BY tenant_id, user_id LIMIT $3",
+		after.Tenant, after.User, min(limit, authn.SealedPageMax))
+	if err != nil {
+		return nil, wrapRead("sealed two-factors", err)
+	}
+	return fs, nil
+}
+
+// ReplaceTwoFactorSecret replaces the user's sealed secret by sealed if the stored one
+// is still old, in one conditional UPDATE.
+func (s *Store) ReplaceTwoFactorSecret(ctx context.Context, tenant, user uuid.UUID, old, sealed []byte) error {
+	if len(sealed) == 0 {
+		return errors.New("sqlstore: replace two-factor secret: no sealed secret")
+	}
+	err := s.inTx(ctx, nil, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx,
+			"UPDATE cs_two_factor SET sealed_secret = $4 WHERE tenant_id = $1 AND user_id = $2 AND sealed_secret = $3",
+			tenant, user, old, sealed)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 1 {
+			return err
+		}
+		return staleOrNotFound(ctx, tx, "SELECT 1 FROM cs_two_factor WHERE tenant_id = $1 AND user_id = $2", tenant, user)
+	})
+	if err != nil {
+		return fmt.Errorf("sqlstore: replace two-factor secret: %w", translate(err))
+	}
+	return nil
+}

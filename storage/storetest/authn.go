@@ -71,6 +71,7 @@ func authnGroups() []group {
 		{"last Admin", lastAdminCases},
 		{"disabled members", disabledMemberCases},
 		{"two-factor", twoFactorCases}, {"two-factor concurrency", twoFactorConcurrencyCases}, // twofactor.go
+		{"two-factor reseal", twoFactorResealCases}, {"identity reseal", identityResealCases}, // twofactor_reseal.go
 		{"expiry cleanup", expiredCleanupCases}, // authn_cleanup.go
 	}, identityGroups()...) // identity.go
 }
