@@ -82,8 +82,7 @@ func (s *Store) CreateTokenAfter(ctx context.Context, t token.Token, after time.
 		if taken {
 			return fmt.Errorf("%w: %w", token.ErrExists, storage.ErrConflict)
 		}
-		recent, err := exists(ctx, tx, "SELECT 1 FROM cs_tokens WHERE tenant_id = $1 AND user_id = $2 AND created_at > $3",
-			t.Tenant, t.User, s.d.timeArg(after))
+		recent, err := exists(ctx, tx, tokenCreatedAfterQuery, t.Tenant, t.User, s.d.timeArg(after))
 		if err != nil {
 			return err
 		}
@@ -192,9 +191,16 @@ func (s *Store) UserToken(ctx context.Context, tenant, user uuid.UUID) (token.To
 // LatestUserToken returns the user's most recently created token, revoked ones
 // included.
 func (s *Store) LatestUserToken(ctx context.Context, tenant, user uuid.UUID) (token.Token, error) {
-	return s.oneToken(ctx, "latest user token",
-		"SELECT "+tokenColumns+" FROM cs_tokens WHERE tenant_id = $1 AND user_id = $2 ORDER BY created_at DESC, id DESC LIMIT 1", tenant, user)
+	return s.oneToken(ctx, "latest user token", latestUserTokenQuery, tenant, user)
 }
+
+// The rate limit's two reads of a user's tokens, revoked ones included: one probe of
+// the index of migration 0019 each (TestTokenRateLimitReadsUseTheIndex).
+const (
+	latestUserTokenQuery = "SELECT " + tokenColumns +
+		" FROM cs_tokens WHERE tenant_id = $1 AND user_id = $2 ORDER BY created_at DESC, id DESC LIMIT 1"
+	tokenCreatedAfterQuery = "SELECT 1 FROM cs_tokens WHERE tenant_id = $1 AND user_id = $2 AND created_at > $3"
+)
 
 func (s *Store) oneToken(ctx context.Context, op, query string, args ...any) (token.Token, error) {
 	t, err := scanToken(s.db.QueryRowContext(ctx, query, args...))
