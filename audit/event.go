@@ -96,6 +96,10 @@ type Event struct {
 	// PrevHash and Hash link the event into its tenant's hash chain, set on append.
 	PrevHash []byte
 	Hash     []byte
+	// KeyID is the ID of the chain key Hash was computed with ([Chain.CurrentKeyID]
+	// when it was appended; 0 for an unkeyed link), set on append. It is covered by
+	// Hash, and [Verify] checks the event with the key it names.
+	KeyID uint32
 }
 
 // Validation errors returned by [Event.Validate]; wrapped in an *[InvalidEventError].

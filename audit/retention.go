@@ -1,7 +1,6 @@
 package audit
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -59,7 +58,15 @@ type PurgeResult struct {
 // refuses a checkpoint that another purge has passed, and the purge that lost starts
 // again from the new checkpoint (up to five times, then it returns an error wrapping
 // [ErrCheckpointStale]).
+//
+// Each event is checked with the ring key its KeyID names, as [Verify] does, and each
+// checkpoint is sealed under the current key ([Chain.CurrentKeyID]), whose ID it
+// records. An event or checkpoint under a key the ring does not hold stops the purge
+// with an *[UnknownKeyError]; the intact events before it are purged.
 func Purge(ctx context.Context, store Retainer, chain Chain, tenant uuid.UUID, before time.Time) (PurgeResult, error) {
+	if err := chain.Validate(); err != nil {
+		return PurgeResult{}, fmt.Errorf("audit: purge: %w", err)
+	}
 	var total PurgeResult
 	for attempt := 0; ; attempt++ {
 		res, err := purgeOnce(ctx, store, chain, tenant, before)
@@ -85,8 +92,16 @@ func purgeOnce(ctx context.Context, store Retainer, chain Chain, tenant uuid.UUI
 	}
 	cp := st.Checkpoint
 	res.Checkpoint = cp
-	if !cp.IsZero() && !bytes.Equal(chain.Seal(tenant, cp), cp.MAC) {
-		return res, &ChainBrokenError{Tenant: tenant, Link: BrokenLink{Seq: cp.Seq, Reason: ReasonCheckpoint}}
+	if !cp.IsZero() {
+		switch r := chain.checkSeal(tenant, cp); r {
+		case "":
+		case ReasonUnknownKey:
+			return res, &UnknownKeyError{Tenant: tenant, Seq: cp.Seq, Checkpoint: true, KeyID: cp.KeyID}
+		case ReasonUnkeyed:
+			return res, &ChainBrokenError{Tenant: tenant, Link: BrokenLink{Seq: cp.Seq, Reason: r}}
+		default:
+			return res, &ChainBrokenError{Tenant: tenant, Link: BrokenLink{Seq: cp.Seq, Reason: ReasonCheckpoint}}
+		}
 	}
 	prev := cp.Hash
 	if len(prev) == 0 {
@@ -100,7 +115,7 @@ func purgeOnce(ctx context.Context, store Retainer, chain Chain, tenant uuid.UUI
 		if due == nil {
 			return nil
 		}
-		c := Checkpoint{Seq: due.Seq, Hash: due.Hash, Time: due.Time}
+		c := Checkpoint{Seq: due.Seq, Hash: due.Hash, Time: due.Time, KeyID: chain.CurrentKeyID()}
 		c.MAC = chain.Seal(tenant, c)
 		n, err := store.PurgeAudit(ctx, tenant, c)
 		if err != nil {
@@ -127,13 +142,13 @@ walk:
 			if !e.Time.Before(before) {
 				break walk
 			}
-			switch {
-			case e.Seq != next:
+			if e.Seq != next {
 				broken = &BrokenLink{Seq: next, Reason: ReasonGap}
-			case !bytes.Equal(e.PrevHash, prev):
-				broken = &BrokenLink{Seq: e.Seq, EventID: e.ID, Reason: ReasonPrevMismatch}
-			case !bytes.Equal(link.Link(prev, e), e.Hash):
-				broken = &BrokenLink{Seq: e.Seq, EventID: e.ID, Reason: ReasonHashMismatch}
+			} else if r := link.check(prev, e); r != "" {
+				broken = &BrokenLink{Seq: e.Seq, EventID: e.ID, Reason: r}
+				if r == ReasonUnknownKey {
+					broken.KeyID = e.KeyID
+				}
 			}
 			if broken != nil {
 				break walk
@@ -163,7 +178,10 @@ walk:
 	if err := flush(); err != nil {
 		return res, err
 	}
-	if broken != nil {
+	switch {
+	case broken != nil && broken.Reason == ReasonUnknownKey:
+		return res, &UnknownKeyError{Tenant: tenant, Seq: broken.Seq, KeyID: broken.KeyID}
+	case broken != nil:
 		return res, &ChainBrokenError{Tenant: tenant, Link: *broken}
 	}
 	return res, nil
@@ -207,4 +225,68 @@ func PurgeAll(ctx context.Context, store Retainer, chain Chain, now time.Time, r
 		}
 	}
 	return out, errors.Join(errs...)
+}
+
+// KeyReport is what [KeyUsage] found: which ring keys the stored chains still need.
+type KeyReport struct {
+	// Events counts the stored events of every tenant by the key ID they are linked
+	// under (up to each chain head as read when its verification began).
+	Events map[uint32]int64
+	// Checkpoints counts the tenants' retention checkpoints by the key ID they are
+	// sealed under.
+	Checkpoints map[uint32]int
+	// Tenants is the number of tenants verified.
+	Tenants int
+	// Broken lists the tenants whose chain did not verify (their counts stop at the
+	// broken link), with the first broken link of each. While it is not empty, no
+	// key can be known to be unused.
+	Broken []TenantBroken
+}
+
+// TenantBroken is a tenant whose chain did not verify in [KeyUsage].
+type TenantBroken struct {
+	Tenant uuid.UUID
+	Link   BrokenLink
+}
+
+// Retirable reports whether the key with this ID can be removed from the ring: every
+// tenant's chain verified and no stored event or checkpoint is under it. The current
+// key is never retirable.
+func (r KeyReport) Retirable(chain Chain, id uint32) bool {
+	return len(r.Broken) == 0 && r.Events[id] == 0 && r.Checkpoints[id] == 0 && id != chain.CurrentKeyID()
+}
+
+// KeyUsage verifies the whole chain of every tenant of the store ([Verify] with from
+// and to zero) and counts the events and checkpoints under each key ID, which tells
+// when an old key of the ring can be retired ([KeyReport.Retirable]). It reads every
+// stored event, like a full verification of each tenant. An error (a store failure, or
+// an *[UnknownKeyError]: a key retired too early) stops it.
+//
+// Events appended while it runs are under the current key, which is never retirable;
+// a purge running meanwhile can only lower the true counts.
+func KeyUsage(ctx context.Context, store Retainer, chain Chain) (KeyReport, error) {
+	rep := KeyReport{Events: make(map[uint32]int64), Checkpoints: make(map[uint32]int)}
+	tenants, err := store.AuditTenants(ctx)
+	if err != nil {
+		return rep, fmt.Errorf("audit: key usage: %w", err)
+	}
+	for _, t := range tenants {
+		res, err := Verify(ctx, store, chain, t, time.Time{}, time.Time{})
+		if err != nil {
+			return rep, fmt.Errorf("audit: key usage: %w", err)
+		}
+		rep.Tenants++
+		for id, n := range res.KeyIDs {
+			rep.Events[id] += int64(n)
+		}
+		// A broken checkpoint stops verification before any event (Checked 0):
+		// its key ID is not trusted, and Broken already says so.
+		if res.Anchored && res.Anchor.Seq > 0 && (res.FirstBroken == nil || res.Checked > 0) {
+			rep.Checkpoints[res.AnchorKeyID]++
+		}
+		if res.FirstBroken != nil {
+			rep.Broken = append(rep.Broken, TenantBroken{Tenant: t, Link: *res.FirstBroken})
+		}
+	}
+	return rep, nil
 }

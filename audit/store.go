@@ -95,11 +95,15 @@ type Link struct {
 // remaining event's PrevHash must equal Hash. MAC is [Chain.Seal] of the checkpoint:
 // with a keyed Chain, someone who can write to the database but does not hold the key
 // cannot forge a checkpoint to hide deleted events.
+//
+// KeyID is the ID of the ring key MAC was sealed with ([Chain.CurrentKeyID] when
+// [Purge] wrote it; 0 for an unkeyed chain). It is covered by MAC.
 type Checkpoint struct {
-	Seq  int64
-	Hash []byte
-	Time time.Time
-	MAC  []byte
+	Seq   int64
+	Hash  []byte
+	Time  time.Time
+	MAC   []byte
+	KeyID uint32
 }
 
 // IsZero reports whether c is the zero Checkpoint: nothing was ever purged.
@@ -280,5 +284,6 @@ func (e *InvalidQueryError) Unwrap() error { return ErrInvalidQuery }
 func sameContent(a, b *Event) bool {
 	x, y := *a, *b
 	x.Seq, y.Seq = 0, 0
+	x.KeyID, y.KeyID = 0, 0
 	return bytes.Equal(Chain{}.Link(nil, &x), Chain{}.Link(nil, &y))
 }

@@ -32,6 +32,15 @@ const (
 	// ReasonHeadMismatch: the newest event is not the chain head the store recorded
 	// (its hashes were rewritten, or the head was).
 	ReasonHeadMismatch BreakReason = "head mismatch"
+	// ReasonUnknownKey: the event (or, with a zero EventID, the checkpoint) is linked
+	// under a key ID, [BrokenLink].KeyID, that the Chain's ring does not hold: the key
+	// was retired too early, or the ID was edited. [Verify] also returns an
+	// *[UnknownKeyError].
+	ReasonUnknownKey BreakReason = "unknown key"
+	// ReasonUnkeyed: the event (or checkpoint) claims an unkeyed link (key ID 0)
+	// while the Chain's ring holds keys. A keyed chain never writes one, so this is a
+	// downgrade attempt: plain SHA-256 that anyone could have computed.
+	ReasonUnkeyed BreakReason = "unkeyed link in a keyed chain"
 )
 
 // BrokenLink is the first link that did not verify.
@@ -43,10 +52,16 @@ type BrokenLink struct {
 	// for a broken checkpoint.
 	EventID uuid.UUID
 	Reason  BreakReason
+	// KeyID is the key ID the ring does not hold, for ReasonUnknownKey; 0 otherwise.
+	KeyID uint32
 }
 
-// String describes the broken link, such as "seq 42: hash mismatch".
+// String describes the broken link, such as "seq 42: hash mismatch" or "seq 42:
+// unknown key ID 3".
 func (b *BrokenLink) String() string {
+	if b.Reason == ReasonUnknownKey {
+		return fmt.Sprintf("seq %d: unknown key ID %d", b.Seq, b.KeyID)
+	}
 	return fmt.Sprintf("seq %d: %s", b.Seq, b.Reason)
 }
 
@@ -73,6 +88,14 @@ type VerifyResult struct {
 	// It may lie just outside the range: at the event before or after it, or after
 	// the chain head.
 	FirstBroken *BrokenLink
+	// KeyIDs counts the events counted in Checked by the key ID they are linked
+	// under. After a full verification that found no broken link, a key ID absent
+	// here and other than AnchorKeyID is used by no stored event of the tenant up to
+	// the head read (see [KeyUsage]).
+	KeyIDs map[uint32]int
+	// AnchorKeyID is the key ID the retention checkpoint is sealed under, when
+	// verification started from one (Anchored, with Anchor.Seq > 0); 0 otherwise.
+	AnchorKeyID uint32
 }
 
 // OK reports whether every link verified.
@@ -129,7 +152,18 @@ func (r VerifyResult) OK() bool { return r.FirstBroken == nil }
 // Verification runs while the tenant's events are appended and purged: events
 // appended after it started are not checked, and a purge that deletes events ahead of
 // it moves it to the new checkpoint.
+//
+// Each event is checked with the ring key its KeyID names. An event or checkpoint
+// under a key ID that the ring does not hold stops verification: FirstBroken names it
+// (ReasonUnknownKey, with the ID) and err is an *[UnknownKeyError]. One that claims an
+// unkeyed link (key ID 0) in a keyed ring is ReasonUnkeyed: a downgrade is never
+// accepted. Events and checkpoints with [LegacyKeyID] may carry the version 1 link that
+// was computed before key IDs existed (under Keys[1], or SHA-256 for an unkeyed ring),
+// so that chains stored before migration 0020 verify unchanged.
 func Verify(ctx context.Context, store ChainReader, chain Chain, tenant uuid.UUID, from, to time.Time) (VerifyResult, error) {
+	if err := chain.Validate(); err != nil {
+		return VerifyResult{}, fmt.Errorf("audit: verify: %w", err)
+	}
 	v := verifier{ctx: ctx, store: store, chain: chain, link: chain.Linker(), tenant: tenant}
 	return v.run(from, to)
 }
@@ -151,8 +185,8 @@ func (v *verifier) run(from, to time.Time) (VerifyResult, error) {
 	if err != nil {
 		return v.res, fmt.Errorf("audit: verify: %w", err)
 	}
-	if !v.anchor(st.Checkpoint) {
-		return v.res, nil
+	if ok, err := v.anchor(st.Checkpoint); !ok || err != nil {
+		return v.res, err
 	}
 	// The range is the Seq span [start, end]: from the first event at or after from to
 	// the last event before to. Every event whose Time is in [from, to) lies in it,
@@ -224,8 +258,8 @@ func (v *verifier) joinStart(start int64) error {
 		v.res.Anchor, v.res.Anchored = Link{Seq: p.Seq - 1, Hash: p.PrevHash}, false
 		v.res.Last = v.res.Anchor
 	}
-	if !bytes.Equal(p.PrevHash, v.prev) || !bytes.Equal(v.link.Link(v.prev, p), p.Hash) {
-		return v.broken(p)
+	if r := v.link.check(v.prev, p); r != "" {
+		return v.broken(p, r)
 	}
 	v.next, v.prev = start, p.Hash
 	v.res.Last = Link{Seq: p.Seq, Hash: p.Hash}
@@ -249,8 +283,8 @@ func (v *verifier) joinEnd(head int64) error {
 		return err
 	}
 	e := &after[0]
-	if !bytes.Equal(e.PrevHash, v.prev) || !bytes.Equal(v.link.Link(v.prev, e), e.Hash) {
-		return v.broken(e)
+	if r := v.link.check(v.prev, e); r != "" {
+		return v.broken(e, r)
 	}
 	return nil
 }
@@ -274,19 +308,39 @@ func (v *verifier) checkBeyondHead(head Link) error {
 }
 
 // anchor starts verification at the checkpoint cp, after checking its MAC. It reports
-// false if the checkpoint is broken.
-func (v *verifier) anchor(cp Checkpoint) bool {
+// false if the checkpoint is broken, with an *UnknownKeyError if the ring lacks its key.
+func (v *verifier) anchor(cp Checkpoint) (bool, error) {
 	v.next, v.prev = cp.Seq+1, cp.Hash
 	if len(v.prev) == 0 {
 		v.prev = nil
 	}
 	v.res.Anchor, v.res.Anchored = Link{Seq: cp.Seq, Hash: v.prev}, true
 	v.res.Last = v.res.Anchor
-	if !cp.IsZero() && !bytes.Equal(v.chain.Seal(v.tenant, cp), cp.MAC) {
-		v.res.FirstBroken = &BrokenLink{Seq: cp.Seq, Reason: ReasonCheckpoint}
-		return false
+	if cp.IsZero() {
+		return true, nil
 	}
-	return true
+	if err := v.checkpoint(cp); err != nil || v.res.FirstBroken != nil {
+		return false, err
+	}
+	v.res.AnchorKeyID = cp.KeyID
+	return true, nil
+}
+
+// checkpoint checks cp's MAC, setting FirstBroken (and returning an *UnknownKeyError
+// for a key the ring lacks) if it does not verify.
+func (v *verifier) checkpoint(cp Checkpoint) error {
+	switch r := v.chain.checkSeal(v.tenant, cp); r {
+	case "":
+		return nil
+	case ReasonUnknownKey:
+		v.res.FirstBroken = &BrokenLink{Seq: cp.Seq, Reason: r, KeyID: cp.KeyID}
+		return &UnknownKeyError{Tenant: v.tenant, Seq: cp.Seq, Checkpoint: true, KeyID: cp.KeyID}
+	case ReasonUnkeyed:
+		v.res.FirstBroken = &BrokenLink{Seq: cp.Seq, Reason: r}
+	default:
+		v.res.FirstBroken = &BrokenLink{Seq: cp.Seq, Reason: ReasonCheckpoint}
+	}
+	return nil
 }
 
 // walk verifies the events from v.next to end.
@@ -308,10 +362,14 @@ func (v *verifier) walk(end int64) error {
 				}
 				continue
 			}
-			if !bytes.Equal(e.PrevHash, v.prev) || !bytes.Equal(v.link.Link(v.prev, e), e.Hash) {
-				return v.broken(e)
+			if r := v.link.check(v.prev, e); r != "" {
+				return v.broken(e, r)
 			}
 			v.res.Checked++
+			if v.res.KeyIDs == nil {
+				v.res.KeyIDs = make(map[uint32]int, 2)
+			}
+			v.res.KeyIDs[e.KeyID]++
 			v.prev, v.next = e.Hash, e.Seq+1
 			v.res.Last = Link{Seq: e.Seq, Hash: e.Hash}
 		}
@@ -339,23 +397,28 @@ func (v *verifier) missing() (bool, error) {
 		v.res.FirstBroken = &BrokenLink{Seq: v.next, Reason: ReasonGap}
 		return false, nil
 	}
-	if !bytes.Equal(v.chain.Seal(v.tenant, cp), cp.MAC) {
-		v.res.FirstBroken = &BrokenLink{Seq: cp.Seq, Reason: ReasonCheckpoint}
-		return false, nil
+	if err := v.checkpoint(cp); err != nil || v.res.FirstBroken != nil {
+		return false, err
 	}
 	v.next, v.prev = cp.Seq+1, cp.Hash
 	v.res.Anchor, v.res.Anchored = Link{Seq: cp.Seq, Hash: cp.Hash}, true
+	v.res.AnchorKeyID = cp.KeyID
 	v.res.Last = v.res.Anchor
 	return true, nil
 }
 
-// broken names the failure of event e, stored at v.next: "reordered" if the event
-// that belongs at v.next is found among the following events, otherwise a prev or hash
-// mismatch.
-func (v *verifier) broken(e *Event) error {
-	reason := ReasonHashMismatch
-	if !bytes.Equal(e.PrevHash, v.prev) {
-		reason = ReasonPrevMismatch
+// broken names the failure reason of event e, stored at v.next. A key the ring lacks
+// is an *UnknownKeyError and a downgrade is named as such; a prev or hash mismatch is
+// "reordered" instead if the event that belongs at v.next is found among the
+// following events.
+func (v *verifier) broken(e *Event, reason BreakReason) error {
+	switch reason {
+	case ReasonUnknownKey:
+		v.res.FirstBroken = &BrokenLink{Seq: e.Seq, EventID: e.ID, Reason: reason, KeyID: e.KeyID}
+		return &UnknownKeyError{Tenant: v.tenant, Seq: e.Seq, KeyID: e.KeyID}
+	case ReasonUnkeyed:
+		v.res.FirstBroken = &BrokenLink{Seq: e.Seq, EventID: e.ID, Reason: reason}
+		return nil
 	}
 	later, err := v.store.Events(v.ctx, v.tenant, Query{AfterSeq: e.Seq, Limit: MaxLimit})
 	if err != nil {
@@ -364,7 +427,7 @@ func (v *verifier) broken(e *Event) error {
 	for i := range later {
 		c := later[i]
 		c.Seq = v.next
-		if bytes.Equal(c.PrevHash, v.prev) && bytes.Equal(v.link.Link(v.prev, &c), c.Hash) {
+		if v.link.check(v.prev, &c) == "" {
 			reason = ReasonReordered
 			break
 		}

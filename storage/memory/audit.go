@@ -29,8 +29,10 @@ type auditState struct {
 
 // Append stores the events, all or none, in the order given, as the next links of
 // their tenants' hash chains: each event gets Seq = previous Seq + 1 (1 for a tenant's
-// first), PrevHash = the previous event's Hash (nil for the first) and Hash =
-// Options.Chain.Link(PrevHash, event). Seq, PrevHash and Hash passed in are ignored.
+// first), PrevHash = the previous event's Hash (nil for the first), KeyID =
+// Options.Chain.CurrentKeyID() and Hash = Options.Chain.Link(PrevHash, event). Seq,
+// PrevHash, KeyID and Hash passed in are ignored. With an Options.Chain that fails
+// audit.Chain.Validate, every Append fails with that error.
 //
 // Events must be prepared (audit.Recorder.Prepare): an event without ID or Time, or one
 // that fails audit.Event.Validate, is rejected with an *audit.InvalidEventError. An
@@ -54,6 +56,9 @@ func (s *Store) Append(ctx context.Context, events ...audit.Event) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.chainErr != nil {
+		return fmt.Errorf("memory: append: %w", s.chainErr)
+	}
 	if err := s.checkEventIDs(batch...); err != nil {
 		return err
 	}
@@ -238,6 +243,7 @@ func (s *Store) appendLocked(e audit.Event) {
 	}
 	head := s.audit.heads[e.Tenant]
 	e.Seq, e.PrevHash = head.Seq+1, bytes.Clone(head.Hash)
+	e.KeyID = s.chain.CurrentKeyID()
 	e.Hash = s.chain.Link(e.PrevHash, &e)
 	s.chains[e.Tenant] = append(s.chains[e.Tenant], e)
 	s.eventIDs[keyOf(&e)] = struct{}{}

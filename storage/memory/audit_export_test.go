@@ -33,3 +33,13 @@ func TamperForTest(s *Store, tenant uuid.UUID, edit func(events []audit.Event, h
 		s.audit.checkpoints[tenant] = *cp
 	}
 }
+
+// SetChainForTest makes s link with chain from now on, as the memory store of an app
+// restarted with another key ring would (its data kept), and returns s.
+func SetChainForTest(s *Store, chain audit.Chain) *Store {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.chain = chain.Clone()
+	s.chainErr = chain.Validate()
+	return s
+}

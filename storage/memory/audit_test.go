@@ -88,3 +88,23 @@ func (tm tamperer) DeleteCheckpoint(_ context.Context, tenant uuid.UUID) error {
 	})
 	return nil
 }
+
+func (tm tamperer) SetKeyID(_ context.Context, tenant uuid.UUID, seq int64, keyID uint32) error {
+	return tm.at(tenant, seq, func(evs []audit.Event, i int) []audit.Event {
+		evs[i].KeyID = keyID
+		return evs
+	})
+}
+
+func (tm tamperer) SetCheckpointKeyID(_ context.Context, tenant uuid.UUID, keyID uint32) error {
+	var err error
+	memory.TamperForTest(tm.s, tenant, func(evs []audit.Event, _ *audit.Link, cp **audit.Checkpoint) []audit.Event {
+		if *cp == nil {
+			err = fmt.Errorf("no checkpoint")
+			return evs
+		}
+		(*cp).KeyID = keyID
+		return evs
+	})
+	return err
+}

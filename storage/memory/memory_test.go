@@ -21,16 +21,22 @@ func TestConformance(t *testing.T) {
 	t.Run("unkeyed chain", func(t *testing.T) {
 		storetest.Run(t, func(t *testing.T) storetest.Stores {
 			s := memory.New(memory.Options{})
-			return storetest.Stores{Access: s, Audit: s, Authn: s, Token: s}
+			return storetest.Stores{Access: s, Audit: s, Authn: s, Token: s, ReopenAudit: reopen(s)}
 		})
 	})
 	t.Run("keyed chain", func(t *testing.T) {
 		chain := audit.Chain{Key: []byte("0123456789abcdef0123456789abcdef")}
 		storetest.Run(t, func(t *testing.T) storetest.Stores {
 			s := memory.New(memory.Options{Chain: chain})
-			return storetest.Stores{Access: s, Audit: s, Authn: s, Token: s, Chain: chain}
+			return storetest.Stores{Access: s, Audit: s, Authn: s, Token: s, Chain: chain, ReopenAudit: reopen(s)}
 		})
 	})
+}
+
+// reopen is storetest.Stores.ReopenAudit for s: the memory store has no restart, so
+// it keeps its data and switches its chain (memory.SetChainForTest).
+func reopen(s *memory.Store) func(audit.Chain) (audit.Retainer, error) {
+	return func(c audit.Chain) (audit.Retainer, error) { return memory.SetChainForTest(s, c), nil }
 }
 
 // The memory store keeps times as the SQL adapters do, in UTC truncated to

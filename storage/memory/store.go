@@ -1,7 +1,6 @@
 package memory
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/netip"
@@ -23,8 +22,9 @@ var (
 // Options configure a [Store]. The zero value is valid.
 type Options struct {
 	// Chain links each tenant's audit events into a hash chain. The zero Chain is
-	// unkeyed (plain SHA-256); set Chain.Key to make the chain an HMAC that only holders
-	// of the key can recompute. The key is copied.
+	// unkeyed (plain SHA-256); set Chain.Key (or a ring, Chain.Keys and
+	// Chain.Current) to make the chain an HMAC that only holders of the key can
+	// recompute. The keys are copied.
 	Chain audit.Chain
 }
 
@@ -32,6 +32,9 @@ type Options struct {
 // concurrent use; create it with [New].
 type Store struct {
 	chain audit.Chain
+	// chainErr is chain.Validate(): with an invalid Chain, Append refuses every event
+	// (fail closed) rather than chain it under a key the ring does not hold.
+	chainErr error
 
 	// mu guards everything below. Every method holds it for its whole duration (a
 	// read lock for reads), which makes each method one atomic unit of work.
@@ -81,10 +84,10 @@ type tenantState struct {
 
 // New returns an empty store.
 func New(opts Options) *Store {
-	chain := opts.Chain
-	chain.Key = bytes.Clone(chain.Key)
+	chain := opts.Chain.Clone()
 	return &Store{
 		chain:      chain,
+		chainErr:   chain.Validate(),
 		tenants:    make(map[uuid.UUID]*tenantState),
 		roleIDs:    make(map[uuid.UUID]struct{}),
 		projectIDs: make(map[uuid.UUID]struct{}),

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -24,11 +25,11 @@ var _ audit.Retainer = (*Store)(nil)
 // scanEvent.
 const eventColumns = "tenant_id, seq, id, time, kind, action, actor_user, actor_role, actor_ip, " +
 	"actor_user_agent, actor_session, actor_token, target_type, target_id, target_name, " +
-	"project_id, outcome, reason, changes, details, prev_hash, hash"
+	"project_id, outcome, reason, changes, details, prev_hash, hash, key_id"
 
-const numEventColumns = 22
+const numEventColumns = 23
 
-// eventsPerInsert bounds a multi-row INSERT on PostgreSQL to 500*22 = 11,000
+// eventsPerInsert bounds a multi-row INSERT on PostgreSQL to 500*23 = 11,500
 // parameters, well below its limit of 65,535.
 const eventsPerInsert = 500
 
@@ -44,7 +45,8 @@ type changeJSON struct {
 // their tenants' hash chains (see [audit.Store]). Inside one transaction it locks the
 // chain head of each tenant involved (in a fixed order, so that concurrent appends to
 // several tenants cannot deadlock), gives each event Seq = previous+1, PrevHash = the
-// previous hash and Hash = Options.Chain.Link(PrevHash, event), inserts the events and
+// previous hash, KeyID = Options.Chain.CurrentKeyID() and Hash =
+// Options.Chain.Link(PrevHash, event), inserts the events and
 // moves the heads. Appends from any number of Stores and app instances sharing the
 // database therefore extend one gap-free chain per tenant.
 //
@@ -189,12 +191,13 @@ func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, events []audit.Event) 
 		}
 		heads[t] = h
 	}
-	link := s.chain.Linker()
+	link, keyID := s.chain.Linker(), s.chain.CurrentKeyID()
 	for i := range evs {
 		e, h := &evs[i], heads[evs[i].Tenant]
 		h.seq++
 		e.Seq = h.seq
 		e.PrevHash = h.hash
+		e.KeyID = keyID
 		e.Hash = link.Link(h.hash, e)
 		h.hash = e.Hash
 	}
@@ -312,7 +315,7 @@ func (s *Store) eventArgs(e *audit.Event) []any {
 		nullUUID(e.Actor.User), e.Actor.Role, string(ip), e.Actor.UserAgent,
 		nullUUID(e.Actor.Session), nullUUID(e.Actor.Token),
 		e.Target.Type, e.Target.ID, e.Target.Name, nullUUID(e.Project),
-		string(e.Outcome), e.Reason, changes, details, prev, e.Hash,
+		string(e.Outcome), e.Reason, changes, details, prev, e.Hash, int64(e.KeyID),
 	}
 }
 
@@ -322,15 +325,20 @@ func scanEvent(rows *sql.Rows) (audit.Event, error) {
 		e       audit.Event
 		ip      string
 		changes []changeJSON
+		keyID   int64
 	)
 	err := rows.Scan(&e.Tenant, &e.Seq, &e.ID, timeCol{&e.Time}, &e.Kind, &e.Action,
 		nullUUIDCol{&e.Actor.User}, &e.Actor.Role, &ip, &e.Actor.UserAgent,
 		nullUUIDCol{&e.Actor.Session}, nullUUIDCol{&e.Actor.Token},
 		&e.Target.Type, &e.Target.ID, &e.Target.Name, nullUUIDCol{&e.Project},
-		&e.Outcome, &e.Reason, jsonCol{&changes}, jsonCol{&e.Details}, &e.PrevHash, &e.Hash)
+		&e.Outcome, &e.Reason, jsonCol{&changes}, jsonCol{&e.Details}, &e.PrevHash, &e.Hash, &keyID)
 	if err != nil {
 		return e, err
 	}
+	if keyID < 0 || keyID > math.MaxUint32 {
+		return e, fmt.Errorf("%w: audit event %s seq %d: key_id %d out of range", ErrCorrupt, e.Tenant, e.Seq, keyID)
+	}
+	e.KeyID = uint32(keyID)
 	if err := e.Actor.IP.UnmarshalText([]byte(ip)); err != nil {
 		return e, fmt.Errorf("%w: audit event %s seq %d: actor_ip: %w", ErrCorrupt, e.Tenant, e.Seq, err)
 	}
@@ -470,11 +478,12 @@ func (s *Store) AuditState(ctx context.Context, tenant uuid.UUID) (audit.ChainSt
 		st     audit.ChainState
 		cpSeq  sql.NullInt64
 		cpTime checkpointTimeCol
+		cpKey  sql.NullInt64
 	)
 	err := s.db.QueryRowContext(ctx,
-		"SELECT h.seq, h.hash, c.seq, c.hash, c.time, c.mac FROM cs_audit_heads h "+
+		"SELECT h.seq, h.hash, c.seq, c.hash, c.time, c.mac, c.key_id FROM cs_audit_heads h "+
 			"LEFT JOIN cs_audit_checkpoints c ON c.tenant_id = h.tenant_id WHERE h.tenant_id = $1", tenant).
-		Scan(&st.Head.Seq, &st.Head.Hash, &cpSeq, &st.Checkpoint.Hash, &cpTime, &st.Checkpoint.MAC)
+		Scan(&st.Head.Seq, &st.Head.Hash, &cpSeq, &st.Checkpoint.Hash, &cpTime, &st.Checkpoint.MAC, &cpKey)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return audit.ChainState{}, nil
@@ -483,6 +492,10 @@ func (s *Store) AuditState(ctx context.Context, tenant uuid.UUID) (audit.ChainSt
 	}
 	st.Checkpoint.Seq = cpSeq.Int64
 	st.Checkpoint.Time = cpTime.t
+	if cpKey.Int64 < 0 || cpKey.Int64 > math.MaxUint32 {
+		return audit.ChainState{}, fmt.Errorf("sqlstore: audit state: %w: checkpoint of %s: key_id %d out of range", ErrCorrupt, tenant, cpKey.Int64)
+	}
+	st.Checkpoint.KeyID = uint32(cpKey.Int64)
 	if len(st.Head.Hash) == 0 {
 		st.Head.Hash = nil
 	}
@@ -507,10 +520,10 @@ func (s *Store) PurgeAudit(ctx context.Context, tenant uuid.UUID, cp audit.Check
 	var deleted int64
 	err := s.inTx(ctx, nil, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx,
-			"INSERT INTO cs_audit_checkpoints (tenant_id, seq, hash, time, mac) VALUES ($1, $2, $3, $4, $5) "+
-				"ON CONFLICT (tenant_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, time = excluded.time, mac = excluded.mac "+
+			"INSERT INTO cs_audit_checkpoints (tenant_id, seq, hash, time, mac, key_id) VALUES ($1, $2, $3, $4, $5, $6) "+
+				"ON CONFLICT (tenant_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, time = excluded.time, mac = excluded.mac, key_id = excluded.key_id "+
 				"WHERE cs_audit_checkpoints.seq < excluded.seq RETURNING seq",
-			tenant, cp.Seq, cp.Hash, s.d.timeArg(cp.Time), cp.MAC)
+			tenant, cp.Seq, cp.Hash, s.d.timeArg(cp.Time), cp.MAC, int64(cp.KeyID))
 		if err != nil {
 			return err
 		}

@@ -81,6 +81,14 @@ func (tm sqlTamperer) DeleteCheckpoint(ctx context.Context, tenant uuid.UUID) er
 	return tm.exec(ctx, "DELETE FROM cs_audit_checkpoints WHERE tenant_id = $1", tenant)
 }
 
+func (tm sqlTamperer) SetKeyID(ctx context.Context, tenant uuid.UUID, seq int64, keyID uint32) error {
+	return tm.exec(ctx, "UPDATE cs_audit_events SET key_id = $3 WHERE tenant_id = $1 AND seq = $2", tenant, seq, int64(keyID))
+}
+
+func (tm sqlTamperer) SetCheckpointKeyID(ctx context.Context, tenant uuid.UUID, keyID uint32) error {
+	return tm.exec(ctx, "UPDATE cs_audit_checkpoints SET key_id = $2 WHERE tenant_id = $1", tenant, int64(keyID))
+}
+
 func TestAppendConflictIsDuplicateOnlyForAStoredID(t *testing.T) {
 	// A duplicate event ID is audit.ErrDuplicateEvent, which the Writer reads as
 	// "stored already". A row written behind the store's back at the next Seq also

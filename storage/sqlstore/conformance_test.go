@@ -25,7 +25,12 @@ func TestConformance(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			storetest.Run(t, func(t *testing.T) storetest.Stores {
 				s := newStores(t, c.d, 1, sqlstore.Options{Chain: c.chain})[0]
-				return storetest.Stores{Access: s, Audit: s, Authn: s, Token: s, Chain: c.chain}
+				// Another Store over the same database with another ring: an
+				// instance restarted after a key rotation step.
+				reopen := func(chain audit.Chain) (audit.Retainer, error) {
+					return sqlstore.New(sqlstore.DBForTest(s), c.d, sqlstore.Options{Chain: chain})
+				}
+				return storetest.Stores{Access: s, Audit: s, Authn: s, Token: s, Chain: c.chain, ReopenAudit: reopen}
 			})
 		})
 	}

@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"context"
 	"database/sql"
 	"time"
 )
@@ -15,3 +16,25 @@ func DBForTest(s *Store) *sql.DB { return s.db }
 func TokenRateLimitQueriesForTest(s *Store) (latest, createdAfter string, timeArg func(time.Time) any) {
 	return latestUserTokenQuery, tokenCreatedAfterQuery, s.d.timeArg
 }
+
+// MigrateToForTest applies the embedded migrations up to and including version, as
+// an older release would have, so that tests can write rows in an older schema and
+// then Migrate the rest.
+func MigrateToForTest(ctx context.Context, s *Store, version int64) error {
+	migs, err := loadMigrations(s.d)
+	if err != nil {
+		return err
+	}
+	for _, m := range migs {
+		if m.version > version {
+			break
+		}
+		if err := s.inTx(ctx, nil, func(tx *sql.Tx) error { return s.applyMigration(ctx, tx, m) }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TimeArgForTest returns the encoding of a time argument for s's dialect.
+func TimeArgForTest(s *Store) func(time.Time) any { return s.d.timeArg }

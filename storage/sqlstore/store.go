@@ -19,9 +19,10 @@ var (
 // Options configure a [Store]. The zero value is valid.
 type Options struct {
 	// Chain computes the audit hash chain's links. The zero Chain is unkeyed SHA-256;
-	// set Key (kept outside the database) so that someone who can write to the database
-	// cannot recompute a consistent chain after tampering. Every app instance sharing a
-	// database must use the same Chain.
+	// set Key, or a ring (Keys and Current), kept outside the database, so that
+	// someone who can write to the database cannot recompute a consistent chain after
+	// tampering. Every app instance sharing a database must hold the same ring; New
+	// refuses a Chain that fails audit.Chain.Validate. The keys are copied.
 	Chain audit.Chain
 }
 
@@ -50,7 +51,10 @@ func New(db *sql.DB, d Dialect, opts Options) (*Store, error) {
 	if !d.valid() {
 		return nil, fmt.Errorf("%w: %d", ErrInvalidDialect, int(d))
 	}
-	s := &Store{db: db, d: d, chain: opts.Chain}
+	if err := opts.Chain.Validate(); err != nil {
+		return nil, fmt.Errorf("sqlstore: %w", err)
+	}
+	s := &Store{db: db, d: d, chain: opts.Chain.Clone()}
 	if d == SQLite {
 		s.writer = make(chan struct{}, 1)
 	}

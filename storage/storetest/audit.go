@@ -20,6 +20,8 @@ func runAudit(t *testing.T, newStores Factory) {
 		{"concurrency", auditConcurrencyCases},
 		{"search", auditSearchCases},
 		{"verification and retention", auditRetentionCases},
+		{"key rotation", auditKeyCases},
+		{"key retirement", auditKeyRetirementCases},
 	})
 }
 
@@ -55,13 +57,14 @@ var auditCases = []testCase{
 		assert.False(t, got[2].Actor.IP.IsValid(), "the system actor has no address")
 		verifyChain(t, f.s.Chain, got)
 	}},
-	// The store, not the caller, assigns the chain fields: whatever Seq, PrevHash and
-	// Hash an event carries, it is stored as the next link.
+	// The store, not the caller, assigns the chain fields: whatever Seq, PrevHash,
+	// Hash and KeyID an event carries, it is stored as the next link, under the
+	// chain's current key.
 	{"Append assigns Seq from 1 and links each Hash to the previous one, ignoring chain fields passed in", func(t *testing.T, f *fx) {
 		tenant := newID()
 		for i := range 5 {
 			e := changeEvent(t, tenant, "role.update")
-			e.Seq, e.PrevHash, e.Hash = 99, []byte("forged prev"), []byte("forged hash")
+			e.Seq, e.PrevHash, e.Hash, e.KeyID = 99, []byte("forged prev"), []byte("forged hash"), 77
 			if i == 0 {
 				e.Seq = 0
 			}

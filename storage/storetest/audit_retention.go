@@ -43,7 +43,7 @@ func (f *fx) appendN(tenant uuid.UUID, n int, start time.Time) []audit.Event {
 
 // checkpointOf returns the sealed checkpoint of a stored event.
 func checkpointOf(chain audit.Chain, e audit.Event) audit.Checkpoint {
-	cp := audit.Checkpoint{Seq: e.Seq, Hash: e.Hash, Time: e.Time}
+	cp := audit.Checkpoint{Seq: e.Seq, Hash: e.Hash, Time: e.Time, KeyID: chain.CurrentKeyID()}
 	cp.MAC = chain.Seal(e.Tenant, cp)
 	return cp
 }

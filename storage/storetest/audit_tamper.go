@@ -29,6 +29,10 @@ type Tamperer interface {
 	SetHead(ctx context.Context, tenant uuid.UUID, head audit.Link) error
 	// DeleteCheckpoint deletes the tenant's retention checkpoint.
 	DeleteCheckpoint(ctx context.Context, tenant uuid.UUID) error
+	// SetKeyID overwrites the key ID of the event at seq.
+	SetKeyID(ctx context.Context, tenant uuid.UUID, seq int64, keyID uint32) error
+	// SetCheckpointKeyID overwrites the key ID of the tenant's retention checkpoint.
+	SetCheckpointKeyID(ctx context.Context, tenant uuid.UUID, keyID uint32) error
 }
 
 // TamperFactory is a [Factory] that also returns the Tamperer of the stores it made.
@@ -46,7 +50,7 @@ func RunTamper(t *testing.T, newStores TamperFactory) {
 	t.Helper()
 	s, tam := newStores(t)
 	require.NotNil(t, s.Audit, "Factory returned no Audit store")
-	for _, c := range append(tamperCases, rangeTamperCases...) {
+	for _, c := range append(append(tamperCases, rangeTamperCases...), keyTamperCases...) {
 		t.Run(c.name, func(t *testing.T) {
 			f := &fx{t: t, ctx: t.Context(), s: s}
 			c.run(t, f, tam)
@@ -119,7 +123,7 @@ var tamperCases = []tamperCase{
 	// (the unkeyed chain), head included: the chain is consistent to anyone without
 	// the key, and broken to a verifier holding it.
 	{"an edit re-hashed without the chain's key is a hash mismatch at the edited event", func(t *testing.T, f *fx, tam Tamperer) {
-		if len(f.s.Chain.Key) == 0 {
+		if !f.s.Chain.Keyed() {
 			t.Skip("the stores were built with an unkeyed chain: re-hashing is undetectable by design")
 		}
 		tenant, stored := f.tenantOf10()
@@ -128,7 +132,9 @@ var tamperCases = []tamperCase{
 		var prev []byte = edited[1].Hash
 		for i := 2; i < len(edited); i++ {
 			e := &edited[i]
-			h := audit.Chain{}.Link(prev, e)
+			plain := *e
+			plain.KeyID = 0 // plain SHA-256; the rows keep their key ID
+			h := audit.Chain{}.Link(prev, &plain)
 			require.NoError(t, tam.SetHashes(f.ctx, tenant, e.Seq, prev, h))
 			prev = h
 		}

@@ -283,6 +283,7 @@ func verifyChain(t testing.TB, chain audit.Chain, events []audit.Event) bool {
 		} else {
 			ok = assert.Equal(t, prev, e.PrevHash, "event Seq %d: PrevHash is not the previous Hash", e.Seq) && ok
 		}
+		ok = assert.Equal(t, chain.CurrentKeyID(), e.KeyID, "event Seq %d: KeyID is not the chain's current key", e.Seq) && ok
 		ok = assert.Equal(t, chain.Link(prev, e), e.Hash, "event Seq %d: Hash does not re-link", e.Seq) && ok
 		if !ok {
 			return false
@@ -414,13 +415,13 @@ func assertProjectMembers(t testing.TB, want, got []access.ProjectMember) {
 }
 
 // assertEvent checks that got is want as stored: every field equal, the time in UTC.
-// Seq, PrevHash and Hash, which the store assigns, are checked by verifyChain.
+// Seq, PrevHash, Hash and KeyID, which the store assigns, are checked by verifyChain.
 func assertEvent(t testing.TB, want, got audit.Event) {
 	t.Helper()
 	assertTime(t, want.Time, got.Time, "Event.Time")
 	want.Time, got.Time = time.Time{}, time.Time{}
-	want.Seq, want.PrevHash, want.Hash = 0, nil, nil
-	got.Seq, got.PrevHash, got.Hash = 0, nil, nil
+	want.Seq, want.PrevHash, want.Hash, want.KeyID = 0, nil, nil, 0
+	got.Seq, got.PrevHash, got.Hash, got.KeyID = 0, nil, nil, 0
 	want.Changes, got.Changes = orNil(want.Changes), orNil(got.Changes)
 	if len(want.Details) == 0 {
 		want.Details = nil

@@ -27,6 +27,13 @@ type Stores struct {
 	// every Hash with it; leave it zero for an adapter built with the zero (unkeyed)
 	// Chain, the usual way to run the suite.
 	Chain audit.Chain
+
+	// ReopenAudit, if set, returns an audit store over the same data as Audit that
+	// links with chain instead, as an app instance restarted with another key ring
+	// would be (chain may differ from Chain in its keys, IDs and current key). The
+	// key rotation cases (audit/key rotation) need it; without it they are skipped
+	// with a message.
+	ReopenAudit func(chain audit.Chain) (audit.Retainer, error)
 }
 
 // Factory returns fresh, empty stores backed by a new, isolated database (or schema); it
