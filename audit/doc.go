@@ -61,12 +61,40 @@
 //
 // Each tenant's events form a chain: the store gives each event the next Seq and
 // links it with [Chain.Link], SHA-256 over a canonical encoding of the event and the
-// previous event's hash. With Chain.Key set it is HMAC-SHA-256: keep the key outside the
+// previous event's hash. With a key it is HMAC-SHA-256: keep the key outside the
 // database (an environment secret, a KMS), and give the same Chain to the store, to
 // [Verify] and to [Purge]. Then someone who can write to the database but does not
 // hold the key cannot recompute a consistent chain after editing it. Stores serialise
 // appends per tenant on a chain-head row, so that several app instances sharing one
 // PostgreSQL database extend one gap-free chain; batching amortises the lock.
+//
+// # Rotating the chain key
+//
+// The key is a ring: [Chain].Keys by ID and Current, the ID new events and
+// checkpoints are linked and sealed under (Chain{Key: k} is the ring {1: k}, current
+// 1). Each event stores the ID of its key ([Event.KeyID]) and each checkpoint its own
+// ([Checkpoint.KeyID]); the ID is part of what the link or seal covers, so it cannot
+// be moved to another key of the ring. [Verify] and [Purge] check each event with the
+// key its ID names: an ID the ring lacks is an *[UnknownKeyError] naming the ID, and an
+// unkeyed link (ID 0) in a keyed ring is [ReasonUnkeyed], never accepted. Events and
+// checkpoints stored before key IDs existed have ID 1 ([LegacyKeyID]) and the older
+// encoding, which verification accepts for ID 1 only, so such chains verify unchanged.
+//
+// To rotate: add key 2 to every instance's ring (current still 1), then make it
+// current on every instance; events from then on are under key 2 and the chain
+// verifies across the change while key 1 is in the ring. Key 1 is retired by retention,
+// not by rewriting: keep it in the ring until [Purge] has deleted every event under it
+// and the checkpoint is sealed under key 2. [KeyUsage] counts the stored events and
+// checkpoints of every tenant by key ID, and [KeyReport.Retirable] says when key 1 can
+// go. Re-linking the old events under key 2 instead was rejected: every link covers the
+// previous hash, so it would rewrite every retained event up to the head, which in the
+// database is indistinguishable from the tampering the chain exists to show, and it
+// would void every [VerifyResult].Last kept outside the database as evidence. The cost
+// is that key 1 stays usable for the retention period: whoever holds it can still
+// forge links that claim key ID 1 (anywhere in the chain), so a leaked key is
+// contained only once it is out of the ring; until then, compare with the
+// VerifyResult.Last links kept outside the database. docs/DEPLOYMENT.md §6 has the
+// procedure.
 //
 // # Verification
 //

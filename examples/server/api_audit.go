@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"time"
 
@@ -174,12 +175,18 @@ func (a *app) auditVerify(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	res, err := audit.Verify(r.Context(), a.store, a.chain, s.Tenant, q.From, q.To)
-	if err != nil {
+	if err != nil && !errors.Is(err, audit.ErrUnknownKey) {
 		return err
 	}
-	out := map[string]any{"ok": res.OK(), "checked": res.Checked, "anchored": res.Anchored, "last_seq": res.Last.Seq}
+	// An event under a key the ring lacks is reported like any broken link, with
+	// the key ID (never a key).
+	out := map[string]any{"ok": res.OK(), "checked": res.Checked, "anchored": res.Anchored, "last_seq": res.Last.Seq, "key_ids": res.KeyIDs}
 	if res.FirstBroken != nil {
-		out["first_broken"] = map[string]any{"seq": res.FirstBroken.Seq, "event": res.FirstBroken.EventID, "reason": res.FirstBroken.Reason}
+		fb := map[string]any{"seq": res.FirstBroken.Seq, "event": res.FirstBroken.EventID, "reason": res.FirstBroken.Reason}
+		if res.FirstBroken.Reason == audit.ReasonUnknownKey {
+			fb["key_id"] = res.FirstBroken.KeyID
+		}
+		out["first_broken"] = fb
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil

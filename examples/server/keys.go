@@ -1,5 +1,7 @@
 package main
 
+// The TOTP sealing keyring and the audit chain's keyring (auditChain) are read alike.
+//
 // The TOTP sealing keyring: one legacy key (CALLSHIELD_TOTP_KEY or -totp-key-file, key
 // ID 1, created if missing) or a ring of keys by ID with one current (-totp-keys or
 // CALLSHIELD_TOTP_KEYS, and -totp-key-current), so that a new key can be added, made
@@ -18,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/callshield/callshield/audit"
 	"github.com/callshield/callshield/authn/totp"
 )
 
@@ -70,6 +73,7 @@ type keyEntry struct {
 // The zero value (no entries) means no ring was given.
 type keyRing struct {
 	source  string // the flag or variable the entries came from
+	env     string // the variable of the environment form, named in hints
 	entries []keyEntry
 	current uint32
 }
@@ -107,7 +111,7 @@ func parseKeyID(s string) (uint32, bool) {
 // files are read by load.
 func parseKeyRing(flagName, flagVal, envName, envVal, currentName, currentVal string) (keyRing, error) {
 	flagVal, envVal, currentVal = strings.TrimSpace(flagVal), strings.TrimSpace(envVal), strings.TrimSpace(currentVal)
-	var r keyRing
+	r := keyRing{env: envName}
 	switch {
 	case flagVal != "" && envVal != "":
 		return r, &keyRingError{Source: flagName, Reason: "give the ring in " + flagName + " or in " + envName + ", not both"}
@@ -115,7 +119,7 @@ func parseKeyRing(flagName, flagVal, envName, envVal, currentName, currentVal st
 		if currentVal != "" {
 			return r, &keyRingError{Source: currentName, Reason: "needs a ring (" + flagName + " or " + envName + ")"}
 		}
-		return r, nil
+		return keyRing{}, nil
 	}
 	env := envVal != ""
 	r.source = flagName
@@ -199,7 +203,7 @@ func (r keyRing) load() (map[uint32][]byte, error) {
 			file := e.file
 			if _, err := decodeKey(file); err == nil {
 				// A key given where a file belongs: do not repeat it.
-				file, reason = "", "cannot be read as a file, and the value looks like a key: give keys in files here (or in CALLSHIELD_TOTP_KEYS as ID:HEX)"
+				file, reason = "", "cannot be read as a file, and the value looks like a key: give keys in files here (or in "+r.env+" as ID:HEX)"
 			}
 			return &keyRingError{Source: r.source, Entry: i + 1, ID: e.id, File: file, Reason: reason}
 		}
@@ -263,4 +267,25 @@ func totpSealer(cfg config, create bool) (*totp.Sealer, error) {
 		return nil, &keyRingError{Source: cfg.TOTPRing.source, Reason: err.Error()}
 	}
 	return s, nil
+}
+
+// auditChain builds the audit chain of cfg: the ring when one is given (-audit-keys or
+// CALLSHIELD_AUDIT_KEYS, with -audit-key-current), else the legacy single key, key ID
+// 1 (created if missing when create is true), else the unkeyed chain. Rotation is
+// docs/DEPLOYMENT.md §6: add the new key (current still the old one), make it current,
+// and drop the old key once audit.KeyUsage says no retained event needs it.
+func auditChain(cfg config, create bool) (audit.Chain, error) {
+	if !cfg.AuditRing.given() {
+		k, err := loadKey("CALLSHIELD_AUDIT_KEY", cfg.AuditKeyFile, create)
+		return audit.Chain{Key: k}, err
+	}
+	keys, err := cfg.AuditRing.load()
+	if err != nil {
+		return audit.Chain{}, err
+	}
+	chain := audit.Chain{Keys: keys, Current: cfg.AuditRing.current}
+	if err := chain.Validate(); err != nil {
+		return audit.Chain{}, &keyRingError{Source: cfg.AuditRing.source, Reason: err.Error()}
+	}
+	return chain, nil
 }

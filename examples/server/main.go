@@ -47,6 +47,9 @@ type config struct {
 	// TOTPRing is the TOTP keyring of -totp-keys or CALLSHIELD_TOTP_KEYS with
 	// -totp-key-current; when given it replaces TOTPKeyFile (keys.go).
 	TOTPRing keyRing
+	// AuditRing is the audit chain's keyring of -audit-keys or CALLSHIELD_AUDIT_KEYS
+	// with -audit-key-current; when given it replaces AuditKeyFile (keys.go).
+	AuditRing keyRing
 	// Reseal makes the program a one-shot command: move every stored sealed secret to
 	// the current key (authn.ResealSecrets), print the report and exit (reseal.go).
 	Reseal bool
@@ -107,6 +110,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.TOTPKeyFile, "totp-key-file", "", "file holding the AES-256 key that seals TOTP secrets, created if missing (default: DB file + .totpkey; env CALLSHIELD_TOTP_KEY overrides)")
 	totpKeys := fs.String("totp-keys", "", "TOTP keyring as ID:FILE,ID:FILE (each file 32 bytes in hex, made beforehand), instead of -totp-key-file; env CALLSHIELD_TOTP_KEYS gives ID:HEX,ID:HEX instead")
 	totpCurrent := fs.String("totp-key-current", getenv("CALLSHIELD_TOTP_KEY_CURRENT"), "ID of the ring key that seals new TOTP secrets (needed when the ring has more than one key; env CALLSHIELD_TOTP_KEY_CURRENT)")
+	auditKeys := fs.String("audit-keys", "", "audit chain keyring as ID:FILE,ID:FILE (each file 32 bytes in hex, made beforehand), instead of -audit-key-file; env CALLSHIELD_AUDIT_KEYS gives ID:HEX,ID:HEX instead")
+	auditCurrent := fs.String("audit-key-current", getenv("CALLSHIELD_AUDIT_KEY_CURRENT"), "ID of the ring key that links new audit events (needed when the ring has more than one key; env CALLSHIELD_AUDIT_KEY_CURRENT)")
 	fs.BoolVar(&c.Reseal, "reseal", false, "one-shot: reseal every stored TOTP secret under the current key, print the report and exit (0 when nothing was found under another key); no HTTP server")
 	fs.BoolVar(&c.Seed, "seed", true, "seed the demo tenant on first start")
 	auditDays := fs.Int("audit-retention-days", defaultAuditRetentionDays, "days audit events are kept before the daily job deletes them (every tenant; 0 keeps them forever)")
@@ -135,7 +140,15 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	c.OIDC.FacebookClientSecret = getenv("CALLSHIELD_FACEBOOK_CLIENT_SECRET")
 	c.OIDC.ClientSecret = getenv("CALLSHIELD_OIDC_CLIENT_SECRET")
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/") // empty: set from the listener in run
-	if c.AuditKeyFile == "" && c.Postgres == "" {
+	c.AuditRing, err = parseKeyRing("-audit-keys", *auditKeys, "CALLSHIELD_AUDIT_KEYS", getenv("CALLSHIELD_AUDIT_KEYS"), "-audit-key-current", *auditCurrent)
+	if err != nil {
+		return c, err
+	}
+	if c.AuditRing.given() {
+		if c.AuditKeyFile != "" || getenv("CALLSHIELD_AUDIT_KEY") != "" {
+			return c, &keyRingError{Source: c.AuditRing.source, Reason: "replaces the single key: do not also give -audit-key-file or CALLSHIELD_AUDIT_KEY (list that key in the ring as ID 1)"}
+		}
+	} else if c.AuditKeyFile == "" && c.Postgres == "" {
 		c.AuditKeyFile = c.DB + ".auditkey"
 	}
 	c.TOTPRing, err = parseKeyRing("-totp-keys", *totpKeys, "CALLSHIELD_TOTP_KEYS", getenv("CALLSHIELD_TOTP_KEYS"), "-totp-key-current", *totpCurrent)

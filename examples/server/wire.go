@@ -87,14 +87,16 @@ func wire(ctx context.Context, cfg config, stdout io.Writer, logger *slog.Logger
 
 	// 2. The audit chain's key: an HMAC key kept outside the database, so that someone
 	// who can write to the database cannot recompute the chain after editing it.
-	key, err := loadKey("CALLSHIELD_AUDIT_KEY", cfg.AuditKeyFile, !cfg.Reseal)
+	// A ring of keys by ID (-audit-keys) lets the key rotate (keys.go).
+	chain, err := auditChain(cfg, !cfg.Reseal)
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
-	chain := audit.Chain{Key: key}
-	if key == nil {
-		logger.Warn("audit chain without a key: set CALLSHIELD_AUDIT_KEY or -audit-key-file so that an edit of the database cannot be re-chained")
+	if !chain.Keyed() {
+		logger.Warn("audit chain without a key: set CALLSHIELD_AUDIT_KEY, -audit-key-file or -audit-keys so that an edit of the database cannot be re-chained")
+	} else {
+		logger.Info("audit chain keyed", "chain", chain) // key IDs only
 	}
 
 	// 3. The storage adapter and its embedded migrations.
