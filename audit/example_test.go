@@ -174,8 +174,8 @@ func ExampleExportCSV() {
 	n, err := audit.ExportCSV(context.Background(), os.Stdout, events)
 	fmt.Println(n, err)
 	// Output:
-	// seq,id,time,kind,action,outcome,reason,actor_user,actor_role,actor_ip,actor_user_agent,actor_session,actor_token,target_type,target_id,target_name,project,changes,details,prev_hash,hash
-	// 1,0190a0b1-c2d3-7e4f-8a9b-0c1d2e3f4a5b,2025-03-14T15:09:26Z,change,user.update,success,,,,,,,,user,42,"'=HYPERLINK(""http://x"")",,"[{""field"":""name"",""old"":""Ann"",""new"":""Anne""},{""field"":""password"",""old"":"""",""new"":"""",""redacted"":true}]",,,
+	// seq,id,time,kind,action,outcome,reason,actor_user,actor_role,actor_ip,actor_user_agent,actor_session,actor_token,target_type,target_id,target_name,project,changes,details,prev_hash,hash,key_id
+	// 1,0190a0b1-c2d3-7e4f-8a9b-0c1d2e3f4a5b,2025-03-14T15:09:26Z,change,user.update,success,,,,,,,,user,42,"'=HYPERLINK(""http://x"")",,"[{""field"":""name"",""old"":""Ann"",""new"":""Anne""},{""field"":""password"",""old"":"""",""new"":"""",""redacted"":true}]",,,,
 	// 1 <nil>
 }
 

@@ -20,13 +20,14 @@ import (
 var CSVHeader = []string{
 	"seq", "id", "time", "kind", "action", "outcome", "reason",
 	"actor_user", "actor_role", "actor_ip", "actor_user_agent", "actor_session", "actor_token",
-	"target_type", "target_id", "target_name", "project", "changes", "details", "prev_hash", "hash",
+	"target_type", "target_id", "target_name", "project", "changes", "details", "prev_hash", "hash", "key_id",
 }
 
 // ExportCSV writes the events as CSV (RFC 4180, with [CSVHeader] first), one row per
 // event as it is read from events, so memory stays constant whatever their number: feed
 // it [SearchAll] for a report, [All] for an archive. Times are RFC 3339 in UTC with
-// microseconds, changes and details JSON, hashes hex. It returns the number of events
+// microseconds, changes and details JSON, hashes hex, key_id the chain key ID of the
+// hash (empty for an event without one). It returns the number of events
 // written.
 //
 // The output is safe to open in a spreadsheet: a field that begins with =, +, -, @, a
@@ -76,14 +77,17 @@ func csvRow(row []string, e *Event) {
 		b, _ := json.Marshal(j.Details)
 		details = string(b)
 	}
-	seq := ""
+	seq, keyID := "", ""
 	if e.Seq > 0 {
 		seq = strconv.FormatInt(e.Seq, 10)
+	}
+	if len(e.Hash) > 0 {
+		keyID = strconv.FormatUint(uint64(e.KeyID), 10)
 	}
 	vals := []string{
 		seq, j.ID, j.Time, j.Kind, j.Action, j.Outcome, j.Reason,
 		j.Actor.User, j.Actor.Role, j.Actor.IP, j.Actor.UserAgent, j.Actor.Session, j.Actor.Token,
-		j.Target.Type, j.Target.ID, j.Target.Name, j.Project, changes, details, j.PrevHash, j.Hash,
+		j.Target.Type, j.Target.ID, j.Target.Name, j.Project, changes, details, j.PrevHash, j.Hash, keyID,
 	}
 	for i, v := range vals {
 		row[i] = CSVSafe(v)
@@ -154,6 +158,8 @@ type eventJSON struct {
 	Details  map[string]string `json:"details,omitempty"`
 	PrevHash string            `json:"prev_hash,omitempty"`
 	Hash     string            `json:"hash,omitempty"`
+	// KeyID is the chain key ID Hash was computed with (absent: 0, unkeyed).
+	KeyID uint32 `json:"key_id,omitempty"`
 }
 
 type actorJSON struct {
@@ -199,6 +205,7 @@ func (e *Event) exportJSON() eventJSON {
 		Project:  id(e.Project),
 		PrevHash: hex.EncodeToString(e.PrevHash),
 		Hash:     hex.EncodeToString(e.Hash),
+		KeyID:    e.KeyID,
 	}
 	for _, c := range e.Changes {
 		j.Changes = append(j.Changes, changeJSON{Field: safeText(c.Field), Old: safeText(c.Old), New: safeText(c.New), Redacted: c.Redacted})

@@ -41,6 +41,7 @@ func hostile() Event {
 		Changes: []Change{{Field: "name", Old: "a", New: "=1+1"}},
 		Details: map[string]string{"note": "\rfirst", "ok": "plain"},
 		Hash:    []byte{0xde, 0xad},
+		KeyID:   7,
 	}
 }
 
@@ -80,6 +81,8 @@ func TestExportCSVIsInjectionSafe(t *testing.T) {
 	assert.Equal(t, "2025-03-14T15:09:26.535897Z", col(r, "time"))
 	assert.Equal(t, "192.0.2.1", col(r, "actor_ip"))
 	assert.Equal(t, "dead", col(r, "hash"))
+	assert.Equal(t, "7", col(r, "key_id"), "the key ID an external verifier needs")
+	assert.Equal(t, "", col(rows[2], "key_id"), "an event not chained has none")
 	for _, row := range rows[1:] {
 		for i, cell := range row {
 			if cell != "" {
@@ -114,6 +117,7 @@ func TestExportJSONLIsOneLinePerEvent(t *testing.T) {
 	assert.Equal(t, h.ID.String(), got["id"])
 	assert.Equal(t, "2025-03-14T15:09:26.535897Z", got["time"])
 	assert.Equal(t, float64(3), got["seq"])
+	assert.Equal(t, float64(7), got["key_id"])
 	assert.Equal(t, Clean(h.Target.Name), got["target"].(map[string]any)["name"])
 	require.NoError(t, json.Unmarshal([]byte(lines[1]), &got))
 	assert.Equal(t, map[string]any{"browser": "Firefox", "url": "/login"}, got["details"])
