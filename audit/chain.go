@@ -307,7 +307,19 @@ func macEqual(got, want []byte) bool {
 // reads every field of e except Hash; PrevHash is taken from prev. To link many events,
 // a [Linker] does the same with less work per event.
 func (c Chain) Link(prev []byte, e *Event) []byte {
-	return c.Linker().Link(prev, e)
+	var stack [768]byte
+	b := appendLink(stack[:0], chainVersion, prev, e)
+	if e.KeyID == 0 {
+		d := sha256.Sum256(b)
+		return d[:]
+	}
+	key, ok := c.key(e.KeyID)
+	if !ok {
+		return nil
+	}
+	h := hmac.New(sha256.New, key)
+	h.Write(b)
+	return h.Sum(nil)
 }
 
 // Linker computes the links of many events with one Chain, as [Chain.Link] does, but
