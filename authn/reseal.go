@@ -20,8 +20,8 @@ import (
 
 // ResealOptions configure [Service.ResealSecrets]. The zero value is valid.
 type ResealOptions struct {
-	// Batch is how many sealed values are read at a time. If zero, 500; at most
-	// [SealedPageMax].
+	// Batch is how many sealed values are read at a time. If zero or negative, 500;
+	// at most [SealedPageMax].
 	Batch int
 }
 

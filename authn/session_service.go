@@ -137,8 +137,9 @@ type Validated struct {
 // are judged by the monotonic clock from the reading at which it was cached (with the
 // production Options.Clock), so a step of the wall clock reaches a cached decision at
 // its next store read, within touchEvery and never later than a minute after the put
-// (maxCacheAge, which also bounds a suspended host's effect). An injected Options.Clock before 1970 or past 2262
-// caches nothing. Without a feed (SQLite) nothing about the session is cached.
+// (maxCacheAge, which also bounds a suspended host's effect). An injected
+// Options.Clock before 1970 or past 2262 caches nothing. Without a feed (SQLite)
+// nothing about the session is cached.
 //
 // Errors: ErrSessionInvalid for anything wrong with the session (an expired, idle or
 // blocked user's session is ended, with its event); ErrIPNotAllowed for an address the

@@ -44,9 +44,10 @@ type TwoFactorEnrolment struct {
 //
 // Rules besides those of [Store]: every method is tenant-scoped (another tenant's user
 // is storage.ErrNotFound), but for the cross-tenant ones of the system jobs
-// (DeleteExpiredTwoFactorEnrolments, SealedTwoFactors), whose docs say so; single-use things are consumed by a conditional write, so of
-// concurrent calls, on one instance or many sharing a database, at most one succeeds;
-// a deleted user (tombstone) keeps none of these rows (DeleteUser erases them).
+// (DeleteExpiredTwoFactorEnrolments, SealedTwoFactors), whose docs say so; single-use
+// things are consumed by a conditional write, so of concurrent calls, on one instance
+// or many sharing a database, at most one succeeds; a deleted user (tombstone) keeps
+// none of these rows (DeleteUser erases them).
 type TwoFactorStore interface {
 	// SetTwoFactorEnrolment stores e as the user's pending enrolment, replacing an
 	// earlier one, and appends ev. The user must exist and not be deleted
@@ -117,6 +118,6 @@ type TwoFactorStore interface {
 	ReplaceTwoFactorSecret(ctx context.Context, tenant, user uuid.UUID, old, sealed []byte) error
 }
 
-// SealedPageMax bounds the page of a store's cross-tenant walk of sealed values
-// ([TwoFactorStore.SealedTwoFactors]).
+// SealedPageMax bounds the page of a store's cross-tenant walks of sealed values
+// ([TwoFactorStore.SealedTwoFactors], [IdentityStore.SealedIdentityTokens]).
 const SealedPageMax = 1000

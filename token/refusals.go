@@ -37,7 +37,8 @@ const DefaultRefusalLogInterval = time.Minute
 
 type tokenRef struct{ tenant, id uuid.UUID }
 
-// refusalWindow is one dead token's current window.
+// refusalWindow is the current window of one dead token, or (regenRefusals) of one
+// user's refused regenerations.
 type refusalWindow struct {
 	start time.Time // when its first refusal was logged
 	last  time.Time // the last refusal counted in n
@@ -92,7 +93,8 @@ func (r *refusals) setRole(k tokenRef, start time.Time, role string) {
 }
 
 // take removes the windows that have ended at now (every window if all) and returns
-// the ActionRefusals events of those that counted refusals.
+// the summary events (ActionRefusals, or ActionRegenerateRefusals for regenRefusals)
+// of those that counted refusals.
 func (r *refusals) take(now time.Time, all bool) []audit.Event {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -180,8 +180,8 @@ func compareUsage(a, b Usage) int {
 // counts are kept for the next flush and the error is returned. It also hands the
 // action log the ActionRefusals events of dead tokens' refusal windows that have ended
 // (see [Service.Middleware]), and the ActionRegenerateRefusals events of refused
-// regenerations (see [Service.Regenerate]). The flusher calls it every FlushInterval; call it
-// yourself to bound what a crash may lose.
+// regenerations (see [Service.Regenerate]). The flusher calls it every FlushInterval;
+// call it yourself to bound what a crash may lose.
 func (s *Service) Flush(ctx context.Context) error {
 	return s.flush(ctx, false)
 }

@@ -53,26 +53,21 @@ func (s *Store) insertToken(ctx context.Context, tx *sql.Tx, t token.Token) erro
 // CreateToken stores t if its user has no unrevoked token (token.ErrExists and
 // storage.ErrConflict otherwise).
 func (s *Store) CreateToken(ctx context.Context, t token.Token, ev audit.Event) error {
-	return s.authnTx(ctx, "create token", t.Tenant, ev, false, nil, func(tx *sql.Tx) error {
-		taken, err := exists(ctx, tx, "SELECT 1 FROM cs_tokens WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL",
-			t.Tenant, t.User)
-		if err != nil {
-			return err
-		}
-		if taken {
-			return fmt.Errorf("%w: %w", token.ErrExists, storage.ErrConflict)
-		}
-		return s.insertToken(ctx, tx, t)
-	})
+	return s.createToken(ctx, t, nil, ev)
 }
 
 // CreateTokenAfter stores t if its user has no unrevoked token (token.ErrExists and
 // storage.ErrConflict) and no token created after `after` (storage.ErrStale). The
 // check runs after the tenant's row is locked (authnTx), so it still holds at commit:
 // a racing creation or replacement of the tenant committed before it, and is seen.
-// It reads the user's tokens through the primary key's tenant prefix (no index on
-// (tenant_id, user_id, created_at)).
+// It reads the user's tokens through the index of migration 0019
+// (TestTokenRateLimitReadsUseTheIndex).
 func (s *Store) CreateTokenAfter(ctx context.Context, t token.Token, after time.Time, ev audit.Event) error {
+	return s.createToken(ctx, t, &after, ev)
+}
+
+// createToken is CreateToken, and CreateTokenAfter when after is not nil.
+func (s *Store) createToken(ctx context.Context, t token.Token, after *time.Time, ev audit.Event) error {
 	return s.authnTx(ctx, "create token", t.Tenant, ev, false, nil, func(tx *sql.Tx) error {
 		taken, err := exists(ctx, tx, "SELECT 1 FROM cs_tokens WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL",
 			t.Tenant, t.User)
@@ -82,12 +77,14 @@ func (s *Store) CreateTokenAfter(ctx context.Context, t token.Token, after time.
 		if taken {
 			return fmt.Errorf("%w: %w", token.ErrExists, storage.ErrConflict)
 		}
-		recent, err := exists(ctx, tx, tokenCreatedAfterQuery, t.Tenant, t.User, s.d.timeArg(after))
-		if err != nil {
-			return err
-		}
-		if recent {
-			return fmt.Errorf("a token of the user was created after %s: %w", after.UTC().Format(time.RFC3339Nano), storage.ErrStale)
+		if after != nil {
+			recent, err := exists(ctx, tx, tokenCreatedAfterQuery, t.Tenant, t.User, s.d.timeArg(*after))
+			if err != nil {
+				return err
+			}
+			if recent {
+				return fmt.Errorf("a token of the user was created after %s: %w", after.UTC().Format(time.RFC3339Nano), storage.ErrStale)
+			}
 		}
 		return s.insertToken(ctx, tx, t)
 	})

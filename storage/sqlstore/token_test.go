@@ -65,6 +65,22 @@ func newInstance(t *testing.T, s *sqlstore.Store, now func() time.Time) *instanc
 
 var invitationLink = regexp.MustCompile(`csinv_[A-Za-z0-9_-]+`)
 
+// twoTokenInstances is two instances on one database of dialect d with one settable
+// clock, closed at the end of the test.
+func twoTokenInstances(t *testing.T, d sqlstore.Dialect) ([]*sqlstore.Store, *setClock, []*instance) {
+	t.Helper()
+	stores := newStores(t, d, 2, sqlstore.Options{})
+	clk := &setClock{t: time.Now().UTC()}
+	ins := []*instance{newInstance(t, stores[0], clk.Now), newInstance(t, stores[1], clk.Now)}
+	t.Cleanup(func() {
+		for _, in := range ins {
+			_ = in.tokens.Close(context.Background())
+			_ = in.writer.Close(context.Background())
+		}
+	})
+	return stores, clk, ins
+}
+
 // tokenUser makes a tenant with a user holding the integrations right, through the
 // real services on the first instance.
 func tokenUser(t *testing.T, in *instance) access.Subject {
@@ -176,15 +192,7 @@ func TestTokenUsageAcrossInstances(t *testing.T) {
 func TestTokenIssueRaceAcrossInstances(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, d sqlstore.Dialect) {
 		ctx := context.Background()
-		stores := newStores(t, d, 2, sqlstore.Options{})
-		clk := &setClock{t: time.Now().UTC()}
-		ins := []*instance{newInstance(t, stores[0], clk.Now), newInstance(t, stores[1], clk.Now)}
-		t.Cleanup(func() {
-			for _, in := range ins {
-				_ = in.tokens.Close(ctx)
-				_ = in.writer.Close(ctx)
-			}
-		})
+		stores, clk, ins := twoTokenInstances(t, d)
 		ann := tokenUser(t, ins[0])
 		for _, regenerate := range []bool{false, true} {
 			for round := range 5 {
@@ -247,15 +255,7 @@ func TestTokenIssueRaceAcrossInstances(t *testing.T) {
 func TestTokenRegenerateBoundAcrossInstances(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, d sqlstore.Dialect) {
 		ctx := context.Background()
-		stores := newStores(t, d, 2, sqlstore.Options{})
-		clk := &setClock{t: time.Now().UTC()}
-		ins := []*instance{newInstance(t, stores[0], clk.Now), newInstance(t, stores[1], clk.Now)}
-		t.Cleanup(func() {
-			for _, in := range ins {
-				_ = in.tokens.Close(ctx)
-				_ = in.writer.Close(ctx)
-			}
-		})
+		stores, clk, ins := twoTokenInstances(t, d)
 		ann := tokenUser(t, ins[0])
 		bob := tokenUser(t, ins[0]) // of another tenant
 		require.NotEqual(t, ann.Tenant, bob.Tenant)
@@ -314,15 +314,7 @@ func TestTokenRegenerateBoundAcrossInstances(t *testing.T) {
 func TestTokenRevokeAndIssueBoundAcrossInstances(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, d sqlstore.Dialect) {
 		ctx := context.Background()
-		stores := newStores(t, d, 2, sqlstore.Options{})
-		clk := &setClock{t: time.Now().UTC()}
-		ins := []*instance{newInstance(t, stores[0], clk.Now), newInstance(t, stores[1], clk.Now)}
-		t.Cleanup(func() {
-			for _, in := range ins {
-				_ = in.tokens.Close(ctx)
-				_ = in.writer.Close(ctx)
-			}
-		})
+		stores, clk, ins := twoTokenInstances(t, d)
 		ann := tokenUser(t, ins[0])
 		bob := tokenUser(t, ins[0]) // of another tenant
 		for _, s := range []access.Subject{ann, bob} {
