@@ -68,6 +68,11 @@ var accessErrors = []ErrorMapping{
 	{audit.ErrNotFlushed, http.StatusServiceUnavailable, "unavailable"},
 	{audit.ErrCheckpointStale, http.StatusConflict, "stale"},
 	{audit.ErrChainBroken, http.StatusInternalServerError, "chain_broken"},
+	// A chain event under a key the ring lacks (retired too early, or an edited
+	// key ID): verification cannot complete, which is no proof of an intact chain.
+	{audit.ErrUnknownKey, http.StatusInternalServerError, "chain_broken"},
+	// A misconfigured key ring: the server's fault, never the client's.
+	{audit.ErrInvalidChain, http.StatusInternalServerError, "internal"},
 	{audit.ErrInvalidEvent, http.StatusInternalServerError, "internal"},
 	{audit.ErrDuplicateEvent, http.StatusInternalServerError, "internal"},
 }

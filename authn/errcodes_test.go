@@ -124,6 +124,8 @@ var sentinelAnswers = map[string]answer{
 	"audit.ErrInvalidQuery":    {audit.ErrInvalidQuery, 400, "invalid_query"},
 	"audit.ErrInvalidEvent":    {audit.ErrInvalidEvent, internal, "internal"},
 	"audit.ErrChainBroken":     {audit.ErrChainBroken, internal, "chain_broken"},
+	"audit.ErrUnknownKey":      {audit.ErrUnknownKey, internal, "chain_broken"},
+	"audit.ErrInvalidChain":    {audit.ErrInvalidChain, internal, "internal"},
 	"audit.ErrQueueFull":       {audit.ErrQueueFull, 503, "busy"},
 	"audit.ErrClosed":          {audit.ErrClosed, 503, "unavailable"},
 	"audit.ErrNotFlushed":      {audit.ErrNotFlushed, 503, "unavailable"},

@@ -109,8 +109,11 @@ func (a *app) purgeAudit(ctx context.Context) {
 	var deleted int64
 	for _, r := range res {
 		deleted += r.Result.Deleted
-		if errors.Is(r.Err, audit.ErrChainBroken) {
+		switch {
+		case errors.Is(r.Err, audit.ErrChainBroken):
 			a.log.Error("audit chain broken: retention stopped at the break", "tenant", r.Tenant, "err", r.Err)
+		case errors.Is(r.Err, audit.ErrUnknownKey):
+			a.log.Error("audit chain key missing from the ring: retention stopped there (put the key back)", "tenant", r.Tenant, "err", r.Err)
 		}
 	}
 	if err != nil && ctx.Err() == nil {
