@@ -47,7 +47,8 @@ type benchAgent struct {
 //   - with-listener: a Listener running on the same pool, given the Service as its
 //     Sessions (as in production), with the default ListenLease (250 ms).
 //   - with-listener-1000rps: the same with the updates paced to 1,000 a second (the
-//     contact center of the question) instead of a closed loop.
+//     contact center of the question) instead of a closed loop: its ns/op and
+//     updates/s are the pace's unless the writers fall behind it.
 //
 // Every variant reports updates/s and the latency of one call (update-ms-p50, -p99:
 // the store's session read and the UPDATE, commit included). The listener variants
