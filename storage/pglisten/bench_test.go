@@ -59,7 +59,7 @@ type benchAgent struct {
 //     have been served from the session cache;
 //   - hb-ms-p50, hb-ms-max: a heartbeat's round trip (its send time to the listener's
 //     SessionFeedConfirmed), the delay the lease must cover: trust lapses when it
-//     exceeds the lease minus the heartbeat interval;
+//     exceeds roughly the lease minus the heartbeat interval (250 − 83 ms by default);
 //   - notify-ms-p50, -p99, -max: from the start of an UpdateWorkplace call to the
 //     listener's SessionChanged for that session (so it includes the call itself);
 //   - backlog-max: the most updates returned to their writers and not yet announced
