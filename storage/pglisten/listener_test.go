@@ -23,7 +23,7 @@ import (
 
 // newStores returns n migrated PostgreSQL stores on one fresh schema, each over its own
 // handle (as n app instances would have), with their handles.
-func newStores(t *testing.T, n int) ([]*sqlstore.Store, []*sql.DB) {
+func newStores(t testing.TB, n int) ([]*sqlstore.Store, []*sql.DB) {
 	t.Helper()
 	dbs := pgtest.Handles(t, n)
 	var out []*sqlstore.Store
@@ -68,7 +68,7 @@ func (c *refreshCounter) LoadPolicy(ctx context.Context, tenant uuid.UUID) (acce
 func (c *refreshCounter) refreshes() int64 { return c.changes.Load() + c.loads.Load() }
 
 // eventually spins (no sleep) until cond holds, failing after d of real time.
-func eventually(t *testing.T, d time.Duration, cond func() bool, what string) {
+func eventually(t testing.TB, d time.Duration, cond func() bool, what string) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {
@@ -162,7 +162,7 @@ func TestTwoInstances(t *testing.T) {
 
 // run starts l and returns a function that stops it and waits for it to return; the
 // test's cleanup calls it too.
-func run(t *testing.T, l *pglisten.Listener) (stop func()) {
+func run(t testing.TB, l *pglisten.Listener) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = l.Run(ctx) })

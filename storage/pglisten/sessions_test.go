@@ -43,13 +43,13 @@ type authnInstance struct {
 	outbox *authn.Outbox
 }
 
-func newAuthnInstance(t *testing.T, store authn.Store, as access.Store, lease time.Duration) *authnInstance {
+func newAuthnInstance(t testing.TB, store authn.Store, as access.Store, lease time.Duration) *authnInstance {
 	t.Helper()
 	return newAuthnInstanceWith(t, store, as, access.EngineOptions{ListenLease: lease})
 }
 
 // newAuthnInstanceWith is newAuthnInstance with the engine's options given.
-func newAuthnInstanceWith(t *testing.T, store authn.Store, as access.Store, eo access.EngineOptions) *authnInstance {
+func newAuthnInstanceWith(t testing.TB, store authn.Store, as access.Store, eo access.EngineOptions) *authnInstance {
 	t.Helper()
 	in := &authnInstance{outbox: &authn.Outbox{}}
 	in.engine = access.NewEngine(as, eo)
@@ -69,7 +69,7 @@ var office = netip.MustParseAddr("198.51.100.9")
 
 // onboardAgent creates a tenant with an Admin and an active agent
 // (ann@example.com) through in.
-func onboardAgent(t *testing.T, in *authnInstance, store *sqlstore.Store) (tenant uuid.UUID, admin access.Subject, agent uuid.UUID) {
+func onboardAgent(t testing.TB, in *authnInstance, store *sqlstore.Store) (tenant uuid.UUID, admin access.Subject, agent uuid.UUID) {
 	t.Helper()
 	ctx := context.Background()
 	tn, err := in.acc.CreateTenant(ctx, "Sessions on two instances")
