@@ -121,27 +121,7 @@ func TestAppendConflictIsDuplicateOnlyForAStoredID(t *testing.T) {
 func explain(t *testing.T, s *sqlstore.Store, tenant uuid.UUID, q audit.Query) string {
 	t.Helper()
 	query, args := sqlstore.EventsQueryForTest(s, tenant, q)
-	prefix := "EXPLAIN "
-	if s.Dialect() == sqlstore.SQLite {
-		prefix = "EXPLAIN QUERY PLAN "
-	}
-	rows, err := sqlstore.DBForTest(s).QueryContext(context.Background(), prefix+query, args...)
-	require.NoError(t, err)
-	defer rows.Close()
-	cols, err := rows.Columns()
-	require.NoError(t, err)
-	var plan []string
-	for rows.Next() {
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		require.NoError(t, rows.Scan(ptrs...))
-		plan = append(plan, fmt.Sprint(vals[len(vals)-1])) // the plan text is the last column
-	}
-	require.NoError(t, rows.Err())
-	return strings.Join(plan, "\n")
+	return explainSQL(t, sqlstore.DBForTest(s), s.Dialect(), query, args...)
 }
 
 // userID is the actor UUID that generated rows give user number n.
