@@ -127,11 +127,12 @@ const ActionRegenerateRefusals = "token.refused_regenerations"
 // Options.RegenerateInterval.
 const reasonRegenerateTooSoon = "regenerate_too_soon"
 
-// refuseRegenerate logs a regeneration refused by Options.RegenerateInterval, bounded
-// per user as refuse bounds a dead token's requests: one event per window of
-// RegenerateInterval, the rest counted for the next flush. cur is the token that was
-// not replaced; nothing of a secret is logged.
-func (s *Service) refuseRegenerate(p *access.Policy, actor access.Subject, cur Token, now time.Time) {
+// refuseRegenerate logs a regeneration or issuance (action) refused by
+// Options.RegenerateInterval, bounded per user as refuse bounds a dead token's
+// requests: one event per window of RegenerateInterval, the rest counted for the next
+// flush. cur is the user's latest token, which bounds the interval; nothing of a secret
+// is logged.
+func (s *Service) refuseRegenerate(p *access.Policy, actor access.Subject, action string, cur Token, now time.Time) {
 	k := tokenRef{actor.Tenant, actor.User}
 	a := actorOf(p, actor)
 	log, leftover := s.regenRefusals.admit(k, a, reasonRegenerateTooSoon, now)
@@ -141,7 +142,7 @@ func (s *Service) refuseRegenerate(p *access.Policy, actor access.Subject, cur T
 	if !log {
 		return
 	}
-	s.enqueue(audit.Event{Tenant: actor.Tenant, Kind: audit.KindChange, Action: "token.regenerate", Actor: a,
+	s.enqueue(audit.Event{Tenant: actor.Tenant, Kind: audit.KindChange, Action: action, Actor: a,
 		Target: tokenTarget(cur), Outcome: audit.Denied, Reason: reasonRegenerateTooSoon, Time: now,
 		Details: map[string]string{"user": actor.User.String(), DetailRefusals: "1"}})
 }

@@ -54,7 +54,7 @@ func regenerateEvents(t *testing.T, e *env, tenant access.Subject) (single, summ
 		switch {
 		case ev.Action == token.ActionRegenerateRefusals:
 			summaries = append(summaries, ev)
-		case ev.Action == "token.regenerate" && ev.Outcome == audit.Denied:
+		case (ev.Action == "token.regenerate" || ev.Action == "token.issue") && ev.Outcome == audit.Denied:
 			single = append(single, ev)
 		}
 	}
@@ -275,6 +275,9 @@ func TestRevokeThenIssueIsBoundedByTheInterval(t *testing.T) {
 	assert.ErrorIs(t, err, token.ErrRegenerateTooSoon, "Regenerate without a current token alike")
 	_, err = e.tokens.Current(ctx, ann, ann.User)
 	assert.ErrorIs(t, err, token.ErrNoToken, "nothing was issued")
+	single, _ := regenerateEvents(t, e, ann)
+	require.NotEmpty(t, single)
+	assert.Equal(t, "token.issue", single[0].Action, "the refusal names what was refused: an issuance")
 
 	// A manager's revocation does not reset it either; bob's bound is his own.
 	require.NoError(t, e.tokens.Revoke(ctx, e.admin, bob.User))
@@ -298,7 +301,7 @@ func TestRevokeThenIssueIsBoundedByTheInterval(t *testing.T) {
 	require.ErrorAs(t, err, &tooSoon, "the interval runs from the new token")
 	assert.Equal(t, token.DefaultRegenerateInterval, tooSoon.Wait)
 
-	single, _ := regenerateEvents(t, e, ann)
+	single, _ = regenerateEvents(t, e, ann)
 	assert.NotEmpty(t, single, "the refusals are logged")
 	for _, ev := range single {
 		assert.Equal(t, "regenerate_too_soon", ev.Reason)

@@ -379,9 +379,13 @@ func (s *Service) issue(ctx context.Context, actor access.Subject, req IssueRequ
 	if err == nil && !replace && last.RevokedAt.IsZero() && last.Active(now) {
 		return Token{}, Secret{}, ErrExists // a racing Issue stored it after the read of cur
 	}
+	action := "token.issue"
+	if hasCur {
+		action = "token.regenerate"
+	}
 	if err == nil && now.Sub(last.CreatedAt) < s.opts.RegenerateInterval {
 		// A negative age (a CreatedAt ahead of this clock) is refused too.
-		return Token{}, Secret{}, s.tooSoon(p, actor, last, now)
+		return Token{}, Secret{}, s.tooSoon(p, actor, action, last, now)
 	}
 	id, err := uuid.NewV7()
 	if err != nil {
@@ -393,10 +397,6 @@ func (s *Service) issue(ctx context.Context, actor access.Subject, req IssueRequ
 	}
 	t := Token{ID: id, Tenant: actor.Tenant, User: actor.User, Name: name, Hash: hash,
 		CreatedBy: actor.User, CreatedAt: now, ExpiresAt: expires}
-	action := "token.issue"
-	if hasCur {
-		action = "token.regenerate"
-	}
 	changes := []audit.Change{{Field: "name", New: name}, {Field: "user", New: actor.User.String()}, audit.Secret("secret")}
 	if !expires.IsZero() {
 		changes = append(changes, audit.Change{Field: "expires_at", New: expires.Format(time.RFC3339)})
@@ -420,7 +420,7 @@ func (s *Service) issue(ctx context.Context, actor access.Subject, req IssueRequ
 				if !replace && last.RevokedAt.IsZero() && last.Active(now) {
 					return Token{}, Secret{}, ErrExists
 				}
-				return Token{}, Secret{}, s.tooSoon(p, actor, last, now)
+				return Token{}, Secret{}, s.tooSoon(p, actor, action, last, now)
 			}
 			return Token{}, Secret{}, ErrRegenerateTooSoon
 		}
@@ -451,11 +451,11 @@ func (s *Service) issue(ctx context.Context, actor access.Subject, req IssueRequ
 	return t, secret, nil
 }
 
-// tooSoon logs the refusal of a replacement or issuance inside RegenerateInterval and
-// returns its error, with the wait until the interval since last (the user's latest
-// token) has passed.
-func (s *Service) tooSoon(p *access.Policy, actor access.Subject, last Token, now time.Time) error {
-	s.refuseRegenerate(p, actor, last, now)
+// tooSoon logs the refusal of a replacement or issuance (action, "token.regenerate" or
+// "token.issue") inside RegenerateInterval and returns its error, with the wait until
+// the interval since last (the user's latest token) has passed.
+func (s *Service) tooSoon(p *access.Policy, actor access.Subject, action string, last Token, now time.Time) error {
+	s.refuseRegenerate(p, actor, action, last, now)
 	return &RegenerateTooSoonError{Wait: s.opts.RegenerateInterval - now.Sub(last.CreatedAt)}
 }
 
