@@ -319,11 +319,11 @@ func (s *Service) Issue(ctx context.Context, actor access.Subject, req IssueRequ
 // no token of the user created within the interval), so at most one issuance per user
 // succeeds per interval, also across instances and with revocations in between. Each
 // refusal is a "token.regenerate" change-log event (an Issue's, "token.issue") with
-// Outcome denied and Reason
-// "regenerate_too_soon" (no secret), bounded as the refusals of dead tokens are: per
-// user and process, the first refusal of each interval is an event of its own
-// (DetailRefusals "1"), and the refusals after it are counted and logged by the next
-// flush as one [ActionRegenerateRefusals] event with their number.
+// Outcome denied and Reason "regenerate_too_soon" (no secret), bounded as the
+// refusals of dead tokens are: per user and process, the first refusal of each
+// interval is an event of its own (DetailRefusals "1"), and the refusals after it are
+// counted and logged by the next flush as one [ActionRegenerateRefusals] event with
+// their number.
 func (s *Service) Regenerate(ctx context.Context, actor access.Subject, req IssueRequest) (Token, Secret, error) {
 	return s.issue(ctx, actor, req, true)
 }
